@@ -1,0 +1,7 @@
+"""admin area."""
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from tenantry.admin import models  # noqa: F401

@@ -1,0 +1,71 @@
+"""The audit trail: who did what, when, from where, and how it ended.
+
+This is the first cut: one row per event, written in the same transaction as the change it
+records, never holding personal data in plaintext (records are referred to by id). The
+tamper-evident hash chain, signed checkpoints and the trail's UI arrive with the audit issue.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import has_request_context, request
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tenantry.platform import clock
+from tenantry.platform.db import db
+
+
+class AuditEvent(db.Model):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    # NULL for platform-level events (staff sign-in, publishing); otherwise the tenant concerned.
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    occurred_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
+    actor_type: Mapped[str] = mapped_column(sa.String(12))
+    actor_id: Mapped[str | None] = mapped_column(sa.String(64))
+    action: Mapped[str] = mapped_column(sa.String(64), index=True)
+    target_type: Mapped[str | None] = mapped_column(sa.String(40))
+    target_id: Mapped[str | None] = mapped_column(sa.String(64))
+    outcome: Mapped[str] = mapped_column(sa.String(10), default="success")
+    ip: Mapped[str | None] = mapped_column(sa.String(45))
+    user_agent: Mapped[str | None] = mapped_column(sa.String(400))
+    details: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+
+
+def client_ip() -> str | None:
+    return request.remote_addr if has_request_context() else None
+
+
+def record(
+    action: str,
+    *,
+    actor=None,
+    actor_type: str | None = None,
+    tenant_id: uuid.UUID | None = None,
+    target_type: str | None = None,
+    target_id: Any = None,
+    outcome: str = "success",
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Add an event to the current transaction; it commits (or rolls back) with the change."""
+    if actor is not None and actor_type is None:
+        actor_type = "staff" if getattr(actor, "is_staff", False) else "user"
+    event = AuditEvent(
+        tenant_id=tenant_id,
+        actor_type=actor_type or ("anonymous" if has_request_context() else "system"),
+        actor_id=str(actor.id) if actor is not None else None,
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id) if target_id is not None else None,
+        outcome=outcome,
+        ip=client_ip(),
+        user_agent=(request.user_agent.string[:400] if has_request_context() else None),
+        details=details,
+    )
+    db.session.add(event)
+    return event

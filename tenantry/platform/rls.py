@@ -1,0 +1,54 @@
+"""PostgreSQL row-level security and grants for tenant-owned tables, used by migrations (alembic `op`).
+
+The policy admits a row when its tenant_id is the transaction's `tenantry.tenant_id`, or
+when the transaction says it works across tenants (`tenantry.all_tenants = on`). Tables are
+FORCEd so that even their owner obeys the policy. The application role (tenantry_app, when
+it exists) gets data privileges only: it owns nothing, so it cannot alter or disable RLS.
+"""
+
+from alembic import op
+
+APP_ROLE = "tenantry_app"
+
+_POLICY = (
+    "tenant_id = NULLIF(current_setting('tenantry.tenant_id', true), '')::uuid "
+    "OR current_setting('tenantry.all_tenants', true) = 'on'"
+)
+
+
+def _pg() -> bool:
+    return op.get_bind().dialect.name == "postgresql"
+
+
+def enable(table: str) -> None:
+    if not _pg():
+        return
+    op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+    op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+    op.execute(f"CREATE POLICY tenant_isolation ON {table} USING ({_POLICY}) WITH CHECK ({_POLICY})")
+
+
+def disable(table: str) -> None:
+    if not _pg():
+        return
+    op.execute(f"DROP POLICY IF EXISTS tenant_isolation ON {table}")
+    op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+    op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
+
+
+def grant(table: str, privileges: str = "SELECT, INSERT, UPDATE, DELETE") -> None:
+    if not _pg():
+        return
+    op.execute(
+        f"DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN "
+        f"GRANT {privileges} ON {table} TO {APP_ROLE}; END IF; END $$"
+    )
+
+
+def grant_sequences() -> None:
+    if not _pg():
+        return
+    op.execute(
+        f"DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN "
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}; END IF; END $$"
+    )

@@ -1,0 +1,223 @@
+"""The Tenant registry, the current tenant, and automatic tenant scoping.
+
+Every ORM statement that touches a tenant-owned model is filtered to the current tenant.
+Code that truly works across tenants (sweeps, the operator's console) says so with
+`all_tenants()`. On PostgreSQL the same tenant is also set per transaction for the
+row-level security policies, so a query that escapes the ORM still sees one tenant only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import enum
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, with_loader_criteria
+from werkzeug.local import LocalProxy
+
+from tenantry.platform import clock
+from tenantry.platform.db import db, new_id
+
+
+class TenancyError(RuntimeError):
+    """Tenant-owned data was touched without a tenant, or across tenants without saying so."""
+
+
+class Jurisdiction(enum.StrEnum):
+    GDPR = "gdpr"
+    CCPA = "ccpa"
+    PDPA = "pdpa"
+
+
+class TenantStatus(enum.StrEnum):
+    ACTIVE = "active"
+    CANCELLED = "cancelled"
+    DELETED = "deleted"
+
+
+class Tenant(db.Model):
+    __tablename__ = "tenants"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    slug: Mapped[str] = mapped_column(sa.String(63), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    country: Mapped[str] = mapped_column(sa.String(2))
+    jurisdiction: Mapped[str] = mapped_column(sa.String(8), default=Jurisdiction.GDPR.value)
+    status: Mapped[str] = mapped_column(sa.String(16), default=TenantStatus.ACTIVE.value)
+    plan: Mapped[str] = mapped_column(sa.String(32), default="standard")
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    cancelled_at: Mapped[datetime | None]
+    deletion_due_at: Mapped[datetime | None]
+    # Security policy, set by the tenant's owners and admins [DPA-B.password, DPA-B.2fa].
+    require_2fa: Mapped[bool] = mapped_column(default=False)
+    password_min_length: Mapped[int] = mapped_column(default=12)
+    password_max_age_days: Mapped[int] = mapped_column(default=0)
+    privacy_contact_email: Mapped[str | None] = mapped_column(sa.String(254))
+
+    __table_args__ = (
+        sa.CheckConstraint("password_min_length >= 8", name="password_min_length"),
+        sa.CheckConstraint("password_max_age_days >= 0", name="password_max_age_days"),
+        sa.CheckConstraint("jurisdiction in ('gdpr', 'ccpa', 'pdpa')", name="jurisdiction"),
+        sa.CheckConstraint("status in ('active', 'cancelled', 'deleted')", name="status"),
+    )
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == TenantStatus.ACTIVE
+
+    def __repr__(self) -> str:
+        return f"<Tenant {self.slug}>"
+
+
+class TenantScoped:
+    """Mixin for tenant-owned tables: a non-null tenant_id that leads the primary key or a unique key.
+
+    References between tenant-owned rows are composite foreign keys (tenant_id, x_id), so the
+    database itself refuses a row of tenant A pointing at a row of tenant B.
+    """
+
+    @declared_attr
+    def tenant_id(cls) -> Mapped[uuid.UUID]:  # noqa: N805
+        return mapped_column(sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
+
+
+def tenant_owned_tables() -> list[sa.Table]:
+    return sorted(
+        (m.local_table for m in db.Model.registry.mappers if issubclass(m.class_, TenantScoped)),
+        key=lambda t: t.name,
+    )
+
+
+_current: contextvars.ContextVar[Tenant | None] = contextvars.ContextVar("tenantry_tenant", default=None)
+_cross: contextvars.ContextVar[bool] = contextvars.ContextVar("tenantry_all_tenants", default=False)
+
+
+def get_current_tenant() -> Tenant | None:
+    return _current.get()
+
+
+def current_tenant_id() -> uuid.UUID | None:
+    tenant = _current.get()
+    return tenant.id if tenant is not None else None
+
+
+current_tenant: Tenant = LocalProxy(get_current_tenant)  # type: ignore[assignment]
+
+
+def activate(tenant: Tenant | None) -> contextvars.Token:
+    """Make `tenant` current; returns a token for `deactivate`. Used once per request."""
+    token = _current.set(tenant)
+    _sync_database_setting()
+    return token
+
+
+def deactivate(token: contextvars.Token) -> None:
+    _current.reset(token)
+    _sync_database_setting()
+
+
+@contextlib.contextmanager
+def tenant_context(tenant: Tenant) -> Iterator[Tenant]:
+    token = activate(tenant)
+    cross = _cross.set(False)
+    try:
+        yield tenant
+    finally:
+        _cross.reset(cross)
+        deactivate(token)
+
+
+@contextlib.contextmanager
+def all_tenants() -> Iterator[None]:
+    """Explicitly cross-tenant work: sweeps, the operator's console, sign-up, login."""
+    token = _cross.set(True)
+    _sync_database_setting()
+    try:
+        yield
+    finally:
+        _cross.reset(token)
+        _sync_database_setting()
+
+
+def crossing_tenants() -> bool:
+    return _cross.get()
+
+
+def _pg_settings() -> dict[str, str]:
+    tid = current_tenant_id()
+    return {"tid": str(tid) if tid else "", "cross": "on" if _cross.get() else "off"}
+
+
+_SET_PG = sa.text(
+    "SELECT set_config('tenantry.tenant_id', :tid, true), set_config('tenantry.all_tenants', :cross, true)"
+)
+
+
+def _sync_database_setting() -> None:
+    """Mid-transaction context changes must reach PostgreSQL's per-transaction setting too."""
+    try:
+        session = db.session()
+    except RuntimeError:  # no application context: nothing is open
+        return
+    if session.in_transaction():
+        for connection in _open_pg_connections(session):
+            connection.execute(_SET_PG, _pg_settings())
+
+
+def _open_pg_connections(session: Session):
+    transaction = session.get_transaction()
+    if transaction is None:
+        return []
+    return [c for c in transaction._connections if getattr(c, "dialect", None) and c.dialect.name == "postgresql"]
+
+
+@event.listens_for(Session, "after_begin")
+def _set_pg_tenant(session, transaction, connection):
+    if connection.dialect.name == "postgresql":
+        connection.execute(_SET_PG, _pg_settings())
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _scope_to_tenant(state):
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    if state.execution_options.get("all_tenants") or _cross.get():
+        return
+    tid = current_tenant_id()
+    if tid is None:
+        if any(issubclass(m.class_, TenantScoped) for m in state.all_mappers):
+            raise TenancyError(
+                "tenant-owned data queried without a current tenant; use tenant_context() or all_tenants()"
+            )
+        # Joined tenant-owned entities match nothing rather than everything.
+        state.statement = state.statement.options(
+            with_loader_criteria(TenantScoped, lambda cls: sa.false(), include_aliases=True)
+        )
+        return
+    state.statement = state.statement.options(
+        with_loader_criteria(TenantScoped, lambda cls: cls.tenant_id == tid, include_aliases=True)
+    )
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_tenant(session, _flush_context, _instances):
+    tid = current_tenant_id()
+    cross = _cross.get()
+    for obj in list(session.new) + list(session.dirty):
+        if not isinstance(obj, TenantScoped):
+            continue
+        if obj.tenant_id is None:
+            if tid is None:
+                raise TenancyError(f"cannot save {type(obj).__name__} without a current tenant")
+            obj.tenant_id = tid
+        elif tid is not None and obj.tenant_id != tid and not cross:
+            raise TenancyError(f"{type(obj).__name__} belongs to another tenant than the current one")
+
+
+def get_by_slug(slug: str) -> Tenant | None:
+    return db.session.execute(sa.select(Tenant).where(Tenant.slug == slug)).scalar_one_or_none()

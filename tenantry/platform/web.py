@@ -1,0 +1,185 @@
+"""Web plumbing shared by every area: extensions, security headers, errors, and tenant URLs."""
+
+from __future__ import annotations
+
+import functools
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, Flask, abort, g, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from tenantry.platform import cli, jobs, storage, tenancy
+from tenantry.platform.config import Settings
+from tenantry.platform.crypto import providers
+from tenantry.platform.db import db
+from tenantry.platform.extensions import csrf, limiter, login_manager, migrate
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; object-src 'none'"
+)
+
+
+def flask_config(settings: Settings) -> dict[str, Any]:
+    secure = settings.base_url.startswith("https://")
+    return {
+        "SECRET_KEY": settings.secret_key,
+        "SQLALCHEMY_DATABASE_URI": settings.database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SESSION_COOKIE_NAME": "tenantry_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": secure,
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=settings.session_max_hours),
+        "PREFERRED_URL_SCHEME": "https" if secure else "http",
+        "WTF_CSRF_TIME_LIMIT": settings.session_max_hours * 3600,
+        "RATELIMIT_STORAGE_URI": settings.redis_url or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
+        "TEMPLATES_AUTO_RELOAD": settings.env == "development",
+    }
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    from tenantry.platform import audit, notify  # noqa: F401  (their models belong to the schema)
+
+    app.extensions["tenantry.settings"] = settings
+    app.extensions["tenantry.key_provider"] = providers.from_settings(settings)
+    app.extensions["tenantry.storage"] = storage.from_settings(settings)
+    if settings.trust_proxy:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_migrations_dir()))
+    login_manager.init_app(app)
+    login_manager.session_protection = None  # sessions are server-side rows; see identity.sessions
+    csrf.init_app(app)
+    limiter.init_app(app)
+    jobs.init_app(app)
+    app.cli.add_command(cli.tenantry_cli)
+
+    @app.before_request
+    def _no_tenant_yet():
+        g.tenant_token = None
+
+    @app.teardown_request
+    def _leave_tenant(_exc):
+        token = g.pop("tenant_token", None)
+        if token is not None:
+            tenancy.deactivate(token)
+
+    @app.after_request
+    def _security_headers(response):
+        h = response.headers
+        h.setdefault("Content-Security-Policy", CSP)
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("X-Frame-Options", "DENY")
+        h.setdefault("Referrer-Policy", "same-origin")
+        h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if request.is_secure:
+            h.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+        if current_user and getattr(current_user, "is_authenticated", False):
+            h.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(exc):
+        return error_response(400, "csrf", "The form expired or was sent from elsewhere. Reload the page and try again.")
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc):
+        return error_response(exc.code or 500, exc.name.lower().replace(" ", "_"), exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc):
+        app.logger.exception("unhandled error")
+        db.session.rollback()
+        return error_response(500, "internal_error", "Something went wrong on our side; nothing was saved.")
+
+    @app.context_processor
+    def _template_globals():
+        return {"current_tenant": tenancy.get_current_tenant(), "membership": g.get("membership")}
+
+
+def _migrations_dir():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parents[2] / "migrations"
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or (
+        request.accept_mimetypes.best == "application/json" and not request.accept_mimetypes.accept_html
+    )
+
+
+def json_error(status: int, code: str, message: str, fields: dict[str, Any] | None = None):
+    body: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    return jsonify({"error": body}), status
+
+
+def error_response(status: int, code: str, message: str):
+    if wants_json():
+        return json_error(status, code, message)
+    return render_template("error.html", status=status, message=message), status
+
+
+def tenant_blueprint(name: str, import_name: str, **kwargs: Any) -> Blueprint:
+    """A blueprint under /t/<slug>/: the tenant is resolved once per request into current_tenant.
+
+    Unknown slugs and tenants the signed-in user is not a member of both answer 404, so a
+    tenant's existence is not revealed. The tenant's security policy is enforced here.
+    """
+    bp = Blueprint(name, import_name, url_prefix="/t/<slug>", **kwargs)
+
+    @bp.url_defaults
+    def _add_slug(endpoint, values):
+        if "slug" not in values and tenancy.get_current_tenant() is not None:
+            values["slug"] = tenancy.current_tenant.slug
+
+    @bp.url_value_preprocessor
+    def _pull_slug(endpoint, values):
+        g.tenant_slug = values.pop("slug", None) if values else None
+
+    @bp.before_request
+    def _enter_tenant():
+        from tenantry.platform.identity import policy
+
+        tenant = tenancy.get_by_slug(g.get("tenant_slug") or "")
+        if tenant is None or tenant.status == tenancy.TenantStatus.DELETED:
+            abort(404)
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        if current_user.is_staff:
+            abort(404)
+        g.tenant_token = tenancy.activate(tenant)
+        membership = policy.membership_for(current_user, tenant)
+        if membership is None:
+            abort(404)
+        g.membership = membership
+        return policy.enforce_for_tenant(current_user, tenant)
+
+    return bp
+
+
+def require_role(role: str):
+    """Views under a tenant blueprint that need at least `role` (viewer < member < admin < owner)."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            membership = g.get("membership")
+            if membership is None or not membership.can(role):
+                abort(403, "Your role in this workspace does not allow this.")
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator

@@ -1,0 +1,3 @@
+from tenantry import create_app
+
+app = create_app()
