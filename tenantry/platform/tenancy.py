@@ -93,17 +93,22 @@ def tenant_owned_tables() -> list[sa.Table]:
     )
 
 
-_current: contextvars.ContextVar[Tenant | None] = contextvars.ContextVar("tenantry_tenant", default=None)
+# The id is kept apart from the object: reading an expired Tenant's id would itself run a
+# scoped query, which would ask for the current tenant's id again.
+_current: contextvars.ContextVar[tuple[Tenant, uuid.UUID] | None] = contextvars.ContextVar(
+    "tenantry_tenant", default=None
+)
 _cross: contextvars.ContextVar[bool] = contextvars.ContextVar("tenantry_all_tenants", default=False)
 
 
 def get_current_tenant() -> Tenant | None:
-    return _current.get()
+    pair = _current.get()
+    return pair[0] if pair is not None else None
 
 
 def current_tenant_id() -> uuid.UUID | None:
-    tenant = _current.get()
-    return tenant.id if tenant is not None else None
+    pair = _current.get()
+    return pair[1] if pair is not None else None
 
 
 current_tenant: Tenant = LocalProxy(get_current_tenant)  # type: ignore[assignment]
@@ -111,7 +116,7 @@ current_tenant: Tenant = LocalProxy(get_current_tenant)  # type: ignore[assignme
 
 def activate(tenant: Tenant | None) -> contextvars.Token:
     """Make `tenant` current; returns a token for `deactivate`. Used once per request."""
-    token = _current.set(tenant)
+    token = _current.set((tenant, tenant.id) if tenant is not None else None)
     _sync_database_setting()
     return token
 

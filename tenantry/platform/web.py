@@ -6,7 +6,7 @@ import functools
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, Flask, abort, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -164,9 +164,22 @@ def tenant_blueprint(name: str, import_name: str, **kwargs: Any) -> Blueprint:
         if membership is None:
             abort(404)
         g.membership = membership
-        return policy.enforce_for_tenant(current_user, tenant)
+        redirect_to = policy.enforce_for_tenant(current_user, tenant)
+        if redirect_to is not None:
+            return redirect_to
+        for gate in current_app.extensions.get("tenantry.tenant_gates", []):
+            response = gate(tenant, membership)
+            if response is not None:
+                return response
+        return None
 
     return bp
+
+
+def add_tenant_gate(app: Flask, gate) -> None:
+    """A check run on every tenant page after membership and policy (areas above the platform
+    use it, e.g. "the agreement must be concluded first"); it returns a response to stop."""
+    app.extensions.setdefault("tenantry.tenant_gates", []).append(gate)
 
 
 def require_role(role: str):

@@ -66,12 +66,14 @@ class Credentials:
     def display_name(self) -> str:
         return self.name or self.email
 
+    def get_id(self) -> str | None:
+        # Flask-Login keeps this in the cookie: the token of the server-side AuthSession.
+        return getattr(self, "_auth_token", None)
+
 
 class User(Credentials, UserMixin, db.Model):
     __tablename__ = "users"
 
-    def get_id(self) -> str:  # pragma: no cover - sessions use AuthSession tokens
-        raise NotImplementedError
 
 
 class StaffUser(Credentials, UserMixin, db.Model):
@@ -85,8 +87,6 @@ class StaffUser(Credentials, UserMixin, db.Model):
     def is_staff(self) -> bool:
         return True
 
-    def get_id(self) -> str:  # pragma: no cover
-        raise NotImplementedError
 
 
 class PrincipalRef:

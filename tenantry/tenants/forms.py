@@ -1,0 +1,89 @@
+"""Forms of the tenant's own pages: sign-up, members, security policy."""
+
+from __future__ import annotations
+
+import re
+
+import holidays
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, IntegerField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Optional, ValidationError
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$")
+RESERVED_SLUGS = {"admin", "api", "static", "login", "logout", "signup", "setup", "account", "t", "www",
+                  "invite", "agreement", "subprocessors", "health", "status", "tenantry"}
+JURISDICTIONS = [("gdpr", "GDPR (EU/EEA, UK)"), ("ccpa", "CCPA (California)"), ("pdpa", "PDPA (Singapore)")]
+ROLE_CHOICES = [("viewer", "Viewer: reads only"), ("member", "Member: reads and edits records"),
+                ("admin", "Admin: also manages members and settings"), ("owner", "Owner: everything, incl. cancelling")]
+
+
+def country_choices() -> list[tuple[str, str]]:
+    # The holidays package's registry: every country whose business-day calendar we can compute.
+    names = {entry[1]: re.sub(r"(?<=[a-z])(?=[A-Z])", " ", entry[0]) for entry in holidays.registry.COUNTRIES.values()}
+    return sorted(names.items(), key=lambda item: item[1])
+
+
+def valid_slug(_form, field) -> None:
+    value = (field.data or "").strip().lower()
+    field.data = value
+    if not SLUG_RE.match(value):
+        raise ValidationError("Use 3–63 lower-case letters, digits and hyphens, starting and ending with a letter or digit.")
+    if value in RESERVED_SLUGS:
+        raise ValidationError("This address is reserved. Choose another.")
+
+
+class WorkspaceFields(FlaskForm):
+    name = StringField("Workspace name", validators=[DataRequired(), Length(max=200)])
+    slug = StringField("Web address", validators=[DataRequired(), valid_slug])
+    country = SelectField("Country", validators=[DataRequired()], default="CZ")
+    jurisdiction = SelectField("Data protection law", choices=JURISDICTIONS, default="gdpr")
+    accept = BooleanField("I accept the data processing agreement on behalf of this workspace",
+                          validators=[DataRequired(message="You must accept the agreement to create a workspace.")])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.country.choices = country_choices()
+
+
+class SignupForm(WorkspaceFields):
+    person_name = StringField("Your name", validators=[DataRequired(), Length(max=200)])
+    email = EmailField("Your work e-mail", validators=[DataRequired(), Email(check_deliverability=False), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
+    confirm = PasswordField("Repeat the password",
+                            validators=[DataRequired(), EqualTo("password", message="The two passwords differ.")])
+
+
+class AcceptForm(FlaskForm):
+    accept = BooleanField("I accept the data processing agreement on behalf of this workspace",
+                          validators=[DataRequired(message="Tick the box to accept the agreement.")])
+
+
+class InviteForm(FlaskForm):
+    email = EmailField("E-mail", validators=[DataRequired(), Email(check_deliverability=False), Length(max=254)])
+    role = SelectField("Role", choices=ROLE_CHOICES, default="member")
+
+
+class RoleForm(FlaskForm):
+    role = SelectField("Role", choices=ROLE_CHOICES)
+
+
+class JoinForm(FlaskForm):
+    name = StringField("Your name", validators=[DataRequired(), Length(max=200)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
+    confirm = PasswordField("Repeat the password",
+                            validators=[DataRequired(), EqualTo("password", message="The two passwords differ.")])
+
+
+class SecurityPolicyForm(FlaskForm):
+    require_2fa = BooleanField("Require two-factor authentication for all members")
+    password_min_length = IntegerField(
+        "Minimum password length",
+        validators=[DataRequired(), NumberRange(min=8, max=128, message="Between 8 and 128 characters.")],
+    )
+    password_max_age_days = IntegerField(
+        "Maximum password age (days)",
+        validators=[Optional(), NumberRange(min=0, max=3650, message="Between 0 (never) and 3650 days.")],
+        default=0,
+    )
+    privacy_contact_email = EmailField("Privacy contact e-mail",
+                                       validators=[Optional(), Email(check_deliverability=False), Length(max=254)])
