@@ -10,7 +10,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from flask import current_app
@@ -21,8 +21,10 @@ class StorageError(RuntimeError):
 
 
 def check_key(key: str) -> str:
-    parts = PurePosixPath(key).parts
-    if not key or key.startswith("/") or any(p in ("..", ".", "") for p in parts) or "\\" in key:
+    # Split by hand: PurePosixPath would quietly drop the empty and "." parts of "a//b" or "./x",
+    # so one key would name different objects on disk and in S3.
+    parts = key.split("/")
+    if not key or any(p in ("..", ".", "") for p in parts) or "\\" in key or "\0" in key:
         raise StorageError(f"invalid storage key {key!r}")
     return key
 
