@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import has_request_context, request
 
+from tenantry.dpa.models import AgreementAcceptance, AgreementVersion
 from tenantry.platform import audit, clock
 from tenantry.platform.db import db
-from tenantry.dpa.models import AgreementAcceptance, AgreementVersion
 
 
 def in_force(at=None) -> AgreementVersion:

@@ -6,6 +6,8 @@ FORCEd so that even their owner obeys the policy. The application role (tenantry
 it exists) gets data privileges only: it owns nothing, so it cannot alter or disable RLS.
 """
 
+import re
+
 from alembic import op
 
 APP_ROLE = "tenantry_app"
@@ -16,6 +18,17 @@ _POLICY = (
 )
 
 
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+_PRIVS = re.compile(r"^[A-Z, ]+$")
+
+
+def _ident(name: str) -> str:
+    # Names come from migration code, never from input; the check keeps it that way.
+    if not _IDENT.match(name):
+        raise ValueError(f"not a plain SQL identifier: {name!r}")
+    return name
+
+
 def _pg() -> bool:
     return op.get_bind().dialect.name == "postgresql"
 
@@ -23,6 +36,7 @@ def _pg() -> bool:
 def enable(table: str) -> None:
     if not _pg():
         return
+    table = _ident(table)
     op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
     op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
     op.execute(f"CREATE POLICY tenant_isolation ON {table} USING ({_POLICY}) WITH CHECK ({_POLICY})")
@@ -31,6 +45,7 @@ def enable(table: str) -> None:
 def disable(table: str) -> None:
     if not _pg():
         return
+    table = _ident(table)
     op.execute(f"DROP POLICY IF EXISTS tenant_isolation ON {table}")
     op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
     op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
@@ -39,8 +54,11 @@ def disable(table: str) -> None:
 def grant(table: str, privileges: str = "SELECT, INSERT, UPDATE, DELETE") -> None:
     if not _pg():
         return
+    table = _ident(table)
+    if not _PRIVS.match(privileges):
+        raise ValueError(f"not a privilege list: {privileges!r}")
     op.execute(
-        f"DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN "
+        f"DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN "  # noqa: S608
         f"GRANT {privileges} ON {table} TO {APP_ROLE}; END IF; END $$"
     )
 
@@ -49,6 +67,6 @@ def grant_sequences() -> None:
     if not _pg():
         return
     op.execute(
-        f"DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN "
+        f"DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN "  # noqa: S608
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}; END IF; END $$"
     )

@@ -6,7 +6,18 @@ import functools
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, Flask, abort, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -109,7 +120,9 @@ def init_app(app: Flask, settings: Settings) -> None:
 def _migrations_dir():
     from pathlib import Path
 
-    return Path(__file__).resolve().parents[2] / "migrations"
+    # A source checkout keeps migrations/ beside the package; an installed image runs from /app.
+    beside = Path(__file__).resolve().parents[2] / "migrations"
+    return beside if beside.is_dir() else Path.cwd() / "migrations"
 
 
 def wants_json() -> bool:

@@ -25,7 +25,7 @@ def _status(form) -> int:
     return 422 if form.errors else 200
 
 
-@public.route("/signup", methods=["GET", "POST"])
+@public.route("/signup", methods=["GET", "POST"], endpoint="signup")
 def signup_view():
     signed_in = current_user.is_authenticated and not current_user.is_staff
     form = forms.WorkspaceFields() if signed_in else forms.SignupForm()
