@@ -74,6 +74,11 @@ def _active_key(name: str) -> tuple[int, bytes]:
         row = PlatformKey(name=name, version=1, provider=provider().name, wrapped=provider().wrap(plain, _context(name, 1)))
         db.session.add(row)
         db.session.flush()
+        # The new key replaces whatever the cache holds for (name, 1): a key created by a
+        # transaction that rolled back never reached the database and must not be used again.
+        with _lock:
+            _cache[(name, row.version)] = (time.monotonic() + _CACHE_SECONDS, plain)
+        return row.version, plain
     return row.version, _unwrap(row)
 
 
