@@ -23,7 +23,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from tenantry.platform import cli, jobs, storage, tenancy
+from tenantry.platform import cli, cron, jobs, storage, tenancy
 from tenantry.platform.config import Settings
 from tenantry.platform.crypto import providers
 from tenantry.platform.db import db
@@ -57,7 +57,7 @@ def flask_config(settings: Settings) -> dict[str, Any]:
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    from tenantry.platform import audit, notify  # noqa: F401  (their models belong to the schema)
+    from tenantry.platform import audit, notify  # noqa: F401  (audit's model belongs to the schema)
 
     app.extensions["tenantry.settings"] = settings
     app.extensions["tenantry.key_provider"] = providers.from_settings(settings)
@@ -71,6 +71,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     csrf.init_app(app)
     limiter.init_app(app)
     jobs.init_app(app)
+    cron.register(app, "notices", lambda as_of: notify.retry_due())
     app.cli.add_command(cli.tenantry_cli)
 
     @app.before_request
