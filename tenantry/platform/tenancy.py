@@ -171,14 +171,29 @@ def _sync_database_setting() -> None:
         return
     if session.in_transaction():
         for connection in _open_pg_connections(session):
+            if _failed(connection):
+                # An aborted transaction refuses every command until it is rolled back, and its
+                # settings end with it; executing here would hide the error that aborted it.
+                continue
             connection.execute(_SET_PG, _pg_settings())
+
+
+def _failed(connection) -> bool:
+    try:
+        status = connection.connection.driver_connection.info.transaction_status
+    except Exception:
+        return False
+    return getattr(status, "name", "") == "INERROR"
 
 
 def _open_pg_connections(session: Session):
     transaction = session.get_transaction()
     if transaction is None:
         return []
-    return [c for c in transaction._connections if getattr(c, "dialect", None) and c.dialect.name == "postgresql"]
+    # _connections maps both the Engine and the Connection to (connection, transaction, ...);
+    # iterating it directly yields Engines, which cannot execute.
+    connections = {id(entry[0]): entry[0] for entry in transaction._connections.values()}
+    return [c for c in connections.values() if c.dialect.name == "postgresql"]
 
 
 @event.listens_for(Session, "after_begin")
