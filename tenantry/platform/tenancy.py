@@ -128,10 +128,13 @@ def deactivate(token: contextvars.Token) -> None:
 
 @contextlib.contextmanager
 def tenant_context(tenant: Tenant) -> Iterator[Tenant]:
-    token = activate(tenant)
+    # Cross-tenant mode goes off before the database hears of the tenant: inside all_tenants()
+    # PostgreSQL would otherwise keep admitting every tenant's rows.
     cross = _cross.set(False)
+    token = activate(tenant)
     try:
         yield tenant
+        _flush_pending()
     finally:
         _cross.reset(cross)
         deactivate(token)
@@ -144,9 +147,24 @@ def all_tenants() -> Iterator[None]:
     _sync_database_setting()
     try:
         yield
+        _flush_pending()
     finally:
         _cross.reset(token)
         _sync_database_setting()
+
+
+def _flush_pending() -> None:
+    """Rows added or changed inside a context are written as that context, before it ends.
+
+    Otherwise they would reach the database at the next flush or commit, under whatever
+    context is current then: row-level security refuses them, or the wrong tenant is checked.
+    """
+    try:
+        session = db.session()
+    except RuntimeError:  # no application context
+        return
+    if session.new or session.dirty or session.deleted:
+        session.flush()
 
 
 def crossing_tenants() -> bool:
@@ -235,6 +253,12 @@ def _stamp_tenant(session, _flush_context, _instances):
             if tid is None:
                 raise TenancyError(f"cannot save {type(obj).__name__} without a current tenant")
             obj.tenant_id = tid
+        elif tid is None and not cross:
+            # PostgreSQL's row-level security refuses this write; refuse it here too, so the
+            # mistake shows on SQLite and with a clear message.
+            raise TenancyError(
+                f"cannot save {type(obj).__name__} without a current tenant; use tenant_context() or all_tenants()"
+            )
         elif tid is not None and obj.tenant_id != tid and not cross:
             raise TenancyError(f"{type(obj).__name__} belongs to another tenant than the current one")
 
