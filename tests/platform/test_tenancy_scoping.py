@@ -1,0 +1,257 @@
+"""Tenant scoping: the ORM filters every tenant-owned query to the current tenant, refuses
+tenant-owned work without one, and on PostgreSQL row-level security holds even for raw SQL."""
+
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from tenantry.platform.db import db
+from tenantry.platform.identity.models import Membership, User
+from tenantry.platform.tenancy import Tenant, TenancyError, all_tenants, tenant_context, tenant_owned_tables
+
+
+@pytest.fixture
+def two_tenants(app_ctx):
+    """Tenants A and B, created straight through the ORM, with two and three members."""
+    a = Tenant(slug="alpha", name="Alpha", country="CZ")
+    b = Tenant(slug="beta", name="Beta", country="DE")
+    db.session.add_all([a, b])
+    db.session.flush()
+    for tenant, count in ((a, 2), (b, 3)):
+        with tenant_context(tenant):
+            for i in range(count):
+                user = User(email=f"{tenant.slug}{i}@example.com", name=f"{tenant.slug} {i}")
+                db.session.add(user)
+                db.session.flush()
+                db.session.add(Membership(user_id=user.id, role="member"))
+            db.session.flush()
+    db.session.commit()
+    return a, b
+
+
+def _memberships():
+    return db.session.execute(sa.select(Membership)).scalars().all()
+
+
+@pytest.mark.obligation("DPA-B.access-control")
+def test_queries_in_a_tenant_context_never_return_another_tenants_rows(two_tenants):
+    a, b = two_tenants
+    with tenant_context(a):
+        rows = _memberships()
+        assert len(rows) == 2 and {m.tenant_id for m in rows} == {a.id}
+        # Also when the query names the other tenant outright, or goes by primary key.
+        assert db.session.execute(sa.select(Membership).where(Membership.tenant_id == b.id)).all() == []
+        assert db.session.execute(sa.select(sa.func.count(Membership.id))).scalar() == 2
+    with all_tenants():
+        b_row = db.session.execute(sa.select(Membership).where(Membership.tenant_id == b.id)).scalars().first()
+        b_id = b_row.id
+    db.session.expunge_all()  # no identity-map shortcut
+    with tenant_context(a):
+        assert db.session.execute(sa.select(Membership).where(Membership.id == b_id)).scalar_one_or_none() is None
+        # Bulk UPDATE and DELETE are scoped too.
+        db.session.execute(sa.update(Membership).values(role="viewer"))
+        db.session.execute(sa.delete(Membership).where(Membership.id == b_id))
+        db.session.commit()
+    with tenant_context(b):
+        rows = _memberships()
+        assert len(rows) == 3 and {m.role for m in rows} == {"member"} and {m.tenant_id for m in rows} == {b.id}
+
+
+@pytest.mark.obligation("DPA-B.access-control")
+def test_joined_tenant_owned_entities_are_scoped(two_tenants):
+    a, _ = two_tenants
+    with tenant_context(a):
+        emails = db.session.execute(
+            sa.select(User.email).join(Membership, Membership.user_id == User.id).order_by(User.email)
+        ).scalars().all()
+    assert emails == ["alpha0@example.com", "alpha1@example.com"]
+
+
+@pytest.mark.obligation("DPA-B.access-control")
+def test_a_tenant_owned_query_without_a_tenant_raises(two_tenants):
+    with pytest.raises(TenancyError, match="without a current tenant"):
+        _memberships()
+    db.session.rollback()
+    with pytest.raises(TenancyError):
+        db.session.execute(sa.update(Membership).values(role="viewer"))
+    db.session.rollback()
+
+
+def test_platform_tables_need_no_tenant(two_tenants):
+    assert {t.slug for t in db.session.execute(sa.select(Tenant)).scalars()} == {"alpha", "beta"}
+
+
+def test_all_tenants_sees_both(two_tenants):
+    a, b = two_tenants
+    with all_tenants():
+        rows = _memberships()
+    assert len(rows) == 5 and {m.tenant_id for m in rows} == {a.id, b.id}
+
+
+def test_all_tenants_ends_with_its_block(two_tenants):
+    with all_tenants():
+        _memberships()
+    with pytest.raises(TenancyError):
+        _memberships()
+    db.session.rollback()
+
+
+@pytest.mark.obligation("DPA-B.access-control")
+def test_saving_a_row_of_tenant_b_inside_tenant_a_raises(two_tenants):
+    a, b = two_tenants
+    with all_tenants():
+        user = db.session.execute(sa.select(User).where(User.email == "beta0@example.com")).scalar_one()
+    with pytest.raises(TenancyError, match="another tenant"), tenant_context(a):
+        db.session.add(Membership(tenant_id=b.id, user_id=user.id, role="owner"))
+        db.session.flush()
+    db.session.rollback()
+
+
+@pytest.mark.obligation("DPA-B.access-control")
+def test_moving_a_row_to_another_tenant_raises(two_tenants):
+    a, b = two_tenants
+    with pytest.raises(TenancyError, match="another tenant"), tenant_context(a):
+        membership = _memberships()[0]
+        membership.tenant_id = b.id
+        db.session.flush()
+    db.session.rollback()
+
+
+def test_a_new_row_takes_the_current_tenant(two_tenants):
+    a, _ = two_tenants
+    user = User(email="new@example.com")
+    db.session.add(user)
+    db.session.flush()
+    with tenant_context(a):
+        membership = Membership(user_id=user.id, role="viewer")
+        db.session.add(membership)
+        db.session.flush()
+        assert membership.tenant_id == a.id
+    db.session.commit()
+
+
+def test_saving_a_tenant_owned_row_without_a_tenant_raises(two_tenants):
+    a, _ = two_tenants
+    user = User(email="orphan@example.com")
+    db.session.add(user)
+    db.session.flush()
+    db.session.add(Membership(user_id=user.id, role="viewer"))
+    with pytest.raises(TenancyError, match="without a current tenant"):
+        db.session.flush()
+    db.session.rollback()
+
+
+def test_saving_with_an_explicit_tenant_but_no_context_raises_on_every_database(two_tenants):
+    """PostgreSQL's row-level security refuses this write; the ORM refuses it first, so the
+    mistake shows on SQLite too instead of only in production."""
+    a, _ = two_tenants
+    user = User(email="explicit@example.com")
+    db.session.add(user)
+    db.session.flush()
+    db.session.add(Membership(tenant_id=a.id, user_id=user.id, role="viewer"))
+    with pytest.raises(TenancyError, match="without a current tenant"):
+        db.session.flush()
+    db.session.rollback()
+
+
+def test_rows_added_in_a_context_are_written_as_that_tenant_when_it_ends(two_tenants):
+    """Committing after the block is the common pattern: the rows must not wait for a flush
+    outside the context, where PostgreSQL's row-level security would refuse them."""
+    a, _ = two_tenants
+    user = User(email="late@example.com")
+    db.session.add(user)
+    db.session.flush()
+    with tenant_context(a):
+        db.session.add(Membership(user_id=user.id, role="viewer"))
+    db.session.commit()
+    with tenant_context(a):
+        assert len(_memberships()) == 3
+
+
+def test_every_tenant_owned_table_leads_a_key_with_tenant_id(app_ctx):
+    tables = tenant_owned_tables()
+    assert {"memberships", "invitations", "agreement_acceptances"} <= {t.name for t in tables}
+    for table in tables:
+        assert table.c.tenant_id.nullable is False
+        keys = [list(table.primary_key.columns)] + [
+            list(c.columns) for c in table.constraints if isinstance(c, sa.UniqueConstraint)
+        ]
+        assert any(cols and cols[0].name == "tenant_id" for cols in keys), table.name
+
+
+# --- PostgreSQL: row-level security is the second line ---------------------------------------
+
+
+def _raw_memberships():
+    return db.session.execute(sa.text("SELECT * FROM memberships")).mappings().all()
+
+
+@pytest.mark.postgres_only
+@pytest.mark.obligation("DPA-B.access-control")
+def test_rls_alone_hides_other_tenants_rows_from_raw_sql(two_tenants):
+    a, b = two_tenants
+    assert db.session.execute(sa.text("SELECT current_user")).scalar() == "tenantry_app"
+    with tenant_context(a):
+        # Plain SQL, no WHERE: the ORM adds nothing, only the database's policy filters.
+        rows = _raw_memberships()
+        assert len(rows) == 2 and {r["tenant_id"] for r in rows} == {a.id}
+        assert db.session.execute(sa.text("SELECT count(*) FROM memberships WHERE tenant_id = :b"),
+                                  {"b": b.id}).scalar() == 0
+    db.session.commit()
+    # Without any tenant, raw SQL sees nothing at all; the explicit cross-tenant mode sees both.
+    assert _raw_memberships() == []
+    with all_tenants():
+        assert len(_raw_memberships()) == 5
+    db.session.commit()
+
+
+@pytest.mark.postgres_only
+@pytest.mark.obligation("DPA-B.access-control")
+def test_rls_refuses_a_raw_insert_for_another_tenant(two_tenants):
+    a, b = two_tenants
+    with all_tenants():
+        user_id = db.session.execute(sa.text("SELECT id FROM users WHERE email = 'beta0@example.com'")).scalar()
+    db.session.commit()
+    with tenant_context(a), pytest.raises(sa.exc.ProgrammingError, match="row-level security"):
+        db.session.execute(
+            sa.text("INSERT INTO memberships (id, tenant_id, user_id, role, created_at) "
+                    "VALUES (:id, :tenant, :user, 'owner', now())"),
+            {"id": uuid.uuid4(), "tenant": b.id, "user": user_id},
+        )
+    db.session.rollback()
+    with tenant_context(b):
+        assert len(_raw_memberships()) == 3
+
+
+@pytest.mark.postgres_only
+@pytest.mark.obligation("DPA-B.access-control")
+def test_rls_refuses_raw_updates_and_deletes_across_tenants(two_tenants):
+    a, b = two_tenants
+    with tenant_context(a):
+        updated = db.session.execute(sa.text("UPDATE memberships SET role = 'viewer' WHERE tenant_id = :b"),
+                                     {"b": b.id})
+        deleted = db.session.execute(sa.text("DELETE FROM memberships WHERE tenant_id = :b"), {"b": b.id})
+        assert updated.rowcount == 0 and deleted.rowcount == 0
+        with pytest.raises(sa.exc.ProgrammingError, match="row-level security"):
+            db.session.execute(sa.text("UPDATE memberships SET tenant_id = :b"), {"b": b.id})
+    db.session.rollback()
+
+
+@pytest.mark.postgres_only
+@pytest.mark.obligation("DPA-B.access-control")
+def test_a_tenant_context_inside_all_tenants_is_one_tenant_for_rls_too(two_tenants):
+    a, _ = two_tenants
+    with all_tenants():
+        assert len(_raw_memberships()) == 5
+        with tenant_context(a):
+            assert {r["tenant_id"] for r in _raw_memberships()} == {a.id}
+        assert len(_raw_memberships()) == 5
+    db.session.commit()
+
+
+@pytest.mark.postgres_only
+def test_the_app_role_cannot_switch_rls_off(two_tenants):
+    with pytest.raises(sa.exc.ProgrammingError, match="must be owner"):
+        db.session.execute(sa.text("ALTER TABLE memberships DISABLE ROW LEVEL SECURITY"))
+    db.session.rollback()
