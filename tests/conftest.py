@@ -178,8 +178,9 @@ def dispose(app) -> None:
             engine.dispose()
 
 
-def migrate(url: str, owner_url: str | None, instance_dir: Path, revision: str = "head") -> None:
-    """`flask db upgrade` on `url`, as the owner on PostgreSQL."""
+def migrate(url: str, owner_url: str | None, instance_dir: Path, revision: str = "head",
+            direction: str = "upgrade") -> None:
+    """`flask db upgrade` (or downgrade) on `url`, as the owner on PostgreSQL."""
     import flask_migrate
 
     from tenantry import create_app
@@ -195,7 +196,7 @@ def migrate(url: str, owner_url: str | None, instance_dir: Path, revision: str =
     )
     try:
         with _alembic_env(owner_url), app.app_context():
-            flask_migrate.upgrade(revision=revision)
+            getattr(flask_migrate, direction)(revision=revision)
     finally:
         dispose(app)
 
@@ -221,7 +222,8 @@ class Database:
 
     def engine(self, owner: bool = False) -> sa.Engine:
         """A short-lived engine outside the app, e.g. for raw SQL checks. Dispose it."""
-        return sa.create_engine(self.owner_url if owner and self.owner_url else self.url, poolclass=sa.pool.NullPool)
+        url = self.owner_url if owner and self.owner_url else self.url
+        return sa.create_engine(pg_url(url) if self.kind == "postgresql" else url, poolclass=sa.pool.NullPool)
 
 
 @dataclass

@@ -136,6 +136,13 @@ def write_report(directory: Path, catalogue: Mapping[str, str], report: dict) ->
     return as_json, as_md
 
 
+def _relative(path: Path, root: Path) -> Path:
+    try:
+        return path.relative_to(root)
+    except ValueError:
+        return path
+
+
 # --- the pytest side ----------------------------------------------------------------------
 
 
@@ -228,7 +235,9 @@ class ObligationsReport:
             return  # interrupted or broken: keep the last complete report
         assert self.catalogue is not None
         report = build_report(self.catalogue, self.results)
-        self.written = write_report(Path(self.config.rootpath) / self.out, self.catalogue, report)
+        out = Path(self.out)
+        written = write_report(out if out.is_absolute() else Path(self.config.rootpath) / out, self.catalogue, report)
+        self.written = tuple(_relative(p, Path(self.config.rootpath)) for p in written)  # type: ignore[assignment]
         self.summary = report
 
     def pytest_terminal_summary(self, terminalreporter) -> None:

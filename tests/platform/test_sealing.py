@@ -64,7 +64,7 @@ def test_master_key_file_is_created_with_mode_0600(app, tmp_path):
 
 
 @pytest.mark.obligation("DPA-B.safe-store", "TT-aes256")
-@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644])
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644], ids=oct)
 def test_a_master_key_readable_by_others_is_refused(make_app, tmp_path, mode):
     make_app()  # creates instance/master.key
     key_file = tmp_path / "instance" / "master.key"

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from tenantry.platform.db import db
 from tenantry.platform.identity.models import Membership, User
-from tenantry.platform.tenancy import Tenant, TenancyError, all_tenants, tenant_context, tenant_owned_tables
+from tenantry.platform.tenancy import TenancyError, Tenant, all_tenants, tenant_context, tenant_owned_tables
 
 
 @pytest.fixture
