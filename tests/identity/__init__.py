@@ -1,0 +1,1 @@
+"""Tests of accounts, sign-in, 2FA, sessions and the password policy."""

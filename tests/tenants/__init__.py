@@ -1,0 +1,1 @@
+"""Tests of a tenant's own pages: sign-up, members, roles, security settings."""
