@@ -36,3 +36,18 @@ def test_live_server_serves_the_app_to_chromium(live_server, browser_page):
     assert response is not None and response.status == 404
     assert response.headers["x-frame-options"] == "DENY"
     assert live_server.app.extensions["tenantry.settings"].base_url == live_server
+
+
+def test_each_app_starts_with_empty_rate_limit_counters(make_app):
+    """Flask-Limiter's memory storage is made afresh by every create_app, so one test's
+    sign-in attempts never count against the next test's."""
+
+    def attempts(app) -> list[int]:
+        client = app.test_client()
+        return [client.post("/login", data={"email": "nobody@example.com", "password": "wrong"}).status_code
+                for _ in range(3)]
+
+    first = attempts(make_app(TENANTRY_RATELIMIT_LOGIN="2 per minute", WTF_CSRF_ENABLED=False))
+    assert first[:2] != [429, 429] and first[2] == 429
+    second = attempts(make_app(TENANTRY_RATELIMIT_LOGIN="2 per minute", WTF_CSRF_ENABLED=False))
+    assert second == first
