@@ -187,3 +187,20 @@ def test_policy_for_a_person_without_tenants_is_the_default(app_ctx):
     staff = factories.make_staff()
     assert policy.policy_for(staff).require_2fa is True
     assert policy.policy_for(staff).min_length >= 12
+
+
+def test_the_new_password_must_differ_from_the_current_one(web_app, web):
+    tenant = new_tenant(web_app)
+    login_password(web, tenant.owner.email)
+    response = _change(web, PASSWORD)
+    assert response.status_code == 422
+    assert field_errors(text(response), "password") == ["Choose a password different from the current one."]
+
+
+def test_the_two_new_passwords_must_match(web_app, web):
+    tenant = new_tenant(web_app)
+    login_password(web, tenant.owner.email)
+    response = web.post("/account/password", data={"current": PASSWORD, "password": STRONG_16,
+                                                   "confirm": STRONG_16 + "x"})
+    assert response.status_code == 422
+    assert field_errors(text(response), "confirm") == ["The two passwords differ."]

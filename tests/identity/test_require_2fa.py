@@ -164,3 +164,15 @@ def test_staff_and_tenant_accounts_are_separate(web_app, web, frozen):
     assert web.post("/login", data={"email": staff.email, "password": factories.PASSWORD}).status_code == 422
     with in_app(web_app, commit=False):
         assert db.session.get(StaffUser, staff.id) is not None
+
+
+@pytest.mark.obligation("TT-least-privilege")
+def test_only_platform_admins_see_the_staff_accounts(web_app, frozen):
+    admin = _staff(web_app, with_totp=True)
+    dpo = _staff(web_app, with_totp=True, role="dpo")
+    admin_client, dpo_client = web_app.test_client(), web_app.test_client()
+    login_with_code(admin_client, admin, code_at(admin.secret, STEP0))
+    login_with_code(dpo_client, dpo, code_at(dpo.secret, STEP0))
+    admin_page, dpo_page = text(admin_client.get("/admin/")), text(dpo_client.get("/admin/"))
+    assert "Staff accounts" in admin_page and dpo.email in admin_page
+    assert "Staff accounts" not in dpo_page and admin.email not in dpo_page

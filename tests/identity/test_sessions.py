@@ -180,3 +180,11 @@ def test_an_expired_session_on_an_account_page_is_sent_to_sign_in(web_app, web, 
     frozen.shift(timedelta(minutes=31))
     response = web.get("/account")
     assert response.status_code == 302 and location(response).startswith("/login")
+
+
+def test_deactivating_an_account_ends_its_sessions(web_app, web):
+    tenant = new_tenant(web_app)
+    login_password(web, tenant.owner.email)
+    with in_app(web_app):
+        db.session.get(User, tenant.owner.id).active = False
+    assert not _in(web, tenant.slug)

@@ -252,3 +252,34 @@ def test_a_member_can_enrol_from_a_tenant_that_does_not_require_it(web_app, web,
     member = new_member(web_app, tenant, "viewer")
     login_password(web, member.email)
     assert web.get("/account/2fa/enrol").status_code == 200
+
+
+def test_the_second_step_must_follow_the_password_within_five_minutes(web_app, web, enrolled, frozen):
+    tenant, person, _ = enrolled
+    login_password(web, person.email)
+    frozen.shift(timedelta(seconds=301))
+    response = web.post("/login/2fa", data={"code": code_at(person.secret, totp.current_step())})
+    assert response.status_code == 302 and location(response) == "/login"
+    assert not _signed_in(web, tenant.slug)
+
+
+def test_the_second_step_without_a_password_step_goes_back_to_sign_in(web_app, web, enrolled):
+    tenant, person, _ = enrolled
+    response = web.post("/login/2fa", data={"code": code_at(person.secret, STEP0)})
+    assert response.status_code == 302 and location(response) == "/login"
+    assert not _signed_in(web, tenant.slug)
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: /account/2fa/enrol replaces an enrolled secret with no password or "
+                   "current code; a hijacked session can swap the second factor (and sign the owner out)")
+def test_replacing_the_authenticator_needs_re_authentication(web_app, web, enrolled):
+    _tenant, person, _ = enrolled
+    assert login_with_code(web, person, code_at(person.secret, STEP0)).status_code == 302
+    web.get("/account/2fa/enrol")
+    with web.session_transaction() as sess:
+        new_secret = sess["enrol_secret"]
+
+    web.post("/account/2fa/enrol", data={"code": code_at(new_secret, STEP0 + 1)})
+
+    with in_app(web_app, commit=False):
+        assert totp.secret_of(db.session.get(User, person.id)) == person.secret

@@ -259,3 +259,13 @@ def test_a_viewer_can_still_sign_in_under_the_limit(limited):
     tenant = new_tenant(limited)
     viewer = new_member(limited, tenant, "viewer")
     assert login_password(limited.test_client(), viewer.email).status_code == 302
+
+
+def test_staff_sign_in_is_rate_limited_too(limited):
+    with in_app(limited):
+        staff = factories.make_staff(with_totp=False)
+        email = staff.email
+    client = limited.test_client()
+    for _ in range(3):
+        assert client.post("/admin/login", data={"email": email, "password": "wrong-one-123"}).status_code == 422
+    assert client.post("/admin/login", data={"email": email, "password": PASSWORD}).status_code == 429

@@ -299,3 +299,24 @@ def test_members_of_another_tenant_are_out_of_reach(web_app, tenant, owner):
     assert role_of(web_app, other, stranger) == "member"
     assert owner.get("/t/other/").status_code == 404
     assert owner.get("/t/no-such-tenant/").status_code == 404
+
+
+@pytest.mark.obligation("DPA-B.2fa", "DPA-B.password")
+def test_joining_a_tenant_follows_its_policy(frozen, web_app, outbox):
+    tenant = new_tenant(web_app, "strict", require_2fa=True, password_min_length=16)
+    owner = _signed_in(web_app, tenant.owner)
+    assert location(owner.get("/t/strict/")).startswith("/account/2fa/enrol")  # the owner has no 2FA yet
+    with in_app(web_app):
+        from tests import factories
+
+        factories.enable_totp(db.session.get(User, tenant.owner.id))
+    # The owner's existing session now passes the 2FA gate.
+    assert _invite(owner, "strict").status_code == 302
+    path = _invite_link(outbox)
+
+    invitee = web_app.test_client()
+    short = _join(invitee, path, password="Zq8-vWm4-kT7xR2")  # 15 characters
+    assert short.status_code == 422 and field_errors(text(short), "password") == ["Use at least 16 characters."]
+    joined = _join(invitee, path, password="Zq8-vWm4-kT7xR2p")
+    assert joined.status_code == 302 and location(joined).startswith("/account/2fa/enrol")
+    assert location(invitee.get("/t/strict/")).startswith("/account/2fa/enrol")
