@@ -64,7 +64,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 # reach real AWS. Every app below gets its configuration explicitly.
 for _name in list(os.environ):
     if _name in {"DATABASE_URL", "REDIS_URL", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"} or (
-        _name.startswith("TENANTRY_") and not _name.startswith("TENANTRY_TEST_")
+        _name.startswith("TENANTRY_") and not _name.startswith(("TENANTRY_TEST_", "TENANTRY_OBLIGATIONS_"))
     ):
         del os.environ[_name]
 os.environ.update(
@@ -248,13 +248,26 @@ class _PostgresTemplate:
                     self.seeds[table.name] = rows
 
     def reset(self) -> None:
+        """Empty every table and put the seeded rows back, in one transaction.
+
+        DELETE, children first, rather than TRUNCATE: on these small tables it takes ~3 ms
+        instead of ~100 ms (TRUNCATE makes new files for every table). The owner is subject to the forced RLS policies too, hence
+        all_tenants; a connection left open by the previous test fails this after 15 s.
+        """
         assert self.owner_engine is not None
-        names = ", ".join(f'"{t.name}"' for t in self.tables)
+        start = ["SET LOCAL lock_timeout = '15s'", "SELECT set_config('tenantry.all_tenants', 'on', true)"]
+        # Table names come from reflecting our own migrated schema, not from input.
+        deletes = "; ".join(start + [f'DELETE FROM "{t.name}"' for t in reversed(self.tables)])  # noqa: S608
+        truncate = "; ".join(start + ["TRUNCATE " + ", ".join(f'"{t.name}"' for t in self.tables) + " CASCADE"])
+        try:
+            self._refill(deletes)
+        except sa.exc.IntegrityError:  # foreign keys in a cycle: no deletion order works
+            self._refill(truncate)
+
+    def _refill(self, empty_script: str) -> None:
+        assert self.owner_engine is not None
         with self.owner_engine.begin() as conn:
-            # A connection left open by the previous test would otherwise block this silently.
-            conn.execute(sa.text("SET LOCAL lock_timeout = '15s'"))
-            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-            conn.execute(sa.text("SELECT set_config('tenantry.all_tenants', 'on', true)"))
+            conn.exec_driver_sql(empty_script)
             for table in self.tables:
                 if table.name in self.seeds:
                     conn.execute(table.insert(), self.seeds[table.name])
