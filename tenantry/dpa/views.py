@@ -25,7 +25,7 @@ def agreement():
 
 @bp.route("/agreement/v<int:number>")
 def agreement_version(number: int):
-    version = agreements.by_number(number)
+    version = agreements.by_number(number) if 0 < number < 2**31 else None
     if version is None:
         abort(404)
     jurisdiction = _jurisdiction()

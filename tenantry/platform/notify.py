@@ -120,9 +120,9 @@ def deliver(notification_id: str) -> str:
     return "sent"
 
 
-def retry_due(limit: int = 200) -> int:
+def retry_due(limit: int = 200, now: datetime | None = None) -> int:
     """The sweep's part: re-send failed notices whose back-off has passed, and stale pending ones."""
-    now = clock.now()
+    now = now or clock.now()
     stale = now - timedelta(minutes=5)
     rows = db.session.execute(
         sa.select(Notification.id)

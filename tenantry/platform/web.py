@@ -67,11 +67,14 @@ def init_app(app: Flask, settings: Settings) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to continue."
+    login_manager.login_message_category = "info"
     login_manager.session_protection = None  # sessions are server-side rows; see identity.sessions
     csrf.init_app(app)
     limiter.init_app(app)
     jobs.init_app(app)
-    cron.register(app, "notices", lambda as_of: notify.retry_due())
+    cron.register(app, "notices", lambda as_of: notify.retry_due(now=as_of))
     app.cli.add_command(cli.tenantry_cli)
 
     @app.before_request

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from flask.cli import AppGroup
 import holidays
 
 from tenantry.platform.cli import tenantry_cli
@@ -14,7 +15,7 @@ from tenantry.platform.tenancy import Jurisdiction
 from tenantry.tenants import signup
 from tenantry.tenants.forms import RESERVED_SLUGS, SLUG_RE
 
-tenants_cli = click.Group("tenants", help="Create and manage tenants.")
+tenants_cli = AppGroup("tenants", help="Create and manage tenants.")
 
 
 @tenants_cli.command("create")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import holidays
-from flask_wtf import FlaskForm
+from tenantry.platform.forms import Form as FlaskForm
 from wtforms import BooleanField, EmailField, IntegerField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Optional, ValidationError
 

@@ -122,7 +122,9 @@ def agreement():
     version = agreements.in_force()
     concluded = agreements.has_concluded(current_tenant)
     form = forms.AcceptForm()
-    if not concluded and g.membership.role == Role.OWNER and form.validate_on_submit():
+    if request.method == "POST" and (concluded or g.membership.role != Role.OWNER):
+        abort(403, "Only an owner accepts the agreement, and only once.")
+    if not concluded and form.validate_on_submit():
         agreements.accept(current_tenant, current_user, version)
         db.session.commit()
         flash("Thank you. The agreement is concluded.", "success")
@@ -190,6 +192,8 @@ def change_role(membership_id: uuid.UUID):
 def remove_member(membership_id: uuid.UUID):
     target = _membership_or_404(membership_id)
     leaving = target.id == g.membership.id
+    if not leaving and not g.membership.can(Role.ADMIN):
+        abort(403, "Your role in this workspace does not allow this.")
     try:
         members.remove(g.membership, target)
     except members.MemberError as exc:

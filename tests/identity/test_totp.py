@@ -270,8 +270,6 @@ def test_the_second_step_without_a_password_step_goes_back_to_sign_in(web_app, w
     assert not _signed_in(web, tenant.slug)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: /account/2fa/enrol replaces an enrolled secret with no password or "
-                   "current code; a hijacked session can swap the second factor (and sign the owner out)")
 def test_replacing_the_authenticator_needs_re_authentication(web_app, web, enrolled):
     _tenant, person, _ = enrolled
     assert login_with_code(web, person, code_at(person.secret, STEP0)).status_code == 302

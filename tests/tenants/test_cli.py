@@ -119,8 +119,6 @@ def test_a_taken_slug_exits_non_zero_and_writes_nothing(web_app):
     assert count(web_app, Tenant) == 1 and count(web_app, User) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: tenants_cli is a plain click.Group, so `tenants create` has no "
-                   "application context under app.test_cli_runner() (only FlaskGroup pushes one)")
 def test_create_runs_under_the_apps_own_test_cli_runner(web_app):
     result = web_app.test_cli_runner().invoke(
         args=["tenantry", "tenants", "create", "acme", "--name", "Acme", "--owner-email", "boss@example.com"])

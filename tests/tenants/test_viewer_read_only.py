@@ -27,8 +27,8 @@ from tests.identity.support import (
 pytestmark = pytest.mark.obligation("DPA-B.permissions", "DPA-B.access-control", "TT-least-privilege")
 
 PREFIX = "/t/<slug>/"
-# Reported bugs (strict xfails below): these answer something other than 403 to a viewer.
-KNOWN_NOT_403 = {"tenant.remove_member", "tenant.agreement"}
+
+KNOWN_NOT_403: set[str] = set()
 
 
 def _post_rules(app):
@@ -123,15 +123,11 @@ def test_a_viewer_can_leave(web_app, scene):
     assert client.get("/t/acme/").status_code == 404
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: remove_member is @require_role(VIEWER); a viewer removing someone "
-                   "else gets a 302 with a flash, not 403")
 def test_a_viewer_removing_someone_else_gets_403(web_app, scene):
     tenant, _viewer, other, client = scene
     assert client.post(f"/t/acme/members/{membership_id(web_app, tenant, other)}/remove").status_code == 403
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: POST /t/<slug>/agreement by a non-owner re-renders the page "
-                   "(200) instead of answering 403")
 def test_a_viewer_posting_to_the_agreement_gets_403(web_app, scene):
     _tenant, _viewer, _other, client = scene
     assert client.post("/t/acme/agreement", data={"accept": "y"}).status_code == 403

@@ -1,6 +1,6 @@
 """Forms of sign-in, set-up and account pages."""
 
-from flask_wtf import FlaskForm
+from tenantry.platform.forms import Form as FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
@@ -44,3 +44,6 @@ class EnrolForm(FlaskForm):
     code = StringField("Code from your app", validators=[DataRequired(message="Enter the 6-digit code."),
                                                          Length(max=10)])
     confirmed = BooleanField("I have stored the secret in my authenticator app")
+    # Only when replacing an authenticator: whoever holds the session must prove it is them.
+    current_password = PasswordField("Your password", validators=[Length(max=256)])
+    current_code = StringField("Code from your current authenticator", validators=[Length(max=20)])

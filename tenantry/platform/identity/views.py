@@ -200,7 +200,9 @@ def enrol_2fa():
         secret = totp.new_secret()
         session["enrol_secret"] = secret
     uri = totp.provisioning_uri(secret, current_user.email)
-    if form.validate_on_submit():
+    if form.validate_on_submit() and current_user.has_totp and not _reauthenticated(form):
+        db.session.commit()  # failed codes count towards the lock-out
+    elif form.validate_on_submit():
         step = totp.matching_step(secret, form.code.data, 0)
         if step is None:
             form.code.errors.append("That code does not match. Check the time on your phone and try the next code.")
@@ -217,6 +219,23 @@ def enrol_2fa():
         "auth/enrol.html", form=form, secret=secret, qr=totp.qr_svg_data_uri(uri), uri=uri,
         required=bool(request.args.get("required")),
     ), (200 if not form.errors else 422)
+
+
+def _reauthenticated(form) -> bool:
+    ok = True
+    if not passwords.verify_password(current_user.password_hash, form.current_password.data or ""):
+        form.current_password.errors.append("Your password is not right.")
+        ok = False
+    result = totp.verify(current_user, form.current_code.data or "", allow_recovery=False)
+    if result != totp.Result.OK:
+        form.current_code.errors.append(
+            "Two-factor is locked for 15 minutes." if result == totp.Result.LOCKED
+            else "Enter the current code from the authenticator you are replacing."
+        )
+        ok = False
+    if not ok:
+        audit.record("auth.2fa.replace", actor=current_user, outcome="failure")
+    return ok
 
 
 @bp.route("/account/2fa/recovery-codes", methods=["POST"])

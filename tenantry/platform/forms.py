@@ -1,0 +1,22 @@
+"""The base of every form: text that a database or a person cannot use is refused next to its field."""
+
+from __future__ import annotations
+
+import re
+
+from flask_wtf import FlaskForm
+from wtforms import StringField
+
+# Control characters (NUL among them, which PostgreSQL refuses outright) never belong in a
+# form's text; tabs and line breaks do, in multi-line fields.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class Form(FlaskForm):
+    def validate(self, extra_validators=None) -> bool:
+        ok = super().validate(extra_validators)
+        for field in self:
+            if isinstance(field, StringField) and isinstance(field.data, str) and _CONTROL.search(field.data):
+                field.errors = [*field.errors, "Remove the control characters from this field."]
+                ok = False
+        return ok
