@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import click
-from flask.cli import AppGroup
 import holidays
+from flask.cli import AppGroup
 
 from tenantry.platform.cli import tenantry_cli
 from tenantry.platform.db import db

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 
 import holidays
-from tenantry.platform.forms import Form as FlaskForm
 from wtforms import BooleanField, EmailField, IntegerField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Optional, ValidationError
+
+from tenantry.platform.forms import Form as FlaskForm
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$")
 RESERVED_SLUGS = {"admin", "api", "static", "login", "logout", "signup", "setup", "account", "t", "www",

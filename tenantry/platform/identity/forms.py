@@ -1,8 +1,9 @@
 """Forms of sign-in, set-up and account pages."""
 
-from tenantry.platform.forms import Form as FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
+
+from tenantry.platform.forms import Form as FlaskForm
 
 
 class LoginForm(FlaskForm):
