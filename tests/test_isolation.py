@@ -38,9 +38,33 @@ def factories_now_plus_days(days: int):
     return clock.now() + timedelta(days=days)
 
 
+def _notice(tenant):
+    from tenantry.platform import notify
+
+    with tenant_context(tenant):
+        note = notify.create("test.notice", recipient=tenant._test_owner, tenant_id=tenant.id, subject="Notice",
+                             body="Body", in_app=True, email=False, requires_ack=True)
+        db.session.flush()
+        return note.id
+
+
+def _area_factories() -> dict:
+    """Each area registers its own objects in tests/<area>/isolation_objects.py as FACTORIES."""
+    import importlib
+    from pathlib import Path
+
+    found = {}
+    for path in sorted(Path(__file__).parent.rglob("isolation_objects.py")):
+        module = ".".join(path.relative_to(Path(__file__).parent.parent).with_suffix("").parts)
+        found.update(importlib.import_module(module).FACTORIES)
+    return found
+
+
 OBJECT_FACTORIES = {
     "membership_id": _membership,
     "invitation_id": _invitation,
+    "notice_id": _notice,
+    **_area_factories(),
 }
 
 

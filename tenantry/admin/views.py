@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import render_template
 from flask_login import current_user
 
+from tenantry.admin.access import staff_blueprint
 from tenantry.platform.db import db
 from tenantry.platform.identity.models import StaffRole, StaffUser
 from tenantry.platform.tenancy import Tenant
 
-bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-
-@bp.before_request
-def _staff_only():
-    if not current_user.is_authenticated:
-        return redirect(url_for("auth.staff_login", next=request.full_path.rstrip("?")))
-    if not current_user.is_staff:
-        abort(404)
-    if not current_user.has_totp:
-        return redirect(url_for("auth.enrol_2fa", required=1, next=request.full_path.rstrip("?")))
-    return None
+bp = staff_blueprint("admin", __name__)
 
 
 @bp.route("/")

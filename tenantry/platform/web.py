@@ -118,7 +118,11 @@ def init_app(app: Flask, settings: Settings) -> None:
 
     @app.context_processor
     def _template_globals():
-        return {"current_tenant": tenancy.get_current_tenant(), "membership": g.get("membership")}
+        return {
+            "current_tenant": tenancy.get_current_tenant(),
+            "membership": g.get("membership"),
+            "tenant_nav": app.extensions.get("tenantry.tenant_nav", []),
+        }
 
 
 def _migrations_dir():
@@ -191,6 +195,14 @@ def tenant_blueprint(name: str, import_name: str, **kwargs: Any) -> Blueprint:
         return None
 
     return bp
+
+
+def add_tenant_nav(app: Flask, endpoint: str, label: str, role: str = "viewer", order: int = 50) -> None:
+    """A link in the tenant sidebar; each area adds its own pages (shown from `role` up)."""
+    items = app.extensions.setdefault("tenantry.tenant_nav", [])
+    if not any(item[1] == endpoint for item in items):
+        items.append((order, endpoint, label, role))
+        items.sort()
 
 
 def add_tenant_gate(app: Flask, gate) -> None:

@@ -4,10 +4,24 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from tenantry.platform.web import add_tenant_gate
-    from tenantry.tenants import cli, views
+    from tenantry.platform.web import add_tenant_gate, add_tenant_nav
+    from tenantry.tenants import cli, notices, views
 
     app.register_blueprint(views.public)
     app.register_blueprint(views.bp)
+    app.register_blueprint(notices.bp)
     add_tenant_gate(app, views.agreement_gate)
+    add_tenant_nav(app, "tenant.dashboard", "Dashboard", order=0)
+    add_tenant_nav(app, "notices.index", "Notices", order=80)
+    add_tenant_nav(app, "tenant.members_view", "Members", order=90)
+    add_tenant_nav(app, "tenant.security_settings", "Security", role="admin", order=91)
+    add_tenant_nav(app, "tenant.agreement", "Agreement", order=92)
+
+    @app.context_processor
+    def _notice_banner():
+        from flask import g
+
+        if g.get("membership") is None:
+            return {}
+        return {"notices_awaiting": notices.awaiting_acknowledgement()}
     cli.register()

@@ -1,4 +1,4 @@
-"""Incidents, the breach register and notices to tenants
+"""Audits, inspections, cooperation requests and records of processing
 
 Revision ID: 0004
 Revises: 0003

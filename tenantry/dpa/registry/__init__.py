@@ -1,0 +1,7 @@
+"""registry: see its issue."""
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    return None
