@@ -68,6 +68,7 @@ def _send_smtp(s, msg: EmailMessage) -> None:
 
 
 def _write_eml(outbox: Path, msg: EmailMessage) -> None:
+    tmp = None
     try:
         outbox.mkdir(parents=True, exist_ok=True)
         stamp = clock.now().strftime("%Y%m%dT%H%M%S%f")
@@ -78,4 +79,6 @@ def _write_eml(outbox: Path, msg: EmailMessage) -> None:
         key = msg["Message-ID"].strip("<>").split("@")[0][:60]
         os.replace(tmp, outbox / f"{stamp}-{key}.eml")
     except OSError as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise MailError(f"outbox {outbox}: {exc}") from exc
