@@ -4,6 +4,9 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from tenantry.admin import views
+    from tenantry.admin import duties, incidents, registry, views
 
     app.register_blueprint(views.bp)
+    app.register_blueprint(incidents.bp)
+    app.register_blueprint(registry.bp)
+    app.register_blueprint(duties.bp)
