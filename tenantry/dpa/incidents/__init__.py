@@ -1,7 +1,19 @@
-"""incidents: see its issue."""
+"""Incidents and the breach register: the DPO logs a breach, notifies the affected tenants within
+48 hours and follows up; tenants acknowledge, read and export their entries, and report breaches
+of their own. The DPO desk lives in tenantry/admin/incidents.py, since staff pages belong to the
+console (imports flow platform <- dpa <- tenants <- admin)."""
 
 from flask import Flask
 
+from tenantry.dpa.incidents import models  # noqa: F401  (the tables belong to the schema)
+
 
 def init_app(app: Flask) -> None:
-    return None
+    from tenantry.dpa.incidents import service, views
+    from tenantry.platform import cron
+    from tenantry.platform.web import add_tenant_nav
+
+    app.register_blueprint(views.bp)
+    add_tenant_nav(app, "incidents.index", "Incidents", order=84)
+    cron.register(app, "incident-reminders", service.remind)
+    cron.register(app, "incident-deadlines", service.flag_overdue)
