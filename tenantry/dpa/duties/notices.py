@@ -18,6 +18,8 @@ from .models import DutyNotice
 
 
 def _link(note: Notification, subject_type: str, subject_id: uuid.UUID) -> Notification:
+    # No relationship ties the two, so the unit of work would not order the inserts by itself.
+    db.session.flush([note])
     db.session.add(DutyNotice(notification_id=note.id, subject_type=subject_type, subject_id=subject_id))
     return note
 

@@ -74,15 +74,19 @@ def registry_subprocessors() -> list[dict[str, Any]]:
     rows = db.session.execute(sa.select(model)).scalars().all()
     found = []
     for row in rows:
-        status = str(getattr(row, "status", "active") or "active")
-        if status not in ("active", "engaged", "current"):
+        if str(getattr(row, "status", "active")) != "active":
             continue
+        outside = bool(getattr(row, "outside_eea", False))
+        try:
+            mechanism = str(row.transfer_label) if outside else ""
+        except (AttributeError, KeyError, ValueError):
+            mechanism = str(getattr(row, "transfer_mechanism", "") or "")
         found.append({
-            "name": str(getattr(row, "name", "")),
-            "purpose": str(getattr(row, "purpose", "") or getattr(row, "service", "") or ""),
-            "country": str(getattr(row, "country", "") or getattr(row, "location", "") or ""),
-            "transfer_mechanism": str(getattr(row, "transfer_mechanism", "") or ""),
-            "outside_eea": bool(getattr(row, "outside_eea", False)),
+            "name": str(getattr(row, "legal_name", None) or getattr(row, "name", "")),
+            "purpose": str(getattr(row, "purpose", "") or ""),
+            "country": str(getattr(row, "processing_location", None) or getattr(row, "country", "") or ""),
+            "transfer_mechanism": mechanism,
+            "outside_eea": outside,
         })
     return sorted(found, key=lambda s: s["name"])
 
