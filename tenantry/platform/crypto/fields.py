@@ -1,0 +1,179 @@
+"""Field encryption under the tenant's data key, and blind indexes for exact-match search.
+
+A ciphertext is `header || AES-256-GCM(value)`. The header (format, value kind, key version,
+nonce) is authenticated together with the tenant, table, column and row the value belongs
+to, so a ciphertext copied to another row, column or tenant, or altered in any byte, fails
+to decrypt with `FieldDecryptError` instead of yielding someone else's data.
+
+Blind indexes are HMAC-SHA256 of a normalised value under a key derived (HKDF) from the
+tenant's index secret, one derived key per kind of value. The index secret does not rotate
+with the data key, so search survives a rotation; it differs per tenant, so equal values of
+two tenants do not match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import struct
+import unicodedata
+import uuid
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from tenantry.platform.crypto import keyring
+
+FORMAT = 1
+_HEADER = struct.Struct(">BBI12s")  # format, kind, key version, nonce
+_BYTES, _TEXT = 0, 1
+HEADER_SIZE = _HEADER.size
+_TAG = 16
+
+
+class FieldDecryptError(RuntimeError):
+    """A stored value does not open where it is: moved, altered, or its key is gone."""
+
+    def __init__(self, message: str, *, table: str, column: str, row_id: Any):
+        super().__init__(f"{table}.{column} of row {row_id}: {message}")
+        self.table, self.column, self.row_id = table, column, row_id
+
+
+def _aad(header: bytes, tenant_id, table: str, column: str, row_id) -> bytes:
+    where = json.dumps([str(tenant_id), table, column, str(row_id)], separators=(",", ":"))
+    return header + where.encode()
+
+
+def encrypt(value: str | bytes | None, *, tenant_id: uuid.UUID, table: str, column: str, row_id: Any) -> bytes | None:
+    """Encrypt under the tenant's active data key. None stays None (an empty optional field)."""
+    if value is None:
+        return None
+    if row_id is None:
+        raise ValueError(f"{table}.{column}: the row id must be known before encrypting (bind it to the row)")
+    kind, data = (_TEXT, value.encode()) if isinstance(value, str) else (_BYTES, bytes(value))
+    version, key = keyring.active_data_key(tenant_id)
+    nonce = secrets.token_bytes(12)
+    header = _HEADER.pack(FORMAT, kind, version, nonce)
+    return header + AESGCM(key).encrypt(nonce, data, _aad(header, tenant_id, table, column, row_id))
+
+
+def key_version(blob: bytes) -> int:
+    """The data key version a ciphertext was written with (read from its header)."""
+    if not blob or len(blob) < HEADER_SIZE + _TAG:
+        raise ValueError("not a field ciphertext")
+    return _HEADER.unpack(blob[:HEADER_SIZE])[2]
+
+
+def decrypt(blob: bytes | None, *, tenant_id: uuid.UUID, table: str, column: str, row_id: Any) -> str | bytes | None:
+    if blob is None:
+        return None
+    where = {"table": table, "column": column, "row_id": row_id}
+    blob = bytes(blob)
+    if len(blob) < HEADER_SIZE + _TAG:
+        raise FieldDecryptError("the stored value is truncated or not encrypted", **where)
+    fmt, kind, version, nonce = _HEADER.unpack(blob[:HEADER_SIZE])
+    if fmt != FORMAT or kind not in (_BYTES, _TEXT):
+        raise FieldDecryptError(f"unknown ciphertext format {fmt}/{kind}", **where)
+    try:
+        key = keyring.data_key(tenant_id, version)
+    except keyring.KeyringError as exc:
+        raise FieldDecryptError(f"key v{version} is not available to this tenant ({exc})", **where) from exc
+    try:
+        data = AESGCM(key).decrypt(nonce, blob[HEADER_SIZE:], _aad(blob[:HEADER_SIZE], tenant_id, table, column, row_id))
+    except InvalidTag as exc:
+        raise FieldDecryptError(
+            "does not decrypt here: the ciphertext was altered or copied from another row, column or tenant",
+            **where,
+        ) from exc
+    return data.decode() if kind == _TEXT else data
+
+
+# --- blind indexes -------------------------------------------------------------------------
+
+KINDS = ("email", "phone", "company_id", "name")
+
+_SPACES = re.compile(r"\s+")
+_PHONE_PUNCT = re.compile(r"[\s\-./()]")
+_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+_WORDS = re.compile(r"[^\W_]+")
+# Letters that NFKD does not split into a base letter and a mark.
+_FOLD = str.maketrans({"ł": "l", "đ": "d", "ø": "o", "ħ": "h", "ı": "i", "æ": "ae", "œ": "oe", "þ": "th"})
+
+
+def normalise_email(value: str) -> str:
+    return value.strip().lower()
+
+
+def normalise_phone(value: str) -> str:
+    """Phones are stored as E.164 by the CRM's validation; here only punctuation is tolerated."""
+    cleaned = _PHONE_PUNCT.sub("", value.strip())
+    if cleaned.startswith("00"):
+        cleaned = "+" + cleaned[2:]
+    if not _E164.match(cleaned):
+        raise ValueError(f"not an E.164 phone number: {value!r}")
+    return cleaned
+
+
+def normalise_company_id(value: str) -> str:
+    return _SPACES.sub("", value).upper()
+
+
+def fold(text: str) -> str:
+    """Lowercase without accents: "Nováková" -> "novakova"."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return stripped.translate(_FOLD)
+
+
+def name_tokens(value: str) -> list[str]:
+    """The distinct words of a name, folded: "Jana Nováková" -> ["jana", "novakova"]."""
+    seen: dict[str, None] = {}
+    for word in _WORDS.findall(fold(value)):
+        seen.setdefault(word, None)
+    return list(seen)
+
+
+def normalise_name_word(value: str) -> str:
+    tokens = name_tokens(value)
+    if len(tokens) != 1:
+        raise ValueError("a name blind index takes one word; use name_indexes() for a whole name")
+    return tokens[0]
+
+
+_NORMALISERS = {
+    "email": normalise_email,
+    "phone": normalise_phone,
+    "company_id": normalise_company_id,
+    "name": normalise_name_word,
+}
+
+
+def normalise(kind: str, value: str) -> str:
+    try:
+        return _NORMALISERS[kind](value)
+    except KeyError:
+        raise ValueError(f"unknown blind index kind {kind!r}; one of {KINDS}") from None
+
+
+def _index_key(tenant_id: uuid.UUID, kind: str) -> bytes:
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"tenantry blind index v1:" + kind.encode()
+    ).derive(keyring.index_secret(tenant_id))
+
+
+def blind_index(kind: str, value: str, *, tenant_id: uuid.UUID) -> str:
+    """HMAC-SHA256 (hex) of the normalised value; for "name", pass one word (see name_indexes)."""
+    normal = normalise(kind, value)
+    return hmac.new(_index_key(tenant_id, kind), normal.encode(), hashlib.sha256).hexdigest()
+
+
+def name_indexes(value: str, *, tenant_id: uuid.UUID) -> list[str]:
+    """One blind index per word of a name, so any single word finds it."""
+    key = _index_key(tenant_id, "name")
+    return [hmac.new(key, token.encode(), hashlib.sha256).hexdigest() for token in name_tokens(value)]
