@@ -54,6 +54,7 @@ class Settings:
     base_url: str = "http://127.0.0.1:5000"
     key_provider: str = "local"
     master_key_file: Path | None = None
+    previous_master_key_file: Path | None = None
     kms_key_id: str = ""
     aws_region: str = ""
     storage: str = "local"
@@ -98,6 +99,8 @@ class Settings:
         s.base_url = (env.get("TENANTRY_BASE_URL") or s.base_url).rstrip("/")
         s.key_provider = env.get("TENANTRY_KEY_PROVIDER", "local")
         s.master_key_file = Path(env.get("TENANTRY_MASTER_KEY_FILE") or instance / "master.key")
+        previous_key = env.get("TENANTRY_PREVIOUS_MASTER_KEY_FILE")
+        s.previous_master_key_file = Path(previous_key) if previous_key else None
         s.kms_key_id = env.get("TENANTRY_KMS_KEY_ID", "")
         s.aws_region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
         s.storage = env.get("TENANTRY_STORAGE", "local")

@@ -23,7 +23,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from tenantry.platform import cli, cron, jobs, storage, tenancy
+from tenantry.platform import cli, cron, crypto, jobs, storage, tenancy
 from tenantry.platform.config import Settings
 from tenantry.platform.crypto import providers
 from tenantry.platform.db import db
@@ -62,6 +62,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.extensions["tenantry.settings"] = settings
     app.extensions["tenantry.key_provider"] = providers.from_settings(settings)
     app.extensions["tenantry.storage"] = storage.from_settings(settings)
+    crypto.init_app(app)
     if settings.trust_proxy:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     db.init_app(app)
