@@ -117,8 +117,8 @@ def notify_tenants(incident_id: uuid.UUID):
         db.session.rollback()
         flash(str(exc), "error")
     else:
-        db.session.commit()
         late = [n for n in sent if n.late_seconds]
+        db.session.commit()
         flash(f"Notice sent to {len(sent)} tenant(s)" + (" \u2014 after the 48-hour deadline." if late else "."),
               "warning" if late else "success")
     return redirect(url_for("incident_desk.show", incident_id=incident.id))
