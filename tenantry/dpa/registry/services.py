@@ -100,16 +100,19 @@ def for_tenant(tenant: Tenant) -> list[tuple[Subprocessor, str, TenantSubprocess
 def feature_allowed(tenant_id: uuid.UUID, feature: str) -> bool:
     """Whether a product feature may run for a tenant: every subprocessor it needs is active for it.
 
-    A feature no subprocessor serves is always allowed; one whose subprocessor is proposed,
-    objected to, exempted or withdrawn for this tenant stays off [DPA-4.8].
+    A feature no subprocessor was ever listed for is always allowed; one whose subprocessor is
+    proposed, objected to, exempted or withdrawn for this tenant stays off [DPA-4.8].
     """
     with all_tenants():
         tenant = db.session.get(Tenant, tenant_id)
         if tenant is None:
             return False
-        subs = list(db.session.execute(
-            sa.select(Subprocessor).where(Subprocessor.feature == feature, Subprocessor.status != Status.RETIRED.value)
-        ).scalars())
+        every = list(db.session.execute(sa.select(Subprocessor).where(Subprocessor.feature == feature)).scalars())
+        if not every:
+            return True
+        subs = [s for s in every if s.status != Status.RETIRED]
+        if not subs:
+            return False  # its subprocessors were withdrawn or retired: nothing is engaged to run it
         rows = {r.subprocessor_id: r for r in db.session.execute(
             sa.select(TenantSubprocessor).where(TenantSubprocessor.tenant_id == tenant_id,
                                                 TenantSubprocessor.subprocessor_id.in_([s.id for s in subs]))
@@ -209,6 +212,7 @@ def _notify_tenant(sub: Subprocessor, tenant: Tenant) -> TenantSubprocessor:
             note = notify.create("subprocessor.proposed", recipient=owner, tenant_id=tenant.id,
                                  subject=f"New subprocessor proposed: {sub.legal_name}", body=body,
                                  in_app=True, email=True, requires_ack=True)
+            db.session.flush()  # the notification row first: the message row refers to it
             db.session.add(SubprocessorNoticeMessage(tenant_id=tenant.id, tenant_subprocessor_id=row.id,
                                                      notification_id=note.id))
         audit.record("subprocessor.notified", tenant_id=tenant.id, target_type="subprocessor", target_id=sub.id)
