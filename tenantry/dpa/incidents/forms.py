@@ -61,7 +61,7 @@ class IncidentForm(BreachFields):
     severity_justification = TextAreaField("Justification of the severity", validators=[Optional(), Length(max=4000)])
     solution_target_at = DateTimeLocalField("Solution targeted by (UTC)", format=FMT, validators=[Optional()])
     solution_target_reason = TextAreaField("Reason for a later solution", validators=[Optional(), Length(max=4000)])
-    scope = SelectField("Affected tenants", choices=[
+    scope = SelectField("Which tenants are affected", choices=[
         ("all", "All tenants"), ("chosen", "Chosen tenants"),
         ("subprocessor", "Tenants using an affected subprocessor"), ("system", "Tenants using an affected system")])
     scope_detail = StringField("Affected subprocessor or system", validators=[Optional(), Length(max=200)])
