@@ -85,7 +85,8 @@ def rewrap_command(from_master_key: Path | None, from_kms_key: str | None) -> No
             source = LocalKeyProvider(from_master_key)
         elif from_kms_key:
             settings = current_app.extensions["tenantry.settings"]
-            source = KmsKeyProvider(from_kms_key, settings.aws_region, client=getattr(target, "client", None))
+            source = KmsKeyProvider(from_kms_key, settings.aws_region,
+                                    client=getattr(getattr(target, "current", target), "client", None))
         counts = rewrap.rewrap_all(source, target)
     except KeyProviderError as exc:
         db.session.rollback()

@@ -19,6 +19,7 @@ purpose and version; destroying a tenant's keys therefore means erasing its wrap
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 import threading
@@ -34,7 +35,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantry.platform import clock
 from tenantry.platform.db import db, new_id
-from tenantry.platform.tenancy import Tenant, TenantScoped, all_tenants
+from tenantry.platform.tenancy import Tenant, TenantScoped, all_tenants, current_tenant_id
 
 DATA = "data"
 INDEX = "index"
@@ -227,11 +228,22 @@ def _latest_version(tenant_id, purpose: str) -> int:
 # --- reading keys --------------------------------------------------------------------------
 
 
+def _scope(tenant_id):
+    """Inside a tenant's context only its own keys are reachable; outside any (sweeps, the
+    CLI, sign-up) the tenant is named explicitly and read across tenants."""
+    current = current_tenant_id()
+    if current is None:
+        return all_tenants()
+    if str(current) != str(tenant_id):
+        raise KeyringError(f"keys of tenant {tenant_id} asked for inside tenant {current}'s context")
+    return contextlib.nullcontext()
+
+
 def _row(tenant_id, purpose: str, version: int | None = None) -> TenantKey | None:
     stmt = sa.select(TenantKey).where(TenantKey.tenant_id == tenant_id, TenantKey.purpose == purpose)
     stmt = stmt.where(TenantKey.status == ACTIVE) if version is None else stmt.where(TenantKey.version == version)
-    # The tenant is named explicitly; a job or sweep may ask outside that tenant's context.
-    return db.session.execute(stmt.execution_options(all_tenants=True)).scalar_one_or_none()
+    with _scope(tenant_id):
+        return db.session.execute(stmt.execution_options(all_tenants=True)).scalar_one_or_none()
 
 
 def active_data_key(tenant_id: uuid.UUID) -> tuple[int, bytes]:
@@ -266,14 +278,15 @@ def index_secret(tenant_id: uuid.UUID) -> bytes:
 
 
 def versions(tenant_id: uuid.UUID, purpose: str = DATA) -> list[TenantKey]:
-    return list(
-        db.session.execute(
-            sa.select(TenantKey)
-            .where(TenantKey.tenant_id == tenant_id, TenantKey.purpose == purpose)
-            .order_by(TenantKey.version)
-            .execution_options(all_tenants=True)
-        ).scalars()
-    )
+    with _scope(tenant_id):
+        return list(
+            db.session.execute(
+                sa.select(TenantKey)
+                .where(TenantKey.tenant_id == tenant_id, TenantKey.purpose == purpose)
+                .order_by(TenantKey.version)
+                .execution_options(all_tenants=True)
+            ).scalars()
+        )
 
 
 # --- changing keys -------------------------------------------------------------------------

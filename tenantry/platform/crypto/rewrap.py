@@ -54,7 +54,8 @@ def _move(wrapped: bytes, context: dict[str, str], source: KeyProvider, target: 
           skip_current: bool) -> bytes | None:
     if skip_current:
         try:
-            target.unwrap(wrapped, context)
+            # Only the current key counts: a FallbackProvider would open old-key wraps too.
+            getattr(target, "current", target).unwrap(wrapped, context)
             return None  # already under the target key (a previous run got here)
         except KeyProviderError:
             pass

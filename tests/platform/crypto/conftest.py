@@ -24,6 +24,11 @@ NOTES = "test_crypto_notes"
 def two_tenants(app_ctx):
     a, b = make_tenant("acme"), make_tenant("globex")
     db.session.commit()
+    # Detached with their attributes loaded, so tests may end sessions (as jobs and requests
+    # do) and keep using them.
+    for tenant in (a, b):
+        db.session.refresh(tenant)
+        db.session.expunge(tenant)
     return a, b
 
 
