@@ -38,8 +38,10 @@ def earliest_date(now: datetime | None = None) -> date:
     return add_months((now or clock.now()).date(), 1)
 
 
-def _next_ref() -> str:
-    count = db.session.execute(sa.select(sa.func.count()).select_from(Audit)).scalar_one()
+def _next_ref(tenant_id) -> str:
+    # Numbered per tenant, explicitly: staff open requests across tenants, where no scope applies.
+    count = db.session.execute(
+        sa.select(sa.func.count()).select_from(Audit).where(Audit.tenant_id == tenant_id)).scalar_one()
     return f"AUD-{count + 1:04d}"
 
 
@@ -61,7 +63,7 @@ def request_audit(tenant, user, *, scope: str, proposed_date: date, auditor_name
     if proposed_date < earliest:
         raise AuditError(
             f"An audit needs at least one month's notice: choose {earliest.isoformat()} or later.", "proposed_date")
-    row = Audit(id=new_id(), tenant_id=tenant.id, ref=_next_ref(), scope=scope.strip(), proposed_date=proposed_date,
+    row = Audit(id=new_id(), tenant_id=tenant.id, ref=_next_ref(tenant.id), scope=scope.strip(), proposed_date=proposed_date,
                 requested_by_user_id=user.id)
     db.session.add(row)
     db.session.flush()
@@ -81,7 +83,10 @@ def current_nomination(audit_row: Audit) -> AuditorNomination | None:
     return db.session.execute(
         sa.select(AuditorNomination).where(AuditorNomination.tenant_id == audit_row.tenant_id,
                                            AuditorNomination.audit_id == audit_row.id)
-        .order_by(AuditorNomination.nominated_at.desc()).limit(1)
+        # At most one nomination is pending at a time, and it is the current one; two named in the
+        # same instant (a frozen clock) must not make the choice arbitrary.
+        .order_by(sa.case((AuditorNomination.decision == "pending", 0), else_=1),
+                  AuditorNomination.nominated_at.desc(), AuditorNomination.decided_at.is_(None)).limit(1)
     ).scalar_one_or_none()
 
 
@@ -89,7 +94,7 @@ def nominations(audit_row: Audit) -> list[AuditorNomination]:
     return list(db.session.execute(
         sa.select(AuditorNomination).where(AuditorNomination.tenant_id == audit_row.tenant_id,
                                            AuditorNomination.audit_id == audit_row.id)
-        .order_by(AuditorNomination.nominated_at)
+        .order_by(AuditorNomination.nominated_at, sa.case((AuditorNomination.decision == "pending", 1), else_=0))
     ).scalars())
 
 

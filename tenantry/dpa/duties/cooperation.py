@@ -27,8 +27,10 @@ class CooperationError(ValueError):
         self.field = field
 
 
-def _next_ref() -> str:
-    count = db.session.execute(sa.select(sa.func.count()).select_from(CooperationRequest)).scalar_one()
+def _next_ref(tenant_id) -> str:
+    # Numbered per tenant, explicitly: staff open requests across tenants, where no scope applies.
+    count = db.session.execute(
+        sa.select(sa.func.count()).select_from(CooperationRequest).where(CooperationRequest.tenant_id == tenant_id)).scalar_one()
     return f"COOP-{count + 1:04d}"
 
 
@@ -41,7 +43,7 @@ def open_request(tenant: Tenant, *, topic: str, subject: str, details: str, user
     now = clock.now()
     country = tenant.country or "CZ"
     request = CooperationRequest(
-        id=new_id(), tenant_id=tenant.id, ref=_next_ref(), topic=topic, subject=subject.strip(),
+        id=new_id(), tenant_id=tenant.id, ref=_next_ref(tenant.id), topic=topic, subject=subject.strip(),
         details=details.strip(), opened_at=now,
         direction="to-processor" if user is not None else "to-controller",
         opened_by_user_id=user.id if user is not None else None,

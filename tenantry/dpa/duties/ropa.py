@@ -126,8 +126,8 @@ def activities(tenant_id: uuid.UUID) -> list[ProcessingActivity]:
     ).scalars())
 
 
-def build(tenant: Tenant) -> dict[str, Any]:
-    """The tenant's record as of now, from live data. Call inside the tenant's context."""
+def build(tenant: Tenant, at: datetime | None = None) -> dict[str, Any]:
+    """The tenant's record from live data, stamped `at` (now). Call inside the tenant's context."""
     categories = []
     for category in _categories.values():
         count = category.counter(tenant.id)
@@ -137,7 +137,7 @@ def build(tenant: Tenant) -> dict[str, Any]:
     subprocessors = registry_subprocessors()
     base_url = current_app.extensions["tenantry.settings"].base_url if has_app_context() else ""
     return {
-        "generated_at": clock.now().isoformat(timespec="seconds"),
+        "generated_at": (at or clock.now()).isoformat(timespec="seconds"),
         "controller": {"name": tenant.name, "slug": tenant.slug, "country": tenant.country,
                        "jurisdiction": tenant.jurisdiction, "contact": tenant.privacy_contact_email or ""},
         "processor": {"name": "Tenantry", "address": base_url},
@@ -157,8 +157,11 @@ def build(tenant: Tenant) -> dict[str, Any]:
     }
 
 
-def generate(tenant: Tenant, trigger: str = "download") -> RecordSnapshot:
-    snapshot = RecordSnapshot(tenant_id=tenant.id, trigger=trigger, generated_at=clock.now(), content=build(tenant))
+def generate(tenant: Tenant, trigger: str = "download", at: datetime | None = None) -> RecordSnapshot:
+    # The sweep stamps its own as-of time, so that running it again for the same time finds the
+    # record fresh and does nothing.
+    at = at or clock.now()
+    snapshot = RecordSnapshot(tenant_id=tenant.id, trigger=trigger, generated_at=at, content=build(tenant, at))
     db.session.add(snapshot)
     return snapshot
 
@@ -183,7 +186,7 @@ def sweep(as_of: datetime) -> int:
         ).scalars())
     for tenant in due:
         with tenant_context(tenant):
-            generate(tenant, trigger="sweep")
+            generate(tenant, trigger="sweep", at=as_of)
     return len(due)
 
 

@@ -208,9 +208,19 @@ def records():
                            activities=ropa.activities(current_tenant.id), bases=LEGAL_BASES)
 
 
-@bp.route("/records/processor.<any(md, html):fmt>")
+@bp.route("/records/processor.md")
 @require_role("admin")
-def records_download(fmt: str):
+def records_markdown():
+    return _records_download("md")
+
+
+@bp.route("/records/processor.html")
+@require_role("admin")
+def records_html():
+    return _records_download("html")
+
+
+def _records_download(fmt: str):
     snapshot = ropa.generate(current_tenant, trigger="download")
     audit.record("ropa.downloaded", actor=current_user, tenant_id=current_tenant.id, target_type="record_snapshot",
                  target_id=snapshot.id, details={"format": fmt})
@@ -226,9 +236,9 @@ def records_download(fmt: str):
     return response
 
 
-def _activity(activity_id: uuid.UUID) -> ProcessingActivity:
+def _activity(processing_activity_id: uuid.UUID) -> ProcessingActivity:
     row = db.session.execute(
-        sa.select(ProcessingActivity).where(ProcessingActivity.id == activity_id)).scalar_one_or_none()
+        sa.select(ProcessingActivity).where(ProcessingActivity.id == processing_activity_id)).scalar_one_or_none()
     if row is None:
         abort(404)
     return row
@@ -257,10 +267,10 @@ def activity_new():
     return render_template("duties/activity_form.html", form=form, activity=None)
 
 
-@bp.route("/records/activities/<uuid:activity_id>", methods=["GET", "POST"])
+@bp.route("/records/activities/<uuid:processing_activity_id>", methods=["GET", "POST"])
 @require_role("admin")
-def activity_edit(activity_id: uuid.UUID):
-    row = _activity(activity_id)
+def activity_edit(processing_activity_id: uuid.UUID):
+    row = _activity(processing_activity_id)
     form = ActivityForm(obj=row)
     if form.is_submitted():
         if form.validate():
@@ -276,11 +286,11 @@ def activity_edit(activity_id: uuid.UUID):
     return render_template("duties/activity_form.html", form=form, activity=row)
 
 
-@bp.route("/records/activities/<uuid:activity_id>/delete", methods=["POST"])
+@bp.route("/records/activities/<uuid:processing_activity_id>/delete", methods=["POST"])
 @require_role("admin")
-def activity_delete(activity_id: uuid.UUID):
+def activity_delete(processing_activity_id: uuid.UUID):
     # CSRFProtect has already checked the token of this POST.
-    row = _activity(activity_id)
+    row = _activity(processing_activity_id)
     audit.record("ropa.activity_deleted", actor=current_user, tenant_id=current_tenant.id,
                  target_type="processing_activity", target_id=row.id)
     db.session.delete(row)
