@@ -172,7 +172,6 @@ def upgrade():
     sa.Column('tenant_subprocessor_id', sa.Uuid(), nullable=False),
     sa.Column('notification_id', sa.Uuid(), nullable=False),
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
-    sa.ForeignKeyConstraint(['notification_id'], ['notifications.id'], name=op.f('fk_subprocessor_notice_messages_notification_id_notifications'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['tenant_id', 'tenant_subprocessor_id'], ['tenant_subprocessors.tenant_id', 'tenant_subprocessors.id'], name=op.f('fk_subprocessor_notice_messages_tenant_id_tenant_subprocessor_id_tenant_subprocessors'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_subprocessor_notice_messages_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_subprocessor_notice_messages')),

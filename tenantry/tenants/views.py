@@ -9,7 +9,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_login import current_user
 
 from tenantry.dpa import agreements, terms
-from tenantry.platform import audit
+from tenantry.platform import audit, clock
 from tenantry.platform.db import db
 from tenantry.platform.identity import login, passwords, sessions
 from tenantry.platform.identity.models import Invitation, Membership, Role, User
@@ -121,19 +121,51 @@ def dashboard():
 def agreement():
     version = agreements.in_force()
     concluded = agreements.has_concluded(current_tenant)
+    pending = agreements.awaiting_acceptance() if concluded else version
     form = forms.AcceptForm()
-    if request.method == "POST" and (concluded or g.membership.role != Role.OWNER):
-        abort(403, "Only an owner accepts the agreement, and only once.")
-    if not concluded and form.validate_on_submit():
-        agreements.accept(current_tenant, current_user, version)
+    if request.method == "POST" and (pending is None or g.membership.role != Role.OWNER):
+        abort(403, "Only an owner accepts the agreement, and only a version not yet accepted.")
+    if pending is not None and form.validate_on_submit():
+        agreements.accept(current_tenant, current_user, pending)
         db.session.commit()
+        if concluded:
+            flash(f"Version {pending.version} of the agreement is accepted.", "success")
+            return redirect(url_for("tenant.agreement"))
         flash("Thank you. The agreement is concluded.", "success")
         return redirect(url_for("tenant.dashboard"))
+    jurisdiction = current_tenant.jurisdiction
+    all_versions = agreements.versions()
+    # ?version=N shows an earlier (or upcoming) version's text; a query argument, not a path
+    # parameter, because versions are the same for every tenant.
+    shown = version
+    if concluded and request.args.get("version", "").isdigit():
+        shown = next((v for v in all_versions if v.version == int(request.args["version"])), None)
+        if shown is None:
+            abort(404)
+    diff, compare = None, None
+    if concluded and len(all_versions) > 1:
+        compare = _compare_pair(all_versions)
+        if compare is not None:
+            diff = agreements.diff_html(compare[0], compare[1], jurisdiction)
     return render_template(
-        "tenants/agreement.html", version=version, concluded=concluded, form=form,
-        html=terms.render_html(version.body_markdown, current_tenant.jurisdiction),
-        history=agreements.acceptances(),
+        "tenants/agreement.html", version=version, shown=shown, concluded=concluded, form=form,
+        html=terms.render_html(shown.body_markdown, jurisdiction),
+        history=agreements.acceptances(), versions=all_versions, pending=pending,
+        pending_html=terms.render_html(pending.body_markdown, jurisdiction) if pending is not None else "",
+        diff=diff, compare=compare, now=clock.now(),
     ), _status(form)
+
+
+def _compare_pair(all_versions):
+    """The two versions to compare: ?from=&to= when both exist, else the two newest."""
+    by_number = {v.version: v for v in all_versions}
+    try:
+        a, b = int(request.args.get("from", "")), int(request.args.get("to", ""))
+    except ValueError:
+        return all_versions[1], all_versions[0]
+    if a not in by_number or b not in by_number:
+        abort(404)
+    return by_number[min(a, b)], by_number[max(a, b)]
 
 
 @bp.route("/members")

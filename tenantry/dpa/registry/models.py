@@ -169,8 +169,9 @@ class SubprocessorNoticeMessage(TenantScoped, db.Model):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     tenant_subprocessor_id: Mapped[uuid.UUID]
-    notification_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("notifications.id", ondelete="CASCADE"),
-                                                       index=True)
+    # No foreign key: notifications carry a nullable tenant_id without a (tenant_id, id) key, so
+    # a composite reference is impossible and a single-column one would cross the tenant rule.
+    notification_id: Mapped[uuid.UUID] = mapped_column(index=True)
 
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "id"),
