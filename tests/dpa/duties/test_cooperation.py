@@ -22,8 +22,8 @@ def _sweep(app, as_of: datetime) -> dict:
 
 
 def _kinds(app) -> list[tuple[str, str]]:
-    return [(n["kind"], "staff" if n["staff_id"] else n["to_email"]) for n in notices(app)
-            if n["kind"].startswith("cooperation.") and n["kind"] != "cooperation.opened"]
+    return sorted((n["kind"], "staff" if n["staff_id"] else n["to_email"]) for n in notices(app)
+                  if n["kind"].startswith("cooperation.") and n["kind"] != "cooperation.opened")
 
 
 @pytest.mark.obligation("DPA-3.2")
