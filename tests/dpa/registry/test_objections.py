@@ -258,3 +258,39 @@ def test_a_subprocessor_outside_the_eea_needs_a_transfer_mechanism(smtp_app, tim
     # A non-admin staff role cannot propose.
     dpo_client = signed_in(smtp_app, new_staff(smtp_app, "dpo"))
     assert dpo_client.post("/admin/subprocessors/new", data={**form, "transfer_mechanism": "sccs"}).status_code == 403
+
+
+def test_the_staff_pages_render_for_every_staff_role_and_stay_closed_to_tenant_users(smtp_app, time_machine):
+    time_machine.move_to(T0, tick=False)
+    _a, a_owner = new_tenant(smtp_app, "alpha")
+    sub_id = propose(smtp_app, new_staff(smtp_app), EFFECTIVE)
+    for role in ("platform-admin", "dpo", "support"):
+        client = signed_in(smtp_app, new_staff(smtp_app, role))
+        listing = client.get("/admin/subprocessors")
+        assert listing.status_code == 200 and "Acme Translate GmbH" in listing.get_data(as_text=True)
+        assert client.get(f"/admin/subprocessors/{sub_id}").status_code == 200
+        assert client.get("/admin/agreement").status_code == 200
+        assert client.get("/admin/subprocessors/new").status_code == (200 if role == "platform-admin" else 403)
+        time_machine.shift(31)  # a fresh TOTP step for the next sign-in
+    tenant_user = signed_in(smtp_app, a_owner)
+    assert tenant_user.get("/admin/subprocessors").status_code == 404
+    assert tenant_user.get(f"/admin/subprocessors/{sub_id}").status_code == 404
+
+
+@pytest.mark.obligation("DPA-4.8")
+def test_a_tenant_created_during_a_proposal_is_told_by_the_sweep_once(smtp_app, smtp_server, time_machine):
+    time_machine.move_to(T0, tick=False)
+    sub_id = propose(smtp_app, new_staff(smtp_app), EFFECTIVE)
+    time_machine.move_to(T0 + days(3), tick=False)
+    late_id, late_owner = new_tenant(smtp_app, "late")
+    with smtp_app.app_context():
+        assert not feature_allowed(late_id, "translation")
+        assert cron.sweep()["subprocessors.announce"] == 1
+        assert cron.sweep()["subprocessors.announce"] == 0
+    assert [m.rcpt_tos for m in smtp_server.messages] == [[late_owner.email]]
+    row = _row(smtp_app, late_id, sub_id)
+    assert row.objection_deadline == T0 + days(8)
+    time_machine.move_to(EFFECTIVE, tick=False)  # its own window closed on day 8; engaged on the date
+    with smtp_app.app_context():
+        cron.sweep()
+        assert feature_allowed(late_id, "translation")
