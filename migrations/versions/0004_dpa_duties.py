@@ -126,6 +126,7 @@ def upgrade():
     sa.Column('content_type', sa.String(length=100), nullable=False),
     sa.Column('size', sa.Integer(), nullable=False),
     sa.Column('storage_key', sa.String(length=300), nullable=False),
+    sa.Column('content_key', sa.LargeBinary(), nullable=False),
     sa.Column('uploaded_by_staff_id', sa.Uuid(), nullable=True),
     sa.Column('uploaded_at', tenantry.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('tenant_id', sa.Uuid(), nullable=False),

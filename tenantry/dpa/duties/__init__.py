@@ -10,6 +10,7 @@ from tenantry.dpa.duties import models  # noqa: F401  (the tables belong to the 
 def init_app(app: Flask) -> None:
     from tenantry.dpa.duties import cooperation, ropa, views
     from tenantry.platform import cron
+    from tenantry.platform.crypto import rotation
     from tenantry.platform.web import add_tenant_nav
 
     app.register_blueprint(views.bp)
@@ -20,3 +21,4 @@ def init_app(app: Flask) -> None:
     add_tenant_nav(app, "duties.audit_list", "Audits", role="admin", order=89)
     cron.register(app, "cooperation-deadlines", cooperation.sweep)
     cron.register(app, "records-of-processing", ropa.sweep)
+    rotation.register_encrypted_column(models.AuditDocument, "content_key")

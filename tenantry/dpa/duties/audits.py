@@ -7,15 +7,17 @@ not independent, or is a competitor); after an objection the tenant names anothe
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tenantry.platform import audit, clock, storage
 from tenantry.platform.business_days import add_months
-from tenantry.platform.crypto.sealing import seal, unseal
+from tenantry.platform.crypto import fields
 from tenantry.platform.db import db, new_id
 
 from . import notices
@@ -207,6 +209,10 @@ def check_document(filename: str, data: bytes) -> Kind:
     return kind
 
 
+def _document_aad(doc: AuditDocument) -> bytes:
+    return f"duty_audit_documents:{doc.tenant_id}:{doc.id}".encode()
+
+
 def _safe_filename(filename: str, kind: Kind) -> str:
     base = "".join(c if c.isalnum() or c in "-_." else "_" for c in filename.rsplit(".", 1)[0])[:150].strip("._")
     return f"{base or 'document'}.{kind.extension}"
@@ -216,11 +222,16 @@ def share_document(audit_row: Audit, staff, filename: str, data: bytes) -> Audit
     kind = check_document(filename, data)
     doc_id = new_id()
     key = f"tenants/{audit_row.tenant_id}/audits/{audit_row.id}/{doc_id}"
+    content_key = AESGCM.generate_key(bit_length=256)
+    nonce = secrets.token_bytes(12)
     doc = AuditDocument(id=doc_id, tenant_id=audit_row.tenant_id, audit_id=audit_row.id,
                         filename=_safe_filename(filename, kind), content_type=kind.content_type, size=len(data),
-                        storage_key=key, uploaded_by_staff_id=staff.id)
-    # Sealed before it reaches storage, bound to this document: a copied object does not open.
-    storage.storage().put(key, seal(data, f"audit_document:{audit_row.tenant_id}:{doc_id}"))
+                        storage_key=key, uploaded_by_staff_id=staff.id,
+                        content_key=fields.encrypt(content_key, tenant_id=audit_row.tenant_id,
+                                                   table=AuditDocument.__tablename__, column="content_key",
+                                                   row_id=doc_id))
+    # Encrypted before it reaches storage, bound to this document: a copied object does not open.
+    storage.storage().put(key, nonce + AESGCM(content_key).encrypt(nonce, data, _document_aad(doc)))
     db.session.add(doc)
     audit.record("audit.document_shared", actor=staff, tenant_id=audit_row.tenant_id, target_type="audit_document",
                   target_id=doc_id, details={"ref": audit_row.ref, "size": len(data)})
@@ -241,7 +252,10 @@ def confidential_line(audit_row: Audit) -> str:
 
 def read_document(audit_row: Audit, doc: AuditDocument, actor) -> bytes:
     """The document's bytes as handed out: text documents start with the confidentiality line."""
-    data = unseal(storage.storage().get(doc.storage_key), f"audit_document:{doc.tenant_id}:{doc.id}")
+    content_key = fields.decrypt(doc.content_key, tenant_id=doc.tenant_id, table=AuditDocument.__tablename__,
+                                 column="content_key", row_id=doc.id)
+    blob = storage.storage().get(doc.storage_key)
+    data = AESGCM(content_key).decrypt(blob[:12], blob[12:], _document_aad(doc))
     audit.record("audit.document_read", actor=actor, tenant_id=doc.tenant_id, target_type="audit_document",
                  target_id=doc.id, details={"ref": audit_row.ref})
     if doc.content_type.startswith("text/"):

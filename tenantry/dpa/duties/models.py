@@ -82,6 +82,9 @@ class AuditDocument(TenantScoped, db.Model):
     content_type: Mapped[str] = mapped_column(sa.String(100))
     size: Mapped[int]
     storage_key: Mapped[str] = mapped_column(sa.String(300))
+    # The document's own AES-256 key, encrypted under the tenant's data key: key rotation
+    # re-encrypts this small value, and destroying the tenant's keys makes the file unreadable.
+    content_key: Mapped[bytes] = mapped_column(sa.LargeBinary)
     uploaded_by_staff_id: Mapped[uuid.UUID | None] = mapped_column(
         sa.ForeignKey("staff_users.id", ondelete="SET NULL"))
     uploaded_at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -13,7 +13,8 @@ from tenantry.dpa.duties import audits
 from tenantry.dpa.duties.models import Audit, AuditDocument, AuditorNomination
 from tenantry.platform import storage
 from tenantry.platform.db import db
-from tenantry.platform.tenancy import tenant_context
+from tenantry.platform.identity.models import StaffUser
+from tenantry.platform.tenancy import Tenant, tenant_context
 from tests import factories
 from tests.dpa.duties.support import new_staff, notices, rows
 from tests.identity.support import field_errors as _field_errors
@@ -220,3 +221,36 @@ def test_another_tenants_audit_is_404(web_app, web, frozen):
     sign_in(other, globex.owner)
     assert other.get(f"/t/globex/audits/{audit['id']}").status_code == 404
     assert other.get(f"/t/acme/audits/{audit['id']}").status_code == 404
+
+
+@pytest.mark.obligation("DPA-4.6")
+def test_audit_documents_survive_key_rotation(app, time_machine):
+    """Each document's key is encrypted under the tenant's data key: rotation re-encrypts it,
+    and once the old key version is retired the document still opens."""
+    from tenantry.platform import jobs
+    from tenantry.platform.crypto import fields, rotation
+
+    time_machine.move_to(datetime(2026, 6, 1, 9, 0, tzinfo=UTC), tick=False)
+    with app.app_context():
+        tenant = factories.make_tenant("acme")
+        staff = factories.make_staff("platform-admin")
+        with tenant_context(tenant):
+            audit = audits.request_audit(tenant, tenant._test_owner, scope="All",
+                                         proposed_date=datetime(2026, 7, 15).date(), **AUDITOR)
+            doc = audits.share_document(audit, staff, "notes.txt", b"Racks are locked.")
+            before = fields.key_version(doc.content_key)
+            ids = (tenant.id, audit.id, doc.id, staff.id)
+        db.session.commit()
+    with app.app_context():
+        tenant = db.session.get(Tenant, ids[0])
+        rotation.rotate(tenant)
+        db.session.commit()
+        jobs.drain()
+    with app.app_context():
+        tenant = db.session.get(Tenant, ids[0])
+        with tenant_context(tenant):
+            audit = db.session.get(Audit, ids[1])
+            doc = audits.get_document(audit, ids[2])
+            assert fields.key_version(doc.content_key) > before
+            data = audits.read_document(audit, doc, db.session.get(StaffUser, ids[3]))
+    assert data == "CONFIDENTIAL — shown for audit AUD-0001\n\nRacks are locked.".encode()
