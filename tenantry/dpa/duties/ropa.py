@@ -59,23 +59,31 @@ register_category("Workspace members' accounts", _count_members,
                   subjects="The tenant's users")
 
 
-def registry_subprocessors() -> list[dict[str, Any]]:
-    """The subprocessors from the registry (tenantry.dpa.registry), or [] while it has no models.
-
-    Read by attribute so this keeps working whatever the registry's exact column names become.
-    """
+def registry_subprocessors(tenant: Tenant | None = None) -> list[dict[str, Any]]:
+    """The subprocessors from the registry (tenantry.dpa.registry) that touch `tenant`'s data: those
+    active for it (not proposed, objected to or withdrawn for it); without a tenant, every active
+    one. [] while the registry has no models. Read by attribute, so a renamed column degrades to
+    an empty cell rather than a broken record."""
     try:
-        from tenantry.dpa.registry import models as registry_models  # type: ignore[attr-defined]
+        from tenantry.dpa.registry import models as registry_models
     except ImportError:
         return []
     model = getattr(registry_models, "Subprocessor", None)
     if model is None:
         return []
-    rows = db.session.execute(sa.select(model)).scalars().all()
+    subs = None
+    if tenant is not None:
+        try:
+            from tenantry.dpa.registry import services as registry_services
+
+            subs = [sub for sub, status, _row in registry_services.for_tenant(tenant) if str(status) == "active"]
+        except (ImportError, AttributeError):
+            subs = None
+    if subs is None:
+        subs = [r for r in db.session.execute(sa.select(model)).scalars()
+                if str(getattr(r, "status", "active")) == "active"]
     found = []
-    for row in rows:
-        if str(getattr(row, "status", "active")) != "active":
-            continue
+    for row in subs:
         outside = bool(getattr(row, "outside_eea", False))
         try:
             mechanism = str(row.transfer_label) if outside else ""
@@ -134,7 +142,7 @@ def build(tenant: Tenant, at: datetime | None = None) -> dict[str, Any]:
         if count:
             categories.append({"name": category.name, "data": category.data, "subjects": category.subjects,
                                "records": count})
-    subprocessors = registry_subprocessors()
+    subprocessors = registry_subprocessors(tenant)
     base_url = current_app.extensions["tenantry.settings"].base_url if has_app_context() else ""
     return {
         "generated_at": (at or clock.now()).isoformat(timespec="seconds"),

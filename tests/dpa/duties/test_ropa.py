@@ -67,6 +67,12 @@ def test_the_processors_record_is_built_from_live_data_and_downloads(web_app, we
     for heading in ("## Subprocessors", "## Transfers outside the EEA", "## Security measures in force", "## Retention"):
         assert heading in doc
     assert "| Two-factor authentication | available to every member; always required for staff |" in doc
+    # The subprocessors active for the tenant, from the registry, with transfers outside the EEA.
+    subprocessors = doc.split("## Subprocessors", 1)[1].split("## Transfers", 1)[0]
+    transfers = doc.split("## Transfers outside the EEA", 1)[1].split("## Security", 1)[0]
+    for name in ("Amazon Web Services", "Digital Solutions s.r.o. (DigiSign)", "Microsoft Azure OpenAI Service"):
+        assert name in subprocessors
+    assert "Standard contractual clauses" in transfers and "DigiSign" not in transfers
 
     page_html = web.get("/t/acme/records/processor.html")
     assert page_html.status_code == 200 and page_html.mimetype == "text/html"
