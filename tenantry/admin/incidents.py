@@ -56,6 +56,7 @@ def _tenant_choices():
 def new():
     form = forms.IncidentForm()
     form.tenants.choices = _tenant_choices()
+    form.subprocessors.choices = service.subprocessor_choices()
     if not form.is_submitted():
         form.contact.data = f"{current_user.display_name}, Data Protection Officer <{current_user.email}>"
     if form.validate_on_submit():
@@ -72,7 +73,8 @@ def new():
         try:
             incident = service.log_incident(details, staff=current_user, scope=Scope(form.scope.data),
                                             tenant_ids=[uuid.UUID(t) for t in form.tenants.data or []],
-                                            scope_detail=form.scope_detail.data or "")
+                                            scope_detail=form.scope_detail.data or "",
+                                            subprocessor_ids=[uuid.UUID(s) for s in form.subprocessors.data or []])
         except service.IncidentError as exc:
             db.session.rollback()
             getattr(form, exc.field).errors.append(str(exc))

@@ -64,7 +64,8 @@ class IncidentForm(BreachFields):
     scope = SelectField("Which tenants are affected", choices=[
         ("all", "All tenants"), ("chosen", "Chosen tenants"),
         ("subprocessor", "Tenants using an affected subprocessor"), ("system", "Tenants using an affected system")])
-    scope_detail = StringField("Affected subprocessor or system", validators=[Optional(), Length(max=200)])
+    subprocessors = MultiCheckboxField("Affected subprocessors (from the registry)")
+    scope_detail = StringField("Affected system", validators=[Optional(), Length(max=200)])
     tenants = MultiCheckboxField("Tenants")
 
 

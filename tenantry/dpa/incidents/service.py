@@ -122,30 +122,74 @@ def active_tenants() -> list[Tenant]:
         sa.select(Tenant).where(Tenant.status != TenantStatus.DELETED).order_by(Tenant.slug)).scalars())
 
 
-def resolve_tenants(scope: Scope, chosen: list[uuid.UUID]) -> list[Tenant]:
-    """Which tenants an incident affects. The platform is shared, so an affected subprocessor or
-    system serves every tenant, unless the DPO narrows it down to the chosen ones."""
+def subprocessor_tenants(subprocessor_ids: list[uuid.UUID]) -> list[Tenant]:
+    """The tenants for which any of the subprocessors is active per the registry: one that a
+    tenant objected to, was exempted from or has not yet accepted never touched its data."""
+    from tenantry.dpa.registry import services as registry
+    from tenantry.dpa.registry.models import Subprocessor, TenantSubprocessor
+    from tenantry.dpa.registry.models import TenantStatus as SubStatus
+
+    wanted = set(subprocessor_ids)
+    if not wanted:
+        return []
+    with all_tenants():
+        subs = list(db.session.execute(sa.select(Subprocessor).where(Subprocessor.id.in_(wanted))).scalars())
+        rows = {(r.tenant_id, r.subprocessor_id): r for r in db.session.execute(
+            sa.select(TenantSubprocessor).where(TenantSubprocessor.subprocessor_id.in_(wanted))).scalars()}
+        return [t for t in active_tenants()
+                if any(registry.status_for(sub, rows.get((t.id, sub.id)), t) == SubStatus.ACTIVE for sub in subs)]
+
+
+def subprocessor_choices() -> list[tuple[str, str]]:
+    """Subprocessors the DPO may name as affected: every entry not retired or withdrawn."""
+    from tenantry.dpa.registry.models import Status, Subprocessor
+
+    subs = db.session.execute(sa.select(Subprocessor).where(Subprocessor.status != Status.RETIRED.value)
+                              .order_by(Subprocessor.legal_name)).scalars()
+    return [(str(s.id), f"{s.legal_name} ({s.purpose})"[:200]) for s in subs]
+
+
+def resolve_tenants(scope: Scope, chosen: list[uuid.UUID],
+                    subprocessor_ids: list[uuid.UUID] | None = None) -> list[Tenant]:
+    """Which tenants an incident affects. An affected subprocessor reaches exactly the tenants it
+    is active for; an affected system serves every tenant, unless the DPO narrows it down."""
+    if scope == Scope.SUBPROCESSOR:
+        return subprocessor_tenants(subprocessor_ids or [])
     tenants = active_tenants()
-    if scope == Scope.CHOSEN or (scope in (Scope.SUBPROCESSOR, Scope.SYSTEM) and chosen):
+    if scope == Scope.CHOSEN or (scope == Scope.SYSTEM and chosen):
         wanted = set(chosen)
         tenants = [t for t in tenants if t.id in wanted]
     return tenants
 
 
 def log_incident(details: Details, *, staff: StaffUser, scope: Scope, tenant_ids: list[uuid.UUID],
-                 scope_detail: str = "") -> Incident:
+                 scope_detail: str = "", subprocessor_ids: list[uuid.UUID] | None = None) -> Incident:
     now = clock.now()
     _check(details, now)
-    if scope in (Scope.SUBPROCESSOR, Scope.SYSTEM) and not scope_detail.strip():
-        raise IncidentError("scope_detail", "Name the affected subprocessor or system.")
-    tenants = resolve_tenants(scope, tenant_ids)
+    subprocessor_ids = list(subprocessor_ids or [])
+    data = None
+    if scope == Scope.SUBPROCESSOR:
+        from tenantry.dpa.registry.models import Subprocessor
+
+        subs = list(db.session.execute(sa.select(Subprocessor).where(Subprocessor.id.in_(subprocessor_ids))
+                                       .order_by(Subprocessor.legal_name)).scalars())
+        if not subs:
+            raise IncidentError("subprocessors", "Choose the affected subprocessors from the registry.")
+        scope_detail = ", ".join(s.legal_name for s in subs)
+        data = {"subprocessors": [str(s.id) for s in subs]}
+    elif scope == Scope.SYSTEM and not scope_detail.strip():
+        raise IncidentError("scope_detail", "Name the affected system.")
+    tenants = resolve_tenants(scope, tenant_ids, subprocessor_ids)
     if not tenants:
+        if scope == Scope.SUBPROCESSOR:
+            raise IncidentError("subprocessors", "No tenant has the chosen subprocessors active.")
         raise IncidentError("tenants", "Choose at least one affected tenant.")
     incident = _new_incident(details, source=Source.PROCESSOR, scope=scope, scope_detail=scope_detail)
     incident.logged_by_staff_id = staff.id
     db.session.add(incident)
     db.session.flush()
-    _entry(incident, EntryKind.LOGGED, staff=staff, body=f"Incident logged; {len(tenants)} tenant(s) affected.")
+    _entry(incident, EntryKind.LOGGED, staff=staff, body=f"Incident logged; {len(tenants)} tenant(s) affected.",
+           data=data)
     for tenant in tenants:
         with tenant_context(tenant):
             db.session.add(IncidentTenant(tenant_id=tenant.id, incident_id=incident.id, added_at=now))
