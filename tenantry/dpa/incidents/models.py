@@ -10,6 +10,7 @@ each notice links to.
 from __future__ import annotations
 
 import enum
+import json
 import uuid
 from datetime import datetime, timedelta
 
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantry.platform import clock
+from tenantry.platform.crypto import fields
 from tenantry.platform.db import db, new_id
 from tenantry.platform.tenancy import TenantScoped
 
@@ -82,20 +84,26 @@ class Incident(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
     detected_at: Mapped[datetime]
     aware_at: Mapped[datetime]
-    title: Mapped[str] = mapped_column(sa.String(200))
+    # The text fields are mapped under a leading underscore: read them through the properties
+    # below, which open a tenant's sealed report (see `sealed_report`).
+    _title: Mapped[str] = mapped_column("title", sa.String(200))
     nature_confidentiality: Mapped[bool] = mapped_column(default=False)
     nature_integrity: Mapped[bool] = mapped_column(default=False)
     nature_availability: Mapped[bool] = mapped_column(default=False)
-    description: Mapped[str] = mapped_column(sa.Text, default="")
-    systems: Mapped[str] = mapped_column(sa.Text, default="")
-    subject_categories: Mapped[str] = mapped_column(sa.Text, default="")
+    _description: Mapped[str] = mapped_column("description", sa.Text, default="")
+    _systems: Mapped[str] = mapped_column("systems", sa.Text, default="")
+    _subject_categories: Mapped[str] = mapped_column("subject_categories", sa.Text, default="")
     subjects_approx: Mapped[int | None]
-    record_categories: Mapped[str] = mapped_column(sa.Text, default="")
+    _record_categories: Mapped[str] = mapped_column("record_categories", sa.Text, default="")
     records_approx: Mapped[int | None]
-    consequences: Mapped[str] = mapped_column(sa.Text, default="")
-    measures_taken: Mapped[str] = mapped_column(sa.Text, default="")
-    measures_proposed: Mapped[str] = mapped_column(sa.Text, default="")
-    contact: Mapped[str] = mapped_column(sa.String(400))
+    _consequences: Mapped[str] = mapped_column("consequences", sa.Text, default="")
+    _measures_taken: Mapped[str] = mapped_column("measures_taken", sa.Text, default="")
+    _measures_proposed: Mapped[str] = mapped_column("measures_proposed", sa.Text, default="")
+    _contact: Mapped[str] = mapped_column("contact", sa.String(400))
+    # A tenant's own report is personal-data-bearing: its text fields are a JSON object encrypted
+    # under the reporting tenant's data key (bound to tenant, table, column and row), and the plain
+    # columns hold nothing of it. Crypto-shredding the tenant makes the text unreadable.
+    sealed_report: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     # ENISA severity inputs: data processing context, ease of identification, circumstances.
     severity_dpc: Mapped[int | None]
     severity_ei: Mapped[float | None] = mapped_column(sa.Float)
@@ -116,6 +124,28 @@ class Incident(db.Model):
         sa.CheckConstraint("aware_at >= detected_at", name="aware_after_detected"),
     )
 
+    def _opened(self) -> dict[str, str]:
+        cached = self.__dict__.get("_opened_report")
+        if cached is None:
+            cached = open_report(self)
+            self.__dict__["_opened_report"] = cached
+        return cached
+
+    def _text(self, name: str) -> str:
+        if self.sealed_report is None:
+            return getattr(self, "_" + name) or ""
+        return self._opened().get(name, "")
+
+    title = property(lambda self: self._text("title"))
+    description = property(lambda self: self._text("description"))
+    systems = property(lambda self: self._text("systems"))
+    subject_categories = property(lambda self: self._text("subject_categories"))
+    record_categories = property(lambda self: self._text("record_categories"))
+    consequences = property(lambda self: self._text("consequences"))
+    measures_taken = property(lambda self: self._text("measures_taken"))
+    measures_proposed = property(lambda self: self._text("measures_proposed"))
+    contact = property(lambda self: self._text("contact"))
+
     @property
     def nature(self) -> list[str]:
         return [name for name, on in (("confidentiality", self.nature_confidentiality),
@@ -132,6 +162,30 @@ class Incident(db.Model):
     def severity(self) -> str | None:
         score = self.severity_score
         return None if score is None else severity_level(score)
+
+
+SEALED_FIELDS = ("title", "description", "systems", "subject_categories", "record_categories", "consequences",
+                 "measures_taken", "measures_proposed", "contact")
+SEALED_WHERE = {"table": "incidents", "column": "sealed_report"}
+UNREADABLE = "[unreadable: the reporting tenant's key is no longer available]"
+
+
+def seal_report(incident_id: uuid.UUID, tenant_id: uuid.UUID, texts: dict[str, str]) -> bytes:
+    payload = json.dumps({k: texts.get(k, "") for k in SEALED_FIELDS}, ensure_ascii=False)
+    return fields.encrypt(payload, tenant_id=tenant_id, row_id=incident_id, **SEALED_WHERE)
+
+
+def open_report(incident: Incident) -> dict[str, str]:
+    """The tenant's own words, for the DPO desk and the tenant's register. A report whose tenant
+    is gone or shredded reads as unreadable rather than failing the page."""
+    if incident.reported_by_tenant_id is None:
+        return {k: UNREADABLE for k in SEALED_FIELDS}
+    try:
+        text = fields.decrypt(incident.sealed_report, tenant_id=incident.reported_by_tenant_id,
+                              row_id=incident.id, **SEALED_WHERE)
+    except fields.FieldDecryptError:
+        return {k: UNREADABLE for k in SEALED_FIELDS}
+    return json.loads(text)
 
 
 class IncidentEntry(db.Model):

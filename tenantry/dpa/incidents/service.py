@@ -37,6 +37,7 @@ from .models import (
     IncidentTenant,
     Scope,
     Source,
+    seal_report,
 )
 
 
@@ -96,19 +97,31 @@ def _solution_target(details: Details) -> datetime:
     return target
 
 
-def _new_incident(details: Details, *, source: Source, scope: Scope, scope_detail: str = "") -> Incident:
+def _new_incident(details: Details, *, source: Source, scope: Scope, scope_detail: str = "",
+                  sealed_for: uuid.UUID | None = None) -> Incident:
+    """A new incident row; with `sealed_for` (the reporting tenant) its text is stored encrypted
+    under that tenant's key and the plain columns keep only a neutral placeholder."""
     target = _solution_target(details)
+    incident_id = uuid.uuid4()
+    texts = {"title": details.title[:200], "description": details.description, "systems": details.systems,
+             "subject_categories": details.subject_categories, "record_categories": details.record_categories,
+             "consequences": details.consequences, "measures_taken": details.measures_taken,
+             "measures_proposed": details.measures_proposed, "contact": details.contact[:400]}
+    sealed = None
+    if sealed_for is not None:
+        sealed = seal_report(incident_id, sealed_for, texts)
+        texts = {k: "" for k in texts} | {"title": "Breach reported by a tenant"}
     return Incident(
-        id=uuid.uuid4(), source=source.value, scope=scope.value, scope_detail=scope_detail[:200],
-        detected_at=details.detected_at, aware_at=details.aware_at, title=details.title[:200],
+        id=incident_id, source=source.value, scope=scope.value, scope_detail=scope_detail[:200],
+        detected_at=details.detected_at, aware_at=details.aware_at, _title=texts["title"],
         nature_confidentiality="confidentiality" in details.nature,
         nature_integrity="integrity" in details.nature,
         nature_availability="availability" in details.nature,
-        description=details.description, systems=details.systems,
-        subject_categories=details.subject_categories, subjects_approx=details.subjects_approx,
-        record_categories=details.record_categories, records_approx=details.records_approx,
-        consequences=details.consequences, measures_taken=details.measures_taken,
-        measures_proposed=details.measures_proposed, contact=details.contact[:400],
+        _description=texts["description"], _systems=texts["systems"],
+        _subject_categories=texts["subject_categories"], subjects_approx=details.subjects_approx,
+        _record_categories=texts["record_categories"], records_approx=details.records_approx,
+        _consequences=texts["consequences"], _measures_taken=texts["measures_taken"],
+        _measures_proposed=texts["measures_proposed"], _contact=texts["contact"], sealed_report=sealed,
         severity_dpc=details.severity_dpc, severity_ei=details.severity_ei, severity_cb=details.severity_cb,
         severity_justification=details.severity_justification,
         plan_due_at=details.aware_at + PLAN_WITHIN, notify_due_at=details.aware_at + NOTIFY_WITHIN,
@@ -206,7 +219,7 @@ def report_by_tenant(details: Details, *, tenant: Tenant, user: User) -> Inciden
     tenant_detected, tenant_aware = details.detected_at, details.aware_at
     details.solution_target_at = None
     details.detected_at = details.aware_at = now
-    incident = _new_incident(details, source=Source.TENANT, scope=Scope.CHOSEN)
+    incident = _new_incident(details, source=Source.TENANT, scope=Scope.CHOSEN, sealed_for=tenant.id)
     incident.reported_by_tenant_id = tenant.id
     incident.reported_by_user_id = user.id
     db.session.add(incident)
@@ -216,9 +229,9 @@ def report_by_tenant(details: Details, *, tenant: Tenant, user: User) -> Inciden
            data={"tenant_detected_at": tenant_detected.isoformat(), "tenant_aware_at": tenant_aware.isoformat()})
     db.session.add(IncidentTenant(tenant_id=tenant.id, incident_id=incident.id, added_at=now))
     dpo = current_app.extensions["tenantry.settings"].dpo_email
-    body = (f"Tenant {tenant.name} ({tenant.slug}) reported a personal-data breach: {details.title}\n\n"
+    body = (f"Tenant {tenant.name} ({tenant.slug}) reported a personal-data breach.\n\n"
             f"Reply and assess by {incident.notify_due_at:%Y-%m-%d %H:%M} UTC. Open the DPO desk for details.")
-    # The report's text stays in the register; the e-mail names the case only.
+    # The report's text stays encrypted in the register; the notices name the case only.
     notify.create("incident.reported", subject=f"Breach reported by {tenant.name}", body=body, to_email=dpo,
                   tenant_id=tenant.id)
     for staff in _desk_staff(roles=(StaffRole.DPO,)):
