@@ -20,4 +20,7 @@ def dashboard():
     staff = []
     if current_user.role == StaffRole.PLATFORM_ADMIN:
         staff = list(db.session.execute(sa.select(StaffUser).order_by(StaffUser.email)).scalars())
-    return render_template("admin/dashboard.html", counts=counts, staff=staff)
+    from tenantry.admin.notices import unread_count
+
+    return render_template("admin/dashboard.html", counts=counts, staff=staff,
+                           unread_notices=unread_count(current_user.id))
