@@ -22,6 +22,7 @@ from tenantry.platform.db import db, new_id
 
 from . import notices
 from .models import OBJECTION_REASONS, Audit, AuditDocument, AuditorNomination
+from .refs import insert_numbered
 
 OBJECTION_WINDOW = timedelta(days=5)
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
@@ -65,10 +66,10 @@ def request_audit(tenant, user, *, scope: str, proposed_date: date, auditor_name
     if proposed_date < earliest:
         raise AuditError(
             f"An audit needs at least one month's notice: choose {earliest.isoformat()} or later.", "proposed_date")
-    row = Audit(id=new_id(), tenant_id=tenant.id, ref=_next_ref(tenant.id), scope=scope.strip(), proposed_date=proposed_date,
-                requested_by_user_id=user.id)
-    db.session.add(row)
-    db.session.flush()
+    row = insert_numbered(
+        lambda ref: Audit(id=new_id(), tenant_id=tenant.id, ref=ref, scope=scope.strip(), proposed_date=proposed_date,
+                          requested_by_user_id=user.id),
+        lambda: _next_ref(tenant.id))
     nomination = _nominate(row, auditor_name, auditor_organisation, independence_statement)
     audit.record("audit.requested", actor=user, tenant_id=tenant.id, target_type="audit", target_id=row.id,
                  details={"ref": row.ref, "proposed_date": proposed_date.isoformat()})

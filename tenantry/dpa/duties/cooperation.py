@@ -16,6 +16,7 @@ from tenantry.platform.tenancy import Tenant, all_tenants
 
 from . import notices
 from .models import COOPERATION_TOPICS, CooperationRequest
+from .refs import insert_numbered
 
 DUE_BUSINESS_DAYS = 10
 REMINDERS = (5, 8)
@@ -42,8 +43,8 @@ def open_request(tenant: Tenant, *, topic: str, subject: str, details: str, user
         raise ValueError("a request is opened by a tenant member or by staff, not both")
     now = clock.now()
     country = tenant.country or "CZ"
-    request = CooperationRequest(
-        id=new_id(), tenant_id=tenant.id, ref=_next_ref(tenant.id), topic=topic, subject=subject.strip(),
+    request = insert_numbered(lambda ref: CooperationRequest(
+        id=new_id(), tenant_id=tenant.id, ref=ref, topic=topic, subject=subject.strip(),
         details=details.strip(), opened_at=now,
         direction="to-processor" if user is not None else "to-controller",
         opened_by_user_id=user.id if user is not None else None,
@@ -51,9 +52,7 @@ def open_request(tenant: Tenant, *, topic: str, subject: str, details: str, user
         remind_first_at=add_business_days(now, REMINDERS[0], country),
         remind_second_at=add_business_days(now, REMINDERS[1], country),
         due_at=add_business_days(now, DUE_BUSINESS_DAYS, country),
-    )
-    db.session.add(request)
-    db.session.flush()
+    ), lambda: _next_ref(tenant.id))
     audit.record("cooperation.opened", actor=user or staff, tenant_id=tenant.id, target_type="cooperation",
                  target_id=request.id, details={"ref": request.ref, "topic": topic, "direction": request.direction})
     body = (f"{COOPERATION_TOPICS[topic]}: {request.subject}\n\n{request.details}\n\n"
