@@ -1,0 +1,124 @@
+"""Companies and contacts of a tenant's CRM, and the blind indexes that make them searchable.
+
+Every column that may hold personal data is `fields.encrypt` ciphertext bound to (tenant,
+table, column, row id); nothing readable about a person is stored. What stays in the clear
+is what the database needs to keep rows together: ids, the company a contact belongs to,
+the country a company ID is interpreted under, and timestamps. Lists (e-mails, phones,
+tags) are one encrypted JSON array each, so their number is not visible either.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tenantry.platform import clock
+from tenantry.platform.crypto import fields
+from tenantry.platform.db import db, new_id
+from tenantry.platform.tenancy import TenantScoped
+
+
+class Sealed:
+    """Read and write a row's encrypted columns; the row id is known before the first write."""
+
+    __tablename__: str
+    ENCRYPTED: tuple[str, ...] = ()
+    LISTS: tuple[str, ...] = ()
+
+    def _where(self, column: str) -> dict:
+        if column not in self.ENCRYPTED:
+            raise KeyError(f"{self.__tablename__}.{column} is not an encrypted column")
+        if self.id is None:
+            self.id = new_id()
+        return {"tenant_id": self.tenant_id, "table": self.__tablename__, "column": column, "row_id": self.id}
+
+    def seal(self, column: str, value) -> None:
+        if column in self.LISTS:
+            value = json.dumps(list(value or []), ensure_ascii=False) if value else None
+        elif isinstance(value, str):
+            value = value or None  # an empty optional field stores nothing, not an encrypted ""
+        setattr(self, column, fields.encrypt(value, **self._where(column)))
+
+    def reveal(self, column: str):
+        value = fields.decrypt(getattr(self, column), **self._where(column))
+        if column in self.LISTS:
+            return json.loads(value) if value else []
+        return value or ""
+
+    def plain(self) -> dict:
+        return {column: self.reveal(column) for column in self.ENCRYPTED}
+
+
+class Company(Sealed, TenantScoped, db.Model):
+    __tablename__ = "companies"
+    ENCRYPTED = ("name", "company_number", "vat_id", "address", "iban", "website", "notes")
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    # The country the company ID is read under (IČO checksum for CZ); not personal data.
+    country: Mapped[str] = mapped_column(sa.String(2))
+    name: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    company_number: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    vat_id: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    address: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    iban: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    website: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    notes: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "id"),)
+
+
+class Contact(Sealed, TenantScoped, db.Model):
+    __tablename__ = "contacts"
+    ENCRYPTED = ("first_name", "last_name", "emails", "phones", "address", "position", "notes", "tags")
+    LISTS = ("emails", "phones", "tags")
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    company_id: Mapped[uuid.UUID | None]
+    first_name: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    last_name: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    emails: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    phones: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    address: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    position: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    notes: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    tags: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "id"),
+        # Composite: the database refuses a contact pointing at another tenant's company. No
+        # ON DELETE SET NULL, which would null tenant_id too; deleting a company detaches its
+        # contacts first (companies.delete).
+        sa.ForeignKeyConstraint(["tenant_id", "company_id"], ["companies.tenant_id", "companies.id"]),
+        sa.Index("ix_contacts_tenant_company", "tenant_id", "company_id"),
+    )
+
+
+COMPANY, CONTACT = "company", "contact"
+
+
+class SearchIndex(TenantScoped, db.Model):
+    """Blind-index digests of a row's searchable values: e-mail, phone, company ID and every
+    single word of a name. HMACs under the tenant's index key, so they reveal only equality
+    within one tenant."""
+
+    __tablename__ = "crm_search_index"
+
+    entity: Mapped[str] = mapped_column(sa.String(8))
+    row_id: Mapped[uuid.UUID]
+    kind: Mapped[str] = mapped_column(sa.String(12))
+    digest: Mapped[str] = mapped_column(sa.String(64))
+
+    __table_args__ = (
+        sa.PrimaryKeyConstraint("tenant_id", "entity", "row_id", "kind", "digest"),
+        sa.Index("ix_crm_search_index_lookup", "tenant_id", "kind", "digest"),
+        sa.CheckConstraint("entity in ('company', 'contact')", name="entity"),
+        sa.CheckConstraint("kind in ('email', 'phone', 'company_id', 'name')", name="kind"),
+    )
