@@ -1,0 +1,29 @@
+"""The CRM: companies and contacts, stored encrypted under the tenant's key and searchable
+through blind indexes (deals, activities, import/export and the API build on these)."""
+
+from flask import Flask
+
+from tenantry.tenants.crm import models  # noqa: F401  (the tables belong to the schema)
+
+
+def init_app(app: Flask) -> None:
+    from tenantry.dpa.duties import ropa
+    from tenantry.platform.crypto import rotation
+    from tenantry.platform.web import add_tenant_nav
+    from tenantry.tenants.crm import companies, contacts, views
+
+    app.register_blueprint(views.bp)
+    add_tenant_nav(app, "crm.contact_list", "Contacts", order=10)
+    add_tenant_nav(app, "crm.company_list", "Companies", order=11)
+    for model in (models.Company, models.Contact):
+        for column in model.ENCRYPTED:
+            rotation.register_encrypted_column(model, column)
+    ropa.register_category(
+        "CRM contacts", contacts.count,
+        data="Name, e-mail addresses, phone numbers, postal address, employer and position, notes, tags",
+        subjects="The tenant's customers, prospects and business partners (contact persons)")
+    ropa.register_category(
+        "CRM companies", companies.count,
+        data="Company name, company and VAT ID, registered address, bank account (IBAN), website, notes "
+             "(personal data where the company is a sole trader)",
+        subjects="The tenant's customers, prospects and business partners (organisations and sole traders)")

@@ -1,0 +1,146 @@
+"""Companies: create, change, delete, find and list, over encrypted rows."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from tenantry.platform import audit, clock
+from tenantry.platform.crypto import fields
+from tenantry.platform.db import db
+from tenantry.platform.tenancy import current_tenant
+
+from . import search
+from .models import COMPANY, Company, Contact
+
+PAGE_SIZE = 25
+SORTS = ("name", "-name", "newest", "oldest")
+
+
+@dataclass
+class CompanyData:
+    """Validated, normalised values (forms.CompanyForm.data_for_service makes them)."""
+
+    name: str
+    country: str
+    company_number: str = ""
+    vat_id: str = ""
+    address: str = ""
+    iban: str = ""
+    website: str = ""
+    notes: str = ""
+
+    def sealed(self) -> dict[str, str]:
+        return {c: getattr(self, c) for c in Company.ENCRYPTED}
+
+
+def get(company_id: uuid.UUID) -> Company | None:
+    # The ORM adds the current tenant to every query: another tenant's id finds nothing.
+    return db.session.get(Company, company_id)
+
+
+def _write(company: Company, data: CompanyData) -> None:
+    company.country = data.country
+    for column, value in data.sealed().items():
+        company.seal(column, value)
+    company.updated_at = clock.now()
+    search.replace(COMPANY, company.id, search.digests(
+        company_ids=[data.company_number, data.vat_id], names=[data.name]))
+
+
+def create(data: CompanyData, *, actor=None) -> Company:
+    company = Company(id=uuid.uuid4(), tenant_id=current_tenant.id)
+    _write(company, data)
+    db.session.add(company)
+    db.session.flush()
+    audit.record("crm.company.created", actor=actor, tenant_id=company.tenant_id, target_type="company",
+                 target_id=company.id)
+    return company
+
+
+def update(company: Company, data: CompanyData, *, actor=None) -> Company:
+    _write(company, data)
+    db.session.flush()
+    audit.record("crm.company.updated", actor=actor, tenant_id=company.tenant_id, target_type="company",
+                 target_id=company.id)
+    return company
+
+
+def delete(company: Company, *, actor=None) -> int:
+    """Delete the company; its contacts stay, without a company. Returns how many were detached."""
+    detached = db.session.execute(
+        sa.update(Contact).where(Contact.tenant_id == company.tenant_id, Contact.company_id == company.id)
+        .values(company_id=None, updated_at=clock.now())
+    ).rowcount
+    search.drop(COMPANY, company.id)
+    db.session.delete(company)
+    db.session.flush()
+    audit.record("crm.company.deleted", actor=actor, tenant_id=company.tenant_id, target_type="company",
+                 target_id=company.id, details={"contacts_detached": detached})
+    return detached
+
+
+def count(tenant_id: uuid.UUID) -> int:
+    return db.session.execute(
+        sa.select(sa.func.count()).select_from(Company).where(Company.tenant_id == tenant_id)).scalar_one()
+
+
+def choices() -> list[tuple[str, str]]:
+    """(id, name) of every company, by name, for the contact form's select. Decrypts every
+    company name of the tenant on each call; fine for hundreds, a search box beyond that."""
+    rows = db.session.execute(sa.select(Company)).scalars().all()
+    named = [(str(c.id), c.reveal("name")) for c in rows]
+    return sorted(named, key=lambda pair: (fields.fold(pair[1]), pair[0]))
+
+
+@dataclass
+class Page:
+    items: list[tuple[Company, dict, int]]  # company, its plaintext, number of contacts
+    total: int
+    page: int
+    pages: int
+
+
+def listing(*, q: str = "", has_contacts: str = "", sort: str = "name", page: int = 1) -> Page:
+    """One page of the tenant's companies.
+
+    Sorting by name cannot happen in SQL (the names are ciphertext), so every name of the
+    matching set is decrypted and sorted here: one AES-GCM open per matching company per
+    request, linear in the tenant's size (roughly 20k companies in well under a second).
+    "newest"/"oldest" sort in SQL and decrypt only the page shown.
+    """
+    tid = current_tenant.id
+    # Explicit although the ORM scopes them too: these end up as subqueries.
+    with_contacts = sa.select(Contact.company_id).where(Contact.tenant_id == tid, Contact.company_id.is_not(None))
+    stmt = sa.select(Company.id).where(Company.tenant_id == tid)
+    if q.strip():
+        stmt = stmt.where(Company.id.in_(search.matching(COMPANY, q)))
+    if has_contacts == "yes":
+        stmt = stmt.where(Company.id.in_(with_contacts))
+    elif has_contacts == "no":
+        stmt = stmt.where(Company.id.not_in(with_contacts))
+    sort = sort if sort in SORTS else "name"
+    if sort in ("name", "-name"):
+        rows = db.session.execute(sa.select(Company).where(Company.id.in_(stmt))).scalars().all()
+        keyed = sorted(rows, key=lambda c: (fields.fold(c.reveal("name")), str(c.id)), reverse=sort == "-name")
+        total = len(keyed)
+        page, pages = _clamp(page, total)
+        chosen = keyed[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    else:
+        total = db.session.execute(sa.select(sa.func.count()).select_from(stmt.subquery())).scalar_one()
+        page, pages = _clamp(page, total)
+        order = Company.created_at.desc() if sort == "newest" else Company.created_at.asc()
+        chosen = db.session.execute(
+            sa.select(Company).where(Company.id.in_(stmt)).order_by(order, Company.id)
+            .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).scalars().all()
+    counts = dict(db.session.execute(
+        sa.select(Contact.company_id, sa.func.count()).where(Contact.company_id.in_([c.id for c in chosen]))
+        .group_by(Contact.company_id)).all()) if chosen else {}
+    return Page([(c, c.plain(), counts.get(c.id, 0)) for c in chosen], total, page, pages)
+
+
+def _clamp(page: int, total: int) -> tuple[int, int]:
+    pages = max(1, -(-total // PAGE_SIZE))
+    return min(max(1, page), pages), pages

@@ -1,0 +1,188 @@
+"""Forms of the CRM: each bad value is refused next to its own field, before anything is written.
+
+Checksums come from python-stdnum: IBAN (stdnum.iban), EU VAT IDs (stdnum.eu.vat, for an ID
+that starts with an EU country prefix) and the Czech IČO. python-stdnum has no `cz.ico`
+module; an IČO is the legal-entity form of the Czech DIČ without its "CZ" prefix and shares
+its mod-11 check digit, so stdnum.cz.dic's `calc_check_digit_legal` checks it.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from email_validator import EmailNotValidError, validate_email
+from stdnum import iban as stdnum_iban
+from stdnum.cz import dic as stdnum_cz_dic
+from stdnum.eu import vat as stdnum_vat
+from stdnum.exceptions import ValidationError as StdnumError
+from wtforms import SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from tenantry.platform.forms import Form
+from tenantry.platform.tenancy import current_tenant
+from tenantry.tenants.forms import country_choices
+
+from . import search
+from .companies import CompanyData
+from .contacts import ContactData
+
+MAX_LIST = 20
+_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*\.[^\s]{2,}$", re.I)
+
+
+def _lines(text: str | None) -> list[str]:
+    return [line.strip() for line in (text or "").replace(",", "\n").replace(";", "\n").splitlines()
+            if line.strip()]
+
+
+def czech_ico(value: str) -> str:
+    """The IČO as its 8 digits, or ValidationError."""
+    digits = re.sub(r"\s", "", value)
+    if not digits.isdigit() or len(digits) > 8:
+        raise ValidationError("A Czech company ID (IČO) has 8 digits.")
+    digits = digits.zfill(8)  # older IČOs are written without their leading zeros
+    if stdnum_cz_dic.calc_check_digit_legal(digits[:7]) != digits[7]:
+        raise ValidationError("This IČO's check digit does not match; check for a typing error.")
+    return digits
+
+
+class CompanyForm(Form):
+    name = StringField("Name", validators=[DataRequired(), Length(max=300)])
+    country = SelectField("Country of registration", validators=[DataRequired()])
+    company_number = StringField("Company ID", validators=[Optional(), Length(max=40)])
+    vat_id = StringField("VAT ID", validators=[Optional(), Length(max=40)])
+    address = TextAreaField("Registered seat and address", validators=[Optional(), Length(max=1000)])
+    iban = StringField("Bank account (IBAN)", validators=[Optional(), Length(max=50)])
+    website = StringField("Website", validators=[Optional(), Length(max=300)])
+    notes = TextAreaField("Notes", validators=[Optional(), Length(max=10000)])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.country.choices = country_choices()
+        if not self.country.data:
+            self.country.data = current_tenant.country
+
+    def validate_company_number(self, field):
+        if field.data and self.country.data == "CZ":
+            field.data = czech_ico(field.data)
+        elif field.data:
+            field.data = field.data.strip()
+
+    def validate_vat_id(self, field):
+        value = re.sub(r"[\s.\-]", "", field.data or "").upper()
+        if not value:
+            return
+        if value[:2].lower() in stdnum_vat.MEMBER_STATES or value.startswith("EL"):
+            try:
+                field.data = stdnum_vat.compact(stdnum_vat.validate(value))
+            except StdnumError as exc:
+                raise ValidationError("This EU VAT ID is not valid: check the digits after the country code.") from exc
+        else:
+            field.data = value
+
+    def validate_iban(self, field):
+        if not field.data:
+            return
+        try:
+            field.data = stdnum_iban.format(stdnum_iban.validate(field.data))
+        except StdnumError as exc:
+            raise ValidationError("This IBAN is not valid: its check digits do not match.") from exc
+
+    def validate_website(self, field):
+        if not field.data:
+            return
+        value = field.data.strip()
+        if "://" not in value:
+            value = "https://" + value
+        if not _URL.match(value):
+            raise ValidationError("Enter a web address such as https://example.com.")
+        field.data = value
+
+    def data_for_service(self) -> CompanyData:
+        return CompanyData(
+            name=self.name.data.strip(), country=self.country.data, company_number=self.company_number.data or "",
+            vat_id=self.vat_id.data or "", address=(self.address.data or "").strip(), iban=self.iban.data or "",
+            website=self.website.data or "", notes=(self.notes.data or "").strip(),
+        )
+
+    def fill_from(self, company, plain: dict) -> None:
+        self.country.data = company.country
+        for column in ("name", "company_number", "vat_id", "address", "iban", "website", "notes"):
+            getattr(self, column).data = plain[column]
+
+
+class ContactForm(Form):
+    first_name = StringField("First name", validators=[Optional(), Length(max=200)])
+    # No Optional(): it would stop the chain before the "first name or surname" check.
+    last_name = StringField("Surname", validators=[Length(max=200)])
+    emails = TextAreaField("E-mails", validators=[Optional(), Length(max=5000)])
+    phones = TextAreaField("Phones", validators=[Optional(), Length(max=2000)])
+    address = TextAreaField("Address", validators=[Optional(), Length(max=1000)])
+    company = SelectField("Company", validators=[Optional()])
+    position = StringField("Position", validators=[Optional(), Length(max=200)])
+    notes = TextAreaField("Notes", validators=[Optional(), Length(max=10000)])
+    tags = StringField("Tags", validators=[Optional(), Length(max=1000)])
+
+    def __init__(self, *args, company_choices: list[tuple[str, str]] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.company.choices = [("", "— none —"), *company_choices]
+        self._emails: list[str] = []
+        self._phones: list[str] = []
+
+    def validate_last_name(self, field):
+        if not (field.data or "").strip() and not (self.first_name.data or "").strip():
+            raise ValidationError("Enter a first name or a surname.")
+
+    def validate_emails(self, field):
+        found, bad = [], []
+        for value in _lines(field.data):
+            try:
+                found.append(validate_email(value, check_deliverability=False).normalized)
+            except EmailNotValidError:
+                bad.append(value)
+        if bad:
+            raise ValidationError(f"Not a valid e-mail address: {', '.join(bad)}")
+        if len(found) > MAX_LIST:
+            raise ValidationError(f"At most {MAX_LIST} e-mail addresses.")
+        self._emails = list(dict.fromkeys(found))
+
+    def validate_phones(self, field):
+        found, bad = [], []
+        for value in (line.strip() for line in (field.data or "").splitlines()):
+            if not value:
+                continue
+            normal = search.e164(value, current_tenant.country)
+            (found if normal else bad).append(normal or value)
+        if bad:
+            raise ValidationError(
+                f"Not a valid phone number: {', '.join(bad)}. Numbers without a +country code are read as "
+                f"{current_tenant.country} numbers.")
+        if len(found) > MAX_LIST:
+            raise ValidationError(f"At most {MAX_LIST} phone numbers.")
+        self._phones = list(dict.fromkeys(found))
+
+    def validate_company(self, field):
+        if field.data:
+            try:
+                uuid.UUID(field.data)
+            except ValueError as exc:
+                raise ValidationError("Choose one of this workspace's companies.") from exc
+
+    def data_for_service(self) -> ContactData:
+        tags = [t.strip() for t in (self.tags.data or "").split(",") if t.strip()]
+        return ContactData(
+            first_name=(self.first_name.data or "").strip(), last_name=(self.last_name.data or "").strip(),
+            emails=self._emails, phones=self._phones, address=(self.address.data or "").strip(),
+            company_id=uuid.UUID(self.company.data) if self.company.data else None,
+            position=(self.position.data or "").strip(), notes=(self.notes.data or "").strip(),
+            tags=list(dict.fromkeys(tags)),
+        )
+
+    def fill_from(self, contact, plain: dict) -> None:
+        for column in ("first_name", "last_name", "address", "position", "notes"):
+            getattr(self, column).data = plain[column]
+        self.emails.data = "\n".join(plain["emails"])
+        self.phones.data = "\n".join(plain["phones"])
+        self.tags.data = ", ".join(plain["tags"])
+        self.company.data = str(contact.company_id) if contact.company_id else ""

@@ -1,0 +1,84 @@
+"""Exact-match search over encrypted rows through blind indexes.
+
+A query is tried as each kind of value at once: an e-mail, a phone (parsed with the tenant's
+country as the default region, so "601 234 567" finds "+420601234567"), a company ID, and
+the words of a name (every word must match; each word is case- and accent-insensitive).
+Only whole values and whole words match: the digests cannot answer prefixes.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import phonenumbers
+import sqlalchemy as sa
+
+from tenantry.platform.crypto import fields
+from tenantry.platform.db import db
+from tenantry.platform.tenancy import current_tenant
+
+from .models import SearchIndex
+
+MAX_QUERY_WORDS = 8
+
+
+def e164(raw: str, region: str | None = None) -> str | None:
+    """The number as E.164, or None when it is not a valid phone number."""
+    try:
+        number = phonenumbers.parse(raw, region or current_tenant.country)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def digests(*, emails=(), phones=(), company_ids=(), names=()) -> set[tuple[str, str]]:
+    """(kind, digest) pairs for a row's values; phones are E.164 already."""
+    tid = current_tenant.id
+    out = set()
+    for kind, values in (("email", emails), ("phone", phones), ("company_id", company_ids)):
+        for value in values:
+            if value and value.strip():
+                out.add((kind, fields.blind_index(kind, value, tenant_id=tid)))
+    for name in names:
+        if name:
+            out.update(("name", d) for d in fields.name_indexes(name, tenant_id=tid))
+    return out
+
+
+def replace(entity: str, row_id: uuid.UUID, pairs: set[tuple[str, str]]) -> None:
+    db.session.execute(sa.delete(SearchIndex).where(
+        SearchIndex.tenant_id == current_tenant.id, SearchIndex.entity == entity, SearchIndex.row_id == row_id))
+    db.session.add_all(SearchIndex(tenant_id=current_tenant.id, entity=entity, row_id=row_id, kind=kind, digest=d)
+                       for kind, d in sorted(pairs))
+
+
+def drop(entity: str, row_id: uuid.UUID) -> None:
+    replace(entity, row_id, set())
+
+
+def matching(entity: str, query: str) -> sa.Select:
+    """A select of the row ids of `entity` that `query` finds (possibly none)."""
+    tid = current_tenant.id
+    query = query.strip()
+    exact: set[tuple[str, str]] = set()
+    if "@" in query:
+        exact.add(("email", fields.blind_index("email", query, tenant_id=tid)))
+    phone = e164(query)
+    if phone:
+        exact.add(("phone", fields.blind_index("phone", phone, tenant_id=tid)))
+    if query and len(query) <= 40:
+        exact.add(("company_id", fields.blind_index("company_id", query, tenant_id=tid)))
+    base = sa.select(SearchIndex.row_id).where(SearchIndex.tenant_id == tid, SearchIndex.entity == entity)
+    clauses = [base.where(SearchIndex.kind == kind, SearchIndex.digest == d) for kind, d in exact]
+    words = list(dict.fromkeys(fields.name_indexes(query, tenant_id=tid)))[:MAX_QUERY_WORDS]
+    if words:
+        # Every word of the query must be a word of the name.
+        clauses.append(
+            base.where(SearchIndex.kind == "name", SearchIndex.digest.in_(words))
+            .group_by(SearchIndex.row_id).having(sa.func.count(sa.distinct(SearchIndex.digest)) == len(words))
+        )
+    if not clauses:
+        return base.where(sa.false())
+    return sa.union(*clauses) if len(clauses) > 1 else clauses[0]
