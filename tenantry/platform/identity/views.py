@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
-from tenantry.platform import audit
+from tenantry.platform import audit, clock
 from tenantry.platform.db import db
 from tenantry.platform.extensions import limiter
 from tenantry.platform.identity import forms, login, passwords, policy, sessions, tokens, totp
+from tenantry.platform.identity.models import StaffUser, User
 
 bp = Blueprint("auth", __name__)
 
@@ -140,8 +141,6 @@ def setup(token: str):
     row = tokens.find_setup_token(token)
     if row is None:
         return render_template("auth/setup_invalid.html"), 404
-    from tenantry.platform.identity.models import StaffUser, User
-
     principal = db.session.get(StaffUser if row.staff_id else User, row.staff_id or row.user_id)
     if principal is None:
         abort(404)
@@ -153,8 +152,6 @@ def setup(token: str):
         if issues:
             form.password.errors.extend(issues)
         else:
-            from tenantry.platform import clock
-
             principal.name = form.name.data.strip()
             login.set_password(principal, form.password.data)
             row.used_at = clock.now()
