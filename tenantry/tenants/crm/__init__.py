@@ -15,7 +15,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     add_tenant_nav(app, "crm.contact_list", "Contacts", order=10)
     add_tenant_nav(app, "crm.company_list", "Companies", order=11)
-    for model in (models.Company, models.Contact):
+    add_tenant_nav(app, "crm.deal_list", "Deals", order=12)
+    for model in (models.Company, models.Contact, models.Deal, models.Activity):
         for column in model.ENCRYPTED:
             rotation.register_encrypted_column(model, column)
     ropa.register_category(

@@ -69,7 +69,12 @@ def update(company: Company, data: CompanyData, *, actor=None) -> Company:
 
 
 def delete(company: Company, *, actor=None) -> int:
-    """Delete the company; its contacts stay, without a company. Returns how many were detached."""
+    """Delete the company; its contacts and deals stay, without a company, and its activities
+    go. Returns how many contacts were detached."""
+    from . import activities, deals
+
+    activities.delete_of("company", company.id)
+    deals.detach(company_id=company.id)
     detached = db.session.execute(
         sa.update(Contact).where(Contact.tenant_id == company.tenant_id, Contact.company_id == company.id)
         .values(company_id=None, updated_at=clock.now())

@@ -78,6 +78,10 @@ def update(contact: Contact, data: ContactData, *, actor=None) -> Contact:
 
 
 def delete(contact: Contact, *, actor=None) -> None:
+    from . import activities, deals
+
+    activities.delete_of("contact", contact.id)
+    deals.detach(contact_id=contact.id)
     search.drop(CONTACT, contact.id)
     db.session.delete(contact)
     db.session.flush()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import date
+from decimal import Decimal, InvalidOperation
 
 from email_validator import EmailNotValidError, validate_email
 from stdnum import iban as stdnum_iban
@@ -23,7 +25,7 @@ from tenantry.platform.forms import Form
 from tenantry.platform.tenancy import current_tenant
 from tenantry.tenants.forms import country_choices
 
-from . import search
+from . import currencies, search
 from .companies import CompanyData
 from .contacts import ContactData
 
@@ -186,3 +188,108 @@ class ContactForm(Form):
         self.phones.data = "\n".join(plain["phones"])
         self.tags.data = ", ".join(plain["tags"])
         self.company.data = str(contact.company_id) if contact.company_id else ""
+
+
+MAX_DEAL_VALUE = Decimal("1000000000000")  # a trillion: beyond that it is a typing error
+
+
+def _iso_date(value: str | None):
+    """A date written as YYYY-MM-DD (what <input type="date"> sends), or ValidationError."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise ValidationError("Enter a date as YYYY-MM-DD, for example 2025-06-30.") from exc
+
+
+class DealForm(Form):
+    title = StringField("Title", validators=[DataRequired(), Length(max=300)])
+    value = StringField("Value", validators=[DataRequired(), Length(max=40)])
+    currency = StringField("Currency", validators=[DataRequired(), Length(max=10)])
+    stage = SelectField("Stage", validators=[DataRequired()])
+    expected_close = StringField("Expected close date", validators=[Optional(), Length(max=20)])
+    contact = SelectField("Contact", validators=[Optional()])
+    company = SelectField("Company", validators=[Optional()])
+    owner = SelectField("Owner", validators=[Optional()])
+
+    def __init__(self, *args, stage_choices=(), contact_choices=(), company_choices=(), owner_choices=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stage.choices = list(stage_choices)
+        self.contact.choices = [("", "— none —"), *contact_choices]
+        self.company.choices = [("", "— none —"), *company_choices]
+        self.owner.choices = [("", "— nobody —"), *owner_choices]
+        self._value: Decimal | None = None
+        self._close = None
+
+    def validate_currency(self, field):
+        code = (field.data or "").strip().upper()
+        if code not in currencies.CODES:
+            raise ValidationError("Enter an ISO 4217 currency code such as EUR, CZK or USD.")
+        field.data = code
+
+    def validate_value(self, field):
+        raw = re.sub(r"[\s\u00a0_']", "", field.data or "").replace(",", ".")
+        try:
+            value = Decimal(raw)
+        except InvalidOperation as exc:
+            raise ValidationError("Enter an amount such as 12500 or 12500.50.") from exc
+        if not value.is_finite():
+            raise ValidationError("Enter an amount such as 12500 or 12500.50.")
+        if value < 0:
+            raise ValidationError("The value cannot be negative.")
+        if value >= MAX_DEAL_VALUE:
+            raise ValidationError("The value must be less than 1,000,000,000,000.")
+        code = (self.currency.data or "").strip().upper()
+        places = currencies.minor_units(code) if code in currencies.CODES else 3
+        if -value.as_tuple().exponent > places:
+            raise ValidationError(f"{code or 'This currency'} has at most {places} decimal place"
+                                  f"{'s' if places != 1 else ''}.")
+        self._value = value
+
+    def validate_expected_close(self, field):
+        self._close = _iso_date(field.data)
+
+    def _uuid(self, field) -> uuid.UUID | None:
+        return uuid.UUID(field.data) if field.data else None
+
+    def data_for_service(self):
+        from .deals import DealData
+
+        return DealData(title=self.title.data.strip(), value=self._value, currency=self.currency.data,
+                        stage_id=uuid.UUID(self.stage.data), expected_close=self._close,
+                        contact_id=self._uuid(self.contact), company_id=self._uuid(self.company),
+                        owner_id=self._uuid(self.owner))
+
+    def fill_from(self, deal, title: str) -> None:
+        self.title.data, self.value.data, self.currency.data = title, f"{deal.value.normalize():f}", deal.currency
+        self.stage.data = str(deal.stage_id)
+        self.expected_close.data = deal.expected_close.isoformat() if deal.expected_close else ""
+        for name in ("contact", "company", "owner"):
+            value = getattr(deal, f"{name}_id")
+            getattr(self, name).data = str(value) if value else ""
+
+
+class ActivityForm(Form):
+    kind = SelectField("Kind", choices=[("call", "Call"), ("meeting", "Meeting"), ("email", "E-mail"),
+                                        ("task", "Task")], validators=[DataRequired()])
+    due_on = StringField("Due date", validators=[Optional(), Length(max=20)])
+    note = TextAreaField("Note", validators=[Optional(), Length(max=10000)])
+
+    def validate_due_on(self, field):
+        self._due = _iso_date(field.data)
+
+    def data_for_service(self):
+        from .activities import ActivityData
+
+        return ActivityData(kind=self.kind.data, due_on=getattr(self, "_due", None),
+                            note=(self.note.data or "").strip())
+
+
+class StageForm(Form):
+    name = StringField("Name", validators=[DataRequired(), Length(max=60)])
+    outcome = SelectField("Outcome", choices=[("", "Open"), ("won", "Won"), ("lost", "Lost")],
+                          validators=[Optional()])

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -121,4 +122,90 @@ class SearchIndex(TenantScoped, db.Model):
         sa.Index("ix_crm_search_index_lookup", "tenant_id", "kind", "digest"),
         sa.CheckConstraint("entity in ('company', 'contact')", name="entity"),
         sa.CheckConstraint("kind in ('email', 'phone', 'company_id', 'name')", name="kind"),
+    )
+
+
+class PipelineStage(TenantScoped, db.Model):
+    """One step of a tenant's own sales pipeline. Stage names describe the tenant's process,
+    not people, so they stay in the clear (and can be ordered and made unique in SQL)."""
+
+    __tablename__ = "pipeline_stages"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(sa.String(60))
+    position: Mapped[int]
+    is_won: Mapped[bool] = mapped_column(default=False)
+    is_lost: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "id"),
+        # Also what makes seeding the defaults safe when two first requests race.
+        sa.UniqueConstraint("tenant_id", "name"),
+        sa.CheckConstraint("not (is_won and is_lost)", name="won_or_lost"),
+    )
+
+
+class Deal(Sealed, TenantScoped, db.Model):
+    __tablename__ = "deals"
+    # The title often names a person ("Renewal for Jana Nováková"), so it is ciphertext.
+    ENCRYPTED = ("title",)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    title: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    # Three decimal places: the most any active ISO 4217 currency uses (BHD, KWD, ...).
+    value: Mapped[Decimal] = mapped_column(sa.Numeric(18, 3))
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    stage_id: Mapped[uuid.UUID]
+    expected_close: Mapped[date | None]
+    contact_id: Mapped[uuid.UUID | None]
+    company_id: Mapped[uuid.UUID | None]
+    # A user, not a membership: removing a member must not be blocked by the deals they own;
+    # the service checks membership when the owner is chosen.
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "id"),
+        sa.ForeignKeyConstraint(["tenant_id", "stage_id"], ["pipeline_stages.tenant_id", "pipeline_stages.id"]),
+        sa.ForeignKeyConstraint(["tenant_id", "contact_id"], ["contacts.tenant_id", "contacts.id"]),
+        sa.ForeignKeyConstraint(["tenant_id", "company_id"], ["companies.tenant_id", "companies.id"]),
+        sa.CheckConstraint("value >= 0", name="value_not_negative"),
+        sa.Index("ix_deals_tenant_stage", "tenant_id", "stage_id"),
+        sa.Index("ix_deals_tenant_contact", "tenant_id", "contact_id"),
+        sa.Index("ix_deals_tenant_company", "tenant_id", "company_id"),
+    )
+
+
+ACTIVITY_KINDS = ("call", "meeting", "email", "task")
+
+
+class Activity(Sealed, TenantScoped, db.Model):
+    __tablename__ = "activities"
+    ENCRYPTED = ("note",)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(sa.String(10))
+    due_on: Mapped[date | None]
+    done: Mapped[bool] = mapped_column(default=False)
+    done_at: Mapped[datetime | None]
+    note: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    contact_id: Mapped[uuid.UUID | None]
+    company_id: Mapped[uuid.UUID | None]
+    deal_id: Mapped[uuid.UUID | None]
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "id"),
+        sa.ForeignKeyConstraint(["tenant_id", "contact_id"], ["contacts.tenant_id", "contacts.id"]),
+        sa.ForeignKeyConstraint(["tenant_id", "company_id"], ["companies.tenant_id", "companies.id"]),
+        sa.ForeignKeyConstraint(["tenant_id", "deal_id"], ["deals.tenant_id", "deals.id"]),
+        sa.CheckConstraint("kind in ('call', 'meeting', 'email', 'task')", name="kind"),
+        sa.CheckConstraint(
+            "(CASE WHEN contact_id IS NULL THEN 0 ELSE 1 END) + (CASE WHEN company_id IS NULL THEN 0 ELSE 1 END)"
+            " + (CASE WHEN deal_id IS NULL THEN 0 ELSE 1 END) = 1", name="one_subject"),
+        sa.Index("ix_activities_tenant_contact", "tenant_id", "contact_id"),
+        sa.Index("ix_activities_tenant_company", "tenant_id", "company_id"),
+        sa.Index("ix_activities_tenant_deal", "tenant_id", "deal_id"),
     )

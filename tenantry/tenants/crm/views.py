@@ -15,7 +15,7 @@ from flask_login import current_user
 from tenantry.platform.db import db
 from tenantry.platform.web import require_role, tenant_blueprint
 
-from . import companies, contacts, forms
+from . import activities, companies, contacts, deals, forms, stages
 
 bp = tenant_blueprint("crm", __name__)
 
@@ -45,12 +45,12 @@ def contact_list():
 
 
 @bp.get("/crm/contacts/<uuid:contact_id>")
-def contact_show(contact_id):
+def contact_show(contact_id, activity_form=None):
     contact = contacts.get(contact_id) or abort(404)
     company = companies.get(contact.company_id) if contact.company_id else None
     return render_template("crm/contact.html", contact=contact, plain=contact.plain(),
                            company=company, company_name=company.reveal("name") if company else "",
-                           display_name=contacts.display_name)
+                           display_name=contacts.display_name, **_timeline("contact", contact.id, activity_form))
 
 
 def _contact_form(contact=None):
@@ -114,10 +114,11 @@ def company_list():
 
 
 @bp.get("/crm/companies/<uuid:company_id>")
-def company_show(company_id):
+def company_show(company_id, activity_form=None):
     company = companies.get(company_id) or abort(404)
     return render_template("crm/company.html", company=company, plain=company.plain(),
-                           people=contacts.of_company(company.id), display_name=contacts.display_name)
+                           people=contacts.of_company(company.id), display_name=contacts.display_name,
+                           **_timeline("company", company.id, activity_form))
 
 
 def _company_form(company=None):
@@ -155,3 +156,234 @@ def company_delete(company_id):
     db.session.commit()
     flash(f"Company deleted; {detached} contact(s) kept without a company.", "success")
     return redirect(url_for("crm.company_list"))
+
+
+# --- timeline of activities ----------------------------------------------------------------
+
+
+def _timeline(subject: str, subject_id, form=None) -> dict:
+    related = deals.of(**{f"{subject}_id": subject_id}) if subject in ("contact", "company") else []
+    return {"timeline": activities.timeline(subject, subject_id), "activity_form": form or forms.ActivityForm(),
+            "activity_action": url_for(f"crm.{subject}_activity_add", **{f"{subject}_id": subject_id}),
+            "related_deals": related}
+
+
+def _add_activity(subject: str, subject_id, show):
+    form = forms.ActivityForm()
+    if not form.validate_on_submit():
+        return show(subject_id, activity_form=form), 422
+    activities.create(subject, subject_id, form.data_for_service(), actor=current_user)
+    db.session.commit()
+    flash("Activity added.", "success")
+    return redirect(url_for(f"crm.{subject}_show", **{f"{subject}_id": subject_id}) + "#timeline")
+
+
+@bp.post("/crm/contacts/<uuid:contact_id>/activities")
+@require_role("member")
+def contact_activity_add(contact_id):
+    contacts.get(contact_id) or abort(404)
+    return _add_activity("contact", contact_id, contact_show)
+
+
+@bp.post("/crm/companies/<uuid:company_id>/activities")
+@require_role("member")
+def company_activity_add(company_id):
+    companies.get(company_id) or abort(404)
+    return _add_activity("company", company_id, company_show)
+
+
+@bp.post("/crm/deals/<uuid:deal_id>/activities")
+@require_role("member")
+def deal_activity_add(deal_id):
+    deals.get(deal_id) or abort(404)
+    return _add_activity("deal", deal_id, deal_show)
+
+
+def _back_to(activity):
+    subject, subject_id = activities.subject_of(activity)
+    return redirect(url_for(f"crm.{subject}_show", **{f"{subject}_id": subject_id}) + "#timeline")
+
+
+@bp.post("/crm/activities/<uuid:activity_id>/done")
+@require_role("member")
+def activity_done(activity_id):
+    activity = activities.get(activity_id) or abort(404)
+    activities.complete(activity, done=request.form.get("done", "1") == "1", actor=current_user)
+    db.session.commit()
+    return _back_to(activity)
+
+
+@bp.post("/crm/activities/<uuid:activity_id>/delete")
+@require_role("member")
+def activity_delete(activity_id):
+    activity = activities.get(activity_id) or abort(404)
+    back = _back_to(activity)
+    activities.delete(activity, actor=current_user)
+    db.session.commit()
+    flash("Activity deleted.", "success")
+    return back
+
+
+# --- deals ---------------------------------------------------------------------------------
+
+
+def _stages() -> list:
+    found = stages.ensure_defaults()
+    db.session.commit()  # the seeded defaults, if this was the first visit
+    return found
+
+
+def _contact_choices() -> list[tuple[str, str]]:
+    """Every contact, by name: decrypts each one, like companies.choices()."""
+    from .models import Contact
+
+    rows = db.session.execute(db.select(Contact)).scalars().all()
+    return sorted(((str(c.id), contacts.display_name(c.plain())) for c in rows), key=lambda p: (p[1].lower(), p[0]))
+
+
+@bp.get("/crm/deals")
+def deal_list():
+    pipeline = _stages()
+    stage_id, owner_id = _uuid_arg("stage"), _uuid_arg("owner")
+    sort = request.args.get("sort", "-value")
+    page = deals.listing(stage_id=stage_id, owner_id=owner_id, sort=sort, page=_page_arg())
+    return render_template("crm/deals.html", page=page, stages=pipeline, stage_names={s.id: s for s in pipeline},
+                           owners=deals.members(), stage_id=stage_id, owner_id=owner_id, sort=sort)
+
+
+@bp.get("/crm/deals/<uuid:deal_id>")
+def deal_show(deal_id, activity_form=None):
+    deal = deals.get(deal_id) or abort(404)
+    contact = contacts.get(deal.contact_id) if deal.contact_id else None
+    company = companies.get(deal.company_id) if deal.company_id else None
+    owner = dict(deals.members()).get(str(deal.owner_id), "") if deal.owner_id else ""
+    return render_template("crm/deal.html", deal=deal, title=deal.reveal("title"), stage=stages.get(deal.stage_id),
+                           contact=contact, contact_name=contacts.display_name(contact.plain()) if contact else "",
+                           company=company, company_name=company.reveal("name") if company else "", owner=owner,
+                           **_timeline("deal", deal.id, activity_form))
+
+
+def _deal_form(deal=None):
+    form = forms.DealForm(stage_choices=[(str(s.id), s.name) for s in _stages()],
+                          contact_choices=_contact_choices(), company_choices=companies.choices(),
+                          owner_choices=deals.members())
+    if request.method == "GET":
+        if deal is not None:
+            form.fill_from(deal, deal.reveal("title"))
+        else:
+            form.currency.data = form.currency.data or "EUR"
+            form.owner.data = str(current_user.id)
+            for name in ("contact", "company"):
+                if request.args.get(name):
+                    getattr(form, name).data = request.args[name]
+    if form.validate_on_submit():
+        try:
+            if deal is None:
+                deal = deals.create(form.data_for_service(), actor=current_user)
+            else:
+                deals.update(deal, form.data_for_service(), actor=current_user)
+        except deals.Refused as exc:
+            db.session.rollback()
+            field = getattr(form, exc.field)
+            field.errors = [*field.errors, str(exc)]
+        else:
+            db.session.commit()
+            flash("Deal saved.", "success")
+            return redirect(url_for("crm.deal_show", deal_id=deal.id))
+    return render_template("crm/deal_form.html", form=form, deal=deal), 422 if form.errors else 200
+
+
+@bp.route("/crm/deals/new", methods=["GET", "POST"])
+@require_role("member")
+def deal_new():
+    return _deal_form()
+
+
+@bp.route("/crm/deals/<uuid:deal_id>/edit", methods=["GET", "POST"])
+@require_role("member")
+def deal_edit(deal_id):
+    return _deal_form(deals.get(deal_id) or abort(404))
+
+
+@bp.post("/crm/deals/<uuid:deal_id>/delete")
+@require_role("member")
+def deal_delete(deal_id):
+    deal = deals.get(deal_id) or abort(404)
+    deals.delete(deal, actor=current_user)
+    db.session.commit()
+    flash("Deal deleted.", "success")
+    return redirect(url_for("crm.deal_list"))
+
+
+# --- pipeline stages (admins and owners) ---------------------------------------------------
+
+
+def _stages_page(status=200, *, new_form=None, errors=None):
+    pipeline = _stages()
+    return render_template("crm/stages.html", stages=pipeline, used={s.id: stages.deal_count(s.id) for s in pipeline},
+                           new_form=new_form or forms.StageForm(prefix="new"), errors=errors or {}), status
+
+
+@bp.get("/crm/stages")
+@require_role("admin")
+def stage_list():
+    return _stages_page()
+
+
+@bp.post("/crm/stages/new")
+@require_role("admin")
+def stage_new():
+    form = forms.StageForm(prefix="new")
+    if form.validate_on_submit():
+        try:
+            stages.add(form.name.data.strip(), won=form.outcome.data == "won", lost=form.outcome.data == "lost",
+                       actor=current_user)
+        except stages.StageError as exc:
+            db.session.rollback()
+            form.name.errors = [*form.name.errors, str(exc)]
+        else:
+            db.session.commit()
+            flash("Stage added.", "success")
+            return redirect(url_for("crm.stage_list"))
+    return _stages_page(422, new_form=form)
+
+
+@bp.post("/crm/stages/<uuid:stage_id>/edit")
+@require_role("admin")
+def stage_edit(stage_id):
+    stage = stages.get(stage_id) or abort(404)
+    form = forms.StageForm()
+    if form.validate_on_submit():
+        try:
+            stages.update(stage, form.name.data.strip(), won=form.outcome.data == "won",
+                          lost=form.outcome.data == "lost", actor=current_user)
+        except stages.StageError as exc:
+            db.session.rollback()
+            return _stages_page(422, errors={stage_id: [str(exc)]})
+        db.session.commit()
+        flash("Stage saved.", "success")
+        return redirect(url_for("crm.stage_list"))
+    return _stages_page(422, errors={stage_id: [e for errs in form.errors.values() for e in errs]})
+
+
+@bp.post("/crm/stages/<uuid:stage_id>/move")
+@require_role("admin")
+def stage_move(stage_id):
+    stage = stages.get(stage_id) or abort(404)
+    stages.move(stage, "up" if request.form.get("direction") == "up" else "down", actor=current_user)
+    db.session.commit()
+    return redirect(url_for("crm.stage_list"))
+
+
+@bp.post("/crm/stages/<uuid:stage_id>/delete")
+@require_role("admin")
+def stage_delete(stage_id):
+    stage = stages.get(stage_id) or abort(404)
+    try:
+        stages.delete(stage, actor=current_user)
+    except stages.StageError as exc:
+        db.session.rollback()
+        return _stages_page(422, errors={stage_id: [str(exc)]})
+    db.session.commit()
+    flash("Stage deleted.", "success")
+    return redirect(url_for("crm.stage_list"))

@@ -1,7 +1,9 @@
 """One company and one contact of a tenant, for the isolation suite (tests/test_isolation.py)."""
 
+from decimal import Decimal
+
 from tenantry.platform.tenancy import tenant_context
-from tenantry.tenants.crm import companies, contacts
+from tenantry.tenants.crm import activities, companies, contacts, deals, stages
 
 
 def _company(tenant):
@@ -18,4 +20,23 @@ def _contact(tenant):
                                                     company_id=company.id)).id
 
 
-FACTORIES = {"company_id": _company, "contact_id": _contact}
+def _stage(tenant):
+    with tenant_context(tenant):
+        return stages.ensure_defaults()[0].id
+
+
+def _deal(tenant):
+    with tenant_context(tenant):
+        stage = stages.ensure_defaults()[0]
+        return deals.create(deals.DealData(title="Isolation renewal", value=Decimal("1000"), currency="EUR",
+                                           stage_id=stage.id)).id
+
+
+def _activity(tenant):
+    with tenant_context(tenant):
+        company = companies.create(companies.CompanyData(name="Activity a.s.", country="CZ"))
+        return activities.create("company", company.id, activities.ActivityData(kind="call", note="Isolated")).id
+
+
+FACTORIES = {"company_id": _company, "contact_id": _contact, "stage_id": _stage, "deal_id": _deal,
+             "activity_id": _activity}

@@ -1,0 +1,79 @@
+"""Activities (calls, meetings, e-mails, tasks) on a contact, company or deal; the note is encrypted."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+import sqlalchemy as sa
+
+from tenantry.platform import audit, clock
+from tenantry.platform.db import db
+from tenantry.platform.tenancy import current_tenant
+
+from .models import Activity
+
+SUBJECTS = ("contact", "company", "deal")
+
+
+@dataclass
+class ActivityData:
+    kind: str
+    due_on: date | None = None
+    note: str = ""
+
+
+def get(activity_id: uuid.UUID) -> Activity | None:
+    return db.session.get(Activity, activity_id)
+
+
+def create(subject: str, subject_id: uuid.UUID, data: ActivityData, *, actor=None) -> Activity:
+    """The caller has loaded the subject under the current tenant (so it exists and is ours)."""
+    if subject not in SUBJECTS:
+        raise ValueError(subject)
+    activity = Activity(id=uuid.uuid4(), tenant_id=current_tenant.id, kind=data.kind, due_on=data.due_on,
+                        done=False, **{f"{subject}_id": subject_id})
+    activity.seal("note", data.note)
+    db.session.add(activity)
+    db.session.flush()
+    audit.record("crm.activity.created", actor=actor, tenant_id=activity.tenant_id, target_type="activity",
+                 target_id=activity.id)
+    return activity
+
+
+def complete(activity: Activity, *, done: bool = True, actor=None) -> None:
+    activity.done = done
+    activity.done_at = clock.now() if done else None
+    db.session.flush()
+    audit.record("crm.activity.completed" if done else "crm.activity.reopened", actor=actor,
+                 tenant_id=activity.tenant_id, target_type="activity", target_id=activity.id)
+
+
+def delete(activity: Activity, *, actor=None) -> None:
+    db.session.delete(activity)
+    db.session.flush()
+    audit.record("crm.activity.deleted", actor=actor, tenant_id=activity.tenant_id, target_type="activity",
+                 target_id=activity.id)
+
+
+def delete_of(subject: str, subject_id: uuid.UUID) -> None:
+    """Before a contact, company or deal goes: its timeline goes with it."""
+    column = getattr(Activity, f"{subject}_id")
+    db.session.execute(sa.delete(Activity).where(Activity.tenant_id == current_tenant.id, column == subject_id))
+
+
+def subject_of(activity: Activity) -> tuple[str, uuid.UUID]:
+    for subject in SUBJECTS:
+        value = getattr(activity, f"{subject}_id")
+        if value is not None:
+            return subject, value
+    raise ValueError("an activity without a subject")
+
+
+def timeline(subject: str, subject_id: uuid.UUID) -> list[tuple[Activity, str]]:
+    """Newest first (by when it was recorded)."""
+    column = getattr(Activity, f"{subject}_id")
+    rows = db.session.execute(sa.select(Activity).where(column == subject_id)
+                              .order_by(Activity.created_at.desc(), Activity.id.desc())).scalars()
+    return [(a, a.reveal("note")) for a in rows]

@@ -1,0 +1,27 @@
+"""Active ISO 4217 alphabetic currency codes and their minor units.
+
+Neither the standard library nor python-stdnum carries the list, and pulling in a package
+for ~160 strings is not worth a dependency. Fund codes (BOV, CHE, CLF, ...), precious metals
+and testing codes (XAU, XDR, XTS, XXX, ...) are left out: nobody prices a deal in them.
+Source: the ISO 4217 "List one" maintained by SIX (amendments up to 2025: ZWG, XCG, SLE, VED).
+"""
+
+CODES = frozenset("""
+AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP
+BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP
+GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR
+KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK
+MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR
+SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS
+UAH UGX USD UYU UZS VED VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG
+""".split())
+
+# Every other code has two decimal places.
+MINOR_UNITS = {
+    **dict.fromkeys("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF".split(), 0),
+    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
+}
+
+
+def minor_units(code: str) -> int:
+    return MINOR_UNITS.get(code, 2)

@@ -1,0 +1,153 @@
+"""Deals: create, change, delete and list, with the title stored encrypted."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from tenantry.platform import audit, clock
+from tenantry.platform.db import db
+from tenantry.platform.identity.models import Membership
+from tenantry.platform.tenancy import current_tenant
+
+from .models import Activity, Deal, PipelineStage
+
+PAGE_SIZE = 25
+SORTS = ("-value", "value", "close", "-close", "newest")
+
+
+class Refused(ValueError):
+    """A reference the service refuses; `field` names the form field it belongs to."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass
+class DealData:
+    title: str
+    value: Decimal
+    currency: str
+    stage_id: uuid.UUID
+    expected_close: date | None = None
+    contact_id: uuid.UUID | None = None
+    company_id: uuid.UUID | None = None
+    owner_id: uuid.UUID | None = None
+
+
+def get(deal_id: uuid.UUID) -> Deal | None:
+    return db.session.get(Deal, deal_id)
+
+
+def members() -> list[tuple[str, str]]:
+    """(user id, label) of the tenant's members, for the owner select."""
+    rows = db.session.execute(sa.select(Membership)).scalars().all()
+    named = [(str(m.user_id), m.user.name or m.user.email) for m in rows]
+    return sorted(named, key=lambda pair: (pair[1].lower(), pair[0]))
+
+
+def _check(data: DealData) -> None:
+    from . import companies, contacts
+
+    # The ORM scopes these lookups to the current tenant: another tenant's id is not found.
+    if db.session.get(PipelineStage, data.stage_id) is None:
+        raise Refused("stage", "Choose one of this workspace's pipeline stages.")
+    if data.contact_id is not None and contacts.get(data.contact_id) is None:
+        raise Refused("contact", "Choose one of this workspace's contacts.")
+    if data.company_id is not None and companies.get(data.company_id) is None:
+        raise Refused("company", "Choose one of this workspace's companies.")
+    if data.owner_id is not None and db.session.execute(
+            sa.select(Membership.id).where(Membership.user_id == data.owner_id)).scalar() is None:
+        raise Refused("owner", "The owner must be a member of this workspace.")
+
+
+def _write(deal: Deal, data: DealData) -> None:
+    _check(data)
+    deal.seal("title", data.title)
+    deal.value, deal.currency, deal.stage_id = data.value, data.currency, data.stage_id
+    deal.expected_close, deal.contact_id, deal.company_id = data.expected_close, data.contact_id, data.company_id
+    deal.owner_id = data.owner_id
+    deal.updated_at = clock.now()
+
+
+def create(data: DealData, *, actor=None) -> Deal:
+    deal = Deal(id=uuid.uuid4(), tenant_id=current_tenant.id)
+    _write(deal, data)
+    db.session.add(deal)
+    db.session.flush()
+    audit.record("crm.deal.created", actor=actor, tenant_id=deal.tenant_id, target_type="deal", target_id=deal.id)
+    return deal
+
+
+def update(deal: Deal, data: DealData, *, actor=None) -> Deal:
+    _write(deal, data)
+    db.session.flush()
+    audit.record("crm.deal.updated", actor=actor, tenant_id=deal.tenant_id, target_type="deal", target_id=deal.id)
+    return deal
+
+
+def delete(deal: Deal, *, actor=None) -> None:
+    db.session.execute(sa.delete(Activity).where(Activity.tenant_id == deal.tenant_id, Activity.deal_id == deal.id))
+    db.session.delete(deal)
+    db.session.flush()
+    audit.record("crm.deal.deleted", actor=actor, tenant_id=deal.tenant_id, target_type="deal", target_id=deal.id)
+
+
+def detach(*, contact_id: uuid.UUID | None = None, company_id: uuid.UUID | None = None) -> None:
+    """Before a contact or company goes, its deals stay without it. Only the one column is
+    nulled: the composite FK shares tenant_id, which must stay."""
+    tid = current_tenant.id
+    if contact_id is not None:
+        db.session.execute(sa.update(Deal).where(Deal.tenant_id == tid, Deal.contact_id == contact_id)
+                           .values(contact_id=None, updated_at=clock.now()))
+    if company_id is not None:
+        db.session.execute(sa.update(Deal).where(Deal.tenant_id == tid, Deal.company_id == company_id)
+                           .values(company_id=None, updated_at=clock.now()))
+
+
+def of(*, contact_id: uuid.UUID | None = None, company_id: uuid.UUID | None = None) -> list[tuple[Deal, str]]:
+    stmt = sa.select(Deal).order_by(Deal.created_at.desc(), Deal.id)
+    stmt = stmt.where(Deal.contact_id == contact_id) if contact_id else stmt.where(Deal.company_id == company_id)
+    return [(d, d.reveal("title")) for d in db.session.execute(stmt).scalars()]
+
+
+def count(tenant_id: uuid.UUID) -> int:
+    return db.session.execute(
+        sa.select(sa.func.count()).select_from(Deal).where(Deal.tenant_id == tenant_id)).scalar_one()
+
+
+@dataclass
+class Page:
+    items: list[tuple[Deal, str]]  # deal, its title
+    total: int
+    page: int
+    pages: int
+
+
+def listing(*, stage_id: uuid.UUID | None = None, owner_id: uuid.UUID | None = None, sort: str = "-value",
+            page: int = 1) -> Page:
+    """One page of deals; filters and sorts run in SQL (value and dates are not encrypted), so
+    only the page shown is decrypted. Values in different currencies sort by their number."""
+    stmt = sa.select(Deal).where(Deal.tenant_id == current_tenant.id)
+    if stage_id is not None:
+        stmt = stmt.where(Deal.stage_id == stage_id)
+    if owner_id is not None:
+        stmt = stmt.where(Deal.owner_id == owner_id)
+    total = db.session.execute(sa.select(sa.func.count()).select_from(stmt.subquery())).scalar_one()
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(1, page), pages)
+    order = {
+        "value": [Deal.value.asc()], "-value": [Deal.value.desc()],
+        # Deals without a date come last either way.
+        "close": [Deal.expected_close.is_(None), Deal.expected_close.asc()],
+        "-close": [Deal.expected_close.is_(None), Deal.expected_close.desc()],
+        "newest": [Deal.created_at.desc()],
+    }[sort if sort in SORTS else "-value"]
+    chosen = db.session.execute(stmt.order_by(*order, Deal.id).limit(PAGE_SIZE)
+                                .offset((page - 1) * PAGE_SIZE)).scalars().all()
+    return Page([(d, d.reveal("title")) for d in chosen], total, page, pages)

@@ -1,0 +1,287 @@
+"""Deals, pipeline stages and activity timelines through the web UI: validation next to each
+field with nothing saved, stage rules, the timeline's order, roles, and raw storage."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from tenantry.platform.db import db
+from tenantry.platform.tenancy import Tenant, tenant_context
+from tenantry.tenants.crm import companies, contacts, stages
+from tenantry.tenants.crm.models import Activity, Deal, PipelineStage
+from tests.identity.support import count, field_errors, in_app, login_password, new_member, new_tenant, text
+from tests.platform.crypto.test_storage_canary import _raw_database_text
+
+
+@pytest.fixture
+def acme(web_app):
+    return new_tenant(web_app, "acme", country="CZ")
+
+
+def _client(web_app, acme, role):
+    person = new_member(web_app, acme, role)
+    client = web_app.test_client()
+    assert login_password(client, person.email).status_code == 302
+    return client
+
+
+@pytest.fixture
+def member(web_app, acme):
+    return _client(web_app, acme, "member")
+
+
+@pytest.fixture
+def admin(web_app, acme):
+    return _client(web_app, acme, "admin")
+
+
+def _stage_ids(web_app, acme) -> dict[str, str]:
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        return {s.name: str(s.id) for s in stages.ensure_defaults()}
+
+
+def _deal_form(web_app, acme, **overrides):
+    form = {"title": "Renewal for Jana Nováková", "value": "12500.50", "currency": "czk",
+            "expected_close": "2030-06-30", "contact": "", "company": "", "owner": ""}
+    if "stage" not in overrides:
+        form["stage"] = _stage_ids(web_app, acme)["Lead"]
+    return {**form, **overrides}
+
+
+def _id_from(response, kind: str) -> str:
+    match = re.search(rf"/crm/{kind}/([0-9a-f-]{{36}})", response.headers["Location"])
+    assert match, response.headers.get("Location")
+    return match.group(1)
+
+
+def test_the_default_pipeline_is_seeded_once_when_deals_are_first_opened(web_app, member, acme):
+    assert count(web_app, PipelineStage) == 0
+    page = text(member.get("/t/acme/crm/deals"))
+    for name in ("Lead", "Qualified", "Proposal", "Negotiation", "Won", "Lost"):
+        assert f">{name}</option>" in page
+    member.get("/t/acme/crm/deals")
+    assert count(web_app, PipelineStage) == 6
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        flags = {s.name: (s.is_won, s.is_lost) for s in stages.ordered()}
+    assert flags["Won"] == (True, False) and flags["Lost"] == (False, True) and flags["Lead"] == (False, False)
+
+
+@pytest.mark.parametrize(("overrides", "field_id", "message"), [
+    ({"currency": "XYZ"}, "currency", "ISO 4217"),
+    ({"currency": "EURO"}, "currency", "ISO 4217"),
+    ({"value": "-5"}, "value", "negative"),
+    ({"value": "1e15"}, "value", "less than"),
+    ({"value": "NaN"}, "value", "amount"),
+    ({"value": "twelve"}, "value", "amount"),
+    ({"value": "100.5", "currency": "JPY"}, "value", "0 decimal places"),
+    ({"expected_close": "30.6.2030"}, "expected_close", "YYYY-MM-DD"),
+    ({"expected_close": "2030-02-30"}, "expected_close", "YYYY-MM-DD"),
+    ({"title": ""}, "title", ""),
+])
+def test_a_bad_deal_value_is_shown_next_to_its_field_and_nothing_is_saved(
+        web_app, member, acme, overrides, field_id, message):
+    response = member.post("/t/acme/crm/deals/new", data=_deal_form(web_app, acme, **overrides))
+    assert response.status_code == 422
+    errors = field_errors(text(response), field_id)
+    assert errors and message in errors[0], text(response)
+    assert count(web_app, Deal) == 0
+
+
+@pytest.mark.obligation("DPA-B.access-control")
+def test_a_deal_cannot_point_at_another_tenants_contact_company_stage_or_owner(web_app, member, acme):
+    globex = new_tenant(web_app, "globex")
+    outsider = new_member(web_app, globex, "member")
+    with in_app(web_app), tenant_context(db.session.get(Tenant, globex.id)):
+        their_contact = str(contacts.create(contacts.ContactData(first_name="Greta", last_name="Globex")).id)
+        their_company = str(companies.create(companies.CompanyData(name="Globex", country="CZ")).id)
+        their_stage = str(stages.ensure_defaults()[0].id)
+    with in_app(web_app):
+        from tenantry.platform.identity.models import User
+        outsider_id = str(db.session.execute(db.select(User.id).where(User.email == outsider.email)).scalar_one())
+    for field_id, value in (("contact", their_contact), ("company", their_company), ("stage", their_stage),
+                            ("owner", outsider_id)):
+        response = member.post("/t/acme/crm/deals/new", data=_deal_form(web_app, acme, **{field_id: value}))
+        assert response.status_code == 422, field_id
+        assert field_errors(text(response), field_id), field_id
+    assert count(web_app, Deal) == 0
+
+
+def test_create_show_edit_list_and_delete_deals(web_app, member, acme):
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        company_id = str(companies.create(companies.CompanyData(name="Buyer a.s.", country="CZ")).id)
+        contact_id = str(contacts.create(contacts.ContactData(first_name="Jana", last_name="Nováková")).id)
+    ids = _stage_ids(web_app, acme)
+    created = member.post("/t/acme/crm/deals/new", data=_deal_form(
+        web_app, acme, value="1 250,5", contact=contact_id, company=company_id))
+    deal_id = _id_from(created, "deals")
+    page = text(member.get(f"/t/acme/crm/deals/{deal_id}"))
+    assert "Renewal for Jana Nováková" in page and "1250.500 CZK" in page and "2030-06-30" in page
+    assert "Buyer a.s." in page and "Jana Nováková" in page
+    assert "Renewal for Jana Nováková" in text(member.get(f"/t/acme/crm/contacts/{contact_id}"))
+
+    member.post("/t/acme/crm/deals/new", data=_deal_form(web_app, acme, title="Small", value="10", currency="EUR",
+                                                          expected_close="2030-01-01", stage=ids["Proposal"]))
+    member.post("/t/acme/crm/deals/new", data=_deal_form(web_app, acme, title="Big", value="99999",
+                                                          expected_close="", stage=ids["Proposal"]))
+
+    def titles(**args):
+        html = text(member.get("/t/acme/crm/deals", query_string=args))
+        return re.findall(r'<a href="/t/acme/crm/deals/[0-9a-f-]{36}">(.*?)</a>', html)
+
+    assert titles() == ["Big", "Renewal for Jana Nováková", "Small"]
+    assert titles(sort="value") == ["Small", "Renewal for Jana Nováková", "Big"]
+    assert titles(sort="close") == ["Small", "Renewal for Jana Nováková", "Big"]  # no date: last
+    assert titles(stage=ids["Proposal"]) == ["Big", "Small"]
+
+    edited = member.post(f"/t/acme/crm/deals/{deal_id}/edit", data=_deal_form(
+        web_app, acme, title="Renewal 2031", stage=ids["Won"]))
+    assert edited.status_code == 302
+    assert "Renewal 2031" in text(member.get(f"/t/acme/crm/deals/{deal_id}"))
+    # Deleting the contact keeps the deal, without a contact.
+    assert member.post(f"/t/acme/crm/contacts/{contact_id}/delete").status_code == 302
+    assert member.get(f"/t/acme/crm/deals/{deal_id}").status_code == 200
+    assert member.post(f"/t/acme/crm/deals/{deal_id}/delete").status_code == 302
+    assert member.get(f"/t/acme/crm/deals/{deal_id}").status_code == 404
+    assert count(web_app, Deal) == 2
+
+
+def test_deals_filter_by_owner_and_paginate(web_app, member, acme):
+    ids = _stage_ids(web_app, acme)
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        from tenantry.platform.identity.models import Membership
+        from tenantry.tenants.crm import deals
+        owner = db.session.execute(db.select(Membership)).scalars().first().user_id
+        import uuid
+        for i in range(27):
+            deals.create(deals.DealData(title=f"D{i:02d}", value=Decimal(i), currency="EUR",
+                                        stage_id=uuid.UUID(ids["Lead"]), owner_id=owner if i < 3 else None))
+    first = text(member.get("/t/acme/crm/deals", query_string={"sort": "value"}))
+    second = text(member.get("/t/acme/crm/deals", query_string={"sort": "value", "page": 2}))
+    assert ">D00<" in first and ">D24<" in first and ">D25<" not in first and ">D26<" in second
+    mine = text(member.get("/t/acme/crm/deals", query_string={"owner": str(owner), "sort": "value"}))
+    assert re.findall(r">(D\d\d)</a>", mine) == ["D00", "D01", "D02"]
+
+
+def test_admins_add_rename_reorder_and_delete_only_unused_stages(web_app, admin, acme):
+    ids = _stage_ids(web_app, acme)
+    assert admin.post("/t/acme/crm/stages/new", data={"new-name": "Demo", "new-outcome": ""}).status_code == 302
+    duplicate = admin.post("/t/acme/crm/stages/new", data={"new-name": "demo", "new-outcome": ""})
+    assert duplicate.status_code == 422 and "already a stage" in field_errors(text(duplicate), "new-name")[0]
+    assert admin.post(f"/t/acme/crm/stages/{ids['Lead']}/edit",
+                      data={"name": "Inbound lead", "outcome": ""}).status_code == 302
+    clash = admin.post(f"/t/acme/crm/stages/{ids['Lead']}/edit", data={"name": "Won", "outcome": ""})
+    assert clash.status_code == 422 and "already a stage" in text(clash)
+    assert admin.post(f"/t/acme/crm/stages/{ids['Qualified']}/move", data={"direction": "up"}).status_code == 302
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        order = [s.name for s in stages.ordered()]
+    assert order == ["Qualified", "Inbound lead", "Proposal", "Negotiation", "Won", "Lost", "Demo"]
+
+    deal = admin.post("/t/acme/crm/deals/new", data=_deal_form(web_app, acme, stage=ids["Proposal"]))
+    assert deal.status_code == 302
+    refused = admin.post(f"/t/acme/crm/stages/{ids['Proposal']}/delete")
+    assert refused.status_code == 422 and "still holds 1 deal" in text(refused)
+    assert admin.post(f"/t/acme/crm/stages/{ids['Negotiation']}/delete").status_code == 302
+    assert count(web_app, PipelineStage) == 6
+
+
+def test_a_member_cannot_manage_stages(web_app, member, acme):
+    ids = _stage_ids(web_app, acme)
+    assert member.get("/t/acme/crm/stages").status_code == 403
+    assert member.post("/t/acme/crm/stages/new", data={"new-name": "X"}).status_code == 403
+    assert member.post(f"/t/acme/crm/stages/{ids['Lead']}/delete").status_code == 403
+    assert count(web_app, PipelineStage) == 6
+
+
+def test_the_timeline_shows_activities_newest_first_and_they_complete_and_delete(
+        web_app, member, acme, time_machine):
+    # From now, not a fixed date: the member's session was opened at the real time.
+    time_machine.move_to(datetime.now(UTC), tick=False)
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        contact_id = str(contacts.create(contacts.ContactData(first_name="Tim", last_name="Line")).id)
+    for i, kind in enumerate(("call", "meeting", "email", "task")):
+        time_machine.shift(timedelta(minutes=5))
+        response = member.post(f"/t/acme/crm/contacts/{contact_id}/activities",
+                               data={"kind": kind, "due_on": f"2030-02-0{i + 1}", "note": f"note {i}"})
+        assert response.status_code == 302
+    page = text(member.get(f"/t/acme/crm/contacts/{contact_id}"))
+    assert [page.index(f"note {i}") for i in (3, 2, 1, 0)] == sorted(page.index(f"note {i}") for i in range(4))
+
+    bad = member.post(f"/t/acme/crm/contacts/{contact_id}/activities", data={"kind": "fax", "due_on": "tomorrow"})
+    assert bad.status_code == 422
+    assert field_errors(text(bad), "kind") and "YYYY-MM-DD" in field_errors(text(bad), "due_on")[0]
+    assert count(web_app, Activity) == 4
+
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        first = db.session.execute(db.select(Activity).order_by(Activity.created_at)).scalars().first()
+        first_id = str(first.id)
+    assert member.post(f"/t/acme/crm/activities/{first_id}/done", data={"done": "1"}).status_code == 302
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        import uuid
+        assert db.session.get(Activity, uuid.UUID(first_id)).done is True
+    assert member.post(f"/t/acme/crm/activities/{first_id}/delete").status_code == 302
+    assert "note 0" not in text(member.get(f"/t/acme/crm/contacts/{contact_id}"))
+    assert count(web_app, Activity) == 3
+    # The contact's timeline goes with the contact.
+    member.post(f"/t/acme/crm/contacts/{contact_id}/delete")
+    assert count(web_app, Activity) == 0
+
+
+def test_activities_on_a_company_and_a_deal(web_app, member, acme):
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        company_id = str(companies.create(companies.CompanyData(name="Timeline a.s.", country="CZ")).id)
+    deal_id = _id_from(member.post("/t/acme/crm/deals/new", data=_deal_form(web_app, acme)), "deals")
+    assert member.post(f"/t/acme/crm/companies/{company_id}/activities",
+                       data={"kind": "meeting", "note": "Company meeting"}).status_code == 302
+    assert member.post(f"/t/acme/crm/deals/{deal_id}/activities",
+                       data={"kind": "task", "note": "Send offer"}).status_code == 302
+    assert "Company meeting" in text(member.get(f"/t/acme/crm/companies/{company_id}"))
+    assert "Send offer" in text(member.get(f"/t/acme/crm/deals/{deal_id}"))
+    member.post(f"/t/acme/crm/deals/{deal_id}/delete")
+    member.post(f"/t/acme/crm/companies/{company_id}/delete")
+    assert count(web_app, Activity) == 0
+
+
+@pytest.mark.obligation("DPA-B.access-control")
+def test_a_viewer_reads_deals_and_timelines_and_gets_403_on_every_write(web_app, member, acme):
+    deal_id = _id_from(member.post("/t/acme/crm/deals/new", data=_deal_form(web_app, acme)), "deals")
+    member.post(f"/t/acme/crm/deals/{deal_id}/activities", data={"kind": "call", "note": "Seen"})
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        activity_id = str(db.session.execute(db.select(Activity.id)).scalar_one())
+    viewer = _client(web_app, acme, "viewer")
+    assert viewer.get("/t/acme/crm/deals").status_code == 200
+    page = text(viewer.get(f"/t/acme/crm/deals/{deal_id}"))
+    assert "Seen" in page and "Add activity" not in page and "New deal" not in text(viewer.get("/t/acme/crm/deals"))
+    before = (count(web_app, Deal), count(web_app, Activity), count(web_app, PipelineStage))
+    stage_id = _stage_ids(web_app, acme)["Lead"]
+    for method, url in [
+        ("GET", "/t/acme/crm/deals/new"), ("POST", "/t/acme/crm/deals/new"),
+        ("GET", f"/t/acme/crm/deals/{deal_id}/edit"), ("POST", f"/t/acme/crm/deals/{deal_id}/edit"),
+        ("POST", f"/t/acme/crm/deals/{deal_id}/delete"), ("POST", f"/t/acme/crm/deals/{deal_id}/activities"),
+        ("POST", f"/t/acme/crm/activities/{activity_id}/done"), ("POST", f"/t/acme/crm/activities/{activity_id}/delete"),
+        ("GET", "/t/acme/crm/stages"), ("POST", "/t/acme/crm/stages/new"),
+        ("POST", f"/t/acme/crm/stages/{stage_id}/delete"),
+    ]:
+        assert viewer.open(url, method=method, data=_deal_form(web_app, acme)).status_code == 403, (method, url)
+    assert (count(web_app, Deal), count(web_app, Activity), count(web_app, PipelineStage)) == before
+
+
+@pytest.mark.obligation("TT-aes256", "DPA-B.pseudonymisation")
+def test_a_deal_title_and_activity_note_canary_is_absent_from_the_raw_database(web_app, member, acme, database):
+    canary = "Canary" + secrets.token_hex(6)
+    control_slug = "ctl-" + secrets.token_hex(4)
+    new_tenant(web_app, control_slug)
+    deal_id = _id_from(member.post("/t/acme/crm/deals/new", data=_deal_form(
+        web_app, acme, title=f"Deal with {canary}")), "deals")
+    assert member.post(f"/t/acme/crm/deals/{deal_id}/activities",
+                       data={"kind": "call", "note": f"Called {canary}.lower"}).status_code == 302
+    assert canary in text(member.get(f"/t/acme/crm/deals/{deal_id}"))
+    with in_app(web_app, commit=False):
+        db.session.remove()
+    raw = _raw_database_text(database)
+    assert control_slug.encode() in raw, "the raw read does not see plaintext: the check would prove nothing"
+    assert canary.encode() not in raw and canary.encode().hex().encode() not in raw
