@@ -1,8 +1,9 @@
 """The audit trail: who did what, when, from where, and how it ended.
 
 This is the first cut: one row per event, written in the same transaction as the change it
-records, never holding personal data in plaintext (records are referred to by id). The
-tamper-evident hash chain, signed checkpoints and the trail's UI arrive with the audit issue.
+records, never holding personal data in plaintext (records are referred to by id). Each
+event is a link of its chain (tenant or platform, see audit_chain): `seq` and `hash` are set
+at flush. On PostgreSQL the application role may only SELECT and INSERT here.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 from flask import has_request_context, request
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tenantry.platform import clock
+from tenantry.platform import audit_chain, clock
 from tenantry.platform.db import db
 
 
@@ -35,6 +36,14 @@ class AuditEvent(db.Model):
     ip: Mapped[str | None] = mapped_column(sa.String(45))
     user_agent: Mapped[str | None] = mapped_column(sa.String(400))
     details: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    chain: Mapped[str] = mapped_column(sa.String(40))
+    seq: Mapped[int] = mapped_column(sa.BigInteger)
+    hash: Mapped[str] = mapped_column(sa.String(64))
+
+    __table_args__ = (sa.UniqueConstraint("chain", "seq"),)
+
+
+audit_chain.install(AuditEvent)
 
 
 def client_ip() -> str | None:
@@ -68,4 +77,5 @@ def record(
         details=details,
     )
     db.session.add(event)
+    audit_chain.remember(db.session(), event)
     return event

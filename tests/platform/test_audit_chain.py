@@ -1,0 +1,220 @@
+"""The audit trail's hash chain: events chain per tenant and for the platform, and `tenantry
+audit verify` catches an edited, deleted, reordered or cut-off event, naming the first bad one.
+Tampering is done the way an intruder with database access would: raw SQL as the schema owner."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from tenantry.platform import audit, audit_chain
+from tenantry.platform.audit import AuditEvent
+from tenantry.platform.db import db
+from tests.factories import make_tenant
+
+
+def _chain_rows(chain: str) -> list[AuditEvent]:
+    rows = list(db.session.execute(
+        sa.select(AuditEvent).where(AuditEvent.chain == chain).order_by(AuditEvent.seq)
+    ).scalars())
+    # Detached, so the tests can still read them after raw SQL changed or removed the rows.
+    for row in rows:
+        db.session.expunge(row)
+    return rows
+
+
+def _verify(app, *args: str):
+    return app.test_cli_runner().invoke(args=["tenantry", "audit", "verify", *args])
+
+
+@pytest.fixture
+def trail(app, app_ctx):
+    """A tenant with ten events of its own on top of those its creation wrote, committed."""
+    tenant = make_tenant("acme")
+    for i in range(10):
+        audit.record("test.event", tenant_id=tenant.id, target_type="contact", target_id=i, details={"n": i})
+    db.session.commit()
+    return tenant
+
+
+def _owner_sql(database, sql: str, **params) -> None:
+    engine = database.engine(owner=True)
+    with engine.begin() as conn:
+        conn.execute(sa.text(sql), params)
+    engine.dispose()
+
+
+def test_events_chain_per_tenant_and_for_the_platform_in_the_order_they_were_added(app, app_ctx):
+    first, second = make_tenant("first"), make_tenant("second")
+    db.session.commit()
+    before = {t.slug: len(_chain_rows(str(t.id))) for t in (first, second)}
+    # Interleaved chains and a flush in the middle: each chain still numbers its own events.
+    for i in range(3):
+        audit.record("test.a", tenant_id=first.id, details={"i": i})
+        audit.record("test.b", tenant_id=second.id, details={"i": i})
+        audit.record("test.platform", details={"i": i})
+        db.session.flush()
+    audit.record("test.a", tenant_id=first.id, details={"i": 3})
+    db.session.commit()
+
+    rows = _chain_rows(str(first.id))
+    assert [r.seq for r in rows] == list(range(1, before["first"] + 5))
+    assert [r.details["i"] for r in rows if r.action == "test.a"] == [0, 1, 2, 3]
+    assert [r.seq for r in _chain_rows(str(second.id))] == list(range(1, before["second"] + 4))
+    platform = _chain_rows(audit_chain.PLATFORM_CHAIN)
+    assert [r.details for r in platform if r.action == "test.platform"] == [{"i": 0}, {"i": 1}, {"i": 2}]
+    # Each hash covers its predecessor's.
+    assert rows[0].hash == audit_chain.link(audit_chain.GENESIS, audit_chain.fields_of(rows[0]))
+    assert rows[1].hash == audit_chain.link(rows[0].hash, audit_chain.fields_of(rows[1]))
+    head = db.session.get(audit_chain.AuditHead, str(first.id))
+    assert (head.seq, head.hash) == (rows[-1].seq, rows[-1].hash)
+
+    for args in (["first"], ["second"], ["--platform"]):
+        result = _verify(app, *args)
+        assert result.exit_code == 0, result.output
+        assert "OK" in result.output
+
+
+def test_a_rolled_back_event_leaves_no_gap(app, app_ctx):
+    tenant = make_tenant("rolled")
+    db.session.commit()
+    audit.record("test.kept", tenant_id=tenant.id)
+    db.session.commit()
+    audit.record("test.lost", tenant_id=tenant.id)
+    db.session.flush()
+    db.session.rollback()
+    audit.record("test.kept", tenant_id=tenant.id)
+    db.session.commit()
+    assert _verify(app, "rolled").exit_code == 0
+
+
+def test_an_edited_event_is_named(app, trail, database):
+    victim = _chain_rows(str(trail.id))[-5]
+    db.session.commit()
+    _owner_sql(database, "UPDATE audit_events SET target_id = 'someone-else' WHERE id = :id", id=victim.id)
+    result = _verify(app, "acme")
+    assert result.exit_code == 1
+    assert f"seq {victim.seq} (event id {victim.id})" in result.output
+    assert "does not match its hash" in result.output
+
+
+def test_an_event_edited_with_its_hash_recomputed_still_breaks_the_next_link(app, trail, database):
+    rows = _chain_rows(str(trail.id))
+    victim, following = rows[-3], rows[-2]
+    fields = dict(audit_chain.fields_of(victim), outcome="failure")
+    forged = audit_chain.link(rows[-4].hash, fields)
+    db.session.commit()
+    _owner_sql(database, "UPDATE audit_events SET outcome = 'failure', hash = :h WHERE id = :id", h=forged, id=victim.id)
+    result = _verify(app, "acme")
+    assert result.exit_code == 1
+    assert f"seq {following.seq} (event id {following.id})" in result.output
+
+
+def test_a_deleted_event_is_named_by_the_gap_it_leaves(app, trail, database):
+    rows = _chain_rows(str(trail.id))
+    victim, following = rows[-6], rows[-5]
+    db.session.commit()
+    _owner_sql(database, "DELETE FROM audit_events WHERE id = :id", id=victim.id)
+    result = _verify(app, "acme")
+    assert result.exit_code == 1
+    assert f"seq {following.seq} (event id {following.id})" in result.output
+    assert f"expected seq {victim.seq}" in result.output
+
+
+def test_reordered_events_are_named(app, trail, database):
+    rows = _chain_rows(str(trail.id))
+    a, b = rows[-4], rows[-3]
+    db.session.commit()
+    # Swap their places in the chain (through a free seq, as the unique constraint demands).
+    _owner_sql(database, "UPDATE audit_events SET seq = -1 WHERE id = :id", id=a.id)
+    _owner_sql(database, "UPDATE audit_events SET seq = :s WHERE id = :id", s=a.seq, id=b.id)
+    _owner_sql(database, "UPDATE audit_events SET seq = :s WHERE id = :id", s=b.seq, id=a.id)
+    result = _verify(app, "acme")
+    assert result.exit_code == 1
+    assert f"seq {a.seq} (event id {b.id})" in result.output
+
+
+def test_a_cut_off_tail_is_caught_by_the_head(app, trail, database):
+    rows = _chain_rows(str(trail.id))
+    kept = rows[-4]
+    db.session.commit()
+    _owner_sql(database, "DELETE FROM audit_events WHERE chain = :c AND seq > :s", c=str(trail.id), s=kept.seq)
+    result = _verify(app, "acme")
+    assert result.exit_code == 1
+    assert f"seq {kept.seq + 1}" in result.output
+    assert f"the head records {rows[-1].seq} events" in result.output
+    assert f"the table holds {kept.seq}" in result.output
+
+
+def test_a_chain_whose_head_was_removed_fails(app, trail, database):
+    db.session.commit()
+    _owner_sql(database, "DELETE FROM audit_heads WHERE chain = :c", c=str(trail.id))
+    result = _verify(app, "acme")
+    assert result.exit_code == 1
+    assert "chain head is missing" in result.output
+
+
+def test_tampering_with_one_tenant_leaves_the_others_green(app, trail, database):
+    other = make_tenant("other")
+    db.session.commit()
+    victim = _chain_rows(str(trail.id))[0]
+    db.session.commit()
+    _owner_sql(database, "UPDATE audit_events SET action = 'x' WHERE id = :id", id=victim.id)
+    assert _verify(app, "acme").exit_code == 1
+    assert _verify(app, other.slug).exit_code == 0
+
+
+def test_verify_wants_a_known_tenant_or_the_platform(app, app_ctx):
+    assert _verify(app, "nobody").exit_code != 0
+    assert _verify(app).exit_code != 0
+    assert _verify(app, "--platform").exit_code == 0
+
+
+@pytest.mark.postgres_only
+def test_the_app_role_cannot_update_or_delete_audit_events(app, trail):
+    for sql in ("UPDATE audit_events SET action = 'x'", "DELETE FROM audit_events", "TRUNCATE audit_events"):
+        with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+            db.session.execute(sa.text(sql))
+        db.session.rollback()
+    with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+        db.session.execute(sa.text("DELETE FROM audit_heads"))
+    db.session.rollback()
+
+
+@pytest.mark.postgres_only
+def test_eight_parallel_writers_produce_one_valid_chain(app, app_ctx):
+    tenant = make_tenant("busy")
+    db.session.commit()
+    tenant_id, start = tenant.id, len(_chain_rows(str(tenant.id)))
+    db.session.remove()
+    barrier, errors = threading.Barrier(8), []
+
+    def writer(n: int) -> None:
+        try:
+            with app.app_context():
+                barrier.wait()
+                for i in range(15):
+                    audit.record("test.parallel", tenant_id=tenant_id, details={"writer": n, "i": i})
+                    if i % 3 == 0:  # some transactions carry several events
+                        db.session.flush()
+                        continue
+                    db.session.commit()
+                db.session.commit()
+        except Exception as exc:  # noqa: BLE001  (reported by the assertion below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    rows = _chain_rows(str(tenant_id))
+    assert [r.seq for r in rows] == list(range(1, start + 8 * 15 + 1))
+    report = audit_chain.verify(AuditEvent, str(tenant_id))
+    assert report.ok and report.checked == start + 120, report.problem
+    # Each writer's own events keep their order within the chain.
+    for n in range(8):
+        assert [r.details["i"] for r in rows if r.details and r.details.get("writer") == n] == list(range(15))
