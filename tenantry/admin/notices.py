@@ -10,7 +10,7 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from tenantry.admin.access import staff_blueprint
-from tenantry.platform import audit, clock, notify
+from tenantry.platform import notify
 from tenantry.platform.db import db
 from tenantry.platform.notify import Notification
 
@@ -50,8 +50,7 @@ def index():
 @bp.route("/<uuid:notice_id>")
 def show(notice_id: uuid.UUID):
     note = _get(notice_id)
-    if note.read_at is None:
-        note.read_at = clock.now()
+    if notify.mark_read(note):
         db.session.commit()
     return render_template("admin/notice.html", note=note)
 
@@ -61,11 +60,7 @@ def acknowledge(notice_id: uuid.UUID):
     note = _get(notice_id)
     if not note.requires_ack:
         abort(400, "This notice needs no acknowledgement.")
-    first = note.acknowledged_at is None
-    notify.acknowledge(note, current_user)
-    if first:
-        audit.record("notice.acknowledged", actor=current_user, tenant_id=note.tenant_id,
-                     target_type="notification", target_id=note.id, details={"kind": note.kind})
+    notify.acknowledge_recorded(note, current_user)
     db.session.commit()
     flash("Acknowledged.", "success")
     return redirect(url_for("staff_notices.show", notice_id=note.id))

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tenantry.platform import clock, jobs, mail
+from tenantry.platform import audit, clock, jobs, mail
 from tenantry.platform.crypto.sealing import seal, unseal_text
 from tenantry.platform.db import db, new_id
 
@@ -158,3 +158,21 @@ def acknowledge(note: Notification, user) -> None:
         note.acknowledged_by_user_id = None if user.is_staff else user.id
     if note.read_at is None:
         note.read_at = note.acknowledged_at
+
+
+def mark_read(note: Notification) -> bool:
+    """True when this call is the first reading (the caller commits)."""
+    if note.read_at is not None:
+        return False
+    note.read_at = clock.now()
+    return True
+
+
+def acknowledge_recorded(note: Notification, principal) -> bool:
+    """A person's explicit acknowledgement of one in-app notice, audited the first time only."""
+    first = note.acknowledged_at is None
+    acknowledge(note, principal)
+    if first:
+        audit.record("notice.acknowledged", actor=principal, tenant_id=note.tenant_id,
+                     target_type="notification", target_id=note.id, details={"kind": note.kind})
+    return first

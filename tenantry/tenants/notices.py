@@ -8,10 +8,10 @@ import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
-from tenantry.platform import audit, notify
+from tenantry.platform import notify
 from tenantry.platform.db import db
 from tenantry.platform.notify import Notification
-from tenantry.platform.tenancy import current_tenant, current_tenant_id
+from tenantry.platform.tenancy import current_tenant_id
 from tenantry.platform.web import tenant_blueprint
 
 bp = tenant_blueprint("notices", __name__)
@@ -49,10 +49,7 @@ def index():
 @bp.route("/notices/<uuid:notice_id>")
 def show(notice_id: uuid.UUID):
     note = _get(notice_id)
-    if note.read_at is None:
-        from tenantry.platform import clock
-
-        note.read_at = clock.now()
+    if notify.mark_read(note):
         db.session.commit()
     return render_template("tenants/notice.html", note=note)
 
@@ -62,11 +59,7 @@ def acknowledge(notice_id: uuid.UUID):
     note = _get(notice_id)
     if not note.requires_ack:
         abort(400, "This notice needs no acknowledgement.")
-    first = note.acknowledged_at is None
-    notify.acknowledge(note, current_user)
-    if first:
-        audit.record("notice.acknowledged", actor=current_user, tenant_id=current_tenant.id,
-                     target_type="notification", target_id=note.id, details={"kind": note.kind})
+    notify.acknowledge_recorded(note, current_user)
     db.session.commit()
     flash("Acknowledged. Thank you.", "success")
     return redirect(url_for("notices.show", notice_id=note.id))
