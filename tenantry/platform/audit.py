@@ -63,7 +63,9 @@ def record(
 ) -> AuditEvent:
     """Add an event to the current transaction; it commits (or rolls back) with the change."""
     if actor is not None and actor_type is None:
-        actor_type = "staff" if getattr(actor, "is_staff", False) else "user"
+        # An API client (or any other principal) names its own kind; people are users or staff.
+        actor_type = getattr(actor, "audit_actor_type", None) or (
+            "staff" if getattr(actor, "is_staff", False) else "user")
     event = AuditEvent(
         tenant_id=tenant_id,
         actor_type=actor_type or ("anonymous" if has_request_context() else "system"),
@@ -79,3 +81,23 @@ def record(
     db.session.add(event)
     audit_chain.remember(db.session(), event)
     return event
+
+
+def record_read(
+    action: str,
+    *,
+    target_type: str,
+    target_ids: list[Any],
+    actor=None,
+    actor_type: str | None = None,
+    tenant_id: uuid.UUID | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent | None:
+    """One event for a read of personal data: a detail page (one id) or a list/search/export
+    page (the ids shown). Ids only, never values, so the anomaly rules can count distinct
+    records per person without the trail holding personal data."""
+    ids = [str(i) for i in target_ids]
+    payload = dict(details or {})
+    payload["ids"] = ids
+    return record(action, actor=actor, actor_type=actor_type, tenant_id=tenant_id, target_type=target_type,
+                  target_id=ids[0] if len(ids) == 1 else None, details=payload)
