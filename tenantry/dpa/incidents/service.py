@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from tenantry.platform import audit, clock, notify
+from tenantry.platform.csv_cells import safe_cell
 from tenantry.platform.db import db
 from tenantry.platform.identity.models import Membership, StaffRole, StaffUser, User
 from tenantry.platform.notify import Notification
@@ -629,16 +630,6 @@ def register(*, tenant_id: uuid.UUID | None = None) -> list[dict]:
     return [register_entry(i, tenant_id=tenant_id) for i in db.session.execute(query).scalars()]
 
 
-def _safe_cell(value) -> str:
-    """Spreadsheet formula injection: a cell that starts like a formula is made plain text."""
-    if value is None:
-        return ""
-    text = value if isinstance(value, str) else json.dumps(value) if isinstance(value, (list, dict)) else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
-
-
 def register_csv(rows: list[dict]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
@@ -646,7 +637,7 @@ def register_csv(rows: list[dict]) -> str:
     for row in rows:
         flat = dict(row)
         flat["timeline"] = "\n".join(f"{e['at']} {e['kind']}: {e['text']}" for e in row["timeline"])
-        writer.writerow([_safe_cell(flat.get(c)) for c in REGISTER_COLUMNS])
+        writer.writerow([safe_cell(flat.get(c)) for c in REGISTER_COLUMNS])
     return out.getvalue()
 
 
