@@ -13,7 +13,7 @@ from flask import Response, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from tenantry.admin.access import require_staff_role, staff_blueprint
-from tenantry.dpa.incidents import forms, service
+from tenantry.dpa.incidents import forms, service, systems
 from tenantry.dpa.incidents.models import EntryKind, Incident, Scope
 from tenantry.dpa.incidents.views import details_from
 from tenantry.platform import audit, clock
@@ -57,6 +57,7 @@ def new():
     form = forms.IncidentForm()
     form.tenants.choices = _tenant_choices()
     form.subprocessors.choices = service.subprocessor_choices()
+    form.scope_detail.choices = [("", "(not a system incident)"), *systems.choices()]
     if not form.is_submitted():
         form.contact.data = f"{current_user.display_name}, Data Protection Officer <{current_user.email}>"
     if form.validate_on_submit():

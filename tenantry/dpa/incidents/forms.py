@@ -65,7 +65,7 @@ class IncidentForm(BreachFields):
         ("all", "All tenants"), ("chosen", "Chosen tenants"),
         ("subprocessor", "Tenants using an affected subprocessor"), ("system", "Tenants using an affected system")])
     subprocessors = MultiCheckboxField("Affected subprocessors (from the registry)")
-    scope_detail = StringField("Affected system", validators=[Optional(), Length(max=200)])
+    scope_detail = SelectField("Affected system", validators=[Optional()], validate_choice=False)
     tenants = MultiCheckboxField("Tenants")
 
 

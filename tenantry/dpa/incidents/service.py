@@ -23,6 +23,7 @@ from tenantry.platform.identity.models import Membership, StaffRole, StaffUser, 
 from tenantry.platform.notify import Notification
 from tenantry.platform.tenancy import Tenant, TenantStatus, all_tenants, tenant_context
 
+from . import systems
 from .models import (
     NOTIFY_WITHIN,
     PLAN_WITHIN,
@@ -164,12 +165,18 @@ def subprocessor_choices() -> list[tuple[str, str]]:
 
 
 def resolve_tenants(scope: Scope, chosen: list[uuid.UUID],
-                    subprocessor_ids: list[uuid.UUID] | None = None) -> list[Tenant]:
+                    subprocessor_ids: list[uuid.UUID] | None = None, system: str = "") -> list[Tenant]:
     """Which tenants an incident affects. An affected subprocessor reaches exactly the tenants it
-    is active for; an affected system serves every tenant, unless the DPO narrows it down."""
+    is active for; an affected system the tenants that use it (every tenant for a core system),
+    and the DPO may narrow that down further by choosing tenants."""
     if scope == Scope.SUBPROCESSOR:
         return subprocessor_tenants(subprocessor_ids or [])
     tenants = active_tenants()
+    if scope == Scope.SYSTEM:
+        inventory = systems.get(system)
+        if inventory is not None and inventory.tenant_ids is not None:
+            users = inventory.tenant_ids()
+            tenants = [t for t in tenants if t.id in users]
     if scope == Scope.CHOSEN or (scope == Scope.SYSTEM and chosen):
         wanted = set(chosen)
         tenants = [t for t in tenants if t.id in wanted]
@@ -191,12 +198,18 @@ def log_incident(details: Details, *, staff: StaffUser, scope: Scope, tenant_ids
             raise IncidentError("subprocessors", "Choose the affected subprocessors from the registry.")
         scope_detail = ", ".join(s.legal_name for s in subs)
         data = {"subprocessors": [str(s.id) for s in subs]}
-    elif scope == Scope.SYSTEM and not scope_detail.strip():
-        raise IncidentError("scope_detail", "Name the affected system.")
-    tenants = resolve_tenants(scope, tenant_ids, subprocessor_ids)
+    elif scope == Scope.SYSTEM and systems.get(scope_detail) is None:
+        raise IncidentError("scope_detail", "Choose the affected system from the inventory.")
+    tenants = resolve_tenants(scope, tenant_ids, subprocessor_ids, system=scope_detail)
+    if scope == Scope.SYSTEM:
+        data = {"system": scope_detail}
+        # The register keeps the system's name as it was called when the incident was logged.
+        scope_detail = systems.label(scope_detail)
     if not tenants:
         if scope == Scope.SUBPROCESSOR:
             raise IncidentError("subprocessors", "No tenant has the chosen subprocessors active.")
+        if scope == Scope.SYSTEM and not tenant_ids:
+            raise IncidentError("scope_detail", "No tenant uses the chosen system.")
         raise IncidentError("tenants", "Choose at least one affected tenant.")
     incident = _new_incident(details, source=Source.PROCESSOR, scope=scope, scope_detail=scope_detail)
     incident.logged_by_staff_id = staff.id
