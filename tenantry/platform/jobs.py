@@ -55,6 +55,17 @@ def enqueue(queue: str, func: str, *, tenant_id: uuid.UUID | str | None = None, 
     return spec
 
 
+def enqueue_now(queue: str, func: str, *, tenant_id: uuid.UUID | str | None = None, **kwargs: Any) -> JobSpec:
+    """Dispatch at once, whatever the session's transaction: for work that needs no row of the
+    caller's transaction (e.g. counting a request after the response is made, when a read-only
+    view left a transaction open that will only be closed, never committed)."""
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}")
+    spec = JobSpec(queue, func, str(tenant_id) if tenant_id else None, kwargs)
+    _dispatch([spec])
+    return spec
+
+
 @event.listens_for(Session, "after_commit")
 def _after_commit(session):
     specs = session.info.pop("tenantry_jobs", None)
