@@ -77,6 +77,7 @@ class Settings:
     session_max_hours: int = 12
     ratelimit_login: str = "10 per minute;50 per hour"
     trust_proxy: bool = False
+    backup_retention_days: int = 30
 
     @property
     def production(self) -> bool:
@@ -123,6 +124,7 @@ class Settings:
         s.session_max_hours = _int(env, "TENANTRY_SESSION_MAX_HOURS", 12)
         s.ratelimit_login = env.get("TENANTRY_RATELIMIT_LOGIN") or s.ratelimit_login
         s.trust_proxy = _bool(env.get("TENANTRY_TRUST_PROXY"), False)
+        s.backup_retention_days = _int(env, "TENANTRY_BACKUP_RETENTION_DAYS", 30)
         s.secret_key = env.get("TENANTRY_SECRET_KEY", "")
         s.validate()
         if not s.secret_key:
@@ -142,6 +144,8 @@ class Settings:
             raise ConfigError("TENANTRY_MAIL=smtp needs TENANTRY_SMTP_HOST")
         if self.session_idle_minutes < 1 or self.session_max_hours < 1:
             raise ConfigError("session limits must be positive")
+        if self.backup_retention_days < 1:
+            raise ConfigError("TENANTRY_BACKUP_RETENTION_DAYS must be at least 1")
         if not self.production:
             return
         missing = []
