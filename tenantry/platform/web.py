@@ -141,9 +141,8 @@ def wants_json() -> bool:
 
 
 def json_error(status: int, code: str, message: str, fields: dict[str, Any] | None = None):
-    body: dict[str, Any] = {"code": code, "message": message}
-    if fields:
-        body["fields"] = fields
+    # Always the same three keys, so API clients can rely on "fields" being an object.
+    body: dict[str, Any] = {"code": code, "message": message, "fields": fields or {}}
     return jsonify({"error": body}), status
 
 
