@@ -5,12 +5,13 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from tenantry.platform.web import add_tenant_gate, add_tenant_nav
-    from tenantry.tenants import cli, crm, notices, views
+    from tenantry.tenants import api, cli, crm, notices, views
 
     app.register_blueprint(views.public)
     app.register_blueprint(views.bp)
     app.register_blueprint(notices.bp)
     crm.init_app(app)  # the Contacts (10) and Companies (11) pages and their nav entries
+    api.init_app(app)  # /oauth/token, /api/v1 and the API clients page (nav 93)
     add_tenant_gate(app, views.agreement_gate)
     add_tenant_nav(app, "tenant.dashboard", "Dashboard", order=0)
     add_tenant_nav(app, "notices.index", "Notices", order=80)

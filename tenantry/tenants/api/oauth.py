@@ -1,0 +1,156 @@
+"""The OAuth2 server of the API (Authlib): client credentials at POST /oauth/token, HTTP Basic
+client authentication only, and the bearer-token check behind every /api/v1 route.
+
+Clients and tokens are found before any tenant is known (the credentials say which tenant),
+so those two lookups run under all_tenants(); everything after them runs in the client's
+tenant only.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
+from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.errors import InvalidScopeError
+from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
+from flask import Blueprint, Flask, Response, current_app, jsonify
+
+from tenantry.platform import audit, clock
+from tenantry.platform.db import db
+from tenantry.platform.extensions import csrf, limiter
+from tenantry.platform.tenancy import Tenant, TenantStatus, all_tenants
+
+from .clients import digest
+from .models import SCOPES, ApiClient, ApiToken
+
+TOKEN_LIFETIME = timedelta(hours=1)
+
+oauth_bp = Blueprint("oauth", __name__)
+
+
+def _live_client(client_id: str) -> ApiClient | None:
+    with all_tenants():
+        return db.session.execute(
+            sa.select(ApiClient).join(Tenant, Tenant.id == ApiClient.tenant_id)
+            .where(ApiClient.client_id == client_id, ApiClient.revoked_at.is_(None),
+                   Tenant.status != TenantStatus.DELETED.value)
+        ).scalar_one_or_none()
+
+
+def _save_token(token: dict, request) -> None:
+    client: ApiClient = request.client
+    now = clock.now()
+    with all_tenants():
+        db.session.add(ApiToken(tenant_id=client.tenant_id, client_id=client.id,
+                                token_hash=digest(token["access_token"]), scope=token.get("scope") or "",
+                                issued_at=now, expires_at=now + timedelta(seconds=int(token["expires_in"]))))
+        client.last_used_at = now
+        audit.record("api_client.token_issued", actor=client, tenant_id=client.tenant_id,
+                     target_type="api_client", target_id=client.id, details={"scope": token.get("scope") or ""})
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic"]
+
+    def validate_requested_scope(self):
+        # A client asking for a scope it was not given is refused outright rather than handed
+        # a narrower token it may not notice.
+        asked = (self.request.payload.scope or "").split()
+        allowed = set(self.request.client.scope_list) if self.request.client else set(SCOPES)
+        if any(s not in allowed for s in asked):
+            raise InvalidScopeError(description="The client was not given every scope requested.")
+
+
+@dataclass
+class Grant:
+    """A valid-looking token with its client and tenant, for the bearer check."""
+
+    token: ApiToken
+    client: ApiClient
+    tenant: Tenant
+
+    def is_expired(self) -> bool:
+        return self.token.expires_at <= clock.now()
+
+    def is_revoked(self) -> bool:
+        return self.client.revoked_at is not None or self.tenant.status == TenantStatus.DELETED.value
+
+    def get_scope(self) -> str:
+        return self.token.scope
+
+
+class TokenValidator(BearerTokenValidator):
+    def authenticate_token(self, token_string: str) -> Grant | None:
+        with all_tenants():
+            row = db.session.execute(
+                sa.select(ApiToken, ApiClient, Tenant)
+                .join(ApiClient, sa.and_(ApiClient.tenant_id == ApiToken.tenant_id, ApiClient.id == ApiToken.client_id))
+                .join(Tenant, Tenant.id == ApiToken.tenant_id)
+                .where(ApiToken.token_hash == digest(token_string))
+            ).first()
+        return Grant(*row) if row is not None else None
+
+    def validate_token(self, token, scopes, request):
+        if token is not None and token.is_expired():
+            raise InvalidTokenError(description="The access token has expired; request a new one.",
+                                    realm=self.realm, extra_attributes=self.extra_attributes)
+        if token is not None and token.is_revoked():
+            raise InvalidTokenError(description="The access token was revoked.",
+                                    realm=self.realm, extra_attributes=self.extra_attributes)
+        super().validate_token(token, scopes, request)
+
+
+protector = ResourceProtector()
+protector.register_token_validator(TokenValidator(realm="tenantry"))
+
+
+def server() -> AuthorizationServer:
+    return current_app.extensions["tenantry.oauth_server"]
+
+
+def _token_rate_limit() -> str:
+    return current_app.config["TENANTRY_API_TOKEN_RATE_LIMIT"]
+
+
+def _token_limit_breached(limit) -> Response:
+    retry = max(1, int(limit.reset_at - time.time()))
+    response = jsonify({"error": "too_many_requests",
+                        "error_description": f"Too many token requests; try again in {retry} s."})
+    response.status_code = 429
+    response.headers["Retry-After"] = str(retry)
+    return response
+
+
+@oauth_bp.errorhandler(429)
+def _too_many(exc):
+    # The app-wide handler would render its own page; the response built on breach is RFC-shaped.
+    return getattr(exc, "response", None) or (jsonify({"error": "too_many_requests"}), 429)
+
+
+# Guessing a secret is hopeless (256 bits), but the endpoint should not take unlimited work
+# from one address either.
+@oauth_bp.post("/oauth/token")
+@csrf.exempt
+@limiter.limit(_token_rate_limit, on_breach=_token_limit_breached)
+def token():
+    response = server().create_token_response()
+    if response.status_code == 200:
+        db.session.commit()
+    else:
+        db.session.rollback()
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("OAUTH2_TOKEN_EXPIRES_IN", {"client_credentials": int(TOKEN_LIFETIME.total_seconds())})
+    app.config.setdefault("OAUTH2_SCOPES_SUPPORTED", list(SCOPES))
+    authorization = AuthorizationServer()
+    authorization.init_app(app, query_client=_live_client, save_token=_save_token)
+    authorization.register_grant(ClientCredentialsGrant)
+    app.extensions["tenantry.oauth_server"] = authorization
+    app.register_blueprint(oauth_bp)
