@@ -11,6 +11,9 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     app.register_blueprint(notices.bp)
     crm.init_app(app)  # the Contacts (10) and Companies (11) pages and their nav entries
+    from tenantry.tenants import lifecycle
+
+    lifecycle.init_app(app)  # export and backups (nav 88); cancellation and purge add theirs
     api.init_app(app)  # /oauth/token, /api/v1 and the API clients page (nav 93)
     add_tenant_gate(app, views.agreement_gate)
     add_tenant_nav(app, "tenant.dashboard", "Dashboard", order=0)

@@ -1,0 +1,307 @@
+"""The archive format shared by exports and backups: a ZIP of one JSON and one CSV file per
+entity plus manifest.json (format version, tenant, creation time, row counts, SHA-256 of
+every file).
+
+Written as a stream: rows are read in keyset batches (never a list of all rows), each row is
+decrypted, appended to the entity's JSON array (one object per line) inside the ZIP and to
+its CSV in a spooled temporary file at the same time; the CSV is copied in after the JSON.
+Memory therefore stays at one batch plus one ZIP buffer however large the tenant.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import tempfile
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import IO, Any
+
+import sqlalchemy as sa
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from tenantry.platform import clock
+from tenantry.platform.audit import AuditEvent
+from tenantry.platform.crypto import fields, keyring
+from tenantry.platform.csv_cells import safe_cell
+from tenantry.platform.db import db
+from tenantry.platform.identity.models import Membership, User
+from tenantry.platform.tenancy import Tenant
+from tenantry.tenants.crm.models import Activity, Company, Contact, Deal, PipelineStage
+
+FORMAT_VERSION = 1
+BATCH = 2000
+JSON_LAYOUT = "a JSON array, one object per line"
+
+
+class ArchiveError(ValueError):
+    """The file is not an archive this version can read, or it was altered."""
+
+
+class _Decrypter:
+    """Field decryption with one key look-up per key version for a whole archive (the module
+    function looks the key up for every value, which would dominate a large export)."""
+
+    def __init__(self, tenant_id: uuid.UUID):
+        self.tenant_id = tenant_id
+        self._aes: dict[int, AESGCM] = {}
+
+    def __call__(self, blob, table: str, column: str, row_id) -> str | None:
+        if blob is None:
+            return None
+        blob = bytes(blob)
+        try:
+            version = fields.key_version(blob)
+        except ValueError as exc:
+            raise fields.FieldDecryptError("not a field ciphertext", table=table, column=column,
+                                           row_id=row_id) from exc
+        if version not in self._aes:
+            self._aes[version] = AESGCM(keyring.data_key(self.tenant_id, version))
+        header = blob[:fields.HEADER_SIZE]
+        nonce = header[-12:]
+        try:
+            data = self._aes[version].decrypt(nonce, blob[fields.HEADER_SIZE:],
+                                              fields._aad(header, self.tenant_id, table, column, row_id))
+        except InvalidTag as exc:
+            raise fields.FieldDecryptError("does not decrypt here", table=table, column=column,
+                                           row_id=row_id) from exc
+        return data.decode()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+@dataclass
+class Entity:
+    """One file pair of the archive. `rows(tenant, decrypt)` yields dicts in `columns` order."""
+
+    name: str
+    columns: tuple[str, ...]
+    rows: Callable[[Tenant, _Decrypter], Iterator[dict[str, Any]]]
+    count: Callable[[Tenant], int]
+
+
+def _keyset(model, tenant_id, key_column, columns: list, where=()) -> Iterator[Any]:
+    """Rows in batches of BATCH ordered by `key_column`; each batch is its own query."""
+    last = None
+    while True:
+        stmt = sa.select(*columns).where(model.tenant_id == tenant_id, *where).order_by(key_column).limit(BATCH)
+        if last is not None:
+            stmt = stmt.where(key_column > last)
+        batch = db.session.execute(stmt).all()
+        if not batch:
+            return
+        yield from batch
+        last = getattr(batch[-1], key_column.key)
+        if len(batch) < BATCH:
+            return
+
+
+def _count(model, *where) -> Callable[[Tenant], int]:
+    def count(tenant: Tenant) -> int:
+        return db.session.execute(sa.select(sa.func.count()).select_from(model)
+                                  .where(model.tenant_id == tenant.id, *where)).scalar_one()
+    return count
+
+
+def _sealed_rows(model, clear: tuple[str, ...]):
+    table = model.__tablename__
+
+    def rows(tenant: Tenant, decrypt: _Decrypter) -> Iterator[dict[str, Any]]:
+        cols = [getattr(model, c) for c in ("id", *clear, *model.ENCRYPTED)]
+        for row in _keyset(model, tenant.id, model.id, cols):
+            out = {c: _plain(getattr(row, c)) for c in ("id", *clear)}
+            for column in model.ENCRYPTED:
+                value = decrypt(getattr(row, column), table, column, row.id)
+                if column in getattr(model, "LISTS", ()):
+                    value = json.loads(value) if value else []
+                out[column] = value if value is not None else ("" if column not in getattr(model, "LISTS", ()) else [])
+            yield out
+    return rows
+
+
+def _stage_rows(tenant: Tenant, _decrypt) -> Iterator[dict[str, Any]]:
+    cols = [PipelineStage.id, PipelineStage.name, PipelineStage.position, PipelineStage.is_won,
+            PipelineStage.is_lost, PipelineStage.created_at]
+    for row in _keyset(PipelineStage, tenant.id, PipelineStage.id, cols):
+        yield {k: _plain(v) for k, v in row._mapping.items()}
+
+
+def _member_rows(tenant: Tenant, _decrypt) -> Iterator[dict[str, Any]]:
+    stmt = (sa.select(Membership.id, Membership.user_id, User.email, User.name, Membership.role,
+                      Membership.created_at)
+            .join(User, User.id == Membership.user_id).where(Membership.tenant_id == tenant.id)
+            .order_by(Membership.id))
+    for row in db.session.execute(stmt):
+        yield {k: _plain(v) for k, v in row._mapping.items()}
+
+
+def _audit_rows(tenant: Tenant, _decrypt) -> Iterator[dict[str, Any]]:
+    cols = [AuditEvent.id, AuditEvent.seq, AuditEvent.occurred_at, AuditEvent.actor_type, AuditEvent.actor_id,
+            AuditEvent.action, AuditEvent.target_type, AuditEvent.target_id, AuditEvent.outcome, AuditEvent.ip,
+            AuditEvent.user_agent, AuditEvent.details, AuditEvent.hash]
+    # The trail of this tenant as stored (it holds ids, never personal values); `hash` lets the
+    # controller re-check the chain offline.
+    for row in _keyset(AuditEvent, tenant.id, AuditEvent.id, cols):
+        yield {k: _plain(v) for k, v in row._mapping.items()}
+
+
+ENTITIES: list[Entity] = [
+    Entity("pipeline_stages", ("id", "name", "position", "is_won", "is_lost", "created_at"),
+           _stage_rows, _count(PipelineStage)),
+    Entity("companies", ("id", "country", "created_at", "updated_at", *Company.ENCRYPTED),
+           _sealed_rows(Company, ("country", "created_at", "updated_at")), _count(Company)),
+    Entity("contacts", ("id", "company_id", "created_at", "updated_at", *Contact.ENCRYPTED),
+           _sealed_rows(Contact, ("company_id", "created_at", "updated_at")), _count(Contact)),
+    Entity("deals", ("id", "value", "currency", "stage_id", "expected_close", "contact_id", "company_id",
+                     "owner_id", "created_at", "updated_at", *Deal.ENCRYPTED),
+           _sealed_rows(Deal, ("value", "currency", "stage_id", "expected_close", "contact_id", "company_id",
+                               "owner_id", "created_at", "updated_at")), _count(Deal)),
+    Entity("activities", ("id", "kind", "due_on", "done", "done_at", "contact_id", "company_id", "deal_id",
+                          "created_at", *Activity.ENCRYPTED),
+           _sealed_rows(Activity, ("kind", "due_on", "done", "done_at", "contact_id", "company_id", "deal_id",
+                                   "created_at")), _count(Activity)),
+    Entity("members", ("id", "user_id", "email", "name", "role", "created_at"), _member_rows, _count(Membership)),
+    Entity("audit_trail", ("id", "seq", "occurred_at", "actor_type", "actor_id", "action", "target_type",
+                           "target_id", "outcome", "ip", "user_agent", "details", "hash"),
+           _audit_rows, _count(AuditEvent)),
+]
+
+
+def register_entity(entity: Entity, *, before: str | None = None) -> None:
+    """Other areas add their own tenant data to every export and backup (e.g. custom fields:
+    definitions and values) by registering an Entity at app creation."""
+    if any(e.name == entity.name for e in ENTITIES):
+        return
+    index = next((i for i, e in enumerate(ENTITIES) if e.name == before), len(ENTITIES))
+    ENTITIES.insert(index, entity)
+
+
+class _Hashing:
+    """Counts and hashes what is written through it."""
+
+    def __init__(self, target: IO[bytes]):
+        self.target, self.sha256, self.size = target, hashlib.sha256(), 0
+
+    def write(self, data: bytes) -> None:
+        self.sha256.update(data)
+        self.size += len(data)
+        self.target.write(data)
+
+
+@dataclass
+class Written:
+    row_counts: dict[str, int] = field(default_factory=dict)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def write(tenant: Tenant, out: IO[bytes], *, progress: Callable[[int, int], None] | None = None,
+          created_at: datetime | None = None) -> Written:
+    """Write the whole archive of `tenant` to the binary stream `out` (seekable not needed)."""
+    decrypt = _Decrypter(tenant.id)
+    totals = {e.name: e.count(tenant) for e in ENTITIES}
+    grand_total, done = max(1, sum(totals.values())), 0
+    result = Written()
+    # Level 1: most of an archive is already-random identifiers and hashes; higher levels cost
+    # much CPU for little gain.
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True) as zf:
+        for entity in ENTITIES:
+            csv_spool = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)
+            csv_text = io.TextIOWrapper(csv_spool, encoding="utf-8", newline="")
+            csv_out = csv.writer(csv_text)
+            csv_out.writerow([safe_cell(c) for c in entity.columns])
+            count = 0
+            with zf.open(f"{entity.name}.json", "w", force_zip64=True) as raw:
+                js = _Hashing(raw)
+                js.write(b"[")
+                for row in entity.rows(tenant, decrypt):
+                    js.write((",\n" if count else "\n").encode()
+                             + json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode())
+                    csv_out.writerow([safe_cell(row.get(c)) for c in entity.columns])
+                    count += 1
+                    done += 1
+                    if progress is not None and done % BATCH == 0:
+                        progress(done, grand_total)
+                js.write(b"\n]\n")
+            result.files[f"{entity.name}.json"] = {"sha256": js.sha256.hexdigest(), "bytes": js.size}
+            csv_text.flush()
+            csv_text.detach()
+            csv_spool.seek(0)
+            with zf.open(f"{entity.name}.csv", "w", force_zip64=True) as raw:
+                csv_hash = _Hashing(raw)
+                while chunk := csv_spool.read(1024 * 1024):
+                    csv_hash.write(chunk)
+            csv_spool.close()
+            result.files[f"{entity.name}.csv"] = {"sha256": csv_hash.sha256.hexdigest(), "bytes": csv_hash.size}
+            result.row_counts[entity.name] = count
+        manifest = {
+            "format": "tenantry-export",
+            "format_version": FORMAT_VERSION,
+            "json_layout": JSON_LAYOUT,
+            "tenant": {"id": str(tenant.id), "slug": tenant.slug, "name": tenant.name, "country": tenant.country},
+            "created_at": (created_at or clock.now()).isoformat(),
+            "row_counts": result.row_counts,
+            "files": result.files,
+        }
+        zf.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2))
+    if progress is not None:
+        progress(grand_total, grand_total)
+    return result
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+class Reader:
+    """An archive opened for import: the manifest checked and every file's SHA-256 verified
+    before any row is read."""
+
+    def __init__(self, path_or_file):
+        try:
+            self.zip = zipfile.ZipFile(path_or_file)
+        except zipfile.BadZipFile as exc:
+            raise ArchiveError("not a ZIP file") from exc
+        try:
+            self.manifest = json.loads(self.zip.read("manifest.json"))
+        except (KeyError, ValueError) as exc:
+            raise ArchiveError("the archive has no readable manifest.json") from exc
+        if self.manifest.get("format") != "tenantry-export" or self.manifest.get("format_version") != FORMAT_VERSION:
+            raise ArchiveError("not a Tenantry export of a format this version reads")
+        for name, meta in self.manifest.get("files", {}).items():
+            digest = hashlib.sha256()
+            try:
+                with self.zip.open(name) as fh:
+                    for chunk in iter(lambda: fh.read(1024 * 1024), b""):
+                        digest.update(chunk)
+            except KeyError as exc:
+                raise ArchiveError(f"{name} is listed in the manifest but missing") from exc
+            if digest.hexdigest() != meta.get("sha256"):
+                raise ArchiveError(f"{name} does not match its SHA-256 in the manifest")
+
+    def rows(self, entity: str) -> Iterator[dict[str, Any]]:
+        name = f"{entity}.json"
+        if name not in self.manifest.get("files", {}):
+            return
+        with self.zip.open(name) as fh:
+            for raw in fh:
+                line = raw.strip()
+                if line in (b"[", b"]", b""):
+                    continue
+                yield json.loads(line.rstrip(b","))
+
+    def close(self) -> None:
+        self.zip.close()
