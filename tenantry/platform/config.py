@@ -55,6 +55,7 @@ class Settings:
     key_provider: str = "local"
     master_key_file: Path | None = None
     previous_master_key_file: Path | None = None
+    audit_signing_key_file: Path | None = None
     kms_key_id: str = ""
     aws_region: str = ""
     storage: str = "local"
@@ -102,6 +103,7 @@ class Settings:
         s.master_key_file = Path(env.get("TENANTRY_MASTER_KEY_FILE") or instance / "master.key")
         previous_key = env.get("TENANTRY_PREVIOUS_MASTER_KEY_FILE")
         s.previous_master_key_file = Path(previous_key) if previous_key else None
+        s.audit_signing_key_file = Path(env.get("TENANTRY_AUDIT_SIGNING_KEY_FILE") or instance / "audit_signing.key")
         s.kms_key_id = env.get("TENANTRY_KMS_KEY_ID", "")
         s.aws_region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
         s.storage = env.get("TENANTRY_STORAGE", "local")

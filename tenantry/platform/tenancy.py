@@ -58,10 +58,13 @@ class Tenant(db.Model):
     password_min_length: Mapped[int] = mapped_column(default=12)
     password_max_age_days: Mapped[int] = mapped_column(default=0)
     privacy_contact_email: Mapped[str | None] = mapped_column(sa.String(254))
+    # How long the tenant's audit events are kept [DPA-B.logging: at least 30 days back].
+    audit_retention_days: Mapped[int] = mapped_column(default=400, server_default="400")
 
     __table_args__ = (
         sa.CheckConstraint("password_min_length >= 8", name="password_min_length"),
         sa.CheckConstraint("password_max_age_days >= 0", name="password_max_age_days"),
+        sa.CheckConstraint("audit_retention_days >= 30", name="audit_retention_days"),
         sa.CheckConstraint("jurisdiction in ('gdpr', 'ccpa', 'pdpa')", name="jurisdiction"),
         sa.CheckConstraint("status in ('active', 'cancelled', 'deleted')", name="status"),
     )

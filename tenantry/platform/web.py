@@ -76,6 +76,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     limiter.init_app(app)
     jobs.init_app(app)
     cron.register(app, "notices", lambda as_of: notify.retry_due(now=as_of))
+    audit.init_app(app)
     app.cli.add_command(cli.tenantry_cli)
 
     @app.before_request
