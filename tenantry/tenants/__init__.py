@@ -11,6 +11,9 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     app.register_blueprint(notices.bp)
     crm.init_app(app)  # the Contacts (10) and Companies (11) pages and their nav entries
+    from tenantry.tenants import lifecycle
+
+    lifecycle.init_app(app)  # export and backups (nav 88); cancellation, read-only mode and purge (nav 99)
     api.init_app(app)  # /oauth/token, /api/v1 and the API clients page (nav 93)
     add_tenant_gate(app, views.agreement_gate)
     add_tenant_nav(app, "tenant.dashboard", "Dashboard", order=0)
@@ -26,7 +29,4 @@ def init_app(app: Flask) -> None:
         if g.get("membership") is None:
             return {}
         return {"notices_awaiting": notices.awaiting_acknowledgement()}
-    from tenantry.tenants import lifecycle
-
-    lifecycle.init_app(app)  # exports, backups, cancellation, read-only mode, purge (nav 93, 99)
     cli.register()
