@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +40,9 @@ HASHED_FIELDS = (
     "chain", "seq", "tenant_id", "occurred_at", "actor_type", "actor_id", "action",
     "target_type", "target_id", "outcome", "ip", "user_agent", "details",
 )
+# Covered only when present (as the SHA-256 of the ciphertext), so that events written before
+# the column existed keep the hashes they were chained with.
+OPTIONAL_FIELDS = ("changes",)
 
 
 class AuditHead(db.Model):
@@ -47,6 +51,10 @@ class AuditHead(db.Model):
     chain: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
     seq: Mapped[int] = mapped_column(sa.BigInteger)
     hash: Mapped[str] = mapped_column(sa.String(64))
+    # Set when retention pruned the chain's oldest segment: the signed checkpoint it ended at.
+    # Verification starts from here, and it must match a checkpoint whose signature holds.
+    pruned_seq: Mapped[int | None] = mapped_column(sa.BigInteger)
+    pruned_hash: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 def chain_of(tenant_id: uuid.UUID | str | None) -> str:
@@ -64,10 +72,12 @@ def _normal(name: str, value: Any) -> Any:
 
 
 def canonical(fields: dict[str, Any]) -> bytes:
-    return json.dumps(
-        {name: _normal(name, fields.get(name)) for name in HASHED_FIELDS},
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str,
-    ).encode()
+    payload = {name: _normal(name, fields.get(name)) for name in HASHED_FIELDS}
+    for name in OPTIONAL_FIELDS:
+        blob = fields.get(name)
+        if blob is not None:
+            payload[name] = hashlib.sha256(bytes(blob)).hexdigest()
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
 def link(prev_hash: str, fields: dict[str, Any]) -> str:
@@ -75,7 +85,7 @@ def link(prev_hash: str, fields: dict[str, Any]) -> str:
 
 
 def fields_of(obj: Any) -> dict[str, Any]:
-    return {name: getattr(obj, name) for name in HASHED_FIELDS}
+    return {name: getattr(obj, name, None) for name in (*HASHED_FIELDS, *OPTIONAL_FIELDS)}
 
 
 # --- appending ---------------------------------------------------------------------------
@@ -94,6 +104,9 @@ def _append(connection: sa.Connection, chain: str, events: list[Any]) -> None:
     for obj in events:
         seq += 1
         obj.chain, obj.seq = chain, seq
+        seal = getattr(obj, "seal_pending", None)
+        if seal is not None:
+            seal()
         if obj.occurred_at is None:
             obj.occurred_at = clock.now()
         # The JSON column stores what json.dumps makes of details; hash that same shape.
@@ -122,9 +135,31 @@ def install(model: type) -> None:
         for obj in new:
             by_chain.setdefault(chain_of(obj.tenant_id), []).append(obj)
         connection = session.connection()
+        from tenantry.platform.audit import AuditWriteError
+
         # A fixed order of lock taking keeps two multi-chain transactions from deadlocking.
-        for chain in sorted(by_chain):
-            _append(connection, chain, by_chain[chain])
+        try:
+            for chain in sorted(by_chain):
+                _append(connection, chain, by_chain[chain])
+        except AuditWriteError:
+            raise
+        except Exception as exc:
+            # Whatever stops an event (its key, the lock, the head) stops the change it records.
+            raise AuditWriteError(f"audit events could not be chained: {exc}") from exc
+
+
+_AUDIT_STATEMENT = re.compile(r"^\s*(INSERT INTO|UPDATE) audit_(events|heads)\b", re.IGNORECASE)
+
+
+@sa_event.listens_for(sa.Engine, "handle_error")
+def _audit_insert_failed(context) -> Exception | None:
+    """A failed INSERT of events (or move of a head) becomes AuditWriteError, so callers can
+    tell "the trail is down" from any other database error and fail closed on it."""
+    from tenantry.platform.audit import AuditWriteError
+
+    if context.statement and _AUDIT_STATEMENT.match(context.statement):
+        return AuditWriteError(f"the audit trail refused the write: {context.original_exception}")
+    return None
 
 
 def remember(session: Session, obj: Any) -> None:
@@ -152,73 +187,138 @@ class Report:
     chain: str
     checked: int
     problem: Problem | None
+    checkpoints: int = 0
+    anchor: int = 0
 
     @property
     def ok(self) -> bool:
         return self.problem is None
 
 
-def verify(model: type, chain: str, connection: sa.Connection | None = None) -> Report:
-    """Re-check one chain from its first event; stop at the first bad one."""
+def verify(model: type, chain: str, connection: sa.Connection | None = None, *,
+           checkpoints: dict[int, str] | None = None) -> Report:
+    """Re-check one chain from its first event (or its pruning anchor); stop at the first bad one.
+
+    `checkpoints` ({seq: hash}, signatures already checked by the caller) must agree with the
+    events: that catches a chain rewritten with recomputed hashes, which links alone cannot.
+    """
     connection = connection or db.session.connection()
+    checkpoints = checkpoints or {}
     table = model.__table__
     heads = AuditHead.__table__
-    head = connection.execute(sa.select(heads.c.seq, heads.c.hash).where(heads.c.chain == chain)).first()
-    columns = [table.c.id, table.c.hash, *[table.c[name] for name in HASHED_FIELDS]]
+    head = connection.execute(
+        sa.select(heads.c.seq, heads.c.hash, heads.c.pruned_seq, heads.c.pruned_hash).where(heads.c.chain == chain)
+    ).first()
+    anchor = (head.pruned_seq or 0) if head else 0
+    prev = (head.pruned_hash or GENESIS) if head and head.pruned_seq else GENESIS
+    optional = [table.c[name] for name in OPTIONAL_FIELDS if name in table.c]
+    columns = [table.c.id, table.c.hash, *[table.c[name] for name in HASHED_FIELDS], *optional]
     rows = connection.execution_options(yield_per=500).execute(
         sa.select(*columns).where(table.c.chain == chain).order_by(table.c.seq, table.c.id)
     )
-    prev, expected, checked = GENESIS, 1, 0
+
+    def report(problem: Problem | None, checked: int) -> Report:
+        return Report(chain, checked, problem, len(checkpoints), anchor)
+
+    if anchor:
+        if checkpoints.get(anchor) != prev:
+            return report(Problem(anchor, None, "the pruning anchor matches no signed checkpoint"), 0)
+    expected, checked = anchor + 1, 0
     for row in rows:
-        fields = {name: getattr(row, name) for name in HASHED_FIELDS}
+        fields = row._asdict()
+        if row.seq <= anchor:
+            return report(Problem(row.seq, row.id, f"an event before the pruning anchor (seq {anchor}) remains: "
+                                                   "the anchor was moved"), checked)
         if row.seq != expected:
             reason = (f"expected seq {expected}, found {row.seq}: "
                       + ("events are missing before it" if row.seq > expected else "seq is duplicated"))
-            return Report(chain, checked, Problem(row.seq, row.id, reason))
+            return report(Problem(row.seq, row.id, reason), checked)
         if link(prev, fields) != row.hash:
-            return Report(chain, checked, Problem(row.seq, row.id, "content or order does not match its hash"))
+            return report(Problem(row.seq, row.id, "content or order does not match its hash"), checked)
+        signed = checkpoints.get(row.seq)
+        if signed is not None and signed != row.hash:
+            return report(Problem(row.seq, row.id, "does not match the signed checkpoint at this seq: "
+                                                   "the chain up to here was rewritten"), checked)
         prev, expected, checked = row.hash, expected + 1, checked + 1
+    last = anchor + checked
+    beyond = sorted(seq for seq in checkpoints if seq > last)
+    if beyond:
+        return report(Problem(last + 1, None, f"a signed checkpoint covers seq {beyond[-1]}, the table ends at "
+                                              f"seq {last}: events were removed"), checked)
     if head is None:
         if checked:
-            return Report(chain, checked, Problem(None, None, "events exist but the chain head is missing"))
-        return Report(chain, 0, None)
-    if head.seq != checked or head.hash != prev:
+            return report(Problem(None, None, "events exist but the chain head is missing"), checked)
+        return report(None, 0)
+    if head.seq != last or head.hash != prev:
         reason = (f"the head records {head.seq} events ending in {head.hash[:12]}…, "
-                  f"the table holds {checked} ending in {prev[:12]}…: events were removed from the end")
-        return Report(chain, checked, Problem(checked + 1 if head.seq > checked else None, None, reason))
-    return Report(chain, checked, None)
+                  f"the table holds {last} ending in {prev[:12]}…: events were removed from the end")
+        return report(Problem(last + 1 if head.seq > last else None, None, reason), checked)
+    return report(None, checked)
 
 
 # --- CLI ---------------------------------------------------------------------------------
 
-audit_cli = AppGroup("audit", help="The audit trail: verify its hash chains.")
+audit_cli = AppGroup("audit", help="The audit trail: verify, checkpoint and prune its hash chains.")
+
+
+def chain_for(slug: str | None, platform: bool) -> tuple[str, str]:
+    """(chain, name to print) for `SLUG` or `--platform`."""
+    from tenantry.platform import tenancy
+
+    if platform == bool(slug):
+        raise click.UsageError("give a tenant SLUG or --platform, not both")
+    if platform:
+        return PLATFORM_CHAIN, "platform"
+    tenant = tenancy.get_by_slug(slug)
+    if tenant is None:
+        raise click.ClickException(f"no tenant {slug!r}")
+    return chain_of(tenant.id), slug
 
 
 @audit_cli.command("verify")
 @click.argument("slug", required=False)
 @click.option("--platform", "platform", is_flag=True, help="Verify the platform chain (events of no tenant).")
 def verify_command(slug: str | None, platform: bool) -> None:
-    """Re-check a tenant's audit chain (or the platform's); exit 1 at the first bad event."""
-    from tenantry.platform import tenancy
-    from tenantry.platform.audit import AuditEvent
+    """Re-check a tenant's audit chain (or the platform's) and its signed checkpoints; exit 1
+    at the first bad event."""
+    from tenantry.platform import audit_checkpoints
 
-    if platform == bool(slug):
-        raise click.UsageError("give a tenant SLUG or --platform, not both")
-    if platform:
-        chain = PLATFORM_CHAIN
-    else:
-        tenant = tenancy.get_by_slug(slug)
-        if tenant is None:
-            raise click.ClickException(f"no tenant {slug!r}")
-        chain = chain_of(tenant.id)
-    report = verify(AuditEvent, chain)
+    chain, name = chain_for(slug, platform)
+    report = audit_checkpoints.verify_chain(chain)
     db.session.rollback()
-    name = "platform" if platform else slug
     if report.ok:
-        click.echo(f"audit chain {name}: OK, {report.checked} events")
+        since = f" from the pruning anchor at seq {report.anchor}" if report.anchor else ""
+        click.echo(f"audit chain {name}: OK, {report.checked} events{since}, {report.checkpoints} signed checkpoints")
         return
     click.echo(f"audit chain {name}: TAMPERED at {report.problem} ({report.checked} events good before it)", err=True)
     raise SystemExit(1)
+
+
+@audit_cli.command("checkpoint")
+@click.option("--as-of", "as_of", type=click.DateTime(), help="Pretend it is this time (UTC).")
+@click.option("--force", is_flag=True, help="Sign every chain with new events now, whatever the hour.")
+def checkpoint_command(as_of: datetime | None, force: bool) -> None:
+    """Sign a checkpoint of every chain with new events (the hourly sweep step does this)."""
+    from tenantry.platform import audit_checkpoints
+
+    when = as_of.replace(tzinfo=UTC) if as_of else clock.now()
+    made = audit_checkpoints.run(when, force=force)
+    db.session.commit()
+    click.echo(f"{made} checkpoint(s) signed")
+
+
+@audit_cli.command("prune")
+@click.argument("slug")
+def prune_command(slug: str) -> None:
+    """Remove the tenant's events past its retention, whole checkpointed segments only."""
+    from tenantry.platform import audit_retention, tenancy
+
+    tenant = tenancy.get_by_slug(slug)
+    if tenant is None:
+        raise click.ClickException(f"no tenant {slug!r}")
+    removed = audit_retention.prune_tenant_chain(tenant.id)
+    db.session.commit()
+    click.echo(f"{slug}: {removed} event(s) pruned")
 
 
 if "audit" not in tenantry_cli.commands:
