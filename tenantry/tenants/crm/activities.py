@@ -42,6 +42,16 @@ def create(subject: str, subject_id: uuid.UUID, data: ActivityData, *, actor=Non
     return activity
 
 
+def update(activity: Activity, data: ActivityData, *, actor=None) -> Activity:
+    """Change kind, due date and note; the subject stays (an activity does not move)."""
+    activity.kind, activity.due_on = data.kind, data.due_on
+    activity.seal("note", data.note)
+    db.session.flush()
+    audit.record("crm.activity.updated", actor=actor, tenant_id=activity.tenant_id, target_type="activity",
+                 target_id=activity.id)
+    return activity
+
+
 def complete(activity: Activity, *, done: bool = True, actor=None) -> None:
     activity.done = done
     activity.done_at = clock.now() if done else None
