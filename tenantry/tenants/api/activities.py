@@ -1,0 +1,156 @@
+"""/api/v1/activities: calls, meetings, e-mails and tasks on a contact, company or deal,
+validated by the UI's ActivityForm."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import abort, g, jsonify, request
+
+from tenantry.platform.db import db
+from tenantry.tenants.crm import activities as service
+from tenantry.tenants.crm import companies, contacts, deals, forms
+from tenantry.tenants.crm.models import Activity
+
+from . import openapi
+from .common import ident, iso, no_search, or_null, parse_uuid, record_read, run_form, text
+from .core import bp, json_body, require_scope, validation_error
+from .pagination import paginate
+
+SUBJECTS = {"contact": contacts.get, "company": companies.get, "deal": deals.get}
+PLURAL = {"contact": "contacts", "company": "companies", "deal": "deals"}
+EDITABLE = {"kind": (str, None), "due_on": (str, None), "note": (str, None), "done": (bool,)}
+FIELDS = {**EDITABLE, **{f"{s}_id": (str, None) for s in SUBJECTS}}
+
+
+def to_json(activity: Activity) -> dict:
+    return {"id": str(activity.id), "kind": activity.kind, "due_on": iso(activity.due_on), "done": activity.done,
+            "done_at": iso(activity.done_at), "note": or_null(activity.reveal("note")),
+            **{f"{s}_id": ident(getattr(activity, f"{s}_id")) for s in SUBJECTS},
+            "created_at": iso(activity.created_at)}
+
+
+def _data(given: dict, current: dict) -> service.ActivityData:
+    values = {name: text(given[name]) if name in given else current[name] for name in ("kind", "due_on", "note")}
+    return run_form(forms.ActivityForm, values).data_for_service()
+
+
+def _subject(given: dict):
+    named = [s for s in SUBJECTS if given.get(f"{s}_id")]
+    if len(named) != 1:
+        raise validation_error({f"{s}_id": "Give exactly one of contact_id, company_id and deal_id."
+                                for s in (named or SUBJECTS)})
+    subject = named[0]
+    subject_id = parse_uuid(given[f"{subject}_id"], f"{subject}_id", PLURAL[subject])
+    if SUBJECTS[subject](subject_id) is None:
+        raise validation_error({f"{subject}_id": f"No such {subject} in this workspace."})
+    return subject, subject_id
+
+
+@bp.get("/activities")
+@require_scope("crm:read")
+def activity_list():
+    no_search("Activities")
+    stmt = sa.select(Activity)
+    for subject in SUBJECTS:
+        value = request.args.get(f"{subject}_id")
+        if value:
+            stmt = stmt.where(getattr(Activity, f"{subject}_id") == parse_uuid(value, f"{subject}_id", PLURAL[subject]))
+    rows, cursor = paginate(stmt, keys=(Activity.created_at, Activity.id), name="activities")
+    items = [to_json(a) for a in rows]
+    record_read("activity", [a.id for a in rows], listed=True)
+    db.session.commit()
+    return jsonify({"items": items, "next_cursor": cursor})
+
+
+@bp.post("/activities")
+@require_scope("crm:write")
+def activity_create():
+    given = json_body(FIELDS, required=("kind",))
+    data = _data(given, {"kind": "", "due_on": "", "note": ""})
+    subject, subject_id = _subject(given)
+    activity = service.create(subject, subject_id, data, actor=g.api_client)
+    if given.get("done"):
+        service.complete(activity, done=True, actor=g.api_client)
+    body = to_json(activity)
+    db.session.commit()
+    return body, 201
+
+
+@bp.get("/activities/<uuid:activity_id>")
+@require_scope("crm:read")
+def activity_get(activity_id):
+    activity = service.get(activity_id) or abort(404)
+    body = to_json(activity)
+    record_read("activity", [activity.id], listed=False)
+    db.session.commit()
+    return jsonify(body)
+
+
+@bp.patch("/activities/<uuid:activity_id>")
+@require_scope("crm:write")
+def activity_update(activity_id):
+    activity = service.get(activity_id) or abort(404)
+    given = json_body(FIELDS)
+    moved = {f"{s}_id": "An activity stays with its contact, company or deal; create a new one instead."
+             for s in SUBJECTS if f"{s}_id" in given}
+    if moved:
+        raise validation_error(moved)
+    if set(given) & {"kind", "due_on", "note"}:
+        current = {"kind": activity.kind, "due_on": iso(activity.due_on) or "", "note": activity.reveal("note")}
+        service.update(activity, _data(given, current), actor=g.api_client)
+    if "done" in given and given["done"] != activity.done:
+        service.complete(activity, done=given["done"], actor=g.api_client)
+    body = to_json(activity)
+    db.session.commit()
+    return jsonify(body)
+
+
+@bp.delete("/activities/<uuid:activity_id>")
+@require_scope("crm:write")
+def activity_delete(activity_id):
+    activity = service.get(activity_id) or abort(404)
+    service.delete(activity, actor=g.api_client)
+    db.session.commit()
+    return "", 204
+
+
+_id = {"type": ["string", "null"], "format": "uuid"}
+_input = {
+    "kind": {"enum": ["call", "meeting", "email", "task"]},
+    "due_on": {"type": ["string", "null"], "format": "date"}, "note": {"type": ["string", "null"], "maxLength": 10000},
+    "done": {"type": "boolean"},
+    "contact_id": _id, "company_id": _id, "deal_id": _id,
+}
+openapi.add_schemas({
+    "ActivityInput": {"type": "object", "additionalProperties": False, "properties": _input,
+                      "description": "On create: kind and exactly one of contact_id, company_id, deal_id. "
+                                     "The subject cannot be changed."},
+    "Activity": {"type": "object", "properties": {
+        "id": {"type": "string", "format": "uuid"}, **_input,
+        "done_at": {"type": ["string", "null"], "format": "date-time"},
+        "created_at": {"type": "string", "format": "date-time"}}},
+    "ActivityPage": openapi.page_schema("Activity"),
+})
+_one = [openapi.id_parameter("activity_id")]
+_item = {"application/json": {"schema": openapi.ref("Activity")}}
+_filters = [{"name": f"{s}_id", "in": "query", "schema": {"type": "string", "format": "uuid"}} for s in SUBJECTS]
+openapi.add_paths({
+    "/api/v1/activities": {
+        "get": openapi.operation("List activities (oldest first), optionally of one subject", scope="crm:read",
+                                 errors=(400,), parameters=[*openapi.LIST_PARAMETERS, *_filters],
+                                 responses={"200": {"description": "A page", "content": {"application/json": {
+                                     "schema": openapi.ref("ActivityPage")}}}}),
+        "post": openapi.operation("Create an activity", scope="crm:write", body="ActivityInput",
+                                  errors=(400, 415, 422),
+                                  responses={"201": {"description": "Created", "content": _item}}),
+    },
+    "/api/v1/activities/{activity_id}": {
+        "get": openapi.operation("Get an activity", scope="crm:read", parameters=_one, errors=(404,),
+                                 responses={"200": {"description": "The activity", "content": _item}}),
+        "patch": openapi.operation("Change kind, due date, note or done", scope="crm:write", parameters=_one,
+                                   body="ActivityInput", errors=(400, 404, 415, 422),
+                                   responses={"200": {"description": "The activity", "content": _item}}),
+        "delete": openapi.operation("Delete an activity", scope="crm:write", parameters=_one, errors=(404,),
+                                    responses={"204": {"description": "Deleted"}}),
+    },
+})

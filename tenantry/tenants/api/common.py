@@ -1,0 +1,74 @@
+"""What the resource modules share: the UI's forms run on JSON, ids, timestamps, read events."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from flask import g, request
+from werkzeug.datastructures import MultiDict
+
+from tenantry.platform import audit
+from tenantry.platform.tenancy import current_tenant
+
+from .core import validation_error
+from .errors import ApiError
+
+MAX_QUERY = 200
+
+
+def run_form(form_class, values: dict[str, str], renames: dict[str, str] | None = None, **kwargs):
+    """Validate `values` with the UI's own form, so the API and the pages refuse the same
+    input with the same messages; errors come back under the API's field names."""
+    form = form_class(formdata=MultiDict(values), meta={"csrf": False}, **kwargs)
+    if not form.validate():
+        renames = renames or {}
+        raise validation_error({renames.get(name, name): msgs for name, msgs in form.errors.items()})
+    return form
+
+
+def text(value: Any) -> str:
+    """A JSON string field as form text; null clears it."""
+    return "" if value is None else value
+
+
+def or_null(value: str) -> str | None:
+    return value or None
+
+
+def iso(value: datetime | date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def ident(value: uuid.UUID | None) -> str | None:
+    return str(value) if value is not None else None
+
+
+def parse_uuid(value: str | None, field: str, what: str) -> uuid.UUID | None:
+    if value in (None, ""):
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise validation_error({field: f"Choose one of this workspace's {what} (an id)."}) from exc
+
+
+def query_arg() -> str:
+    q = request.args.get("q", "")
+    if len(q) > MAX_QUERY:
+        raise ApiError(400, "invalid_query", f"q is at most {MAX_QUERY} characters.", {"q": "Too long."})
+    return q.strip()
+
+
+def no_search(name: str) -> None:
+    if request.args.get("q"):
+        raise ApiError(400, "unsupported_parameter", f"{name} cannot be searched with q.",
+                       {"q": "Not supported on this list."})
+
+
+def record_read(entity: str, ids: list, *, listed: bool) -> None:
+    """One audit event per read of personal data, naming the client and the ids returned."""
+    audit.record_read(f"crm.{entity}.{'listed' if listed else 'viewed'}", target_type=entity, target_ids=ids,
+                      actor=g.api_client, tenant_id=current_tenant.id,
+                      details={"via": "api", **({"search": True} if listed and request.args.get("q") else {})})

@@ -1,0 +1,125 @@
+"""/api/v1/companies: the CRM's companies, validated by the UI's CompanyForm."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import abort, g, jsonify
+
+from tenantry.platform.db import db
+from tenantry.platform.tenancy import current_tenant
+from tenantry.tenants.crm import companies as service
+from tenantry.tenants.crm import forms, search
+from tenantry.tenants.crm.models import COMPANY, Company
+
+from . import openapi
+from .common import iso, or_null, query_arg, record_read, run_form, text
+from .core import bp, json_body, require_scope
+from .pagination import paginate
+
+TEXT = ("name", "company_number", "vat_id", "address", "iban", "website", "notes")
+FIELDS = {name: (str, None) for name in (*TEXT, "country")}
+
+
+def to_json(company: Company) -> dict:
+    plain = company.plain()
+    return {"id": str(company.id), "country": company.country, **{name: or_null(plain[name]) for name in TEXT},
+            "created_at": iso(company.created_at), "updated_at": iso(company.updated_at)}
+
+
+def _validate(given: dict, current: dict) -> service.CompanyData:
+    values = {name: text(given[name]) if name in given else current[name] for name in (*TEXT, "country")}
+    # The form treats an empty country as "the workspace's own", as the page does.
+    return run_form(forms.CompanyForm, values).data_for_service()
+
+
+@bp.get("/companies")
+@require_scope("crm:read")
+def company_list():
+    q = query_arg()
+    stmt = sa.select(Company)
+    if q:
+        stmt = stmt.where(Company.id.in_(search.matching(COMPANY, q)))
+    rows, cursor = paginate(stmt, keys=(Company.created_at, Company.id), name="companies")
+    items = [to_json(c) for c in rows]
+    record_read("company", [c.id for c in rows], listed=True)
+    db.session.commit()
+    return jsonify({"items": items, "next_cursor": cursor})
+
+
+@bp.post("/companies")
+@require_scope("crm:write")
+def company_create():
+    data = _validate(json_body(FIELDS), {**dict.fromkeys(TEXT, ""), "country": current_tenant.country})
+    company = service.create(data, actor=g.api_client)
+    body = to_json(company)
+    db.session.commit()
+    return body, 201
+
+
+@bp.get("/companies/<uuid:company_id>")
+@require_scope("crm:read")
+def company_get(company_id):
+    company = service.get(company_id) or abort(404)
+    body = to_json(company)
+    record_read("company", [company.id], listed=False)
+    db.session.commit()
+    return jsonify(body)
+
+
+@bp.patch("/companies/<uuid:company_id>")
+@require_scope("crm:write")
+def company_update(company_id):
+    company = service.get(company_id) or abort(404)
+    data = _validate(json_body(FIELDS), {**company.plain(), "country": company.country})
+    service.update(company, data, actor=g.api_client)
+    body = to_json(company)
+    db.session.commit()
+    return jsonify(body)
+
+
+@bp.delete("/companies/<uuid:company_id>")
+@require_scope("crm:write")
+def company_delete(company_id):
+    company = service.get(company_id) or abort(404)
+    service.delete(company, actor=g.api_client)
+    db.session.commit()
+    return "", 204
+
+
+_string = {"type": ["string", "null"]}
+_input = {
+    "name": {**_string, "maxLength": 300}, "country": {**_string, "description": "ISO 3166 alpha-2; default: the workspace's"},
+    "company_number": {**_string, "maxLength": 40, "description": "Company ID; checked as an IČO for CZ"},
+    "vat_id": {**_string, "maxLength": 40}, "address": {**_string, "maxLength": 1000},
+    "iban": {**_string, "maxLength": 50}, "website": {**_string, "maxLength": 300}, "notes": {**_string, "maxLength": 10000},
+}
+openapi.add_schemas({
+    "CompanyInput": {"type": "object", "additionalProperties": False, "properties": _input,
+                     "description": "name is required on create."},
+    "Company": {"type": "object", "properties": {
+        "id": {"type": "string", "format": "uuid"}, **_input,
+        "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}},
+    "CompanyPage": openapi.page_schema("Company"),
+})
+_one = [openapi.id_parameter("company_id")]
+_item = {"application/json": {"schema": openapi.ref("Company")}}
+openapi.add_paths({
+    "/api/v1/companies": {
+        "get": openapi.operation(
+            "List companies (oldest first), optionally searched", scope="crm:read", errors=(400,),
+            parameters=[*openapi.LIST_PARAMETERS, openapi.SEARCH_PARAMETER],
+            responses={"200": {"description": "A page", "content": {"application/json": {
+                "schema": openapi.ref("CompanyPage")}}}}),
+        "post": openapi.operation("Create a company", scope="crm:write", body="CompanyInput", errors=(400, 415, 422),
+                                  responses={"201": {"description": "Created", "content": _item}}),
+    },
+    "/api/v1/companies/{company_id}": {
+        "get": openapi.operation("Get a company", scope="crm:read", parameters=_one, errors=(404,),
+                                 responses={"200": {"description": "The company", "content": _item}}),
+        "patch": openapi.operation("Change some fields of a company", scope="crm:write", parameters=_one,
+                                   body="CompanyInput", errors=(400, 404, 415, 422),
+                                   responses={"200": {"description": "The company", "content": _item}}),
+        "delete": openapi.operation("Delete a company (its contacts and deals stay, without it)", scope="crm:write",
+                                    parameters=_one, errors=(404,), responses={"204": {"description": "Deleted"}}),
+    },
+})

@@ -1,0 +1,174 @@
+"""/api/v1/contacts: the CRM's contacts, validated by the UI's ContactForm."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import abort, g, jsonify, request
+
+from tenantry.platform.db import db
+from tenantry.tenants.crm import contacts as service
+from tenantry.tenants.crm import forms, search
+from tenantry.tenants.crm.models import CONTACT, Contact
+
+from . import openapi
+from .common import ident, iso, or_null, parse_uuid, query_arg, record_read, run_form, text
+from .core import bp, json_body, require_scope
+from .pagination import paginate
+
+S, L, N = str, list, None
+FIELDS = {"first_name": (S, N), "last_name": (S, N), "email": (S, N), "emails": (L, N), "phone": (S, N),
+          "phones": (L, N), "address": (S, N), "company_id": (S, N), "position": (S, N), "notes": (S, N),
+          "tags": (L, N)}
+
+
+def to_json(contact: Contact, plain: dict | None = None) -> dict:
+    plain = plain if plain is not None else contact.plain()
+    return {
+        "id": str(contact.id), "first_name": or_null(plain["first_name"]), "last_name": or_null(plain["last_name"]),
+        "email": plain["emails"][0] if plain["emails"] else None, "emails": plain["emails"],
+        "phone": plain["phones"][0] if plain["phones"] else None, "phones": plain["phones"],
+        "address": or_null(plain["address"]), "company_id": ident(contact.company_id),
+        "position": or_null(plain["position"]), "notes": or_null(plain["notes"]), "tags": plain["tags"],
+        "created_at": iso(contact.created_at), "updated_at": iso(contact.updated_at),
+    }
+
+
+def _primary_first(given: dict, current: list[str], single: str, many: str) -> list[str]:
+    """`email` is the first of `emails` (likewise phones): setting it puts it first, null drops it."""
+    values = list(given[many]) if given.get(many) is not None else ([] if many in given else list(current))
+    if single in given:
+        rest = values if many in given else values[1:]
+        values = ([given[single]] if given[single] else []) + [v for v in rest if v != given[single]]
+    return values
+
+
+def _validate(given: dict, current: dict) -> service.ContactData:
+    emails = _primary_first(given, current["emails"], "email", "emails")
+    phones = _primary_first(given, current["phones"], "phone", "phones")
+    values = {name: text(given[name]) if name in given else current[name]
+              for name in ("first_name", "last_name", "address", "position", "notes")}
+    company = text(given["company_id"]) if "company_id" in given else current["company_id"]
+    values.update(emails="\n".join(emails), phones="\n".join(phones), company=company,
+                  tags=", ".join(given["tags"] if given.get("tags") is not None else
+                                 ([] if "tags" in given else current["tags"])))
+    renames = {"company": "company_id",
+               "emails": "email" if "email" in given and "emails" not in given else "emails",
+               "phones": "phone" if "phone" in given and "phones" not in given else "phones"}
+    form = run_form(forms.ContactForm, values, renames, company_choices=[(company, company)] if company else [])
+    return form.data_for_service()
+
+
+_EMPTY = {"first_name": "", "last_name": "", "emails": [], "phones": [], "address": "", "company_id": "",
+          "position": "", "notes": "", "tags": []}
+
+
+def _save(write):
+    try:
+        contact = write()
+    except service.UnknownCompany as exc:
+        db.session.rollback()
+        from .core import validation_error
+
+        raise validation_error({"company_id": str(exc)}) from exc
+    body = to_json(contact)
+    db.session.commit()
+    return body
+
+
+@bp.get("/contacts")
+@require_scope("crm:read")
+def contact_list():
+    q = query_arg()
+    stmt = sa.select(Contact)
+    if q:
+        stmt = stmt.where(Contact.id.in_(search.matching(CONTACT, q)))
+    company_id = request.args.get("company_id")
+    if company_id:
+        stmt = stmt.where(Contact.company_id == parse_uuid(company_id, "company_id", "companies"))
+    rows, cursor = paginate(stmt, keys=(Contact.created_at, Contact.id), name="contacts")
+    items = [to_json(c) for c in rows]
+    record_read("contact", [c.id for c in rows], listed=True)
+    db.session.commit()
+    return jsonify({"items": items, "next_cursor": cursor})
+
+
+@bp.post("/contacts")
+@require_scope("crm:write")
+def contact_create():
+    data = _validate(json_body(FIELDS), _EMPTY)
+    return _save(lambda: service.create(data, actor=g.api_client)), 201
+
+
+@bp.get("/contacts/<uuid:contact_id>")
+@require_scope("crm:read")
+def contact_get(contact_id):
+    contact = service.get(contact_id) or abort(404)
+    body = to_json(contact)
+    record_read("contact", [contact.id], listed=False)
+    db.session.commit()
+    return jsonify(body)
+
+
+@bp.patch("/contacts/<uuid:contact_id>")
+@require_scope("crm:write")
+def contact_update(contact_id):
+    contact = service.get(contact_id) or abort(404)
+    given = json_body(FIELDS)
+    current = {**contact.plain(), "company_id": ident(contact.company_id) or ""}
+    data = _validate(given, current)
+    return _save(lambda: service.update(contact, data, actor=g.api_client))
+
+
+@bp.delete("/contacts/<uuid:contact_id>")
+@require_scope("crm:write")
+def contact_delete(contact_id):
+    contact = service.get(contact_id) or abort(404)
+    service.delete(contact, actor=g.api_client)
+    db.session.commit()
+    return "", 204
+
+
+_string = {"type": ["string", "null"]}
+_strings = {"type": "array", "items": {"type": "string"}}
+_input = {
+    "first_name": {**_string, "maxLength": 200}, "last_name": {**_string, "maxLength": 200},
+    "email": {**_string, "format": "email", "description": "The primary e-mail (first of emails)"},
+    "emails": _strings, "phone": {**_string, "description": "The primary phone; stored as E.164"},
+    "phones": _strings, "address": {**_string, "maxLength": 1000},
+    "company_id": {"type": ["string", "null"], "format": "uuid"}, "position": {**_string, "maxLength": 200},
+    "notes": {**_string, "maxLength": 10000}, "tags": _strings,
+}
+openapi.add_schemas({
+    "ContactInput": {"type": "object", "additionalProperties": False, "properties": _input,
+                     "description": "A first name or a surname is required."},
+    "Contact": {"type": "object", "properties": {
+        "id": {"type": "string", "format": "uuid"}, **_input,
+        "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}},
+    "ContactPage": openapi.page_schema("Contact"),
+})
+_one = [openapi.id_parameter("contact_id")]
+_company_filter = {"name": "company_id", "in": "query", "schema": {"type": "string", "format": "uuid"}}
+openapi.add_paths({
+    "/api/v1/contacts": {
+        "get": openapi.operation(
+            "List contacts (oldest first), optionally searched", scope="crm:read", errors=(400,),
+            parameters=[*openapi.LIST_PARAMETERS, openapi.SEARCH_PARAMETER, _company_filter],
+            responses={"200": {"description": "A page", "content": {"application/json": {
+                "schema": openapi.ref("ContactPage")}}}}),
+        "post": openapi.operation(
+            "Create a contact", scope="crm:write", body="ContactInput", errors=(400, 415, 422),
+            responses={"201": {"description": "Created", "content": {"application/json": {
+                "schema": openapi.ref("Contact")}}}}),
+    },
+    "/api/v1/contacts/{contact_id}": {
+        "get": openapi.operation("Get a contact", scope="crm:read", parameters=_one, errors=(404,),
+                                 responses={"200": {"description": "The contact", "content": {
+                                     "application/json": {"schema": openapi.ref("Contact")}}}}),
+        "patch": openapi.operation("Change some fields of a contact", scope="crm:write", parameters=_one,
+                                   body="ContactInput", errors=(400, 404, 415, 422),
+                                   responses={"200": {"description": "The contact", "content": {
+                                       "application/json": {"schema": openapi.ref("Contact")}}}}),
+        "delete": openapi.operation("Delete a contact (its activities go with it)", scope="crm:write",
+                                    parameters=_one, errors=(404,), responses={"204": {"description": "Deleted"}}),
+    },
+})

@@ -1,0 +1,166 @@
+"""/api/v1/deals: the CRM's deals, validated by the UI's DealForm."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import abort, g, jsonify, request
+
+from tenantry.platform.db import db
+from tenantry.tenants.crm import deals as service
+from tenantry.tenants.crm import forms, stages
+from tenantry.tenants.crm.models import Deal
+
+from . import openapi
+from .common import ident, iso, no_search, parse_uuid, record_read, run_form, text
+from .core import bp, json_body, require_scope, validation_error
+from .pagination import paginate
+
+REFS = ("stage", "contact", "company", "owner")
+FIELDS = {"title": (str, None), "value": (str, int, float, None), "currency": (str, None),
+          "expected_close": (str, None), **{f"{ref}_id": (str, None) for ref in REFS}}
+RENAMES = {ref: f"{ref}_id" for ref in REFS}
+
+
+def _amount(deal: Deal) -> str:
+    return f"{deal.value.normalize():f}"
+
+
+def to_json(deal: Deal) -> dict:
+    return {"id": str(deal.id), "title": deal.reveal("title"), "value": _amount(deal), "currency": deal.currency,
+            "stage_id": ident(deal.stage_id), "expected_close": iso(deal.expected_close),
+            "contact_id": ident(deal.contact_id), "company_id": ident(deal.company_id),
+            "owner_id": ident(deal.owner_id), "created_at": iso(deal.created_at), "updated_at": iso(deal.updated_at)}
+
+
+def _form_value(value) -> str:
+    # A JSON number arrives as int or float; its shortest text is what the client wrote.
+    return text(value) if isinstance(value, str) or value is None else repr(value)
+
+
+def _validate(given: dict, current: dict) -> service.DealData:
+    values = {name: text(given[name]) if name in given else current[name] for name in ("title", "currency",
+                                                                                      "expected_close")}
+    values["value"] = _form_value(given["value"]) if "value" in given else current["value"]
+    for ref in REFS:
+        values[ref] = text(given[f"{ref}_id"]) if f"{ref}_id" in given else current[ref]
+    pipeline = stages.ensure_defaults()
+    if not values["stage"]:
+        values["stage"] = str(pipeline[0].id)  # the first stage, as the page preselects it
+    # The form checks that an id is one of its choices; whether it exists in this workspace is
+    # the service's check (deals.Refused), so each given id is offered as its own choice.
+    offer = {f"{ref}_choices": [(values[ref], values[ref])] if values[ref] else [] for ref in ("contact", "company",
+                                                                                          "owner")}
+    form = run_form(forms.DealForm, values, RENAMES, stage_choices=[(str(s.id), s.name) for s in pipeline]
+                    + ([(values["stage"], "?")] if values["stage"] not in {str(s.id) for s in pipeline} else []),
+                    **offer)
+    for ref in REFS:
+        parse_uuid(values[ref], f"{ref}_id", {"stage": "pipeline stages", "owner": "members"}.get(ref, ref + "s"))
+    return form.data_for_service()
+
+
+def _save(write):
+    try:
+        deal = write()
+    except service.Refused as exc:
+        db.session.rollback()
+        raise validation_error({f"{exc.field}_id": str(exc)}) from exc
+    body = to_json(deal)
+    db.session.commit()
+    return body
+
+
+_EMPTY = {"title": "", "value": "", "currency": "", "expected_close": "", **dict.fromkeys(REFS, "")}
+
+
+@bp.get("/deals")
+@require_scope("crm:read")
+def deal_list():
+    no_search("Deals")
+    stmt = sa.select(Deal)
+    stage_id = request.args.get("stage_id")
+    if stage_id:
+        stmt = stmt.where(Deal.stage_id == parse_uuid(stage_id, "stage_id", "pipeline stages"))
+    rows, cursor = paginate(stmt, keys=(Deal.created_at, Deal.id), name="deals")
+    items = [to_json(d) for d in rows]
+    record_read("deal", [d.id for d in rows], listed=True)
+    db.session.commit()
+    return jsonify({"items": items, "next_cursor": cursor})
+
+
+@bp.post("/deals")
+@require_scope("crm:write")
+def deal_create():
+    data = _validate(json_body(FIELDS), _EMPTY)
+    return _save(lambda: service.create(data, actor=g.api_client)), 201
+
+
+@bp.get("/deals/<uuid:deal_id>")
+@require_scope("crm:read")
+def deal_get(deal_id):
+    deal = service.get(deal_id) or abort(404)
+    body = to_json(deal)
+    record_read("deal", [deal.id], listed=False)
+    db.session.commit()
+    return jsonify(body)
+
+
+@bp.patch("/deals/<uuid:deal_id>")
+@require_scope("crm:write")
+def deal_update(deal_id):
+    deal = service.get(deal_id) or abort(404)
+    given = json_body(FIELDS)
+    current = {"title": deal.reveal("title"), "value": _amount(deal), "currency": deal.currency,
+               "expected_close": iso(deal.expected_close) or "",
+               **{ref: ident(getattr(deal, f"{ref}_id")) or "" for ref in REFS}}
+    data = _validate(given, current)
+    return _save(lambda: service.update(deal, data, actor=g.api_client))
+
+
+@bp.delete("/deals/<uuid:deal_id>")
+@require_scope("crm:write")
+def deal_delete(deal_id):
+    deal = service.get(deal_id) or abort(404)
+    service.delete(deal, actor=g.api_client)
+    db.session.commit()
+    return "", 204
+
+
+_id = {"type": ["string", "null"], "format": "uuid"}
+_input = {
+    "title": {"type": "string", "maxLength": 300},
+    "value": {"type": ["string", "number"], "description": "Decimal, e.g. \"12500.50\"; at most the currency's places"},
+    "currency": {"type": "string", "description": "ISO 4217, e.g. EUR"},
+    "expected_close": {"type": ["string", "null"], "format": "date"},
+    "stage_id": {**_id, "description": "Default: the first stage of the pipeline"},
+    "contact_id": _id, "company_id": _id, "owner_id": {**_id, "description": "A member's user id"},
+}
+openapi.add_schemas({
+    "DealInput": {"type": "object", "additionalProperties": False, "properties": _input,
+                  "description": "title, value and currency are required on create."},
+    "Deal": {"type": "object", "properties": {
+        "id": {"type": "string", "format": "uuid"}, **_input, "value": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}},
+    "DealPage": openapi.page_schema("Deal"),
+})
+_one = [openapi.id_parameter("deal_id")]
+_item = {"application/json": {"schema": openapi.ref("Deal")}}
+_stage_filter = {"name": "stage_id", "in": "query", "schema": {"type": "string", "format": "uuid"}}
+openapi.add_paths({
+    "/api/v1/deals": {
+        "get": openapi.operation("List deals (oldest first)", scope="crm:read", errors=(400,),
+                                 parameters=[*openapi.LIST_PARAMETERS, _stage_filter],
+                                 responses={"200": {"description": "A page", "content": {"application/json": {
+                                     "schema": openapi.ref("DealPage")}}}}),
+        "post": openapi.operation("Create a deal", scope="crm:write", body="DealInput", errors=(400, 415, 422),
+                                  responses={"201": {"description": "Created", "content": _item}}),
+    },
+    "/api/v1/deals/{deal_id}": {
+        "get": openapi.operation("Get a deal", scope="crm:read", parameters=_one, errors=(404,),
+                                 responses={"200": {"description": "The deal", "content": _item}}),
+        "patch": openapi.operation("Change some fields of a deal", scope="crm:write", parameters=_one,
+                                   body="DealInput", errors=(400, 404, 415, 422),
+                                   responses={"200": {"description": "The deal", "content": _item}}),
+        "delete": openapi.operation("Delete a deal (its activities go with it)", scope="crm:write",
+                                    parameters=_one, errors=(404,), responses={"204": {"description": "Deleted"}}),
+    },
+})
