@@ -179,14 +179,19 @@ def tenant_blueprint(name: str, import_name: str, **kwargs: Any) -> Blueprint:
             abort(404)
         if not current_user.is_authenticated:
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-        if current_user.is_staff:
-            abort(404)
         g.tenant_token = tenancy.activate(tenant)
-        membership = policy.membership_for(current_user, tenant)
+        if current_user.is_staff:
+            # Staff enter a workspace only through a live grant of that tenant [DPA-4.3.2]. The
+            # hook (registered by the support-access area) is asked on every request, so expiry
+            # or revocation ends access mid-session; without it staff see nothing here.
+            access = current_app.extensions.get("tenantry.staff_tenant_access")
+            membership = access(current_user, tenant) if access is not None else None
+        else:
+            membership = policy.membership_for(current_user, tenant)
         if membership is None:
             abort(404)
         g.membership = membership
-        redirect_to = policy.enforce_for_tenant(current_user, tenant)
+        redirect_to = None if current_user.is_staff else policy.enforce_for_tenant(current_user, tenant)
         if redirect_to is not None:
             return redirect_to
         for gate in current_app.extensions.get("tenantry.tenant_gates", []):

@@ -29,4 +29,7 @@ def init_app(app: Flask) -> None:
         if g.get("membership") is None:
             return {}
         return {"notices_awaiting": notices.awaiting_acknowledgement()}
+    from tenantry.tenants import support_grants
+
+    support_grants.init_app(app)  # Settings > Support access (nav 94); staff enter only under a grant
     cli.register()
