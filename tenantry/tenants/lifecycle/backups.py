@@ -101,18 +101,20 @@ def expire(as_of: datetime) -> int:
     """Delete backups older than the retention: on day D + retention + 1, not before."""
     oldest_kept = as_of.date() - timedelta(days=retention_days())
     with all_tenants():
-        old = db.session.execute(sa.select(Backup).where(Backup.day < oldest_kept)).scalars().all()
+        old = [(b.id, b.tenant_id) for b in db.session.execute(
+            sa.select(Backup).where(Backup.day < oldest_kept)).scalars()]
         tenants = {t.id: t for t in db.session.execute(
-            sa.select(Tenant).where(Tenant.id.in_({b.tenant_id for b in old}))).scalars()}
-    for backup in old:
-        with tenant_context(tenants[backup.tenant_id]):
+            sa.select(Tenant).where(Tenant.id.in_({tid for _, tid in old}))).scalars()}
+    for backup_id, tenant_id in old:
+        with tenant_context(tenants[tenant_id]):
+            backup = db.session.get(Backup, backup_id)
             storage.storage().delete(backup.storage_key)
             # Exports made from it keep their own file; only the link to the backup goes.
-            db.session.execute(sa.update(Export).where(Export.tenant_id == backup.tenant_id,
-                                                       Export.backup_id == backup.id).values(backup_id=None))
+            db.session.execute(sa.update(Export).where(Export.tenant_id == tenant_id,
+                                                       Export.backup_id == backup_id).values(backup_id=None))
+            audit.record("backup.expired", actor_type="system", tenant_id=tenant_id, target_type="backup",
+                         target_id=backup_id, details={"day": backup.day.isoformat()})
             db.session.delete(backup)
-            audit.record("backup.expired", actor_type="system", tenant_id=backup.tenant_id, target_type="backup",
-                         target_id=backup.id, details={"day": backup.day.isoformat()})
         db.session.commit()
     return len(old)
 

@@ -77,12 +77,13 @@ def restore_command(slug: str, backup: str, into: str) -> None:
     chosen = backups.find(source, backup)
     if chosen is None:
         raise click.ClickException(f"{slug} has no backup {backup!r} (see `backups list {slug}`)")
+    backup_id, day = chosen.id, chosen.day
     if tenancy.get_by_slug(into) is not None:
         raise click.ClickException(f"tenant {into!r} exists already: restore creates a new tenant")
     owner = _an_owner(source)
     with tempfile.TemporaryFile() as plain:
         with tenancy.tenant_context(source):
-            backups.copy_plain(chosen.id, plain)
+            backups.copy_plain(backup_id, plain)
         plain.seek(0)
         try:
             target = signup.create_tenant(slug=into, name=source.name, country=source.country,
@@ -92,7 +93,7 @@ def restore_command(slug: str, backup: str, into: str) -> None:
             db.session.rollback()
             raise click.ClickException(str(exc)) from exc
     db.session.commit()
-    click.echo(f"Restored the backup of {slug} of {chosen.day.isoformat()} into the new tenant {into}.")
+    click.echo(f"Restored the backup of {slug} of {day.isoformat()} into the new tenant {into}.")
     _report(result)
 
 
