@@ -26,7 +26,6 @@ def upgrade():
     sa.Column('expires_at', tenantry.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('revoked_at', tenantry.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('revoked_by_user_id', sa.Uuid(), nullable=True),
-    sa.Column('last_used_at', tenantry.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
     sa.CheckConstraint("scope in ('read-only', 'read-write')", name=op.f('ck_support_grants_scope')),
     sa.CheckConstraint('expires_at > created_at', name=op.f('ck_support_grants_expires_after_created')),

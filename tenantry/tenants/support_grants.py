@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import Flask, abort, flash, g, has_request_context, redirect, render_template, request, url_for
+from flask import Flask, abort, current_app, flash, g, has_request_context, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import Mapped, mapped_column
 from wtforms import IntegerField, RadioField, SelectField, StringField
@@ -50,7 +50,6 @@ class SupportGrant(TenantScoped, db.Model):
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
     revoked_by_user_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
-    last_used_at: Mapped[datetime | None]
 
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "id"),
@@ -216,28 +215,26 @@ def _mark_support_events(target, args, kwargs):
 
 
 def _record_support_request(response):
-    """One tenant audit event per request made under a grant: pages seen and actions tried."""
+    """One tenant audit event per request made under a grant: pages seen and actions tried.
+
+    It joins the request's batch of read events, which the audit trail writes once the
+    response is ready, or withholds the response when it cannot (nothing seen unrecorded)."""
     marks = g.get("support_grant")
     membership = g.get("membership")
     if not marks or not isinstance(membership, SupportMembership):
         return response
-    session = db.session()
-    if any(not isinstance(obj, AuditEvent) for obj in (*session.new, *session.dirty, *session.deleted)):
-        # Whatever the view left uncommitted was never meant to be saved.
-        session.rollback()
-    ids = {k: str(v) for k, v in (request.view_args or {}).items() if isinstance(v, uuid.UUID)}
+    records = {k: str(v) for k, v in (request.view_args or {}).items() if isinstance(v, uuid.UUID)}
     details = {"endpoint": request.endpoint, "method": request.method, "status": response.status_code,
                "scope": marks["scope"]}
-    if ids:
-        details["ids"] = ids
-    audit.record("support.page_viewed" if request.method in SAFE_METHODS else "support.request",
-                 actor=current_user, tenant_id=membership.tenant_id, target_type="support_grant",
-                 target_id=membership.grant_id,
-                 outcome="success" if response.status_code < 400 else "failure", details=details)
-    db.session.execute(sa.update(SupportGrant).where(SupportGrant.tenant_id == membership.tenant_id,
-                                                     SupportGrant.id == membership.grant_id)
-                       .values(last_used_at=clock.now()))
-    db.session.commit()
+    if records:
+        details["records"] = records
+    event = audit.record_read("support.page_viewed" if request.method in SAFE_METHODS else "support.request",
+                              actor=current_user, tenant_id=membership.tenant_id, target_type="support_grant",
+                              target_ids=[membership.grant_id], details=details)
+    if response.status_code >= 400 and event is not None:
+        event.outcome = "failure"
+    if not current_app.extensions.get("tenantry.audit_batching"):
+        db.session.commit()
     return response
 
 

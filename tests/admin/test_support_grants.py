@@ -113,7 +113,7 @@ def test_during_a_read_only_grant_support_reads_audited_as_support_and_cannot_wr
     events = _support_events(app, world)
     seen = [e for e in events if e.action == "support.page_viewed"]
     assert [e.details["endpoint"] for e in seen] == ["crm.contact_show", "support.index", "tenant.security_settings"]
-    assert seen[0].details["ids"] == {"contact_id": str(world["contact_id"])}
+    assert seen[0].details["records"] == {"contact_id": str(world["contact_id"])}
     assert seen[0].outcome == "success" and seen[1].outcome == "failure"
     refused = [e for e in events if e.action == "support.request"]
     assert [(e.details["endpoint"], e.details["status"], e.outcome) for e in refused] == [
