@@ -19,11 +19,10 @@ TENANT_OWNED = ["tenant_cancellations", "tenant_cancellation_reminders", "tenant
 GLOBAL = ["tenant_tombstones"]
 
 # The purge deletes every row of a tenant, also from tables where the application role may
-# only SELECT and INSERT (append-only records such as incident notices and the audit trail).
-# These functions, owned by the schema owner, do that and nothing else: they act only on a
-# tenant whose status is cancelled and whose tombstone (the purge's record) exists, only on
-# tables with a tenant_id column, and on audit events they erase the personal data (address,
-# browser, details) while the events themselves, ids and chain fields, stay.
+# only SELECT and INSERT (append-only records such as incident notices). This function, owned
+# by the schema owner, does that and nothing else: it acts only on a tenant whose status is
+# cancelled and whose tombstone (the purge's record) exists, and only on tables with a
+# tenant_id column other than the audit trail (which the audit core's own function purges).
 PURGE_BATCH = """
 CREATE OR REPLACE FUNCTION tenantry_purge_batch(p_table text, p_tenant uuid, p_limit integer)
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
@@ -46,29 +45,11 @@ BEGIN
 END $$
 """
 
-PURGE_AUDIT = """
-CREATE OR REPLACE FUNCTION tenantry_purge_redact_audit(p_tenant uuid)
-RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
-DECLARE
-  n integer;
-BEGIN
-  IF NOT EXISTS (SELECT 1 FROM tenants t JOIN tenant_tombstones s ON s.tenant_id = t.id
-                 WHERE t.id = p_tenant AND t.status = 'cancelled') THEN
-    RAISE EXCEPTION 'tenant % is not being purged', p_tenant;
-  END IF;
-  UPDATE audit_events SET ip = NULL, user_agent = NULL, details = NULL
-  WHERE tenant_id = p_tenant AND (ip IS NOT NULL OR user_agent IS NOT NULL OR details IS NOT NULL);
-  GET DIAGNOSTICS n = ROW_COUNT;
-  RETURN n;
-END $$
-"""
-
-FUNCTIONS = ["tenantry_purge_batch(text, uuid, integer)", "tenantry_purge_redact_audit(uuid)"]
+FUNCTIONS = ["tenantry_purge_batch(text, uuid, integer)"]
 
 
 def _functions():
     op.execute(PURGE_BATCH)
-    op.execute(PURGE_AUDIT)
     for signature in FUNCTIONS:
         op.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
         op.execute(

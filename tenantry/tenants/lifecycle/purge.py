@@ -8,8 +8,8 @@ carries on where it stopped and finishes once:
    e-mailed to the owners while their addresses and the data still exist;
 2. every stored file under `tenants/<tenant_id>/` (exports, backups, imports, attachments);
 3. every row of the tenant in every table that refers to it, dependants first; accounts that
-   belonged to this tenant only; the personal data (address, browser, details) of its audit
-   events, which are kept with ids only so the trail of what happened remains;
+   belonged to this tenant only; its audit trail, through the audit core's
+   `purge_tenant_trail` (the signed checkpoints, hashes only, and a platform event remain);
 4. the keys (crypto-shredding), last, once the certificate has gone out: anything encrypted
    under them anywhere, copies of backups included, can never be read again;
 5. the tenant row keeps its id with status `deleted` (its slug and name replaced), beside the
@@ -26,12 +26,10 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.orm.attributes import flag_modified
 
 from tenantry.dpa import recipients
-from tenantry.platform import audit, clock, notify
-from tenantry.platform.audit import AuditEvent
+from tenantry.platform import audit, audit_retention, clock, notify, storage
 from tenantry.platform.crypto import keyring
 from tenantry.platform.db import db
 from tenantry.platform.identity.models import Membership, User
@@ -44,8 +42,8 @@ log = logging.getLogger(__name__)
 
 BATCH = 500
 # Kept on purpose: the tenant row (status deleted, no name or slug) and the tombstone are the
-# record that the tenant existed and was deleted; audit events stay with their personal data
-# removed; the keys are erased in their own phase, after the certificate.
+# record that the tenant existed and was deleted; the audit trail goes through the audit
+# core's own function; the keys are erased in their own phase, after the certificate.
 KEPT = {"tenants", "tenant_tombstones", "audit_events", "tenant_keys"}
 
 
@@ -62,26 +60,18 @@ def storage_prefix(tenant_id: uuid.UUID) -> str:
 
 
 def tenant_tables() -> list[sa.Table]:
-    """Every table holding rows of a tenant (a tenant_id column or any foreign key to tenants),
-    dependants before what they depend on, so no delete trips a foreign key."""
-    found = []
-    for table in reversed(db.metadata.sorted_tables):
-        if table.name in KEPT:
-            continue
-        if "tenant_id" in table.c or any(fk.column.table.name == "tenants" for fk in table.foreign_keys):
-            found.append(table)
-    return found
+    """Every table holding rows of a tenant (a tenant_id column), dependants before what they
+    depend on, so no delete trips a foreign key.
 
-
-def _tenant_columns(table: sa.Table) -> list[sa.Column]:
-    cols = [fk.parent for fk in table.foreign_keys if fk.column.table.name == "tenants"]
-    if "tenant_id" in table.c and table.c.tenant_id not in cols:
-        cols.append(table.c.tenant_id)
-    return cols
+    Other references to a tenant are records of the operator's own that the law has it keep,
+    not the tenant's data: a breach the tenant reported stays in the processor's breach
+    register [DPA-4.3.7] (its tenant-sealed text unreadable once the keys are destroyed)."""
+    return [table for table in reversed(db.metadata.sorted_tables)
+            if table.name not in KEPT and "tenant_id" in table.c]
 
 
 def _where(table: sa.Table, tenant_id: uuid.UUID):
-    return sa.or_(*[c == tenant_id for c in _tenant_columns(table)])
+    return table.c.tenant_id == tenant_id
 
 
 def count_rows(tenant_id: uuid.UUID) -> dict[str, int]:
@@ -93,10 +83,6 @@ def count_rows(tenant_id: uuid.UUID) -> dict[str, int]:
             if n:
                 counts[table.name] = n
     return counts
-
-
-def _storage():
-    return current_app.extensions["tenantry.storage"]
 
 
 def run(as_of: datetime, *, batch_size: int = BATCH, on_batch: Callable[[int], None] | None = None) -> int:
@@ -120,7 +106,7 @@ def purge(tenant_id: uuid.UUID, *, batch_size: int = BATCH, on_batch: Callable[[
         if stone.certificate_sent_at is None:
             _certificate(tenant, stone)
         if stone.files_deleted_at is None:
-            stone.counts = {**stone.counts, "files": _storage().delete_prefix(storage_prefix(tenant_id))}
+            stone.counts = {**stone.counts, "files": storage.storage().delete_prefix(storage_prefix(tenant_id))}
             stone.files_deleted_at = clock.now()
             db.session.commit()
         if stone.rows_deleted_at is None:
@@ -172,10 +158,10 @@ def certificate_text(tenant: Tenant, stone: Tombstone, planned: dict[str, Any]) 
         f"- {planned['files']} stored files (exports, backups, imports, attachments)",
         f"- {planned['keys']} encryption key versions, destroyed last (crypto-shredding): any copy of the "
         "data encrypted under them, in backups included, can no longer be decrypted",
-        "- the personal data (network address, browser, details) in the workspace's audit events",
+        "- the workspace's audit trail (its signed checkpoints, hashes without content, remain)",
         "",
-        "What remains: this tombstone (tenant id, the hash above, dates and counts) and the audit "
-        "events with ids only. Nothing in it identifies a person.",
+        "What remains: this tombstone (tenant id, the hash above, dates and counts) and the record "
+        "of the deletion in our own audit trail. Nothing in it identifies a person.",
     ]
     return "\n".join(lines)
 
@@ -183,7 +169,7 @@ def certificate_text(tenant: Tenant, stone: Tombstone, planned: dict[str, Any]) 
 def _certificate(tenant: Tenant, stone: Tombstone) -> None:
     planned = {
         "rows": count_rows(tenant.id),
-        "files": sum(1 for _ in _storage().list(storage_prefix(tenant.id))),
+        "files": sum(1 for _ in storage.storage().list(storage_prefix(tenant.id))),
         "keys": len(keyring.versions(tenant.id, keyring.DATA)) + len(keyring.versions(tenant.id, keyring.INDEX)),
     }
     body = certificate_text(tenant, stone, planned)
@@ -192,7 +178,7 @@ def _certificate(tenant: Tenant, stone: Tombstone) -> None:
         # Addressed by e-mail alone and not tied to the tenant or the account: the notice must
         # outlive both, so its delivery can be retried and checked before the keys go.
         notes.append(notify.create("lifecycle.deletion-certificate", to_email=owner.email, tenant_id=None,
-                                   subject=f"Certificate of deletion of workspace {tenant.id}", body=body))
+                                   subject="Certificate of deletion of your Tenantry workspace", body=body))
     db.session.flush()
     stone.counts = {**stone.counts, "planned": planned, "certificates": [str(n.id) for n in notes]}
     stone.certificate_sent_at = clock.now()
@@ -242,7 +228,9 @@ def _delete_rows(tenant: Tenant, stone: Tombstone, batch_size: int, on_batch) ->
             batches += 1
             if on_batch is not None:
                 on_batch(batches)
-    stone.counts = {**stone.counts, "audit_events_redacted": _redact_audit(tenant.id, pg)}
+    # The audit core's own function removes the tenant's chain (events and head); its signed
+    # checkpoints (hashes only) and a platform event recording the removal stay.
+    stone.counts = {**stone.counts, "audit_events": audit_retention.purge_tenant_trail(tenant.id)}
     db.session.commit()
     accounts = [uuid.UUID(i) for i in stone.counts.get("_accounts", [])]
     removed = _remove_orphan_accounts(accounts)
@@ -266,20 +254,6 @@ def _delete_batch(table: sa.Table, tenant_id: uuid.UUID, batch_size: int, pg: bo
         return 0
     db.session.execute(sa.delete(table).where(sa.tuple_(*pk).in_([tuple(k) for k in keys])))
     return len(keys)
-
-
-def _redact_audit(tenant_id: uuid.UUID, pg: bool) -> int:
-    if pg:
-        return db.session.execute(sa.text("SELECT tenantry_purge_redact_audit(:tid)"),
-                                  {"tid": tenant_id}).scalar_one()
-    result = db.session.execute(
-        sa.update(AuditEvent.__table__).where(
-            AuditEvent.__table__.c.tenant_id == tenant_id,
-            sa.or_(AuditEvent.__table__.c.ip.is_not(None), AuditEvent.__table__.c.user_agent.is_not(None),
-                   AuditEvent.__table__.c.details.is_not(None)),
-        ).values(ip=None, user_agent=None, details=None)
-    )
-    return result.rowcount
 
 
 def _remove_orphan_accounts(user_ids: list[uuid.UUID]) -> int:
