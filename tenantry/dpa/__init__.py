@@ -6,7 +6,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from tenantry.dpa import duties, incidents, models, registry, views  # noqa: F401
+    from tenantry.dpa import duties, incidents, models, registry, special_categories, views  # noqa: F401
 
     app.register_blueprint(views.bp)
     registry.init_app(app)

@@ -3,16 +3,21 @@ through blind indexes (deals, activities, import/export and the API build on the
 
 from flask import Flask
 
-from tenantry.tenants.crm import models  # noqa: F401  (the tables belong to the schema)
+from tenantry.tenants.crm import csv_import, custom_fields, models  # noqa: F401  (the tables belong to the schema)
 
 
 def init_app(app: Flask) -> None:
     from tenantry.dpa.duties import ropa
+    from tenantry.platform import cron
     from tenantry.platform.crypto import rotation
     from tenantry.platform.web import add_tenant_nav
-    from tenantry.tenants.crm import companies, contacts, views
+    from tenantry.tenants.crm import companies, contacts, import_views, views
 
     app.register_blueprint(views.bp)
+    app.register_blueprint(import_views.bp)
+    add_tenant_nav(app, "crm_io.custom_field_list", "Custom fields", role="admin", order=93)
+    cron.register(app, "crm-import-files", csv_import.expire)
+    rotation.register_encrypted_column(custom_fields.CustomValue, "value")
     add_tenant_nav(app, "crm.contact_list", "Contacts", order=10)
     add_tenant_nav(app, "crm.company_list", "Companies", order=11)
     add_tenant_nav(app, "crm.deal_list", "Deals", order=12)

@@ -108,7 +108,8 @@ class Page:
     pages: int
 
 
-def listing(*, q: str = "", has_contacts: str = "", sort: str = "name", page: int = 1) -> Page:
+def listing(*, q: str = "", has_contacts: str = "", sort: str = "name", page: int = 1,
+            page_size: int = PAGE_SIZE) -> Page:
     """One page of the tenant's companies.
 
     Sorting by name cannot happen in SQL (the names are ciphertext), so every name of the
@@ -131,21 +132,21 @@ def listing(*, q: str = "", has_contacts: str = "", sort: str = "name", page: in
         rows = db.session.execute(sa.select(Company).where(Company.id.in_(stmt))).scalars().all()
         keyed = sorted(rows, key=lambda c: (fields.fold(c.reveal("name")), str(c.id)), reverse=sort == "-name")
         total = len(keyed)
-        page, pages = _clamp(page, total)
-        chosen = keyed[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+        page, pages = _clamp(page, total, page_size)
+        chosen = keyed[(page - 1) * page_size: page * page_size]
     else:
         total = db.session.execute(sa.select(sa.func.count()).select_from(stmt.subquery())).scalar_one()
-        page, pages = _clamp(page, total)
+        page, pages = _clamp(page, total, page_size)
         order = Company.created_at.desc() if sort == "newest" else Company.created_at.asc()
         chosen = db.session.execute(
             sa.select(Company).where(Company.id.in_(stmt)).order_by(order, Company.id)
-            .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).scalars().all()
+            .limit(page_size).offset((page - 1) * page_size)).scalars().all()
     counts = dict(db.session.execute(
         sa.select(Contact.company_id, sa.func.count()).where(Contact.company_id.in_([c.id for c in chosen]))
         .group_by(Contact.company_id)).all()) if chosen else {}
     return Page([(c, c.plain(), counts.get(c.id, 0)) for c in chosen], total, page, pages)
 
 
-def _clamp(page: int, total: int) -> tuple[int, int]:
-    pages = max(1, -(-total // PAGE_SIZE))
+def _clamp(page: int, total: int, page_size: int = PAGE_SIZE) -> tuple[int, int]:
+    pages = max(1, -(-total // page_size))
     return min(max(1, page), pages), pages

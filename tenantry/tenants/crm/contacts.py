@@ -111,7 +111,8 @@ class Page:
     pages: int
 
 
-def listing(*, q: str = "", company_id: uuid.UUID | None = None, sort: str = "name", page: int = 1) -> Page:
+def listing(*, q: str = "", company_id: uuid.UUID | None = None, sort: str = "name", page: int = 1,
+            page_size: int = PAGE_SIZE) -> Page:
     """One page of the tenant's contacts.
 
     Sorting by name decrypts the two name columns of every matching contact and sorts here:
@@ -135,17 +136,17 @@ def listing(*, q: str = "", company_id: uuid.UUID | None = None, sort: str = "na
             reverse=sort == "-name",
         )
         total = len(keyed)
-        page, pages = _clamp(page, total)
-        chosen = keyed[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+        page, pages = _clamp(page, total, page_size)
+        chosen = keyed[(page - 1) * page_size: page * page_size]
     else:
         total = db.session.execute(sa.select(sa.func.count()).select_from(stmt.subquery())).scalar_one()
-        page, pages = _clamp(page, total)
+        page, pages = _clamp(page, total, page_size)
         order = Contact.created_at.desc() if sort == "newest" else Contact.created_at.asc()
         chosen = db.session.execute(
-            stmt.order_by(order, Contact.id).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).scalars().all()
+            stmt.order_by(order, Contact.id).limit(page_size).offset((page - 1) * page_size)).scalars().all()
     return Page([(c, c.plain()) for c in chosen], total, page, pages)
 
 
-def _clamp(page: int, total: int) -> tuple[int, int]:
-    pages = max(1, -(-total // PAGE_SIZE))
+def _clamp(page: int, total: int, page_size: int = PAGE_SIZE) -> tuple[int, int]:
+    pages = max(1, -(-total // page_size))
     return min(max(1, page), pages), pages

@@ -130,7 +130,7 @@ class Page:
 
 
 def listing(*, stage_id: uuid.UUID | None = None, owner_id: uuid.UUID | None = None, sort: str = "-value",
-            page: int = 1) -> Page:
+            page: int = 1, page_size: int = PAGE_SIZE) -> Page:
     """One page of deals; filters and sorts run in SQL (value and dates are not encrypted), so
     only the page shown is decrypted. Values in different currencies sort by their number."""
     stmt = sa.select(Deal).where(Deal.tenant_id == current_tenant.id)
@@ -139,7 +139,7 @@ def listing(*, stage_id: uuid.UUID | None = None, owner_id: uuid.UUID | None = N
     if owner_id is not None:
         stmt = stmt.where(Deal.owner_id == owner_id)
     total = db.session.execute(sa.select(sa.func.count()).select_from(stmt.subquery())).scalar_one()
-    pages = max(1, -(-total // PAGE_SIZE))
+    pages = max(1, -(-total // page_size))
     page = min(max(1, page), pages)
     order = {
         "value": [Deal.value.asc()], "-value": [Deal.value.desc()],
@@ -148,6 +148,6 @@ def listing(*, stage_id: uuid.UUID | None = None, owner_id: uuid.UUID | None = N
         "-close": [Deal.expected_close.is_(None), Deal.expected_close.desc()],
         "newest": [Deal.created_at.desc()],
     }[sort if sort in SORTS else "-value"]
-    chosen = db.session.execute(stmt.order_by(*order, Deal.id).limit(PAGE_SIZE)
-                                .offset((page - 1) * PAGE_SIZE)).scalars().all()
+    chosen = db.session.execute(stmt.order_by(*order, Deal.id).limit(page_size)
+                                .offset((page - 1) * page_size)).scalars().all()
     return Page([(d, d.reveal("title")) for d in chosen], total, page, pages)

@@ -15,7 +15,7 @@ from flask_login import current_user
 from tenantry.platform.db import db
 from tenantry.platform.web import require_role, tenant_blueprint
 
-from . import activities, companies, contacts, deals, forms, stages
+from . import activities, companies, contacts, custom_fields, deals, forms, stages
 
 bp = tenant_blueprint("crm", __name__)
 
@@ -50,14 +50,17 @@ def contact_show(contact_id, activity_form=None):
     company = companies.get(contact.company_id) if contact.company_id else None
     return render_template("crm/contact.html", contact=contact, plain=contact.plain(),
                            company=company, company_name=company.reveal("name") if company else "",
+                           custom=custom_fields.shown(contact),
                            display_name=contacts.display_name, **_timeline("contact", contact.id, activity_form))
 
 
 def _contact_form(contact=None):
-    form = forms.ContactForm(company_choices=companies.choices())
+    shown = custom_fields.usable()
+    form = custom_fields.contact_form(forms.ContactForm, shown, company_choices=companies.choices())
     if request.method == "GET":
         if contact is not None:
             form.fill_from(contact, contact.plain())
+            custom_fields.fill_form(form, contact)
         elif request.args.get("company"):
             form.company.data = request.args["company"]
     status = 200
@@ -67,6 +70,7 @@ def _contact_form(contact=None):
                 contact = contacts.create(form.data_for_service(), actor=current_user)
             else:
                 contacts.update(contact, form.data_for_service(), actor=current_user)
+            custom_fields.save(contact, custom_fields.form_values(form), only=shown)
         except contacts.UnknownCompany as exc:
             db.session.rollback()
             form.company.errors = [*form.company.errors, str(exc)]

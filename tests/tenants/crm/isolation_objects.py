@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 from tenantry.platform.tenancy import tenant_context
-from tenantry.tenants.crm import activities, companies, contacts, deals, stages
+from tenantry.tenants.crm import activities, companies, contacts, csv_import, custom_fields, deals, stages
 
 
 def _company(tenant):
@@ -38,5 +38,26 @@ def _activity(tenant):
         return activities.create("company", company.id, activities.ActivityData(kind="call", note="Isolated")).id
 
 
+def _custom_field(tenant):
+    with tenant_context(tenant):
+        return custom_fields.create(custom_fields.DefinitionData(
+            label="Isolation level", key="isolation_level", type="text", options=[], required=False,
+            special_category=False)).id
+
+
+def _import(tenant):
+    from datetime import timedelta
+
+    from tenantry.platform import clock
+    from tenantry.platform.db import db
+
+    with tenant_context(tenant):
+        imp = csv_import.CsvImport(tenant_id=tenant.id, entity="contact", created_by_id=tenant._test_owner.id,
+                                   expires_at=clock.now() + timedelta(hours=1))
+        db.session.add(imp)
+        db.session.flush()
+        return imp.id
+
+
 FACTORIES = {"company_id": _company, "contact_id": _contact, "stage_id": _stage, "deal_id": _deal,
-             "activity_id": _activity}
+             "activity_id": _activity, "custom_field_id": _custom_field, "import_id": _import}

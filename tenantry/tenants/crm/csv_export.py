@@ -1,0 +1,102 @@
+"""CSV exports of the CRM lists, as listed: the same search, filters and sort as the page,
+every matching row rather than one page. Cells go through csv_cells (formula cells defused),
+and each export is one read event naming the ids it handed out."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+
+from tenantry.platform import audit
+from tenantry.platform.db import db
+
+from . import activities, companies, contacts, custom_fields, deals, stages
+from .csv_import import COMPANY_HEADERS, CONTACT_HEADERS
+from .models import Activity, Company, Contact, Deal
+
+ALL = 10**9  # "one page with everything" for the listings
+
+
+def _names(model, ids: Iterable[uuid.UUID], show) -> dict[uuid.UUID, str]:
+    wanted = list({i for i in ids if i})
+    found: dict[uuid.UUID, str] = {}
+    for start in range(0, len(wanted), 500):
+        for row in db.session.execute(sa.select(model).where(model.id.in_(wanted[start:start + 500]))).scalars():
+            found[row.id] = show(row)
+    return found
+
+
+def _company_name(company: Company) -> str:
+    return company.reveal("name")
+
+
+def _contact_name(contact: Contact) -> str:
+    return contacts.display_name({"first_name": contact.reveal("first_name"),
+                                  "last_name": contact.reveal("last_name")})
+
+
+def contact_rows(*, q: str, company_id, sort: str):
+    page = contacts.listing(q=q, company_id=company_id, sort=sort, page=1, page_size=ALL)
+    definitions = custom_fields.definitions()
+    values = custom_fields.values_of_many([c.id for c, _ in page.items])
+    names = _names(Company, [c.company_id for c, _ in page.items], _company_name)
+    header = [*CONTACT_HEADERS, *(d.label for d in definitions)]
+    rows = []
+    for contact, p in page.items:
+        custom = values.get(contact.id, {})
+        rows.append([p["first_name"], p["last_name"], ", ".join(p["emails"]), ", ".join(p["phones"]), p["address"],
+                     names.get(contact.company_id, ""), p["position"], p["notes"], ", ".join(p["tags"]),
+                     *(custom.get(d.id, "") for d in definitions)])
+    return header, rows, [c.id for c, _ in page.items]
+
+
+def company_rows(*, q: str, has_contacts: str, sort: str):
+    page = companies.listing(q=q, has_contacts=has_contacts, sort=sort, page=1, page_size=ALL)
+    rows = [[p["name"], company.country, p["company_number"], p["vat_id"], p["address"], p["iban"], p["website"],
+             p["notes"]] for company, p, _count in page.items]
+    return COMPANY_HEADERS, rows, [c.id for c, _p, _n in page.items]
+
+
+def deal_rows(*, stage_id, owner_id, sort: str):
+    page = deals.listing(stage_id=stage_id, owner_id=owner_id, sort=sort, page=1, page_size=ALL)
+    stage_names = {s.id: s.name for s in stages.ensure_defaults()}
+    owners = dict(deals.members())
+    people = _names(Contact, [d.contact_id for d, _ in page.items], _contact_name)
+    firms = _names(Company, [d.company_id for d, _ in page.items], _company_name)
+    header = ["Title", "Value", "Currency", "Stage", "Expected close date", "Contact", "Company", "Owner"]
+    rows = [[title, f"{deal.value.normalize():f}", deal.currency, stage_names.get(deal.stage_id, ""),
+             deal.expected_close, people.get(deal.contact_id, ""), firms.get(deal.company_id, ""),
+             owners.get(str(deal.owner_id), "") if deal.owner_id else ""] for deal, title in page.items]
+    return header, rows, [d.id for d, _ in page.items]
+
+
+def activity_rows(*, kind: str = "", done: str = ""):
+    """Every activity of the workspace (newest first), optionally of one kind or state."""
+    stmt = sa.select(Activity).order_by(Activity.created_at.desc(), Activity.id)
+    if kind in ("call", "meeting", "email", "task"):
+        stmt = stmt.where(Activity.kind == kind)
+    if done in ("yes", "no"):
+        stmt = stmt.where(Activity.done.is_(done == "yes"))
+    found = list(db.session.execute(stmt).scalars())
+    people = _names(Contact, [a.contact_id for a in found], _contact_name)
+    firms = _names(Company, [a.company_id for a in found], _company_name)
+    titles = _names(Deal, [a.deal_id for a in found], lambda d: d.reveal("title"))
+    header = ["Kind", "Subject", "Subject type", "Due date", "Done", "Done at", "Note", "Created at"]
+    rows = []
+    for a in found:
+        subject, subject_id = activities.subject_of(a)
+        name = {"contact": people, "company": firms, "deal": titles}[subject].get(subject_id, "")
+        rows.append([a.kind, name, subject, a.due_on, "yes" if a.done else "no", a.done_at, a.reveal("note"),
+                     a.created_at])
+    return header, rows, [a.id for a in found]
+
+
+TARGETS = {"contacts": "contact", "companies": "company", "deals": "deal", "activities": "activity"}
+
+
+def record(entity: str, ids: list, *, actor, tenant_id) -> None:
+    """One read event for the export, naming every id it contains (crm.contacts.exported, ...)."""
+    audit.record_read(f"crm.{entity}.exported", target_type=TARGETS[entity], target_ids=ids, actor=actor,
+                      tenant_id=tenant_id, details={"count": len(ids)})

@@ -1,0 +1,403 @@
+"""Custom fields on contacts: definitions a tenant's admins manage, values stored encrypted.
+
+A definition (label, key, type, options, required, special category, order) describes the
+tenant's own data model, not a person, so it stays in the clear. A value is personal data:
+one row per (contact, field), `fields.encrypt` ciphertext bound to (tenant, table, column,
+row id), registered for key rotation like every CRM column.
+
+Marking a field as a special category of personal data (GDPR art. 9) needs an active
+explicit agreement recorded by staff [DPA-A.special, DPA-5.3]. Without one the field
+cannot be marked, and an existing special-category field stops taking values (it is hidden
+from the form and the import) until an agreement is active again.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+from wtforms import Field, SelectField, StringField
+from wtforms.validators import Length, ValidationError
+
+from tenantry.dpa import special_categories
+from tenantry.platform import audit, clock
+from tenantry.platform.crypto import fields
+from tenantry.platform.db import db, new_id
+from tenantry.platform.tenancy import TenantScoped, current_tenant
+
+from .models import Contact
+
+TYPES = {"text": "Text", "number": "Number", "date": "Date", "choice": "Choice"}
+MAX_FIELDS = 50
+MAX_OPTIONS = 100
+MAX_TEXT = 2000
+KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+# Names the contact's own columns and the import's aliases use: a custom field may not shadow them.
+RESERVED_KEYS = frozenset({
+    "id", "first_name", "last_name", "name", "surname", "emails", "email", "phones", "phone", "address",
+    "company", "company_id", "position", "notes", "tags", "created_at", "updated_at", "error", "row",
+})
+
+
+class CustomField(TenantScoped, db.Model):
+    __tablename__ = "crm_custom_fields"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    key: Mapped[str] = mapped_column(sa.String(40))
+    label: Mapped[str] = mapped_column(sa.String(100))
+    type: Mapped[str] = mapped_column(sa.String(10))
+    options: Mapped[list] = mapped_column(sa.JSON, default=list)
+    required: Mapped[bool] = mapped_column(default=False)
+    special_category: Mapped[bool] = mapped_column(default=False)
+    position: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "id"),
+        sa.UniqueConstraint("tenant_id", "key"),
+        sa.CheckConstraint("type in ('text', 'number', 'date', 'choice')", name="type"),
+    )
+
+    @property
+    def form_name(self) -> str:
+        return f"cf_{self.key}"
+
+
+class CustomValue(TenantScoped, db.Model):
+    __tablename__ = "crm_custom_values"
+    ENCRYPTED = ("value",)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    contact_id: Mapped[uuid.UUID]
+    field_id: Mapped[uuid.UUID]
+    value: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "id"),
+        sa.UniqueConstraint("tenant_id", "contact_id", "field_id"),
+        # CASCADE removes only these rows (tenant_id stays right: it is the referenced row's own).
+        sa.ForeignKeyConstraint(["tenant_id", "contact_id"], ["contacts.tenant_id", "contacts.id"],
+                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["tenant_id", "field_id"], ["crm_custom_fields.tenant_id", "crm_custom_fields.id"],
+                                ondelete="CASCADE"),
+        sa.Index("ix_crm_custom_values_field", "tenant_id", "field_id"),
+    )
+
+
+# --- values: parse, normalise, show --------------------------------------------------------
+
+
+def normalise(definition: CustomField, raw: str | None) -> str:
+    """The value as stored (text; numbers as plain decimals, dates as YYYY-MM-DD), "" when
+    empty; ValueError with a message for the person who typed it."""
+    value = (raw or "").strip()
+    if not value:
+        if definition.required:
+            raise ValueError(f"{definition.label} is required.")
+        return ""
+    if definition.type == "text":
+        if len(value) > MAX_TEXT:
+            raise ValueError(f"At most {MAX_TEXT} characters.")
+        return value
+    if definition.type == "number":
+        cleaned = re.sub(r"[\s\u00a0_']", "", value).replace(",", ".")
+        try:
+            number = Decimal(cleaned)
+        except InvalidOperation:
+            raise ValueError("Enter a number such as 42 or 3.5.") from None
+        if not number.is_finite() or abs(number) >= Decimal("1e15"):
+            raise ValueError("Enter a number such as 42 or 3.5.")
+        return format(number.normalize(), "f") if number != 0 else "0"
+    if definition.type == "date":
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError("Enter a date as YYYY-MM-DD, for example 2025-06-30.")
+        try:
+            return date.fromisoformat(value).isoformat()
+        except ValueError:
+            raise ValueError("Enter a date as YYYY-MM-DD, for example 2025-06-30.") from None
+    # choice: the option as defined, matched without regard to case
+    for option in definition.options or []:
+        if option.casefold() == value.casefold():
+            return option
+    raise ValueError(f"Choose one of: {', '.join(definition.options or [])}.")
+
+
+# --- definitions ---------------------------------------------------------------------------
+
+
+class DefinitionError(ValueError):
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass
+class DefinitionData:
+    label: str
+    key: str
+    type: str
+    options: list[str]
+    required: bool
+    special_category: bool
+
+
+SPECIAL_REFUSED = ("Special categories of personal data (health, beliefs, union membership and the rest of "
+                   "GDPR art. 9) are processed only under an explicit agreement with the operator, and none is "
+                   "recorded for this workspace. Ask the operator to record one first.")
+
+
+def agreement():
+    return special_categories.active(current_tenant.id)
+
+
+def definitions() -> list[CustomField]:
+    return list(db.session.execute(
+        sa.select(CustomField).where(CustomField.tenant_id == current_tenant.id)
+        .order_by(CustomField.position, CustomField.created_at, CustomField.id)).scalars())
+
+
+def usable() -> list[CustomField]:
+    """The fields that take values now: special-category ones only under an active agreement."""
+    found = definitions()
+    if any(d.special_category for d in found) and agreement() is None:
+        return [d for d in found if not d.special_category]
+    return found
+
+
+def get(field_id: uuid.UUID) -> CustomField | None:
+    return db.session.get(CustomField, field_id)
+
+
+def _check(data: DefinitionData, existing: CustomField | None) -> None:
+    if data.type not in TYPES:
+        raise DefinitionError("Choose a type.", "type")
+    if not KEY_PATTERN.match(data.key):
+        raise DefinitionError("Lower-case letters, digits and _ only, starting with a letter (at most 40).", "key")
+    if data.key in RESERVED_KEYS:
+        raise DefinitionError("This key is a contact's own column; choose another.", "key")
+    clash = db.session.execute(sa.select(CustomField.id).where(
+        CustomField.tenant_id == current_tenant.id, CustomField.key == data.key)).scalar_one_or_none()
+    if clash is not None and (existing is None or clash != existing.id):
+        raise DefinitionError("Another custom field already has this key.", "key")
+    if data.type == "choice":
+        if not data.options:
+            raise DefinitionError("A choice field needs at least one option, one per line.", "options")
+        if len(data.options) > MAX_OPTIONS:
+            raise DefinitionError(f"At most {MAX_OPTIONS} options.", "options")
+    if data.special_category and agreement() is None:
+        raise DefinitionError(SPECIAL_REFUSED, "special_category")
+
+
+def _details(definition: CustomField) -> dict:
+    # Definitions describe the tenant's data model, not people: safe to keep in the trail.
+    return {"key": definition.key, "type": definition.type, "required": definition.required,
+            "special_category": definition.special_category}
+
+
+def create(data: DefinitionData, *, actor=None) -> CustomField:
+    _check(data, None)
+    count = len(definitions())
+    if count >= MAX_FIELDS:
+        raise DefinitionError(f"A workspace has at most {MAX_FIELDS} custom fields.", "label")
+    definition = CustomField(id=new_id(), tenant_id=current_tenant.id, position=count, **_columns(data))
+    db.session.add(definition)
+    db.session.flush()
+    audit.record("crm.custom_field.created", actor=actor, tenant_id=definition.tenant_id,
+                 target_type="custom_field", target_id=definition.id, details=_details(definition))
+    return definition
+
+
+def _columns(data: DefinitionData) -> dict:
+    return {"label": data.label, "key": data.key, "type": data.type,
+            "options": list(dict.fromkeys(data.options)) if data.type == "choice" else [],
+            "required": data.required, "special_category": data.special_category}
+
+
+def update(definition: CustomField, data: DefinitionData, *, actor=None) -> CustomField:
+    if data.type != definition.type and _value_count(definition.id):
+        raise DefinitionError("Contacts already have values in this field: its type cannot change.", "type")
+    if (data.special_category and not definition.special_category) or data.key != definition.key:
+        _check(data, definition)
+    else:
+        # Unmarking, or keeping a mark made under an agreement since revoked, is always allowed.
+        _check(DefinitionData(**{**data.__dict__, "special_category": False}), definition)
+    if definition.type == "choice" and data.type == "choice":
+        removed = set(definition.options) - set(data.options)
+        if removed and _uses_options(definition, removed):
+            raise DefinitionError(f"Contacts still use {', '.join(sorted(removed))}: keep the option or change "
+                                  "those contacts first.", "options")
+    before = _details(definition)
+    for name, value in _columns(data).items():
+        setattr(definition, name, value)
+    definition.updated_at = clock.now()
+    db.session.flush()
+    audit.record("crm.custom_field.updated", actor=actor, tenant_id=definition.tenant_id,
+                 target_type="custom_field", target_id=definition.id,
+                 details={"before": before, "after": _details(definition)})
+    return definition
+
+
+def delete(definition: CustomField, *, actor=None) -> int:
+    """Delete the definition and every value of it; returns how many values went."""
+    removed = db.session.execute(sa.delete(CustomValue).where(
+        CustomValue.tenant_id == definition.tenant_id, CustomValue.field_id == definition.id)).rowcount
+    details = {**_details(definition), "values_deleted": removed}
+    db.session.delete(definition)
+    db.session.flush()
+    _renumber()
+    audit.record("crm.custom_field.deleted", actor=actor, tenant_id=definition.tenant_id,
+                 target_type="custom_field", target_id=definition.id, details=details)
+    return removed
+
+
+def move(definition: CustomField, direction: str, *, actor=None) -> None:
+    ordered = definitions()
+    at = next(i for i, d in enumerate(ordered) if d.id == definition.id)
+    to = at - 1 if direction == "up" else at + 1
+    if 0 <= to < len(ordered):
+        ordered[at], ordered[to] = ordered[to], ordered[at]
+        for position, d in enumerate(ordered):
+            d.position = position
+        db.session.flush()
+        audit.record("crm.custom_field.moved", actor=actor, tenant_id=definition.tenant_id,
+                     target_type="custom_field", target_id=definition.id, details={"position": to})
+
+
+def _renumber() -> None:
+    for position, d in enumerate(definitions()):
+        d.position = position
+    db.session.flush()
+
+
+def _value_count(field_id: uuid.UUID) -> int:
+    return db.session.execute(sa.select(sa.func.count()).select_from(CustomValue).where(
+        CustomValue.tenant_id == current_tenant.id, CustomValue.field_id == field_id)).scalar_one()
+
+
+def _uses_options(definition: CustomField, options: set[str]) -> bool:
+    """Whether any contact holds one of `options`: decrypts the field's values (admin action, rare)."""
+    rows = db.session.execute(sa.select(CustomValue).where(
+        CustomValue.tenant_id == current_tenant.id, CustomValue.field_id == definition.id)).scalars()
+    return any(_open(row) in options for row in rows)
+
+
+# --- values of a contact -------------------------------------------------------------------
+
+
+def _where(row_id) -> dict:
+    return {"tenant_id": current_tenant.id, "table": CustomValue.__tablename__, "column": "value", "row_id": row_id}
+
+
+def _open(row: CustomValue) -> str:
+    return fields.decrypt(row.value, **_where(row.id)) or ""
+
+
+def values_of(contact_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    rows = db.session.execute(sa.select(CustomValue).where(
+        CustomValue.tenant_id == current_tenant.id, CustomValue.contact_id == contact_id)).scalars()
+    return {row.field_id: _open(row) for row in rows}
+
+
+def values_of_many(contact_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[uuid.UUID, str]]:
+    out: dict[uuid.UUID, dict[uuid.UUID, str]] = {}
+    for start in range(0, len(contact_ids), 500):
+        chunk = contact_ids[start:start + 500]
+        rows = db.session.execute(sa.select(CustomValue).where(
+            CustomValue.tenant_id == current_tenant.id, CustomValue.contact_id.in_(chunk))).scalars()
+        for row in rows:
+            out.setdefault(row.contact_id, {})[row.field_id] = _open(row)
+    return out
+
+
+def shown(contact: Contact) -> list[tuple[CustomField, str]]:
+    """(definition, value) of every defined field, for the contact's page."""
+    values = values_of(contact.id)
+    return [(d, values.get(d.id, "")) for d in definitions()]
+
+
+def save(contact: Contact, values: dict[uuid.UUID, str], *, only: list[CustomField]) -> None:
+    """Set the contact's values of the `only` fields (the ones its form showed); "" removes one."""
+    existing = {row.field_id: row for row in db.session.execute(sa.select(CustomValue).where(
+        CustomValue.tenant_id == current_tenant.id, CustomValue.contact_id == contact.id)).scalars()}
+    for definition in only:
+        value = values.get(definition.id, "")
+        row = existing.get(definition.id)
+        if not value:
+            if row is not None:
+                db.session.delete(row)
+            continue
+        if row is None:
+            row = CustomValue(id=new_id(), tenant_id=current_tenant.id, contact_id=contact.id,
+                              field_id=definition.id)
+            db.session.add(row)
+        row.value = fields.encrypt(value, **_where(row.id))
+        row.updated_at = clock.now()
+    db.session.flush()
+
+
+def value_rows(cipher: fields.TenantCipher, contact_id: uuid.UUID, values: dict[uuid.UUID, str]) -> list[dict]:
+    """Rows for a bulk insert (the import): one per non-empty value."""
+    now = clock.now()
+    out = []
+    for field_id, value in values.items():
+        if value:
+            row_id = new_id()
+            out.append({"id": row_id, "tenant_id": cipher.tenant_id, "contact_id": contact_id, "field_id": field_id,
+                        "value": cipher.encrypt(value, table=CustomValue.__tablename__, column="value",
+                                                row_id=row_id),
+                        "updated_at": now})
+    return out
+
+
+# --- the contact form ----------------------------------------------------------------------
+
+
+def _validator(definition: CustomField):
+    def check(form, field):
+        try:
+            field.data = normalise(definition, field.data)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+
+    return check
+
+
+def form_field(definition: CustomField) -> Field:
+    label = definition.label
+    description = "Special category of personal data (GDPR art. 9)." if definition.special_category else ""
+    if definition.type == "choice":
+        choices = [("", "— none —"), *((o, o) for o in definition.options)]
+        return SelectField(label, choices=choices, validate_choice=False, description=description,
+                           validators=[_validator(definition)])
+    return StringField(label, description=description,
+                       validators=[Length(max=MAX_TEXT + 100), _validator(definition)])
+
+
+def contact_form(form_class, definitions_shown: list[CustomField], **kwargs):
+    """An instance of `form_class` (the contact form) with one extra field per custom field."""
+    extended = type("ContactFormWithCustomFields", (form_class,),
+                    {d.form_name: form_field(d) for d in definitions_shown})
+    form = extended(**kwargs)
+    form.custom_definitions = definitions_shown
+    return form
+
+
+def form_values(form) -> dict[uuid.UUID, str]:
+    return {d.id: getattr(form, d.form_name).data or "" for d in form.custom_definitions}
+
+
+def fill_form(form, contact: Contact) -> None:
+    values = values_of(contact.id)
+    for d in form.custom_definitions:
+        getattr(form, d.form_name).data = values.get(d.id, "")
+
+
+def options_text(definition: CustomField) -> str:
+    return "\n".join(definition.options or [])
