@@ -11,3 +11,9 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(registry.bp)
     app.register_blueprint(duties.bp)
     app.register_blueprint(notices.bp)
+    from tenantry.admin import jobs_health, staff, tenants
+
+    views.init_app(app)  # the console's navigation, role by role
+    app.register_blueprint(tenants.bp)
+    app.register_blueprint(staff.bp)
+    app.register_blueprint(jobs_health.bp)
