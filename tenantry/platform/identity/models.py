@@ -162,6 +162,9 @@ class Membership(TenantScoped, db.Model):
     user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(sa.String(10))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # Set by the account review [TT-account-review]: the account stays (its history too) but
+    # no longer opens the workspace.
+    deactivated_at: Mapped[datetime | None]
 
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "id"),

@@ -30,7 +30,8 @@ def tenants_of(user) -> list[tuple[Tenant, Membership]]:
         rows = db.session.execute(
             sa.select(Tenant, Membership)
             .join(Membership, Membership.tenant_id == Tenant.id)
-            .where(Membership.user_id == user.id, Tenant.status != TenantStatus.DELETED)
+            .where(Membership.user_id == user.id, Tenant.status != TenantStatus.DELETED,
+                   Membership.deactivated_at.is_(None))
             .order_by(Tenant.name)
         ).all()
     return [(t, m) for t, m in rows]
@@ -38,7 +39,8 @@ def tenants_of(user) -> list[tuple[Tenant, Membership]]:
 
 def membership_for(user, tenant: Tenant) -> Membership | None:
     return db.session.execute(
-        sa.select(Membership).where(Membership.tenant_id == tenant.id, Membership.user_id == user.id)
+        sa.select(Membership).where(Membership.tenant_id == tenant.id, Membership.user_id == user.id,
+                                    Membership.deactivated_at.is_(None))
     ).scalar_one_or_none()
 
 
