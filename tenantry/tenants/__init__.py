@@ -5,7 +5,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from tenantry.platform.web import add_tenant_gate, add_tenant_nav
-    from tenantry.tenants import api, cli, crm, notices, views
+    from tenantry.tenants import anomalies, api, cli, crm, notices, views
 
     app.register_blueprint(views.public)
     app.register_blueprint(views.bp)
@@ -15,12 +15,16 @@ def init_app(app: Flask) -> None:
 
     lifecycle.init_app(app)  # export and backups (nav 88); cancellation, read-only mode and purge (nav 99)
     api.init_app(app)  # /oauth/token, /api/v1 and the API clients page (nav 93)
+    anomalies.init_app(app)  # anomaly rules (after-commit jobs) and Settings > Alerts
     add_tenant_gate(app, views.agreement_gate)
     add_tenant_nav(app, "tenant.dashboard", "Dashboard", order=0)
     add_tenant_nav(app, "notices.index", "Notices", order=80)
     add_tenant_nav(app, "tenant.members_view", "Members", order=90)
     add_tenant_nav(app, "tenant.security_settings", "Security", role="admin", order=91)
     add_tenant_nav(app, "tenant.agreement", "Agreement", order=92)
+    from tenantry.tenants import audit_views
+
+    audit_views.init_app(app)  # Audit trail (nav 95), Account review (nav 96) and its monthly sweep
 
     @app.context_processor
     def _notice_banner():
