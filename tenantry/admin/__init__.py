@@ -4,16 +4,22 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from tenantry.admin import duties, incidents, notices, registry, views
-
-    app.register_blueprint(views.bp)
-    app.register_blueprint(incidents.bp)
-    app.register_blueprint(registry.bp)
-    app.register_blueprint(duties.bp)
-    app.register_blueprint(notices.bp)
-    from tenantry.admin import jobs_health, staff, tenants
+    from tenantry.admin import (
+        duties,
+        incidents,
+        jobs_health,
+        lifecycle,
+        notices,
+        registry,
+        security,
+        special_categories,
+        staff,
+        tenants,
+        views,
+    )
 
     views.init_app(app)  # the console's navigation, role by role
-    app.register_blueprint(tenants.bp)
-    app.register_blueprint(staff.bp)
-    app.register_blueprint(jobs_health.bp)
+    for blueprint in (views.bp, incidents.bp, registry.bp, duties.bp, notices.bp, tenants.bp, staff.bp,
+                      jobs_health.bp, security.bp, special_categories.bp, lifecycle.bp):
+        app.register_blueprint(blueprint)
+    views.add_staff_nav("special_categories.index", "Special categories", special_categories.ROLES)

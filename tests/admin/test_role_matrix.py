@@ -50,6 +50,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "incident_desk.entry": frozenset({DPO}),
     "security.index": frozenset({ADMIN, DPO}),
     "security.resolve_staff_alert": frozenset({ADMIN}),
+    "special_categories.": frozenset({ADMIN, DPO}),  # explicit art. 9 agreements of tenants
+    "lifecycle_admin.": frozenset({ADMIN}),  # cancellations, expedited deletion, backup-data requests
 }
 
 # Pages anyone may open (signing in).

@@ -173,6 +173,8 @@ def test_only_platform_admins_see_the_staff_accounts(web_app, frozen):
     admin_client, dpo_client = web_app.test_client(), web_app.test_client()
     login_with_code(admin_client, admin, code_at(admin.secret, STEP0))
     login_with_code(dpo_client, dpo, code_at(dpo.secret, STEP0))
-    admin_page, dpo_page = text(admin_client.get("/admin/")), text(dpo_client.get("/admin/"))
+    admin_page = text(admin_client.get("/admin/staff/"))
     assert "Staff accounts" in admin_page and dpo.email in admin_page
-    assert "Staff accounts" not in dpo_page and admin.email not in dpo_page
+    refused = dpo_client.get("/admin/staff/")
+    assert refused.status_code == 403 and admin.email not in text(refused)
+    assert "/admin/staff/" not in text(dpo_client.get("/admin/"))

@@ -1,10 +1,8 @@
 """Within the 80 days an owner may ask for the data held in backups; staff fulfil the request
-with an export built from a chosen backup [DPA-4.10]. The export itself is the backup lane's
-`backups.export_from_backup`; until it exists, requests are recorded and wait."""
+with an export built from a chosen backup [DPA-4.10] (`backups.export_from_backup`)."""
 
 from __future__ import annotations
 
-import importlib
 import uuid
 
 import sqlalchemy as sa
@@ -13,19 +11,9 @@ from tenantry.dpa import recipients
 from tenantry.platform import audit, clock, notify
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, TenantStatus, all_tenants, tenant_context
+from tenantry.tenants.lifecycle import backups
 from tenantry.tenants.lifecycle.cancel_models import BackupDataRequest
 from tenantry.tenants.lifecycle.cancellation import LifecycleError
-
-
-def backups_module():
-    """The backup lane's module when it offers export_from_backup and list_backups, else None."""
-    try:
-        module = importlib.import_module("tenantry.tenants.lifecycle.backups")
-    except ImportError:
-        return None
-    if not hasattr(module, "export_from_backup"):
-        return None
-    return module
 
 
 def request_backup_data(tenant: Tenant, *, actor, note: str) -> BackupDataRequest:
@@ -66,19 +54,24 @@ def get(request_id: uuid.UUID) -> tuple[BackupDataRequest, Tenant] | None:
         ).tuples().one_or_none()
 
 
-def fulfil(row: BackupDataRequest, tenant: Tenant, *, backup_id: str, staff) -> str:
-    module = backups_module()
-    if module is None:
-        raise LifecycleError("Exports from backups are not available yet.")
+def fulfil(row: BackupDataRequest, tenant: Tenant, *, backup_ref: str, staff) -> str:
+    """Start the export from the chosen backup and tell the owners; the caller commits."""
+    if row.status != "open":
+        raise LifecycleError("This request is already fulfilled.")
     if tenant.status != TenantStatus.CANCELLED:
         raise LifecycleError("The workspace is no longer in its 80 days after cancellation.")
-    export = module.export_from_backup(tenant, backup_id, requested_by=staff)
-    export_ref = str(getattr(export, "id", export))
+    backup = backups.find(tenant, backup_ref)
+    if backup is None:
+        raise LifecycleError("Choose one of the tenant's completed backups.")
     with tenant_context(tenant):
+        backup_id = backup.id
+    export = backups.export_from_backup(tenant, backup_id, requested_by=staff)
+    with tenant_context(tenant):
+        export_ref = str(export.id)
         row.status = "fulfilled"
         row.fulfilled_at = clock.now()
         row.fulfilled_by_staff_id = staff.id
-        row.backup_ref = str(backup_id)[:64]
+        row.backup_ref = str(backup_id)
         row.export_ref = export_ref[:64]
         audit.record("tenant.backup-data-fulfilled", actor=staff, tenant_id=tenant.id,
                      target_type="backup_request", target_id=row.id, details={"backup": row.backup_ref})
