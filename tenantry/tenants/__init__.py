@@ -16,6 +16,9 @@ def init_app(app: Flask) -> None:
     lifecycle.init_app(app)  # export and backups (nav 88); cancellation, read-only mode and purge (nav 99)
     api.init_app(app)  # /oauth/token, /api/v1 and the API clients page (nav 93)
     anomalies.init_app(app)  # anomaly rules (after-commit jobs) and Settings > Alerts
+    from tenantry.tenants import retention
+
+    retention.init_app(app)  # Settings > Retention (nav 89) and the retention sweep step
     add_tenant_gate(app, views.agreement_gate)
     add_tenant_nav(app, "tenant.dashboard", "Dashboard", order=0)
     add_tenant_nav(app, "notices.index", "Notices", order=80)

@@ -39,6 +39,7 @@ class Category:
 
 
 _categories: dict[str, Category] = {}
+_retention_sources: list[Callable[[Tenant], list[dict[str, str]]]] = []
 
 
 def register_category(name: str, counter: Callable[[uuid.UUID], int], *, data: str, subjects: str) -> None:
@@ -46,6 +47,13 @@ def register_category(name: str, counter: Callable[[uuid.UUID], int], *, data: s
     that category the tenant holds, called inside that tenant's context. Only categories with
     records appear in the tenant's record."""
     _categories[name] = Category(name, data, subjects, counter)
+
+
+def register_retention(source: Callable[[Tenant], list[dict[str, str]]]) -> None:
+    """Features that delete data on a schedule the tenant sets (retention rules) say so here:
+    `source(tenant)` returns rows {"data", "rule"}, called inside that tenant's context."""
+    if source not in _retention_sources:
+        _retention_sources.append(source)
 
 
 def _count_members(tenant_id: uuid.UUID) -> int:
@@ -116,11 +124,15 @@ def _security_measures(tenant: Tenant) -> list[dict[str, str]]:
 
 
 def _retention(tenant: Tenant) -> list[dict[str, str]]:
+    backup_days = current_app.extensions["tenantry.settings"].backup_retention_days if has_app_context() else 30
+    audit_days = getattr(tenant, "audit_retention_days", None) or 400
     rows = [
         {"data": "Workspace data", "rule": "kept while the workspace is active; irreversibly deleted 80 days after cancellation"},
-        {"data": "Backups", "rule": "daily, purged with the workspace's data"},
-        {"data": "Audit trail", "rule": "kept at least 30 days"},
+        {"data": "Backups", "rule": f"daily, each kept {backup_days} days; purged with the workspace's data"},
+        {"data": "Audit trail", "rule": f"kept {audit_days} days (never less than 30)"},
     ]
+    for source in _retention_sources:
+        rows.extend(source(tenant))
     if tenant.deletion_due_at is not None:
         rows.insert(0, {"data": "This workspace",
                         "rule": f"cancelled; deletion due {clock.aware(tenant.deletion_due_at):%Y-%m-%d}"})
