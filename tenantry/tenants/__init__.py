@@ -39,4 +39,7 @@ def init_app(app: Flask) -> None:
     from tenantry.tenants import support_grants
 
     support_grants.init_app(app)  # Settings > Support access (nav 94); staff enter only under a grant
+    from tenantry.tenants import subject_requests
+
+    subject_requests.init_app(app)  # Data subject requests (nav 85), for owners and admins
     cli.register()

@@ -13,6 +13,7 @@ from tenantry.tenants.crm.models import CONTACT, Contact
 from . import openapi
 from .common import ident, iso, or_null, parse_uuid, query_arg, record_read, run_form, text
 from .core import bp, json_body, require_scope
+from .errors import ApiError
 from .pagination import paginate
 
 S, L, N = str, list, None
@@ -79,7 +80,9 @@ def _save(write):
 @require_scope("crm:read")
 def contact_list():
     q = query_arg()
-    stmt = sa.select(Contact)
+    # Never restricted contacts [DSR-restrict]; a list is bulk processing, so not those who
+    # objected either [DSR-object] (one by id still answers).
+    stmt = sa.select(Contact).where(service.visible(), Contact.objected_at.is_(None))
     if q:
         stmt = stmt.where(Contact.id.in_(search.matching(CONTACT, q)))
     company_id = request.args.get("company_id")
@@ -99,10 +102,17 @@ def contact_create():
     return _save(lambda: service.create(data, actor=g.api_client)), 201
 
 
+def _usable(contact_id) -> Contact:
+    contact = service.get(contact_id) or abort(404)
+    if contact.restricted_at is not None:
+        raise ApiError(409, "restricted", service.RESTRICTED)
+    return contact
+
+
 @bp.get("/contacts/<uuid:contact_id>")
 @require_scope("crm:read")
 def contact_get(contact_id):
-    contact = service.get(contact_id) or abort(404)
+    contact = _usable(contact_id)
     body = to_json(contact)
     record_read("contact", [contact.id], listed=False)
     db.session.commit()
@@ -112,7 +122,7 @@ def contact_get(contact_id):
 @bp.patch("/contacts/<uuid:contact_id>")
 @require_scope("crm:write")
 def contact_update(contact_id):
-    contact = service.get(contact_id) or abort(404)
+    contact = _usable(contact_id)
     given = json_body(FIELDS)
     current = {**contact.plain(), "company_id": ident(contact.company_id) or ""}
     data = _validate(given, current)
@@ -122,7 +132,7 @@ def contact_update(contact_id):
 @bp.delete("/contacts/<uuid:contact_id>")
 @require_scope("crm:write")
 def contact_delete(contact_id):
-    contact = service.get(contact_id) or abort(404)
+    contact = _usable(contact_id)
     service.delete(contact, actor=g.api_client)
     db.session.commit()
     return "", 204
@@ -151,7 +161,8 @@ _company_filter = {"name": "company_id", "in": "query", "schema": {"type": "stri
 openapi.add_paths({
     "/api/v1/contacts": {
         "get": openapi.operation(
-            "List contacts (oldest first), optionally searched", scope="crm:read", errors=(400,),
+            "List contacts (oldest first), optionally searched; restricted contacts and those who objected "
+            "are left out", scope="crm:read", errors=(400,),
             parameters=[*openapi.LIST_PARAMETERS, openapi.SEARCH_PARAMETER, _company_filter],
             responses={"200": {"description": "A page", "content": {"application/json": {
                 "schema": openapi.ref("ContactPage")}}}}),
@@ -161,14 +172,15 @@ openapi.add_paths({
                 "schema": openapi.ref("Contact")}}}}),
     },
     "/api/v1/contacts/{contact_id}": {
-        "get": openapi.operation("Get a contact", scope="crm:read", parameters=_one, errors=(404,),
+        "get": openapi.operation("Get a contact (409 while restricted)", scope="crm:read", parameters=_one,
+                                 errors=(404, 409),
                                  responses={"200": {"description": "The contact", "content": {
                                      "application/json": {"schema": openapi.ref("Contact")}}}}),
         "patch": openapi.operation("Change some fields of a contact", scope="crm:write", parameters=_one,
-                                   body="ContactInput", errors=(400, 404, 415, 422),
+                                   body="ContactInput", errors=(400, 404, 409, 415, 422),
                                    responses={"200": {"description": "The contact", "content": {
                                        "application/json": {"schema": openapi.ref("Contact")}}}}),
         "delete": openapi.operation("Delete a contact (its activities go with it)", scope="crm:write",
-                                    parameters=_one, errors=(404,), responses={"204": {"description": "Deleted"}}),
+                                    parameters=_one, errors=(404, 409), responses={"204": {"description": "Deleted"}}),
     },
 })

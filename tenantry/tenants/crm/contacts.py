@@ -23,6 +23,17 @@ class UnknownCompany(ValueError):
     """The chosen company is not one of this tenant's (deleted meanwhile, or never was)."""
 
 
+# A restricted contact [DSR-restrict] is kept but not used: left out of every list, search and
+# list export, and refused to edits, until the data subject request that restricted it lifts it.
+RESTRICTED = ("This contact's processing is restricted by a data subject request: it is kept, but cannot be "
+              "changed, used or exported until the restriction is lifted.")
+
+
+def visible():
+    """The condition every list and search of contacts adds: not restricted."""
+    return Contact.restricted_at.is_(None)
+
+
 @dataclass
 class ContactData:
     """Validated, normalised values: phones as E.164 (forms.ContactForm.data_for_service)."""
@@ -95,7 +106,7 @@ def count(tenant_id: uuid.UUID) -> int:
 
 
 def of_company(company_id: uuid.UUID) -> list[tuple[Contact, dict]]:
-    rows = db.session.execute(sa.select(Contact).where(Contact.company_id == company_id)).scalars().all()
+    rows = db.session.execute(sa.select(Contact).where(Contact.company_id == company_id, visible())).scalars().all()
     return sorted(((c, c.plain()) for c in rows), key=lambda pair: _name_key(pair[1]) + (str(pair[0].id),))
 
 
@@ -112,7 +123,7 @@ class Page:
 
 
 def listing(*, q: str = "", company_id: uuid.UUID | None = None, sort: str = "name", page: int = 1,
-            page_size: int = PAGE_SIZE) -> Page:
+            page_size: int = PAGE_SIZE, bulk: bool = False) -> Page:
     """One page of the tenant's contacts.
 
     Sorting by name decrypts the two name columns of every matching contact and sorts here:
@@ -120,9 +131,14 @@ def listing(*, q: str = "", company_id: uuid.UUID | None = None, sort: str = "na
     request, linear in the matching set (a search or company filter keeps it small); the
     page itself is then decrypted in full. "newest"/"oldest" sort in SQL and decrypt only the
     page shown.
+
+    Restricted contacts are never listed; `bulk` (list exports) also leaves out those who
+    objected to processing [DSR-object].
     """
     # Explicit although the ORM scopes it too: the count below wraps this in a subquery.
-    stmt = sa.select(Contact).where(Contact.tenant_id == current_tenant.id)
+    stmt = sa.select(Contact).where(Contact.tenant_id == current_tenant.id, visible())
+    if bulk:
+        stmt = stmt.where(Contact.objected_at.is_(None))
     if q.strip():
         stmt = stmt.where(Contact.id.in_(search.matching(CONTACT, q)))
     if company_id is not None:

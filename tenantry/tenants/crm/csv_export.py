@@ -33,12 +33,15 @@ def _company_name(company: Company) -> str:
 
 
 def _contact_name(contact: Contact) -> str:
+    if contact.restricted_at is not None:  # [DSR-restrict] not exported, not even by name
+        return ""
     return contacts.display_name({"first_name": contact.reveal("first_name"),
                                   "last_name": contact.reveal("last_name")})
 
 
 def contact_rows(*, q: str, company_id, sort: str):
-    page = contacts.listing(q=q, company_id=company_id, sort=sort, page=1, page_size=ALL)
+    # bulk: restricted contacts and those who objected [DSR-restrict, DSR-object] are left out.
+    page = contacts.listing(q=q, company_id=company_id, sort=sort, page=1, page_size=ALL, bulk=True)
     definitions = custom_fields.definitions()
     values = custom_fields.values_of_many([c.id for c, _ in page.items])
     names = _names(Company, [c.company_id for c, _ in page.items], _company_name)
@@ -80,6 +83,10 @@ def activity_rows(*, kind: str = "", done: str = ""):
     if done in ("yes", "no"):
         stmt = stmt.where(Activity.done.is_(done == "yes"))
     found = list(db.session.execute(stmt).scalars())
+    # The timelines of restricted contacts and of those who objected are not exported either.
+    held = set(db.session.execute(sa.select(Contact.id).where(
+        sa.or_(Contact.restricted_at.is_not(None), Contact.objected_at.is_not(None)))).scalars())
+    found = [a for a in found if a.contact_id is None or a.contact_id not in held]
     people = _names(Contact, [a.contact_id for a in found], _contact_name)
     firms = _names(Company, [a.company_id for a in found], _company_name)
     titles = _names(Deal, [a.deal_id for a in found], lambda d: d.reveal("title"))

@@ -91,6 +91,11 @@ class Contact(Sealed, TenantScoped, db.Model):
     tags: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # Set by a data subject request (subject_requests): restricted [DSR-restrict] = kept but hidden
+    # from lists, search, edits and list exports until lifted; objected [DSR-object] = left out
+    # of bulk processing (list exports, the API's contact list).
+    restricted_at: Mapped[datetime | None]
+    objected_at: Mapped[datetime | None]
 
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "id"),

@@ -44,9 +44,23 @@ def contact_list():
                            company_choices=companies.choices(), display_name=contacts.display_name)
 
 
+def _usable(contact_id):
+    """The contact, for a change: refused (409) while a data subject request restricts it."""
+    contact = contacts.get(contact_id) or abort(404)
+    if contact.restricted_at is not None:
+        abort(409, contacts.RESTRICTED)
+    return contact
+
+
 @bp.get("/crm/contacts/<uuid:contact_id>")
 def contact_show(contact_id, activity_form=None):
     contact = contacts.get(contact_id) or abort(404)
+    if contact.restricted_at is not None:  # [DSR-restrict] kept and shown as restricted, not usable
+        flash(f"Restricted since {contact.restricted_at:%Y-%m-%d} by a data subject request. "
+              + contacts.RESTRICTED, "warn")
+    if contact.objected_at is not None:  # [DSR-object]
+        flash(f"The person objected to processing on {contact.objected_at:%Y-%m-%d}: they are left out of "
+              "exports and other bulk processing.", "info")
     company = companies.get(contact.company_id) if contact.company_id else None
     return render_template("crm/contact.html", contact=contact, plain=contact.plain(),
                            company=company, company_name=company.reveal("name") if company else "",
@@ -92,13 +106,13 @@ def contact_new():
 @bp.route("/crm/contacts/<uuid:contact_id>/edit", methods=["GET", "POST"])
 @require_role("member")
 def contact_edit(contact_id):
-    return _contact_form(contacts.get(contact_id) or abort(404))
+    return _contact_form(_usable(contact_id))
 
 
 @bp.post("/crm/contacts/<uuid:contact_id>/delete")
 @require_role("member")
 def contact_delete(contact_id):
-    contact = contacts.get(contact_id) or abort(404)
+    contact = _usable(contact_id)  # a restricted contact is kept; erasure goes through its request
     contacts.delete(contact, actor=current_user)
     db.session.commit()
     flash("Contact deleted.", "success")
@@ -185,7 +199,7 @@ def _add_activity(subject: str, subject_id, show):
 @bp.post("/crm/contacts/<uuid:contact_id>/activities")
 @require_role("member")
 def contact_activity_add(contact_id):
-    contacts.get(contact_id) or abort(404)
+    _usable(contact_id)
     return _add_activity("contact", contact_id, contact_show)
 
 
@@ -241,7 +255,7 @@ def _contact_choices() -> list[tuple[str, str]]:
     """Every contact, by name: decrypts each one, like companies.choices()."""
     from .models import Contact
 
-    rows = db.session.execute(db.select(Contact)).scalars().all()
+    rows = db.session.execute(db.select(Contact).where(contacts.visible())).scalars().all()
     return sorted(((str(c.id), contacts.display_name(c.plain())) for c in rows), key=lambda p: (p[1].lower(), p[0]))
 
 

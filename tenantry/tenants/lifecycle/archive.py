@@ -181,8 +181,14 @@ ENTITIES: list[Entity] = [
            _stage_rows, _count(PipelineStage)),
     Entity("companies", ("id", "country", "created_at", "updated_at", *Company.ENCRYPTED),
            _sealed_rows(Company, ("country", "created_at", "updated_at")), _count(Company)),
-    Entity("contacts", ("id", "company_id", "created_at", "updated_at", *Contact.ENCRYPTED),
-           _sealed_rows(Contact, ("company_id", "created_at", "updated_at")), _count(Contact)),
+    # Restricted contacts [DSR-restrict] stay in the full export and the backups, flagged by
+    # restricted_at (and objected_at): restriction means kept but not used, and these archives
+    # are how it is kept (restore, return of data at the end of the service); leaving them out
+    # would lose the data. The CSV list exports, which are use, skip them (crm.csv_export).
+    Entity("contacts", ("id", "company_id", "created_at", "updated_at", "restricted_at", "objected_at",
+                        *Contact.ENCRYPTED),
+           _sealed_rows(Contact, ("company_id", "created_at", "updated_at", "restricted_at", "objected_at")),
+           _count(Contact)),
     Entity("deals", ("id", "value", "currency", "stage_id", "expected_close", "contact_id", "company_id",
                      "owner_id", "created_at", "updated_at", *Deal.ENCRYPTED),
            _sealed_rows(Deal, ("value", "currency", "stage_id", "expected_close", "contact_id", "company_id",

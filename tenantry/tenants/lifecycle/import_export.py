@@ -212,7 +212,10 @@ def _contact(w: _Writer, r: dict) -> dict:
     w.digests(CONTACT, new, emails=r.get("emails") or [], phones=r.get("phones") or [],
               names=[r.get("first_name"), r.get("last_name")])
     return {"id": new, "tenant_id": w.tid, "company_id": w.mapped(r.get("company_id")),
-            "created_at": _when(r["created_at"]), "updated_at": _when(r["updated_at"]), **w.seal(Contact, new, r)}
+            "created_at": _when(r["created_at"]), "updated_at": _when(r["updated_at"]),
+            # A restriction or objection of a data subject outlives a restore [DSR-restrict, DSR-object].
+            "restricted_at": _when(r.get("restricted_at")), "objected_at": _when(r.get("objected_at")),
+            **w.seal(Contact, new, r)}
 
 
 def _deal(w: _Writer, r: dict, owner) -> dict:

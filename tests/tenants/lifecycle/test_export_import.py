@@ -4,11 +4,13 @@ the original (ids are new and mapped; values re-encrypted under the new tenant's
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
-from tenantry.platform import jobs
+from tenantry.platform import clock, jobs
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, tenant_context
 from tenantry.tenants.crm import contacts, search
+from tenantry.tenants.crm.models import Contact
 from tenantry.tenants.lifecycle import export, import_export
 from tests import factories
 from tests.identity.support import flask_cli
@@ -28,6 +30,11 @@ def _export_bytes(tenant_id) -> bytes:
 def test_export_import_export_round_trip_equals_the_original(app, app_ctx, tmp_path):
     a = make_seeded_tenant("source")
     b = factories.make_tenant("target")
+    with tenant_context(a):
+        # A data subject's restriction and objection must survive the round trip [DSR-restrict].
+        searched = {c.id for q in ("jana1@example.com", "Nováková2") for c, _ in contacts.listing(q=q).items}
+        marked = db.session.execute(sa.select(Contact).where(Contact.id.not_in(searched))).scalars().first()
+        marked.restricted_at = marked.objected_at = clock.now().replace(microsecond=0)
     db.session.commit()
     a_id, b_id = a.id, b.id
     original = _export_bytes(a_id)
@@ -44,6 +51,7 @@ def test_export_import_export_round_trip_equals_the_original(app, app_ctx, tmp_p
     assert len(set(ids.values())) == len(ids) and not set(ids) & set(ids.values())  # every id is new
     for name in CRM:
         assert normalised(entity(source, name), ids) == normalised(entity(copy, name)), name
+    assert [c["restricted_at"] is not None for c in entity(copy, "contacts")].count(True) == 1
     # The deal keeps its owner: the source's owner became a member of the target (--with-members).
     assert entity(copy, "deals")[0]["owner_id"] == entity(source, "deals")[0]["owner_id"] is not None
     assert {m["email"] for m in entity(copy, "members")} >= {m["email"] for m in entity(source, "members")}
