@@ -336,8 +336,12 @@ def save(contact: Contact, values: dict[uuid.UUID, str], *, only: list[CustomFie
         if row is None:
             row = CustomValue(id=new_id(), tenant_id=current_tenant.id, contact_id=contact.id,
                               field_id=definition.id)
+            # Encrypted before it joins the session: the key look-up may autoflush, and a row
+            # flushed without its value breaks the NOT NULL constraint.
+            row.value = fields.encrypt(value, **_where(row.id))
             db.session.add(row)
-        row.value = fields.encrypt(value, **_where(row.id))
+        else:
+            row.value = fields.encrypt(value, **_where(row.id))
         row.updated_at = clock.now()
     db.session.flush()
 
