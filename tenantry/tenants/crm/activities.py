@@ -38,17 +38,18 @@ def create(subject: str, subject_id: uuid.UUID, data: ActivityData, *, actor=Non
     db.session.add(activity)
     db.session.flush()
     audit.record("crm.activity.created", actor=actor, tenant_id=activity.tenant_id, target_type="activity",
-                 target_id=activity.id)
+                 target_id=activity.id, changes=audit.diff(None, activity.snapshot()))
     return activity
 
 
 def update(activity: Activity, data: ActivityData, *, actor=None) -> Activity:
     """Change kind, due date and note; the subject stays (an activity does not move)."""
+    before = activity.snapshot()
     activity.kind, activity.due_on = data.kind, data.due_on
     activity.seal("note", data.note)
     db.session.flush()
     audit.record("crm.activity.updated", actor=actor, tenant_id=activity.tenant_id, target_type="activity",
-                 target_id=activity.id)
+                 target_id=activity.id, changes=audit.diff(before, activity.snapshot()))
     return activity
 
 
@@ -61,10 +62,11 @@ def complete(activity: Activity, *, done: bool = True, actor=None) -> None:
 
 
 def delete(activity: Activity, *, actor=None) -> None:
+    before = activity.snapshot()
     db.session.delete(activity)
     db.session.flush()
     audit.record("crm.activity.deleted", actor=actor, tenant_id=activity.tenant_id, target_type="activity",
-                 target_id=activity.id)
+                 target_id=activity.id, changes=audit.diff(before, None))
 
 
 def delete_of(subject: str, subject_id: uuid.UUID) -> None:

@@ -56,15 +56,16 @@ def create(data: CompanyData, *, actor=None) -> Company:
     db.session.add(company)
     db.session.flush()
     audit.record("crm.company.created", actor=actor, tenant_id=company.tenant_id, target_type="company",
-                 target_id=company.id)
+                 target_id=company.id, changes=audit.diff(None, company.snapshot()))
     return company
 
 
 def update(company: Company, data: CompanyData, *, actor=None) -> Company:
+    before = company.snapshot()
     _write(company, data)
     db.session.flush()
     audit.record("crm.company.updated", actor=actor, tenant_id=company.tenant_id, target_type="company",
-                 target_id=company.id)
+                 target_id=company.id, changes=audit.diff(before, company.snapshot()))
     return company
 
 
@@ -73,6 +74,7 @@ def delete(company: Company, *, actor=None) -> int:
     go. Returns how many contacts were detached."""
     from . import activities, deals
 
+    before = company.snapshot()
     activities.delete_of("company", company.id)
     deals.detach(company_id=company.id)
     detached = db.session.execute(
@@ -83,7 +85,7 @@ def delete(company: Company, *, actor=None) -> int:
     db.session.delete(company)
     db.session.flush()
     audit.record("crm.company.deleted", actor=actor, tenant_id=company.tenant_id, target_type="company",
-                 target_id=company.id, details={"contacts_detached": detached})
+                 target_id=company.id, details={"contacts_detached": detached}, changes=audit.diff(before, None))
     return detached
 
 

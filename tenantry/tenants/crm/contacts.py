@@ -76,28 +76,30 @@ def create(data: ContactData, *, actor=None) -> Contact:
     db.session.add(contact)
     db.session.flush()
     audit.record("crm.contact.created", actor=actor, tenant_id=contact.tenant_id, target_type="contact",
-                 target_id=contact.id)
+                 target_id=contact.id, changes=audit.diff(None, contact.snapshot()))
     return contact
 
 
 def update(contact: Contact, data: ContactData, *, actor=None) -> Contact:
+    before = contact.snapshot()
     _write(contact, data)
     db.session.flush()
     audit.record("crm.contact.updated", actor=actor, tenant_id=contact.tenant_id, target_type="contact",
-                 target_id=contact.id)
+                 target_id=contact.id, changes=audit.diff(before, contact.snapshot()))
     return contact
 
 
 def delete(contact: Contact, *, actor=None) -> None:
     from . import activities, deals
 
+    before = contact.snapshot()
     activities.delete_of("contact", contact.id)
     deals.detach(contact_id=contact.id)
     search.drop(CONTACT, contact.id)
     db.session.delete(contact)
     db.session.flush()
     audit.record("crm.contact.deleted", actor=actor, tenant_id=contact.tenant_id, target_type="contact",
-                 target_id=contact.id)
+                 target_id=contact.id, changes=audit.diff(before, None))
 
 
 def count(tenant_id: uuid.UUID) -> int:

@@ -80,22 +80,27 @@ def create(data: DealData, *, actor=None) -> Deal:
     _write(deal, data)
     db.session.add(deal)
     db.session.flush()
-    audit.record("crm.deal.created", actor=actor, tenant_id=deal.tenant_id, target_type="deal", target_id=deal.id)
+    audit.record("crm.deal.created", actor=actor, tenant_id=deal.tenant_id, target_type="deal", target_id=deal.id,
+                 changes=audit.diff(None, deal.snapshot()))
     return deal
 
 
 def update(deal: Deal, data: DealData, *, actor=None) -> Deal:
+    before = deal.snapshot()
     _write(deal, data)
     db.session.flush()
-    audit.record("crm.deal.updated", actor=actor, tenant_id=deal.tenant_id, target_type="deal", target_id=deal.id)
+    audit.record("crm.deal.updated", actor=actor, tenant_id=deal.tenant_id, target_type="deal", target_id=deal.id,
+                 changes=audit.diff(before, deal.snapshot()))
     return deal
 
 
 def delete(deal: Deal, *, actor=None) -> None:
+    before = deal.snapshot()
     db.session.execute(sa.delete(Activity).where(Activity.tenant_id == deal.tenant_id, Activity.deal_id == deal.id))
     db.session.delete(deal)
     db.session.flush()
-    audit.record("crm.deal.deleted", actor=actor, tenant_id=deal.tenant_id, target_type="deal", target_id=deal.id)
+    audit.record("crm.deal.deleted", actor=actor, tenant_id=deal.tenant_id, target_type="deal", target_id=deal.id,
+                 changes=audit.diff(before, None))
 
 
 def detach(*, contact_id: uuid.UUID | None = None, company_id: uuid.UUID | None = None) -> None:

@@ -53,10 +53,19 @@ class Sealed:
     def plain(self) -> dict:
         return {column: self.reveal(column) for column in self.ENCRYPTED}
 
+    # Clear columns whose changes the audit trail keeps too (ids, amounts, dates; no personal data).
+    TRACKED: tuple[str, ...] = ()
+
+    def snapshot(self) -> dict:
+        """Every field a person can change, in plain form, for audit.diff: a change's old and
+        new values are sealed into the trail under the tenant's key [DPA-B.logging]."""
+        return {**{column: getattr(self, column) for column in self.TRACKED}, **self.plain()}
+
 
 class Company(Sealed, TenantScoped, db.Model):
     __tablename__ = "companies"
     ENCRYPTED = ("name", "company_number", "vat_id", "address", "iban", "website", "notes")
+    TRACKED = ("country",)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     # The country the company ID is read under (IČO checksum for CZ); not personal data.
@@ -78,6 +87,7 @@ class Contact(Sealed, TenantScoped, db.Model):
     __tablename__ = "contacts"
     ENCRYPTED = ("first_name", "last_name", "emails", "phones", "address", "position", "notes", "tags")
     LISTS = ("emails", "phones", "tags")
+    TRACKED = ("company_id",)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     company_id: Mapped[uuid.UUID | None]
@@ -155,6 +165,7 @@ class Deal(Sealed, TenantScoped, db.Model):
     __tablename__ = "deals"
     # The title often names a person ("Renewal for Jana Nováková"), so it is ciphertext.
     ENCRYPTED = ("title",)
+    TRACKED = ("value", "currency", "stage_id", "expected_close", "contact_id", "company_id", "owner_id")
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     title: Mapped[bytes] = mapped_column(sa.LargeBinary)
@@ -189,6 +200,7 @@ ACTIVITY_KINDS = ("call", "meeting", "email", "task")
 class Activity(Sealed, TenantScoped, db.Model):
     __tablename__ = "activities"
     ENCRYPTED = ("note",)
+    TRACKED = ("kind", "due_on", "done")
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     kind: Mapped[str] = mapped_column(sa.String(10))

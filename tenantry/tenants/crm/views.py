@@ -12,7 +12,9 @@ import uuid
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from tenantry.platform import audit
 from tenantry.platform.db import db
+from tenantry.platform.tenancy import current_tenant
 from tenantry.platform.web import require_role, tenant_blueprint
 
 from . import activities, companies, contacts, custom_fields, deals, forms, stages
@@ -22,6 +24,21 @@ bp = tenant_blueprint("crm", __name__)
 
 def _page_arg() -> int:
     return request.args.get("page", 1, type=int) or 1
+
+
+def _read(entity: str, ids: list, *, listed: bool, **details) -> None:
+    """The page shows these records' personal data: one read event, ids only, written with the
+    request's batch [DPA-B.monitoring]. The same action names as the API's reads."""
+    if not ids:
+        return
+    audit.record_read(f"crm.{entity}.{'listed' if listed else 'viewed'}", target_type=entity, target_ids=ids,
+                      actor=current_user, tenant_id=current_tenant.id,
+                      details={"via": "web", **{k: v for k, v in details.items() if v}})
+
+
+def _read_timeline(related: dict) -> None:
+    _read("activity", [a.id for a, _ in related["timeline"]], listed=True)
+    _read("deal", [d.id for d, _ in related["related_deals"]], listed=True)
 
 
 def _uuid_arg(name: str) -> uuid.UUID | None:
@@ -40,6 +57,7 @@ def contact_list():
     company_id = _uuid_arg("company")
     sort = request.args.get("sort", "name")
     page = contacts.listing(q=q, company_id=company_id, sort=sort, page=_page_arg())
+    _read("contact", [c.id for c, _ in page.items], listed=True, search=bool(q.strip()))
     return render_template("crm/contacts.html", page=page, q=q, company_id=company_id, sort=sort,
                            company_choices=companies.choices(), display_name=contacts.display_name)
 
@@ -62,10 +80,13 @@ def contact_show(contact_id, activity_form=None):
         flash(f"The person objected to processing on {contact.objected_at:%Y-%m-%d}: they are left out of "
               "exports and other bulk processing.", "info")
     company = companies.get(contact.company_id) if contact.company_id else None
+    related = _timeline("contact", contact.id, activity_form)
+    _read("contact", [contact.id], listed=False)
+    _read_timeline(related)
     return render_template("crm/contact.html", contact=contact, plain=contact.plain(),
                            company=company, company_name=company.reveal("name") if company else "",
                            custom=custom_fields.shown(contact),
-                           display_name=contacts.display_name, **_timeline("contact", contact.id, activity_form))
+                           display_name=contacts.display_name, **related)
 
 
 def _contact_form(contact=None):
@@ -75,6 +96,7 @@ def _contact_form(contact=None):
         if contact is not None:
             form.fill_from(contact, contact.plain())
             custom_fields.fill_form(form, contact)
+            _read("contact", [contact.id], listed=False, form=True)
         elif request.args.get("company"):
             form.company.data = request.args["company"]
     status = 200
@@ -128,21 +150,27 @@ def company_list():
     has_contacts = request.args.get("has_contacts", "")
     sort = request.args.get("sort", "name")
     page = companies.listing(q=q, has_contacts=has_contacts, sort=sort, page=_page_arg())
+    _read("company", [c.id for c, *_ in page.items], listed=True, search=bool(q.strip()))
     return render_template("crm/companies.html", page=page, q=q, has_contacts=has_contacts, sort=sort)
 
 
 @bp.get("/crm/companies/<uuid:company_id>")
 def company_show(company_id, activity_form=None):
     company = companies.get(company_id) or abort(404)
+    people = contacts.of_company(company.id)
+    related = _timeline("company", company.id, activity_form)
+    _read("company", [company.id], listed=False)
+    _read("contact", [c.id for c, _ in people], listed=True)
+    _read_timeline(related)
     return render_template("crm/company.html", company=company, plain=company.plain(),
-                           people=contacts.of_company(company.id), display_name=contacts.display_name,
-                           **_timeline("company", company.id, activity_form))
+                           people=people, display_name=contacts.display_name, **related)
 
 
 def _company_form(company=None):
     form = forms.CompanyForm()
     if request.method == "GET" and company is not None:
         form.fill_from(company, company.plain())
+        _read("company", [company.id], listed=False, form=True)
     if form.validate_on_submit():
         if company is None:
             company = companies.create(form.data_for_service(), actor=current_user)
@@ -265,6 +293,7 @@ def deal_list():
     stage_id, owner_id = _uuid_arg("stage"), _uuid_arg("owner")
     sort = request.args.get("sort", "-value")
     page = deals.listing(stage_id=stage_id, owner_id=owner_id, sort=sort, page=_page_arg())
+    _read("deal", [d.id for d, _ in page.items], listed=True)
     return render_template("crm/deals.html", page=page, stages=pipeline, stage_names={s.id: s for s in pipeline},
                            owners=deals.members(), stage_id=stage_id, owner_id=owner_id, sort=sort)
 
@@ -275,10 +304,14 @@ def deal_show(deal_id, activity_form=None):
     contact = contacts.get(deal.contact_id) if deal.contact_id else None
     company = companies.get(deal.company_id) if deal.company_id else None
     owner = dict(deals.members()).get(str(deal.owner_id), "") if deal.owner_id else ""
+    related = _timeline("deal", deal.id, activity_form)
+    _read("deal", [deal.id], listed=False)
+    _read("activity", [a.id for a, _ in related["timeline"]], listed=True)
+    _read("contact", [contact.id] if contact else [], listed=True)  # its name is on the page
     return render_template("crm/deal.html", deal=deal, title=deal.reveal("title"), stage=stages.get(deal.stage_id),
                            contact=contact, contact_name=contacts.display_name(contact.plain()) if contact else "",
                            company=company, company_name=company.reveal("name") if company else "", owner=owner,
-                           **_timeline("deal", deal.id, activity_form))
+                           **related)
 
 
 def _deal_form(deal=None):
@@ -288,6 +321,7 @@ def _deal_form(deal=None):
     if request.method == "GET":
         if deal is not None:
             form.fill_from(deal, deal.reveal("title"))
+            _read("deal", [deal.id], listed=False, form=True)
         else:
             form.currency.data = form.currency.data or "EUR"
             form.owner.data = str(current_user.id)
