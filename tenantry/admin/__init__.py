@@ -23,3 +23,4 @@ def init_app(app: Flask) -> None:
                       jobs_health.bp, security.bp, special_categories.bp, lifecycle.bp):
         app.register_blueprint(blueprint)
     views.add_staff_nav("special_categories.index", "Special categories", special_categories.ROLES)
+    staff.register_review(app)  # the monthly staff account review (a sweep step) [TT-account-review]

@@ -1,27 +1,37 @@
-"""Staff accounts and their roles, for platform admins [TT-least-privilege].
+"""Staff accounts and their roles, for platform admins [TT-least-privilege, TT-account-review].
 
 Invitations work like `flask tenantry create-staff`: the account is created without a
 password and a one-time set-up link is shown once (and e-mailed). Role changes and
 deactivation end the person's sessions, and every change is an event of the platform chain.
+
+Staff accounts get the same review as a workspace's members: inactive for 30 and 90 days
+(last sign-in or session use; never signed in counts from the account's creation), two-factor
+enrolment still pending (staff always need it), how many platform admins are active, and
+one-click deactivation. The first sweep of every month sends the review's summary to the
+active platform admins (once a month: the notice is an event of the platform chain).
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from wtforms import EmailField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from tenantry.admin.access import require_staff_role, staff_blueprint
-from tenantry.platform import audit, clock, notify
+from tenantry.platform import audit, clock, cron, notify
+from tenantry.platform.audit import AuditEvent
 from tenantry.platform.db import db
 from tenantry.platform.forms import Form
 from tenantry.platform.identity import login, tokens
 from tenantry.platform.identity.models import AuthSession, StaffRole, StaffUser
+from tenantry.tenants import account_review
 
 bp = staff_blueprint("admin_staff", __name__, url_prefix="/admin/staff")
 
@@ -120,16 +130,114 @@ def reactivate(by: StaffUser, staff: StaffUser) -> bool:
     return True
 
 
-# --- pages -------------------------------------------------------------------------------
+# --- review [TT-account-review] ------------------------------------------------------------
+
+
+@dataclass
+class StaffRow:
+    staff: StaffUser
+    last_active: datetime | None
+    idle_days: int
+
+    @property
+    def two_factor(self) -> str:
+        """"on"; "set-up pending" (the one-time link is unused); "enrolment pending" otherwise."""
+        if self.staff.has_totp:
+            return "on"
+        return "set-up pending" if not self.staff.password_hash else "enrolment pending"
+
+
+@dataclass
+class StaffReview:
+    as_of: datetime
+    rows: list[StaffRow]
+
+    @property
+    def active(self) -> list[StaffRow]:
+        return [r for r in self.rows if r.staff.active]
+
+    @property
+    def inactive_long(self) -> list[StaffRow]:
+        return [r for r in self.active if r.idle_days >= account_review.LONG_IDLE_DAYS]
+
+    @property
+    def inactive_short(self) -> list[StaffRow]:
+        return [r for r in self.active
+                if account_review.SHORT_IDLE_DAYS <= r.idle_days < account_review.LONG_IDLE_DAYS]
+
+    @property
+    def without_2fa(self) -> list[StaffRow]:
+        return [r for r in self.active if not r.staff.has_totp]
+
+    @property
+    def platform_admins(self) -> int:
+        return sum(1 for r in self.active if r.staff.role == StaffRole.PLATFORM_ADMIN)
 
 
 def _all_staff() -> list[StaffUser]:
     return list(db.session.execute(sa.select(StaffUser).order_by(StaffUser.active.desc(), StaffUser.email)).scalars())
 
 
+def review(as_of: datetime | None = None) -> StaffReview:
+    """Every staff account with its last activity and idle days, as of `as_of` (now by default)."""
+    as_of = as_of or clock.now()
+    people = _all_staff()
+    seen = account_review.last_activity(StaffUser, [s.id for s in people])
+    return StaffReview(as_of, [StaffRow(s, seen.get(s.id), account_review.idle_days(seen.get(s.id), s.created_at,
+                                                                                    as_of)) for s in people])
+
+
+REVIEW_TARGET = "staff_review"
+
+
+def monthly_review(as_of: datetime) -> int:
+    """Sweep step: the month's staff review summary to every active platform admin, once a
+    month; returns how many were told. The platform event recorded with it marks it done."""
+    period = account_review.period_of(as_of)
+    done = db.session.execute(sa.select(AuditEvent.id).where(
+        AuditEvent.tenant_id.is_(None), AuditEvent.target_type == REVIEW_TARGET,
+        AuditEvent.target_id == period).limit(1)).first()
+    if done:
+        return 0
+    current = review(as_of)
+    admins = [r.staff for r in current.active if r.staff.role == StaffRole.PLATFORM_ADMIN]
+    if not current.rows:
+        return 0
+
+    def listed(rows: list[StaffRow]) -> str:
+        return "".join(f"  - {r.staff.email} ({r.staff.role}), {r.idle_days} days\n" for r in rows)
+
+    short, long = account_review.SHORT_IDLE_DAYS, account_review.LONG_IDLE_DAYS
+    body = (f"The staff account review for {period}:\n\n"
+            f"- active staff accounts: {len(current.active)}, platform admins: {current.platform_admins}\n"
+            f"- inactive for {long} days or more: {len(current.inactive_long)}\n{listed(current.inactive_long)}"
+            f"- inactive for {short} to {long - 1} days: {len(current.inactive_short)}\n"
+            f"{listed(current.inactive_short)}"
+            f"- two-factor enrolment pending (staff always need it): {len(current.without_2fa)}\n"
+            + "".join(f"  - {r.staff.email} ({r.staff.role}), {r.two_factor}\n" for r in current.without_2fa)
+            + f"\nDeactivate the accounts no longer needed:\n"
+              f"{current_app.extensions['tenantry.settings'].base_url}/admin/staff/\n")
+    for admin in admins:
+        notify.create("staff_review.monthly", recipient=admin, in_app=True,
+                      subject=f"Monthly staff account review ({period})", body=body)
+    audit.record("staff_review.generated", actor_type="system", target_type=REVIEW_TARGET, target_id=period,
+                 details={"inactive_90": len(current.inactive_long), "inactive_30": len(current.inactive_short),
+                          "without_2fa": len(current.without_2fa), "told": len(admins)})
+    return len(admins)
+
+
+def register_review(app) -> None:
+    cron.register(app, "staff-review.monthly", monthly_review)
+
+
+# --- pages -------------------------------------------------------------------------------
+
+
 def _page(form: InviteForm, status: int = 200, link: str | None = None, role_errors: dict | None = None):
-    return render_template("admin/staff.html", form=form, people=_all_staff(), role_choices=ROLE_CHOICES,
-                           link=link, role_errors=role_errors or {}), status
+    current = review()
+    return render_template("admin/staff.html", form=form, people=current.rows, review=current,
+                           role_choices=ROLE_CHOICES, link=link, role_errors=role_errors or {},
+                           short_days=account_review.SHORT_IDLE_DAYS, long_days=account_review.LONG_IDLE_DAYS), status
 
 
 def _staff_or_404(staff_id: uuid.UUID) -> StaffUser:

@@ -100,6 +100,16 @@ def reactivate(membership_id: uuid.UUID):
     return redirect(url_for("account_review.index"))
 
 
+@bp.post("/settings/account-review/api-clients/<uuid:api_client_id>/revoke")
+@require_role(Role.ADMIN)
+def revoke_client(api_client_id: uuid.UUID):
+    """One-click revocation of an API client the review found unused (the page links here)."""
+    client = service.revoke_client(g.membership, api_client_id) or abort(404)
+    db.session.commit()
+    flash(f"The API client {client.name} is revoked; its tokens no longer work.", "success")
+    return redirect(url_for("account_review.index"))
+
+
 @bp.get("/settings/account-review/reports/<uuid:account_review_id>")
 @require_role(Role.ADMIN)
 def report(account_review_id: uuid.UUID):

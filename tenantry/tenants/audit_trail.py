@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tenantry.platform import audit
+from tenantry.platform import audit, audit_retention
 from tenantry.platform.audit import AuditEvent
 from tenantry.platform.db import db
 from tenantry.platform.identity.models import Membership, StaffUser, User
@@ -28,7 +28,7 @@ from tenantry.tenants import account_review
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
-DEFAULT_RETENTION_DAYS = 400
+DEFAULT_RETENTION_DAYS = audit_retention.DEFAULT_DAYS
 RECORD_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 RECORD_TYPE = re.compile(r"^[a-z_]{1,40}$")
 # Record types every workspace has, offered in the filter even before an event names them.
@@ -201,8 +201,22 @@ def oldest(tenant_id: uuid.UUID) -> datetime | None:
 
 
 def retention_days(tenant) -> int:
-    # The audit-core lane keeps the setting on the tenant; 400 days is the promised default.
-    return getattr(tenant, "audit_retention_days", None) or DEFAULT_RETENTION_DAYS
+    # The audit core keeps the setting on the tenant; 400 days is the promised default, and the
+    # retention sweep never keeps fewer than 30 (audit_retention.retention_days).
+    return audit_retention.retention_days(tenant) if tenant is not None else DEFAULT_RETENTION_DAYS
+
+
+def set_retention(tenant, days: int, *, actor) -> bool:
+    """Keep the tenant's events `days` days (30 to 3650, audited); False when unchanged.
+    Raises audit_retention.RetentionError outside the range: the database refuses below 30 too."""
+    days = audit_retention.validate_days(days)
+    old = tenant.audit_retention_days
+    if old == days:
+        return False
+    tenant.audit_retention_days = days
+    audit.record("audit.retention_changed", actor=actor, tenant_id=tenant.id, target_type="tenant",
+                 target_id=tenant.id, details={"audit_retention_days": {"from": old, "to": days}})
+    return True
 
 
 # --- who, from where, what -------------------------------------------------------------------
@@ -309,27 +323,24 @@ def read_ids(event: AuditEvent) -> list[str]:
     return [str(i) for i in ids] if isinstance(ids, list) else []
 
 
+def _shown(value: Any) -> Any:
+    """A stored value as the event page shows it: lists (e-mails, phones, tags) one after another."""
+    if isinstance(value, list):
+        return ", ".join("" if v is None else str(v) for v in value) or None
+    return value
+
+
 def changes_of(event: AuditEvent) -> list[tuple[str, Any, Any]] | None:
-    """Old and new values, decrypted under the tenant's key by the audit core's own function;
-    None when this build keeps field names only (or the values can no longer be read)."""
-    decrypt = getattr(audit, "decrypt_changes", None)
-    if decrypt is None:
+    """Old and new values, decrypted under the tenant's key by the audit core (audit.changes_of);
+    None when the event keeps field names only (a platform event, or no values recorded) or the
+    values can no longer be read (a destroyed key, a damaged or moved ciphertext)."""
+    if event.changes is None or event.tenant_id is None:
         return None
     try:
-        values = decrypt(event)
+        values = audit.changes_of(event)
     except Exception:  # a destroyed key or a damaged value: the names are still shown
         return None
-    if not values:
-        return None
-    if isinstance(values, dict):
-        out = []
-        for name, pair in values.items():
-            if isinstance(pair, dict):
-                out.append((name, pair.get("old"), pair.get("new")))
-            elif isinstance(pair, list | tuple) and len(pair) == 2:
-                out.append((name, pair[0], pair[1]))
-        return out
-    return [tuple(v) for v in values]
+    return [(name, _shown(old), _shown(new)) for name, (old, new) in sorted(values.items())] or None
 
 
 # Where a record lives in the product, for links from the trail.

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from flask import abort, g, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 from wtforms import DateField, SelectField, StringField
-from wtforms.validators import Length, Optional
+from wtforms.validators import Length, Optional, ValidationError
 
-from tenantry.platform import audit
+from tenantry.platform import audit, audit_retention
 from tenantry.platform.csv_cells import csv_download
 from tenantry.platform.db import db
 from tenantry.platform.forms import Form
 from tenantry.platform.identity.models import Role
-from tenantry.platform.tenancy import current_tenant
+from tenantry.platform.tenancy import Tenant, current_tenant, tenant_context
 from tenantry.platform.web import require_role, tenant_blueprint
 from tenantry.tenants import audit_trail
 from tenantry.tenants.audit_trail import FilterError, Filters
@@ -61,11 +61,21 @@ class FilterForm(Form):
         if self.since.data and self.until.data and self.until.data < self.since.data:
             self.until.errors = [*self.until.errors, "The last day cannot be before the first day."]
             ok = False
-        for name in ("person", "action"):
-            field = getattr(self, name)
-            if field.data and field.data not in {value for value, _ in field.choices}:
-                field.errors = [*field.errors, "Choose one from the list."]
+        if self.person.data and self.person.data not in {value for value, _ in self.person.choices}:
+            # Support staff and removed accounts are not in the list, yet their events link here
+            # ("Everything by them"): a well-formed kind:id is kept, and shown as it is.
+            try:
+                kind, _ident = audit_trail.parse_person(self.person.data)
+            except FilterError:
+                kind = None
+            if kind is None:
+                self.person.errors = [*self.person.errors, "Choose one from the list."]
                 ok = False
+            else:
+                self.person.choices = [*self.person.choices, (self.person.data, self.person.data)]
+        if self.action.data and self.action.data not in {value for value, _ in self.action.choices}:
+            self.action.errors = [*self.action.errors, "Choose one from the list."]
+            ok = False
         try:
             audit_trail.check_record(self.record_type.data, self.record_id.data)
         except FilterError as exc:
@@ -91,14 +101,17 @@ def _form() -> FilterForm:
                       record_types=audit_trail.record_types(tid))
 
 
+MAX_SEQ = 2**63 - 1  # a BIGINT: a larger cursor would not even reach the database
+
+
 def _cursor() -> int | None:
     before = request.args.get("before", type=int)
-    return before if before and before > 0 else None
+    return before if before and 0 < before <= MAX_SEQ else None
 
 
-def _rows(events):
+def _rows(events, zone=None):
     actors = audit_trail.actors_of(events)
-    zone = audit_trail.zone_of(current_tenant)
+    zone = zone or audit_trail.zone_of(current_tenant)
     return [{"event": e, "actor": actors[(e.actor_type, e.actor_id)], "local": e.occurred_at.astimezone(zone),
              "agent": audit_trail.short_agent(e.user_agent), "fields": audit_trail.fields_of(e),
              "reads": audit_trail.read_ids(e)} for e in events]
@@ -136,20 +149,25 @@ def export_csv():
                                zone=audit_trail.zone_of(current_tenant),
                                retention=audit_trail.retention_days(current_tenant), oldest=None,
                                export_args={}), 422
-    filters = form.filters(audit_trail.zone_of(current_tenant))
-    tenant_id = current_tenant.id
+    zone = audit_trail.zone_of(current_tenant)
+    filters = form.filters(zone)
+    tenant = current_tenant._get_current_object()
+    tenant_id = tenant.id
     total = audit_trail.count(tenant_id, filters)
     audit.record("audit.exported", actor=current_user, tenant_id=tenant_id, target_type="audit_trail",
                  details={"filters": filters.describe(), "rows": total, "format": "csv"})
     db.session.commit()
 
     def rows():
-        for batch in audit_trail.iterate(tenant_id, filters):
-            for row in _rows(batch):
-                e, actor = row["event"], row["actor"]
-                yield [e.id, e.seq, e.occurred_at.astimezone(UTC).isoformat(), e.actor_type, e.actor_id,
-                       actor.label, e.ip, e.user_agent, e.action, e.target_type, e.target_id,
-                       " ".join(row["reads"]), " ".join(row["fields"]), e.outcome]
+        # The body streams after the view has returned, when the request's tenant is no longer
+        # current: the batches are read (and API clients named) inside the tenant again.
+        with tenant_context(tenant):
+            for batch in audit_trail.iterate(tenant_id, filters):
+                for row in _rows(batch, zone):
+                    e, actor = row["event"], row["actor"]
+                    yield [e.id, e.seq, e.occurred_at.astimezone(UTC).isoformat(), e.actor_type, e.actor_id,
+                           actor.label, e.ip, e.user_agent, e.action, e.target_type, e.target_id,
+                           " ".join(row["reads"]), " ".join(row["fields"]), e.outcome]
 
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return csv_download(f"audit-{current_tenant.slug}-{stamp}.csv", CSV_HEADER, rows())
@@ -158,6 +176,8 @@ def export_csv():
 @bp.get("/audit/events/<int:audit_event_id>")
 @require_role(Role.ADMIN)
 def event(audit_event_id: int):
+    if audit_event_id > MAX_SEQ:  # no such event, and too large for the database to be asked
+        abort(404)
     found = audit_trail.get(current_tenant.id, audit_event_id) or abort(404)
     [row] = _rows([found])
     changes = audit_trail.changes_of(found)
@@ -184,6 +204,56 @@ def record_history(record_type: str, record_id: str):
                            record_url=_record_url(record_type, record_id),
                            zone=audit_trail.zone_of(current_tenant),
                            retention=audit_trail.retention_days(current_tenant))
+
+
+class RetentionForm(Form):
+    """How long the workspace's audit events are kept [DPA-B.logging]: never below 30 days."""
+
+    days = StringField("Keep audit events for (days)")
+
+    def validate_days(self, field) -> None:
+        value = (field.data or "").strip()
+        if not value.lstrip("-").isdigit():
+            raise ValidationError("Enter a whole number of days.")
+        # A long run of digits is out of range without converting it (int() refuses 4,300+ digits).
+        days = int(value) if len(value) <= 6 else audit_retention.MAX_DAYS + 1
+        if not audit_retention.MIN_DAYS <= days <= audit_retention.MAX_DAYS:
+            raise ValidationError(f"Keep audit events between {audit_retention.MIN_DAYS} and "
+                                  f"{audit_retention.MAX_DAYS} days.")
+        field.days = days
+
+
+def _retention_page(form: RetentionForm, status: int = 200):
+    return render_template("tenants/audit_retention.html", form=form,
+                           retention=audit_trail.retention_days(current_tenant),
+                           min_days=audit_retention.MIN_DAYS, max_days=audit_retention.MAX_DAYS,
+                           oldest=audit_trail.oldest(current_tenant.id),
+                           zone=audit_trail.zone_of(current_tenant)), status
+
+
+@bp.get("/audit/retention")
+@require_role(Role.OWNER)
+def retention():
+    return _retention_page(RetentionForm(data={"days": str(audit_trail.retention_days(current_tenant))}))
+
+
+@bp.post("/audit/retention")
+@require_role(Role.OWNER)
+def retention_save():
+    form = RetentionForm()
+    if form.validate_on_submit():
+        tenant = db.session.get(Tenant, current_tenant.id)
+        try:
+            changed = audit_trail.set_retention(tenant, form.days.days, actor=current_user)
+        except audit_retention.RetentionError as exc:
+            form.days.errors = [*form.days.errors, str(exc)]
+        else:
+            db.session.commit()
+            if changed:
+                flash(f"Audit events are now kept for {form.days.days} days.", "success")
+            return redirect(url_for("audit.retention"))
+    db.session.rollback()
+    return _retention_page(form, 422)
 
 
 def _record_url(record_type: str | None, record_id: str | None) -> str | None:
