@@ -74,6 +74,8 @@ def backup_request(request_id: uuid.UUID):
             backup_requests.fulfil(row, tenant, backup_ref=form.backup.data, staff=current_user)
         except cancellation.LifecycleError as exc:
             db.session.rollback()
+            # The rollback expired the request row: reload it (across tenants) before the page reads it.
+            row, tenant = backup_requests.get(request_id)
             form.backup.errors.append(str(exc))
         else:
             db.session.commit()
