@@ -31,7 +31,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import event
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from tenantry.platform import clock
 from tenantry.platform.db import db, new_id
@@ -234,16 +234,57 @@ def _scope(tenant_id):
     current = current_tenant_id()
     if current is None:
         return all_tenants()
-    if str(current) != str(tenant_id):
+    if current != tenant_id and str(current) != str(tenant_id):
         raise KeyringError(f"keys of tenant {tenant_id} asked for inside tenant {current}'s context")
     return contextlib.nullcontext()
 
 
+# The key rows a transaction has looked up, so that decrypting a page of 50 contacts (400
+# values) asks the database for the key once instead of 400 times. Only within one
+# transaction of one session: forgotten when it ends and at every flush or bulk write (a
+# rotation, destruction or new key reaches the database by one of those), and a row with
+# unflushed changes, no longer persistent or no longer active is looked up again. Within a
+# transaction this answers what the query would: the identity map hands back the very same
+# object, whose loaded attributes a repeated query does not refresh.
+_ROWS = "tenantry.keyring_rows"
+
+
+def _memo_hit(session, key: tuple) -> TenantKey | None:
+    row = session.info.get(_ROWS, {}).get(key)
+    if row is None:
+        return None
+    state = sa.inspect(row)
+    if not state.persistent or state.modified or (key[2] is None and row.status != ACTIVE):
+        return None
+    return row
+
+
+@event.listens_for(Session, "after_flush")
+@event.listens_for(Session, "after_transaction_end")
+def _forget_rows(session, *_args) -> None:
+    session.info.pop(_ROWS, None)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _forget_rows_on_write(state) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info.pop(_ROWS, None)
+
+
 def _row(tenant_id, purpose: str, version: int | None = None) -> TenantKey | None:
+    scope = _scope(tenant_id)  # refuses another tenant's keys, memo or not
+    session = db.session()
+    key = (str(tenant_id), purpose, version)
+    row = _memo_hit(session, key)
+    if row is not None:
+        return row
     stmt = sa.select(TenantKey).where(TenantKey.tenant_id == tenant_id, TenantKey.purpose == purpose)
     stmt = stmt.where(TenantKey.status == ACTIVE) if version is None else stmt.where(TenantKey.version == version)
-    with _scope(tenant_id):
-        return db.session.execute(stmt.execution_options(all_tenants=True)).scalar_one_or_none()
+    with scope:
+        row = session.execute(stmt.execution_options(all_tenants=True)).scalar_one_or_none()
+    if row is not None:
+        session.info.setdefault(_ROWS, {})[key] = row
+    return row
 
 
 def active_data_key(tenant_id: uuid.UUID) -> tuple[int, bytes]:
