@@ -5,9 +5,9 @@ assigned at flush so that events added in one transaction chain in the order the
 `audit_heads` keeps each chain's count and last hash: it is what exposes a truncated tail,
 which the chain alone cannot (a shortened chain is still a valid chain).
 
-Appends to one chain are serialised: on PostgreSQL by a transaction-scoped advisory lock
-taken before the head is read (a plain FOR UPDATE cannot lock a head row that does not exist
-yet); SQLite has a single writer. The unique (chain, seq) constraint backs both up.
+Appends to one chain are serialised: on PostgreSQL by locking the head row (FOR UPDATE), or,
+while a chain has no head row yet, by a transaction-scoped advisory lock; SQLite has a single
+writer. The unique (chain, seq) constraint backs both up.
 """
 
 from __future__ import annotations
@@ -91,15 +91,27 @@ def fields_of(obj: Any) -> dict[str, Any]:
 # --- appending ---------------------------------------------------------------------------
 
 
-def _lock(connection: sa.Connection, chain: str) -> None:
-    if connection.dialect.name == "postgresql":
+def _locked_head(connection: sa.Connection, chain: str):
+    """The chain's head, locked for this transaction; None for a chain without one yet.
+
+    On PostgreSQL an existing head is locked with FOR UPDATE, which in READ COMMITTED waits
+    for a concurrent append and then reads the head that append left: one statement for the
+    usual case (every audited request pays it). A head that does not exist cannot be row-
+    locked, so the first appends of a chain serialise on an advisory lock and read again."""
+    heads = AuditHead.__table__
+    query = sa.select(heads.c.seq, heads.c.hash).where(heads.c.chain == chain)
+    if connection.dialect.name != "postgresql":
+        return connection.execute(query).first()  # SQLite has a single writer
+    head = connection.execute(query.with_for_update()).first()
+    if head is None:
         connection.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:chain))"), {"chain": chain})
+        head = connection.execute(query.with_for_update()).first()
+    return head
 
 
 def _append(connection: sa.Connection, chain: str, events: list[Any]) -> None:
-    _lock(connection, chain)
     heads = AuditHead.__table__
-    head = connection.execute(sa.select(heads.c.seq, heads.c.hash).where(heads.c.chain == chain)).first()
+    head = _locked_head(connection, chain)
     seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
     for obj in events:
         seq += 1
