@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
-from flask import Flask, g
+from flask import Flask, current_app, g
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -19,6 +19,7 @@ from tenantry.platform import clock, jobs
 from tenantry.platform.audit import AuditEvent
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import current_tenant_id
+from tenantry.tenants.anomalies import api_usage
 
 EVALUATE = "tenantry.tenants.anomalies.rules:evaluate_events"
 COUNT_API_REQUEST = "tenantry.tenants.anomalies.rules:count_api_request"
@@ -51,17 +52,24 @@ def _count_api_request(response):
         # The identity key needs no query: the view may have committed and expired the client.
         identity = sa.inspect(client).identity
         client_id = str(identity[0] if identity else client.id)
-        jobs.enqueue_now(QUEUE, COUNT_API_REQUEST, tenant_id=tenant_id, client_id=client_id,
-                         at=clock.now().isoformat())
+        if current_app.extensions["tenantry.settings"].redis_url:
+            # With Redis, one pipelined round trip per request; the sweep folds the counters
+            # into api_usage_hours and checks the rule (api_usage.fold), at most a minute later.
+            api_usage.count(tenant_id, client_id, clock.now())
+        else:
+            jobs.enqueue_now(QUEUE, COUNT_API_REQUEST, tenant_id=tenant_id, client_id=client_id,
+                             at=clock.now().isoformat())
     except Exception:  # counting is monitoring; it never costs the client its response
         log.exception("could not count an API request for the volume rule")
     return response
 
 
 def init_app(app: Flask) -> None:
+    from tenantry.platform import cron
     from tenantry.platform.web import add_tenant_nav
     from tenantry.tenants.anomalies import models, views  # noqa: F401  (models belong to the schema)
 
     app.register_blueprint(views.bp)
     app.after_request(_count_api_request)
+    cron.register(app, "anomalies.api-usage", api_usage.fold)
     add_tenant_nav(app, "anomalies.settings", "Alerts", role="admin", order=94)
