@@ -80,7 +80,11 @@ class Company(Sealed, TenantScoped, db.Model):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
 
-    __table_args__ = (sa.UniqueConstraint("tenant_id", "id"),)
+    __table_args__ = (
+        # API lists page by (created_at, id) [bench/crm.py]: without it every page sorts the tenant.
+        sa.Index("ix_companies_tenant_created", "tenant_id", "created_at", "id"),
+        sa.UniqueConstraint("tenant_id", "id"),
+    )
 
 
 class Contact(Sealed, TenantScoped, db.Model):
@@ -108,6 +112,8 @@ class Contact(Sealed, TenantScoped, db.Model):
     objected_at: Mapped[datetime | None]
 
     __table_args__ = (
+        # API lists page by (created_at, id) [bench/crm.py]: without it every page sorts the tenant.
+        sa.Index("ix_contacts_tenant_created", "tenant_id", "created_at", "id"),
         sa.UniqueConstraint("tenant_id", "id"),
         # Composite: the database refuses a contact pointing at another tenant's company. No
         # ON DELETE SET NULL, which would null tenant_id too; deleting a company detaches its
@@ -183,6 +189,8 @@ class Deal(Sealed, TenantScoped, db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     __table_args__ = (
+        # API lists page by (created_at, id) [bench/crm.py]: without it every page sorts the tenant.
+        sa.Index("ix_deals_tenant_created", "tenant_id", "created_at", "id"),
         sa.UniqueConstraint("tenant_id", "id"),
         sa.ForeignKeyConstraint(["tenant_id", "stage_id"], ["pipeline_stages.tenant_id", "pipeline_stages.id"]),
         sa.ForeignKeyConstraint(["tenant_id", "contact_id"], ["contacts.tenant_id", "contacts.id"]),
@@ -214,6 +222,8 @@ class Activity(Sealed, TenantScoped, db.Model):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     __table_args__ = (
+        # API lists page by (created_at, id) [bench/crm.py]: without it every page sorts the tenant.
+        sa.Index("ix_activities_tenant_created", "tenant_id", "created_at", "id"),
         sa.UniqueConstraint("tenant_id", "id"),
         sa.ForeignKeyConstraint(["tenant_id", "contact_id"], ["contacts.tenant_id", "contacts.id"]),
         sa.ForeignKeyConstraint(["tenant_id", "company_id"], ["companies.tenant_id", "companies.id"]),
