@@ -9,6 +9,17 @@ def init_app(app: Flask) -> None:
     from tenantry.dpa import duties, incidents, models, registry, special_categories, views  # noqa: F401
 
     app.register_blueprint(views.bp)
+    app.add_template_filter(_in_tenant_terms, "terms")
     registry.init_app(app)
     duties.init_app(app)
     incidents.init_app(app)
+
+
+def _in_tenant_terms(text: str, jurisdiction: str | None = None) -> str:
+    """`{{ "[[Data subject]] requests"|terms }}`: a page's words in the current tenant's law
+    [DPA-1.terms] (GDPR outside a tenant)."""
+    from tenantry.dpa import terms
+    from tenantry.platform.tenancy import get_current_tenant
+
+    tenant = get_current_tenant()
+    return terms.render_terms(text, jurisdiction or getattr(tenant, "jurisdiction", None) or "gdpr")

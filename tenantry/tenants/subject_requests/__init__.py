@@ -15,7 +15,7 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(views.bp)
     cron.register(app, "subject-request-deadlines", reminders.sweep)
-    add_tenant_nav(app, "subject_requests.index", "Data subject requests", role="admin", order=85)
+    add_tenant_nav(app, "subject_requests.index", "[[Data subject]] requests", role="admin", order=85)
     for model in (models.SubjectRequest, models.SubjectRequestEvent):
         for column in model.ENCRYPTED:
             rotation.register_encrypted_column(model, column)
