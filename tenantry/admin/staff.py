@@ -201,7 +201,8 @@ def monthly_review(as_of: datetime) -> int:
         return 0
     current = review(as_of)
     admins = [r.staff for r in current.active if r.staff.role == StaffRole.PLATFORM_ADMIN]
-    if not current.rows:
+    # As for workspaces, the first review is for the month after the first staff account was made.
+    if not current.rows or account_review.period_of(min(r.staff.created_at for r in current.rows)) >= period:
         return 0
 
     def listed(rows: list[StaffRow]) -> str:
