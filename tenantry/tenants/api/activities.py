@@ -9,11 +9,12 @@ from flask import abort, g, jsonify, request
 from tenantry.platform.db import db
 from tenantry.tenants.crm import activities as service
 from tenantry.tenants.crm import companies, contacts, deals, forms
-from tenantry.tenants.crm.models import Activity
+from tenantry.tenants.crm.models import Activity, Contact
 
 from . import openapi
 from .common import ident, iso, no_search, or_null, parse_uuid, record_read, run_form, text
 from .core import bp, json_body, require_scope, validation_error
+from .errors import ApiError
 from .pagination import paginate
 
 SUBJECTS = {"contact": contacts.get, "company": companies.get, "deal": deals.get}
@@ -34,6 +35,22 @@ def _data(given: dict, current: dict) -> service.ActivityData:
     return run_form(forms.ActivityForm, values).data_for_service()
 
 
+def _restricted() -> sa.Select:
+    return sa.select(Contact.id).where(Contact.restricted_at.is_not(None))
+
+
+def _usable(activity: Activity | None) -> Activity:
+    """An activity of a contact that a data subject request restricts is kept, not used
+    [DSR-restrict]: 409, as for the contact itself."""
+    if activity is None:
+        abort(404)
+    if activity.contact_id is not None:
+        contact = contacts.get(activity.contact_id)
+        if contact is not None and contact.restricted_at is not None:
+            raise ApiError(409, "restricted", contacts.RESTRICTED)
+    return activity
+
+
 def _subject(given: dict):
     named = [s for s in SUBJECTS if given.get(f"{s}_id")]
     if len(named) != 1:
@@ -41,8 +58,11 @@ def _subject(given: dict):
                                 for s in (named or SUBJECTS)})
     subject = named[0]
     subject_id = parse_uuid(given[f"{subject}_id"], f"{subject}_id", PLURAL[subject])
-    if SUBJECTS[subject](subject_id) is None:
+    found = SUBJECTS[subject](subject_id)
+    if found is None:
         raise validation_error({f"{subject}_id": f"No such {subject} in this workspace."})
+    if subject == "contact" and found.restricted_at is not None:
+        raise ApiError(409, "restricted", contacts.RESTRICTED)
     return subject, subject_id
 
 
@@ -50,7 +70,7 @@ def _subject(given: dict):
 @require_scope("crm:read")
 def activity_list():
     no_search("Activities")
-    stmt = sa.select(Activity)
+    stmt = sa.select(Activity).where(sa.or_(Activity.contact_id.is_(None), Activity.contact_id.not_in(_restricted())))
     for subject in SUBJECTS:
         value = request.args.get(f"{subject}_id")
         if value:
@@ -79,7 +99,7 @@ def activity_create():
 @bp.get("/activities/<uuid:activity_id>")
 @require_scope("crm:read")
 def activity_get(activity_id):
-    activity = service.get(activity_id) or abort(404)
+    activity = _usable(service.get(activity_id))
     body = to_json(activity)
     record_read("activity", [activity.id], listed=False)
     db.session.commit()
@@ -89,7 +109,7 @@ def activity_get(activity_id):
 @bp.patch("/activities/<uuid:activity_id>")
 @require_scope("crm:write")
 def activity_update(activity_id):
-    activity = service.get(activity_id) or abort(404)
+    activity = _usable(service.get(activity_id))
     given = json_body(FIELDS)
     moved = {f"{s}_id": "An activity stays with its contact, company or deal; create a new one instead."
              for s in SUBJECTS if f"{s}_id" in given}
@@ -108,7 +128,7 @@ def activity_update(activity_id):
 @bp.delete("/activities/<uuid:activity_id>")
 @require_scope("crm:write")
 def activity_delete(activity_id):
-    activity = service.get(activity_id) or abort(404)
+    activity = _usable(service.get(activity_id))
     service.delete(activity, actor=g.api_client)
     db.session.commit()
     return "", 204
@@ -141,16 +161,17 @@ openapi.add_paths({
                                  responses={"200": {"description": "A page", "content": {"application/json": {
                                      "schema": openapi.ref("ActivityPage")}}}}),
         "post": openapi.operation("Create an activity", scope="crm:write", body="ActivityInput",
-                                  errors=(400, 415, 422),
+                                  errors=(400, 409, 415, 422),
                                   responses={"201": {"description": "Created", "content": _item}}),
     },
     "/api/v1/activities/{activity_id}": {
-        "get": openapi.operation("Get an activity", scope="crm:read", parameters=_one, errors=(404,),
+        "get": openapi.operation("Get an activity (409 while its contact is restricted)", scope="crm:read",
+                                 parameters=_one, errors=(404, 409),
                                  responses={"200": {"description": "The activity", "content": _item}}),
         "patch": openapi.operation("Change kind, due date, note or done", scope="crm:write", parameters=_one,
-                                   body="ActivityInput", errors=(400, 404, 415, 422),
+                                   body="ActivityInput", errors=(400, 404, 409, 415, 422),
                                    responses={"200": {"description": "The activity", "content": _item}}),
-        "delete": openapi.operation("Delete an activity", scope="crm:write", parameters=_one, errors=(404,),
+        "delete": openapi.operation("Delete an activity", scope="crm:write", parameters=_one, errors=(404, 409),
                                     responses={"204": {"description": "Deleted"}}),
     },
 })

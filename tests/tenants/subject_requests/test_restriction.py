@@ -72,7 +72,10 @@ def test_a_restricted_contact_is_kept_but_hidden_unchangeable_and_unexported_unt
     assert member.post(f"{jana}/edit", data={"first_name": "Changed", "last_name": "X"}).status_code == 409
     assert member.post(f"{jana}/delete").status_code == 409
     assert member.post(f"{jana}/activities", data={"kind": "call", "note": "x"}).status_code == 409
-    for response in (api.get(api_jana), api.patch(api_jana, json={"position": "CEO"}), api.delete(api_jana)):
+    jana_activities = [a["id"] for a in api.get(f"/api/v1/activities?contact_id={seeded.jana}").get_json()["items"]]
+    assert jana_activities == []  # her activities are not listed either
+    added = api.post("/api/v1/activities", json={"kind": "call", "contact_id": str(seeded.jana)})
+    for response in (api.get(api_jana), api.patch(api_jana, json={"position": "CEO"}), api.delete(api_jana), added):
         assert response.status_code == 409 and response.get_json()["error"]["code"] == "restricted"
     with in_app(web_app, commit=False), tenant_context(db.session.get(Tenant, acme.id)):
         kept = contacts.get(seeded.jana)
@@ -104,6 +107,8 @@ def test_a_restricted_contact_is_kept_but_hidden_unchangeable_and_unexported_unt
     assert "Nováková" in text(member.get(f"/t/acme/crm/contacts?q={EMAIL}"))
     assert str(seeded.jana) in {c["id"] for c in api.get("/api/v1/contacts").get_json()["items"]}
     assert api.get(api_jana).status_code == 200
+    [activity] = api.get(f"/api/v1/activities?contact_id={seeded.jana}").get_json()["items"]
+    assert api.get(f"/api/v1/activities/{activity['id']}").status_code == 200
     assert "Jana Nováková" in _names(member.get("/t/acme/crm/contacts/export.csv"))
     assert member.get(f"{jana}/edit").status_code == 200
     assert "Restricted since" not in text(member.get(jana))
