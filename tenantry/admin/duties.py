@@ -37,6 +37,15 @@ bp = staff_blueprint("admin_duties", __name__, url_prefix="/admin")
 
 AUDIT_ROLES = (StaffRole.PLATFORM_ADMIN, StaffRole.DPO)
 DPO_ROLES = (StaffRole.DPO,)
+# Platform admins see inspections and cooperation requests; the DPO records and answers them.
+OVERSIGHT_ROLES = (StaffRole.PLATFORM_ADMIN, StaffRole.DPO)
+
+
+def _dpo_acts() -> bool:
+    """POSTs of the inspection and cooperation pages are the DPO's; others may only read."""
+    if request.method == "POST" and current_user.role != StaffRole.DPO:
+        abort(403, "Only the DPO records inspections and answers cooperation requests.")
+    return current_user.role == StaffRole.DPO
 
 
 def across_tenants(view):
@@ -149,9 +158,10 @@ def _inspection_form() -> InspectionForm:
 
 
 @bp.route("/inspections", methods=["GET", "POST"])
-@require_staff_role(*DPO_ROLES)
+@require_staff_role(*OVERSIGHT_ROLES)
 @across_tenants
 def inspections_index():
+    can_act = _dpo_acts()
     form = _inspection_form()
     status = 200
     if form.is_submitted():
@@ -169,13 +179,14 @@ def inspections_index():
                 return redirect(url_for("admin_duties.inspection_show", inspection_id=inspection.id))
         status = 422
     rows = list(db.session.execute(sa.select(Inspection).order_by(Inspection.opened_at.desc())).scalars())
-    return render_template("duties/admin_inspections.html", inspections=rows, form=form), status
+    return render_template("duties/admin_inspections.html", can_act=can_act, inspections=rows, form=form), status
 
 
 @bp.route("/inspections/<uuid:inspection_id>", methods=["GET", "POST"])
-@require_staff_role(*DPO_ROLES)
+@require_staff_role(*OVERSIGHT_ROLES)
 @across_tenants
 def inspection_show(inspection_id: uuid.UUID):
+    can_act = _dpo_acts()
     inspection = db.session.get(Inspection, inspection_id)
     if inspection is None:
         abort(404)
@@ -198,7 +209,7 @@ def inspection_show(inspection_id: uuid.UUID):
         status = 422
     tenants = _tenants()
     affected = [tenants[t] for t in inspections.affected_tenant_ids(inspection) if t in tenants]
-    return render_template("duties/admin_inspection.html", inspection=inspection, events=inspections.timeline(inspection),
+    return render_template("duties/admin_inspection.html", can_act=can_act, inspection=inspection, events=inspections.timeline(inspection),
                            affected=affected, form=form, notes=notices.for_subject("inspection", inspection.id),
                            tenants=tenants), status
 
@@ -206,9 +217,10 @@ def inspection_show(inspection_id: uuid.UUID):
 # --- cooperation ----------------------------------------------------------------------------------
 
 @bp.route("/cooperation", methods=["GET", "POST"])
-@require_staff_role(*DPO_ROLES)
+@require_staff_role(*OVERSIGHT_ROLES)
 @across_tenants
 def cooperation_index():
+    can_act = _dpo_acts()
     tenants = _tenants()
     form = StaffCooperationForm()
     form.tenant.choices = [("", "Choose…")] + [(str(t.id), f"{t.name} ({t.slug})") for t in tenants.values()
@@ -231,14 +243,15 @@ def cooperation_index():
     rows = list(db.session.execute(
         sa.select(CooperationRequest).order_by(CooperationRequest.answered_at.is_not(None), CooperationRequest.due_at)
         .limit(500)).scalars())
-    return render_template("duties/admin_cooperation_list.html", requests=rows, tenants=tenants, form=form,
+    return render_template("duties/admin_cooperation_list.html", can_act=can_act, requests=rows, tenants=tenants, form=form,
                            topics=COOPERATION_TOPICS, now=clock.now()), status
 
 
 @bp.route("/cooperation/<uuid:cooperation_id>", methods=["GET", "POST"])
-@require_staff_role(*DPO_ROLES)
+@require_staff_role(*OVERSIGHT_ROLES)
 @across_tenants
 def cooperation_show(cooperation_id: uuid.UUID):
+    can_act = _dpo_acts()
     row = db.session.execute(
         sa.select(CooperationRequest).where(CooperationRequest.id == cooperation_id)).scalar_one_or_none()
     if row is None:
@@ -257,6 +270,6 @@ def cooperation_show(cooperation_id: uuid.UUID):
                 flash("Answer sent to the tenant.", "success")
                 return redirect(url_for("admin_duties.cooperation_show", cooperation_id=row.id))
         status = 422
-    return render_template("duties/admin_cooperation.html", req=row, tenant=db.session.get(Tenant, row.tenant_id),
+    return render_template("duties/admin_cooperation.html", can_act=can_act, req=row, tenant=db.session.get(Tenant, row.tenant_id),
                            form=form, topics=COOPERATION_TOPICS, now=clock.now(),
                            notes=notices.for_subject("cooperation", row.id)), status

@@ -39,8 +39,11 @@ ALLOWED: dict[str, frozenset[str]] = {
     "staff_registry.withdraw": frozenset({ADMIN}),
     "staff_registry.retire": frozenset({ADMIN}),
     "admin_duties.audit": frozenset({ADMIN, DPO}),
-    "admin_duties.inspection": frozenset({DPO}),
-    "admin_duties.cooperation": frozenset({DPO}),
+    # Platform admins read inspections and cooperation requests; only the DPO acts on them.
+    "admin_duties.inspection": frozenset({ADMIN, DPO}),
+    "POST admin_duties.inspection": frozenset({DPO}),
+    "admin_duties.cooperation": frozenset({ADMIN, DPO}),
+    "POST admin_duties.cooperation": frozenset({DPO}),
     "incident_desk.desk": frozenset({DPO, ADMIN}),
     "incident_desk.show": frozenset({DPO, ADMIN}),
     "incident_desk.register_": frozenset({DPO, ADMIN}),
