@@ -79,7 +79,17 @@ class LocalKeyProvider:
 
 
 class KmsKeyProvider:
+    """Each tenant's keys are wrapped under a KMS key of its own (alias
+    alias/tenantry/tenant-<id>, made on the tenant's first key), so that crypto-shredding can
+    disable that KMS key and schedule its deletion: copies of the wrapped keys left in database
+    snapshots then open nowhere [DPA-4.10]. Platform keys (no tenant in the context) are
+    wrapped under the configured key. A tenant key wrapped under the configured key by an
+    earlier build still opens (Decrypt reads the key from the ciphertext; the encryption context
+    is what binds it to its tenant) and moves to the tenant's own key at the next rewrap."""
+
     name = "aws-kms"
+    ALIAS_PREFIX = "alias/tenantry/tenant-"
+    DELETION_WINDOW_DAYS = 7  # KMS's shortest waiting period
 
     def __init__(self, key_id: str, region: str | None = None, client=None):
         import boto3
@@ -87,20 +97,70 @@ class KmsKeyProvider:
         self.key_id = key_id
         self.client = client or boto3.client("kms", region_name=region or None)
 
+    def _alias(self, context: dict[str, str]) -> str | None:
+        tenant = context.get("tenant")
+        return f"{self.ALIAS_PREFIX}{tenant}" if tenant else None
+
+    def _tenant_key(self, alias: str) -> str:
+        """The tenant's KMS key id, made (with its alias) when it has none yet."""
+        try:
+            return self.client.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"]
+        except self.client.exceptions.NotFoundException:
+            pass
+        key_id = self.client.create_key(
+            Description=f"Tenantry data keys of tenant {alias[len(self.ALIAS_PREFIX):]}",
+            KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
+        try:
+            self.client.create_alias(AliasName=alias, TargetKeyId=key_id)
+        except self.client.exceptions.AlreadyExistsException:
+            # Another process made the tenant's key first: use its key, drop ours.
+            self.client.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=self.DELETION_WINDOW_DAYS)
+            return self.client.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"]
+        return key_id
+
     def wrap(self, data_key: bytes, context: dict[str, str]) -> bytes:
-        out = self.client.encrypt(KeyId=self.key_id, Plaintext=data_key, EncryptionContext=context)
+        alias = self._alias(context)
+        try:
+            key_id = self._tenant_key(alias) if alias else self.key_id
+            out = self.client.encrypt(KeyId=key_id, Plaintext=data_key, EncryptionContext=context)
+        except KeyProviderError:
+            raise
+        except Exception as exc:
+            raise KeyProviderError(f"KMS refused to wrap the key: {exc}") from exc
         return out["CiphertextBlob"]
 
     def unwrap(self, wrapped: bytes, context: dict[str, str]) -> bytes:
+        extra = {} if self._alias(context) else {"KeyId": self.key_id}
         try:
-            out = self.client.decrypt(CiphertextBlob=wrapped, EncryptionContext=context, KeyId=self.key_id)
+            out = self.client.decrypt(CiphertextBlob=wrapped, EncryptionContext=context, **extra)
         except Exception as exc:
             raise KeyProviderError("KMS refused to unwrap the key") from exc
         return out["Plaintext"]
 
+    def is_current(self, wrapped: bytes, context: dict[str, str]) -> bool:
+        """Whether `wrapped` is already under the key this provider would wrap it with now (the
+        tenant's own key, or the configured one for platform keys): what a rewrap may skip."""
+        alias = self._alias(context)
+        try:
+            expected = self.client.describe_key(KeyId=alias or self.key_id)["KeyMetadata"]["Arn"]
+            used = self.client.decrypt(CiphertextBlob=wrapped, EncryptionContext=context)["KeyId"]
+        except Exception:
+            return False
+        return used == expected
+
     def destroy(self, context: dict[str, str]) -> None:
-        # Per-tenant KMS keys are disabled and scheduled for deletion by the lifecycle purge.
-        return None
+        """Disable the tenant's KMS key and schedule its deletion; the alias goes at once.
+        Called for each key version of the tenant: the second and later calls find no alias."""
+        alias = self._alias(context)
+        if alias is None:
+            return
+        try:
+            key_id = self.client.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"]
+        except self.client.exceptions.NotFoundException:
+            return
+        self.client.disable_key(KeyId=key_id)
+        self.client.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=self.DELETION_WINDOW_DAYS)
+        self.client.delete_alias(AliasName=alias)
 
 
 def from_settings(settings) -> KeyProvider:

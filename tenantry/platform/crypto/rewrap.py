@@ -53,12 +53,17 @@ class FallbackProvider:
 def _move(wrapped: bytes, context: dict[str, str], source: KeyProvider, target: KeyProvider,
           skip_current: bool) -> bytes | None:
     if skip_current:
-        try:
-            # Only the current key counts: a FallbackProvider would open old-key wraps too.
-            getattr(target, "current", target).unwrap(wrapped, context)
-            return None  # already under the target key (a previous run got here)
-        except KeyProviderError:
-            pass
+        current = getattr(target, "current", target)
+        if hasattr(current, "is_current"):  # KMS opens any of its keys' wraps: ask which key it was
+            if current.is_current(wrapped, context):
+                return None
+        else:
+            try:
+                # Only the current key counts: a FallbackProvider would open old-key wraps too.
+                current.unwrap(wrapped, context)
+                return None  # already under the target key (a previous run got here)
+            except KeyProviderError:
+                pass
     try:
         plain = source.unwrap(wrapped, context)
     except KeyProviderError:

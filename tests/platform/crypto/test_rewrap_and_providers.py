@@ -155,3 +155,35 @@ def test_tenant_keys_under_kms_and_a_move_from_local_to_kms_and_to_another_kms_k
     client.disable_key(KeyId=key_id)  # the first key is no longer needed by anything
     keyring.forget_cached_keys()
     assert read_notes(notes, acme) == expected
+    # Each tenant's keys are under a KMS key of its own, not under the configured one.
+    own = client.describe_key(KeyId=f"{KmsKeyProvider.ALIAS_PREFIX}{acme.id}")["KeyMetadata"]
+    wrapped = _wrapped(acme.id)[("data", 1)][0]
+    assert client.decrypt(CiphertextBlob=wrapped, EncryptionContext=keyring.context(acme.id, "data", 1))[
+        "KeyId"] == own["Arn"]
+    assert own["KeyId"] not in (key_id, second)
+
+
+@pytest.mark.obligation("DPA-4.10", "TT-retention")
+def test_destroying_a_tenants_keys_under_kms_disables_its_kms_key_and_schedules_its_deletion(app_ctx, kms):
+    client, key_id = kms
+    app_ctx.app.extensions["tenantry.key_provider"] = KmsKeyProvider(key_id, client=client)
+    keyring.forget_cached_keys()
+    gone, stays = make_tenant("gone"), make_tenant("stays")
+    db.session.commit()
+    alias = f"{KmsKeyProvider.ALIAS_PREFIX}{gone.id}"
+    own = client.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"]
+    copied = _wrapped(gone.id)[("data", 1)][0]  # as a database snapshot would keep it
+
+    assert keyring.destroy(gone.id) >= 2
+    db.session.commit()
+    meta = client.describe_key(KeyId=own)["KeyMetadata"]
+    assert meta["KeyState"] == "PendingDeletion" and meta["DeletionDate"]
+    assert own not in {a.get("TargetKeyId") for a in client.list_aliases()["Aliases"]}
+    # AWS refuses Decrypt under a disabled or pending-deletion key, so the snapshot's copy opens
+    # nowhere; moto does not model that refusal, so the key's state is what is checked here.
+    assert client.describe_key(KeyId=own)["KeyMetadata"]["Enabled"] is False and copied
+    # The configured key and the other tenant's own key are untouched.
+    assert client.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert client.describe_key(KeyId=f"{KmsKeyProvider.ALIAS_PREFIX}{stays.id}")["KeyMetadata"]["KeyState"] == "Enabled"
+    keyring.forget_cached_keys()
+    assert keyring.data_key(stays.id, 1)
