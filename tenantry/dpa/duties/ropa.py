@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app, has_app_context
 
+from tenantry.dpa import terms
 from tenantry.platform import clock
 from tenantry.platform.db import db
 from tenantry.platform.identity.models import Membership
@@ -161,8 +162,11 @@ def build(tenant: Tenant, at: datetime | None = None) -> dict[str, Any]:
         "controller": {"name": tenant.name, "slug": tenant.slug, "country": tenant.country,
                        "jurisdiction": tenant.jurisdiction, "contact": tenant.privacy_contact_email or ""},
         "processor": {"name": "Tenantry", "address": base_url},
-        "processing": "Hosting and operating the Tenantry CRM on the controller's instructions: storage, "
-                      "retrieval, organisation, export and deletion of the controller's data.",
+        "processing": terms.render_terms(
+            "Hosting and operating the Tenantry CRM on the [[controller]]'s instructions, only to provide that "
+            "service: storage, retrieval, organisation, export and deletion of the [[controller]]'s data. "
+            "[[Personal data]] is never sold nor used for any other purpose (agreement clause 7).",
+            tenant.jurisdiction),
         "categories": categories,
         "subprocessors": subprocessors,
         "transfers": [s for s in subprocessors if s["outside_eea"]],
@@ -224,17 +228,24 @@ def _md_table(headers: list[str], rows: list[list[Any]]) -> list[str]:
     return [*lines, ""]
 
 
+def _words(content: dict[str, Any]):
+    """The documents' fixed words in the tenant's law [DPA-1.terms]; the data stays as it is."""
+    jurisdiction = content["controller"].get("jurisdiction") or "gdpr"
+    return lambda text: terms.render_terms(text, jurisdiction)
+
+
 def to_markdown(content: dict[str, Any]) -> str:
     c = content
+    w = _words(c)
     out = [f"# Record of processing: {_md_cell(c['controller']['name'])}", "",
-           f"Generated {c['generated_at']} by the processor, {c['processor']['name']}.", "",
-           "## Controller", "",
+           w(f"Generated {c['generated_at']} by the [[processor]], {c['processor']['name']}."), "",
+           w("## [[Controller]]"), "",
            *_md_table(["Name", "Workspace", "Country", "Privacy contact"],
                       [[c["controller"]["name"], c["controller"]["slug"], c["controller"]["country"],
                         c["controller"]["contact"] or "not set"]]),
-           "## Processing on the controller's behalf", "", c["processing"], "",
-           "## Categories of personal data held", "",
-           *_md_table(["Category", "Data", "Data subjects", "Records"],
+           w("## Processing on the [[controller]]'s behalf"), "", c["processing"], "",
+           w("## Categories of [[personal data]] held"), "",
+           *_md_table(["Category", "Data", w("[[Data subjects]]"), "Records"],
                       [[x["name"], x["data"], x["subjects"], x["records"]] for x in c["categories"]]),
            "## Subprocessors", "",
            *_md_table(["Name", "Purpose", "Country", "Transfer mechanism"],
@@ -247,8 +258,8 @@ def to_markdown(content: dict[str, Any]) -> str:
            *_md_table(["Measure", "State"], [[m["measure"], m["state"]] for m in c["security_measures"]]),
            "## Retention", "",
            *_md_table(["Data", "Rule"], [[r["data"], r["rule"]] for r in c["retention"]]),
-           "## The controller's own processing activities", "",
-           *_md_table(["Activity", "Purpose", "Legal basis", "Data", "Data subjects", "Recipients", "Retention"],
+           w("## The [[controller]]'s own processing activities"), "",
+           *_md_table(["Activity", "Purpose", "Legal basis", "Data", w("[[Data subjects]]"), "Recipients", "Retention"],
                       [[a["name"], a["purpose"], a["legal_basis"], a["data_categories"], a["subject_categories"],
                         a["recipients"], a["retention"]] for a in c["controller_activities"]])]
     return "\n".join(out).rstrip() + "\n"
@@ -266,18 +277,19 @@ def to_html(content: dict[str, Any]) -> str:
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
     c = content
+    w = _words(c)
     parts = [
         "<!doctype html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
         f"<title>Record of processing: {e(c['controller']['name'])}</title></head><body>",
         f"<h1>Record of processing: {e(c['controller']['name'])}</h1>",
-        f"<p>Generated {e(c['generated_at'])} by the processor, {e(c['processor']['name'])}.</p>",
-        "<h2>Controller</h2>",
+        "<p>" + e(w(f"Generated {c['generated_at']} by the [[processor]], {c['processor']['name']}.")) + "</p>",
+        f"<h2>{e(w('[[Controller]]'))}</h2>",
         table(["Name", "Workspace", "Country", "Privacy contact"],
               [[c["controller"]["name"], c["controller"]["slug"], c["controller"]["country"],
                 c["controller"]["contact"] or "not set"]]),
-        "<h2>Processing on the controller's behalf</h2>", f"<p>{e(c['processing'])}</p>",
-        "<h2>Categories of personal data held</h2>",
-        table(["Category", "Data", "Data subjects", "Records"],
+        "<h2>" + e(w("Processing on the [[controller]]'s behalf")) + "</h2>", f"<p>{e(c['processing'])}</p>",
+        f"<h2>{e(w('Categories of [[personal data]] held'))}</h2>",
+        table(["Category", "Data", w("[[Data subjects]]"), "Records"],
               [[x["name"], x["data"], x["subjects"], x["records"]] for x in c["categories"]]),
         "<h2>Subprocessors</h2>",
         table(["Name", "Purpose", "Country", "Transfer mechanism"],
@@ -289,8 +301,8 @@ def to_html(content: dict[str, Any]) -> str:
         "<h2>Security measures in force</h2>",
         table(["Measure", "State"], [[m["measure"], m["state"]] for m in c["security_measures"]]),
         "<h2>Retention</h2>", table(["Data", "Rule"], [[r["data"], r["rule"]] for r in c["retention"]]),
-        "<h2>The controller's own processing activities</h2>",
-        table(["Activity", "Purpose", "Legal basis", "Data", "Data subjects", "Recipients", "Retention"],
+        "<h2>" + e(w("The [[controller]]'s own processing activities")) + "</h2>",
+        table(["Activity", "Purpose", "Legal basis", "Data", w("[[Data subjects]]"), "Recipients", "Retention"],
               [[a["name"], a["purpose"], a["legal_basis"], a["data_categories"], a["subject_categories"],
                 a["recipients"], a["retention"]] for a in c["controller_activities"]]),
         "</body></html>",
