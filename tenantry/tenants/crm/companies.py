@@ -121,7 +121,9 @@ def listing(*, q: str = "", has_contacts: str = "", sort: str = "name", page: in
     """
     tid = current_tenant.id
     # Explicit although the ORM scopes them too: these end up as subqueries.
-    with_contacts = sa.select(Contact.company_id).where(Contact.tenant_id == tid, Contact.company_id.is_not(None))
+    # Restricted contacts [DSR-restrict] are kept but not used: they count for nothing here.
+    with_contacts = sa.select(Contact.company_id).where(Contact.tenant_id == tid, Contact.company_id.is_not(None),
+                                                        Contact.restricted_at.is_(None))
     stmt = sa.select(Company.id).where(Company.tenant_id == tid)
     if q.strip():
         stmt = stmt.where(Company.id.in_(search.matching(COMPANY, q)))
@@ -144,7 +146,8 @@ def listing(*, q: str = "", has_contacts: str = "", sort: str = "name", page: in
             sa.select(Company).where(Company.id.in_(stmt)).order_by(order, Company.id)
             .limit(page_size).offset((page - 1) * page_size)).scalars().all()
     counts = dict(db.session.execute(
-        sa.select(Contact.company_id, sa.func.count()).where(Contact.company_id.in_([c.id for c in chosen]))
+        sa.select(Contact.company_id, sa.func.count()).where(Contact.company_id.in_([c.id for c in chosen]),
+                                                             Contact.restricted_at.is_(None))
         .group_by(Contact.company_id)).all()) if chosen else {}
     return Page([(c, c.plain(), counts.get(c.id, 0)) for c in chosen], total, page, pages)
 

@@ -13,7 +13,7 @@ import pytest
 
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, tenant_context
-from tenantry.tenants.crm import contacts
+from tenantry.tenants.crm import companies, contacts
 from tenantry.tenants.crm.models import Contact
 from tenantry.tenants.lifecycle import archive
 from tests.identity.support import count, field_errors, in_app, new_tenant, text
@@ -62,6 +62,9 @@ def test_a_restricted_contact_is_kept_but_hidden_unchangeable_and_unexported_unt
     assert "Svoboda" in text(member.get("/t/acme/crm/contacts"))
     assert "No contact matches" in text(member.get(f"/t/acme/crm/contacts?q={EMAIL}"))
     assert jana not in text(member.get(f"/t/acme/crm/companies/{seeded.company}"))  # not among its people
+    with in_app(web_app, commit=False), tenant_context(db.session.get(Tenant, acme.id)):
+        [(_, _, people)] = [i for i in companies.listing().items if i[0].id == seeded.company]
+        assert people == 0 and companies.listing(has_contacts="yes").total == 0  # she was its only person
     assert 'value="' + str(seeded.jana) not in text(member.get("/t/acme/crm/deals/new"))
     listed = api.get("/api/v1/contacts").get_json()["items"]
     assert str(seeded.jana) not in {c["id"] for c in listed}
