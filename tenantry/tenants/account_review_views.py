@@ -68,36 +68,34 @@ def _membership(membership_id: uuid.UUID):
     return service.get_membership(membership_id) or abort(404)
 
 
-@bp.post("/settings/account-review/members/<uuid:membership_id>/deactivate")
-@require_role(Role.ADMIN)
-def deactivate(membership_id: uuid.UUID):
+def _change_member(membership_id: uuid.UUID, change, done: str):
+    """Deactivate or reactivate one member from the review; a refusal is flashed, nothing kept."""
     target = _membership(membership_id)
     try:
-        changed = service.deactivate_member(g.membership, target, reason="account-review")
+        changed = change(target)
     except service.ReviewError as exc:
         db.session.rollback()
         flash(str(exc), "error")
     else:
         db.session.commit()
         if changed:
-            flash(f"{target.user.display_name} is deactivated and can no longer open this workspace.", "success")
+            flash(done.format(name=target.user.display_name), "success")
     return redirect(url_for("account_review.index"))
+
+
+@bp.post("/settings/account-review/members/<uuid:membership_id>/deactivate")
+@require_role(Role.ADMIN)
+def deactivate(membership_id: uuid.UUID):
+    return _change_member(membership_id,
+                          lambda target: service.deactivate_member(g.membership, target, reason="account-review"),
+                          "{name} is deactivated and can no longer open this workspace.")
 
 
 @bp.post("/settings/account-review/members/<uuid:membership_id>/reactivate")
 @require_role(Role.ADMIN)
 def reactivate(membership_id: uuid.UUID):
-    target = _membership(membership_id)
-    try:
-        changed = service.reactivate_member(g.membership, target)
-    except service.ReviewError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-    else:
-        db.session.commit()
-        if changed:
-            flash(f"{target.user.display_name} can open this workspace again.", "success")
-    return redirect(url_for("account_review.index"))
+    return _change_member(membership_id, lambda target: service.reactivate_member(g.membership, target),
+                          "{name} can open this workspace again.")
 
 
 @bp.post("/settings/account-review/api-clients/<uuid:api_client_id>/revoke")
