@@ -131,7 +131,8 @@ def test_an_agreement_recorded_in_the_console_lets_the_tenant_mark_a_special_cat
         db.session.rollback()
 
 
-@pytest.mark.obligation("DPA-A.special", "DPA-5.3")
+@pytest.mark.obligation("DPA-5.3")
+@pytest.mark.obligation("DPA-A.special")
 def test_revoking_the_agreement_stops_special_category_fields_taking_values(world):
     app = world["app"]
     person = staff_member(app, "dpo")

@@ -111,7 +111,10 @@ def _backups(app, frozen, *tenants):
         return keys[0], storage.storage().get(keys[0])
 
 
-@pytest.mark.obligation("DPA-4.10", "DPA-4.9", "TT-retention", "TEK-termination", "DPA-2.9")
+@pytest.mark.obligation("DPA-2.9")
+@pytest.mark.obligation("DPA-4.9")
+@pytest.mark.obligation("TEK-termination")
+@pytest.mark.obligation("DPA-4.10", "TT-retention")
 def test_day_79_keeps_everything_and_day_80_deletes_everything(web_app, frozen, outbox):
     acme, other, shared = _populate(web_app)
     with in_app(web_app):

@@ -125,7 +125,8 @@ def test_portability_hands_over_json_and_csv_downloads_and_audits_them(web_app, 
     _no_personal_data(web_app)
 
 
-@pytest.mark.obligation("DSR-rectify", "DSR-notify")
+@pytest.mark.obligation("DSR-notify")
+@pytest.mark.obligation("DSR-rectify")
 def test_rectification_uses_the_contact_form_and_lists_the_recipients_to_tell(web_app, acme, seeded, admin):
     from tests.tenants.api.conftest import new_client
 
@@ -183,7 +184,8 @@ def test_rectification_uses_the_contact_form_and_lists_the_recipients_to_tell(we
     _no_personal_data(web_app)
 
 
-@pytest.mark.obligation("DSR-erase", "DSR-notify")
+@pytest.mark.obligation("DSR-notify")
+@pytest.mark.obligation("DSR-erase")
 def test_erasure_removes_the_contact_with_its_activities_and_redacts_mentions(web_app, acme, seeded, admin):
     request_id = open_request(admin, "erasure", email=EMAIL)
     refused = admin.post(url(request_id, "erase"), data={})
