@@ -6,8 +6,11 @@ from __future__ import annotations
 import calendar
 import functools
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 
 import holidays
+
+D = TypeVar("D", date, datetime)
 
 
 @functools.lru_cache(maxsize=32)
@@ -49,10 +52,11 @@ def business_days_between(start: datetime, end: datetime, country: str = "CZ") -
     return count
 
 
-def add_months(day: date, months: int) -> date:
-    """Calendar month addition; a day the target month lacks becomes its last day (31 Jan + 1 = 28/29 Feb)."""
+def add_months(day: D, months: int) -> D:
+    """Calendar month addition (negative goes back), for a date or a datetime (its time kept); a
+    day the target month lacks becomes its last day (31 Jan + 1 = 28/29 Feb)."""
     index = day.year * 12 + (day.month - 1) + months
     year, month = divmod(index, 12)
     month += 1
     last = calendar.monthrange(year, month)[1]
-    return date(year, month, min(day.day, last))
+    return day.replace(year=year, month=month, day=min(day.day, last))

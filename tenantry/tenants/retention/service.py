@@ -8,7 +8,6 @@ the boundary day itself it is due from the same time of day on, never earlier.
 
 from __future__ import annotations
 
-import calendar
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +15,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from tenantry.platform import audit, clock
+from tenantry.platform.business_days import add_months
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import current_tenant
 from tenantry.tenants.crm import contacts
@@ -73,10 +73,7 @@ class RuleData:
 def cutoff(as_of: datetime, months: int) -> datetime:
     """`as_of` moved back `months` calendar months, the day clamped to the month's end (31 March
     less one month is 28 or 29 February)."""
-    total = as_of.year * 12 + (as_of.month - 1) - months
-    year, month = divmod(total, 12)
-    day = min(as_of.day, calendar.monthrange(year, month + 1)[1])
-    return as_of.replace(year=year, month=month + 1, day=day)
+    return add_months(as_of, -months)
 
 
 # --- what is due ------------------------------------------------------------------------------

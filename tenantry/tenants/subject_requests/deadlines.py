@@ -7,18 +7,13 @@ A calendar month ends on the same day of the next month; when that month has no 
 
 from __future__ import annotations
 
-import calendar
 from datetime import datetime
+
+from tenantry.platform.business_days import add_months
 
 FIRST_MONTHS = 1
 EXTENSION_MONTHS = 2
-
-
-def add_months(when: datetime, months: int) -> datetime:
-    month_index = when.month - 1 + months
-    year, month = when.year + month_index // 12, month_index % 12 + 1
-    day = min(when.day, calendar.monthrange(year, month)[1])
-    return when.replace(year=year, month=month, day=day)
+__all__ = ["EXTENSION_MONTHS", "FIRST_MONTHS", "add_months", "extended_due", "first_due"]
 
 
 def first_due(received_at: datetime) -> datetime:
