@@ -17,21 +17,20 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
+from flask import current_app
+
 from tenantry.platform import jobs
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, all_tenants, tenant_context
+from tenantry.tenants.anomalies import rules
 
 PREFIX = "tenantry:api-usage:"
 KEYS = PREFIX + "keys"
 TTL = int(timedelta(days=2).total_seconds())  # a counter nobody folded for two days is dropped
 
 
-def _hour(at: datetime) -> datetime:
-    return at.replace(minute=0, second=0, microsecond=0)
-
-
 def count(tenant_id: uuid.UUID, client_id: str, at: datetime) -> None:
-    key = f"{PREFIX}{tenant_id}:{client_id}:{_hour(at).isoformat()}"
+    key = f"{PREFIX}{tenant_id}:{client_id}:{rules.hour_of(at).isoformat()}"
     pipe = jobs.redis_connection().pipeline(transaction=False)
     pipe.incr(key)
     pipe.expire(key, TTL)
@@ -50,11 +49,6 @@ def _parse(key: str) -> tuple[uuid.UUID, str, datetime] | None:
 def fold(as_of: datetime) -> int:
     """Sweep step: move the Redis counters into api_usage_hours and check the volume rule for
     each client seen; returns how many requests were folded."""
-    from flask import current_app
-
-    from tenantry.tenants.anomalies import rules
-    from tenantry.tenants.anomalies.models import ApiUsageHour
-
     if not current_app.extensions["tenantry.settings"].redis_url:
         return 0
     redis = jobs.redis_connection()
@@ -73,12 +67,7 @@ def fold(as_of: datetime) -> int:
         if tenant is None or requests <= 0:
             continue
         with tenant_context(tenant):
-            table = ApiUsageHour.__table__
-            statement = rules._insert(table).values(tenant_id=tenant_id, client_id=client_id, hour_start=hour,
-                                                    requests=requests)
-            db.session.execute(statement.on_conflict_do_update(
-                index_elements=["tenant_id", "client_id", "hour_start"],
-                set_={"requests": table.c.requests + requests}))
+            rules.add_api_requests(tenant_id, client_id, hour, requests)
         # The rule reads the hour's count; a counter of an hour already over is checked at its end.
         at = min(as_of, hour + timedelta(hours=1) - timedelta(microseconds=1))
         rules.check_api_volume(tenant, client_id, at)

@@ -364,12 +364,16 @@ def count_api_request(client_id: str, at: str | None = None) -> Alert | None:
 
     tenant_id = current_tenant_id()
     when = datetime.fromisoformat(at) if at else clock.now()
-    hour = hour_of(when)
-    table = ApiUsageHour.__table__
-    statement = _insert(table).values(tenant_id=tenant_id, client_id=client_id, hour_start=hour, requests=1)
-    db.session.execute(statement.on_conflict_do_update(
-        index_elements=["tenant_id", "client_id", "hour_start"], set_={"requests": table.c.requests + 1}))
+    add_api_requests(tenant_id, client_id, hour_of(when), 1)
     return check_api_volume(db.session.get(Tenant, tenant_id), client_id, when)
+
+
+def add_api_requests(tenant_id: uuid.UUID, client_id: str, hour: datetime, requests: int) -> None:
+    """Add to a client's count of the hour (in the tenant's context), creating the row if needed."""
+    table = ApiUsageHour.__table__
+    statement = _insert(table).values(tenant_id=tenant_id, client_id=client_id, hour_start=hour, requests=requests)
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=["tenant_id", "client_id", "hour_start"], set_={"requests": table.c.requests + requests}))
 
 
 def check_api_volume(tenant: Tenant, client_id: str, at: datetime) -> Alert | None:
