@@ -24,12 +24,10 @@ from decimal import Decimal
 from typing import IO, Any
 
 import sqlalchemy as sa
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tenantry.platform import clock
 from tenantry.platform.audit import AuditEvent
-from tenantry.platform.crypto import fields, keyring
+from tenantry.platform.crypto import fields
 from tenantry.platform.csv_cells import safe_cell
 from tenantry.platform.db import db
 from tenantry.platform.identity.models import Membership, User
@@ -42,44 +40,12 @@ JSON_LAYOUT = "a JSON array, one object per line"
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
+# fields.TenantCipher(tenant_id).decrypt: (blob, table, column, row id) -> plaintext
+Decrypt = Callable[[Any, str, str, str], Any]
+
+
 class ArchiveError(ValueError):
     """The file is not an archive this version can read, or it was altered."""
-
-
-class _Decrypter:
-    """Field decryption for a whole archive with one key look-up per key version, and the
-    fixed part of each column's associated data built once (the module function looks the
-    key up and re-serialises the AAD for every value, which would dominate a large export).
-    The AAD bytes are fields._aad's own, taken from it with an empty row id."""
-
-    def __init__(self, tenant_id: uuid.UUID):
-        self.tenant_id = tenant_id
-        self._aes: dict[int, AESGCM] = {}
-        self._where: dict[tuple[str, str], bytes] = {}
-
-    def __call__(self, blob, table: str, column: str, row_id: str) -> str | None:
-        if blob is None:
-            return None
-        blob = bytes(blob)
-        try:
-            version = fields.key_version(blob)
-        except ValueError as exc:
-            raise fields.FieldDecryptError("not a field ciphertext", table=table, column=column,
-                                           row_id=row_id) from exc
-        aes = self._aes.get(version)
-        if aes is None:
-            aes = self._aes[version] = AESGCM(keyring.data_key(self.tenant_id, version))
-        where = self._where.get((table, column))
-        if where is None:
-            # '["<tenant>","<table>","<column>",""]' without its closing '"]'; ids need no escaping.
-            where = self._where[(table, column)] = fields._aad(b"", self.tenant_id, table, column, "")[:-2]
-        header = blob[:fields.HEADER_SIZE]
-        try:
-            data = aes.decrypt(header[-12:], blob[fields.HEADER_SIZE:], header + where + row_id.encode() + b'"]')
-        except InvalidTag as exc:
-            raise fields.FieldDecryptError("does not decrypt here", table=table, column=column,
-                                           row_id=row_id) from exc
-        return data.decode()
 
 
 def _plain(value: Any) -> Any:
@@ -100,7 +66,7 @@ class Entity:
 
     name: str
     columns: tuple[str, ...]
-    rows: Callable[[Tenant, _Decrypter], Iterator[dict[str, Any]]]
+    rows: Callable[[Tenant, Decrypt], Iterator[dict[str, Any]]]
     count: Callable[[Tenant], int]
 
 
@@ -132,7 +98,7 @@ def _sealed_rows(model, clear: tuple[str, ...]):
     lists = set(getattr(model, "LISTS", ()))
     sealed = model.ENCRYPTED
 
-    def rows(tenant: Tenant, decrypt: _Decrypter) -> Iterator[dict[str, Any]]:
+    def rows(tenant: Tenant, decrypt: Decrypt) -> Iterator[dict[str, Any]]:
         cols = [getattr(model, c) for c in ("id", *clear, *sealed)]
         n_clear = len(clear)
         for row in _keyset(model, tenant.id, model.id, cols):
@@ -234,7 +200,7 @@ class Written:
 def write(tenant: Tenant, out: IO[bytes], *, progress: Callable[[int, int], None] | None = None,
           created_at: datetime | None = None) -> Written:
     """Write the whole archive of `tenant` to the binary stream `out` (seekable not needed)."""
-    decrypt = _Decrypter(tenant.id)
+    decrypt = fields.TenantCipher(tenant.id).decrypt  # one key look-up per version for the archive
     totals = {e.name: e.count(tenant) for e in ENTITIES}
     grand_total, done = max(1, sum(totals.values())), 0
     result = Written()

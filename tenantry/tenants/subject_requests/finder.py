@@ -147,14 +147,13 @@ def _texts(model, column: str, decrypt) -> Iterator[tuple[uuid.UUID, str]]:
 def mentions(terms: Terms, *, extra_names: list[str] = (), skip: dict[str, set[uuid.UUID]] | None = None
              ) -> list[tuple[Mention, object]]:
     """Rows whose free text names the person, with the row, across the tenant. The scan uses
-    one key look-up for the whole walk (the export's batch decrypter), not one per value."""
-    from tenantry.tenants.lifecycle.archive import _Decrypter
+    one key look-up for the whole walk (fields.TenantCipher), not one per value."""
 
     patterns = _patterns(terms, extra_names)
     if not patterns:
         return []
     skip = skip or {}
-    decrypt = _Decrypter(current_tenant.id)
+    decrypt = fields.TenantCipher(current_tenant.id).decrypt
     found = []
     for model, column, kind in FREE_TEXT:
         hits = [row_id for row_id, value in _texts(model, column, decrypt)
