@@ -204,19 +204,22 @@ def record_read(
     actor_type: str | None = None,
     tenant_id: uuid.UUID | None = None,
     details: dict[str, Any] | None = None,
+    in_transaction: bool = False,
 ) -> AuditEvent | None:
     """One event for a read of personal data: a detail page (one id) or a list/search/export
     page (the ids shown). Ids only, never values, so the anomaly rules can count distinct
     records per person without the trail holding personal data.
 
     In a request the event joins the request's batch, written once when the response is ready
-    (see init_app); elsewhere (jobs, CLI) it joins the current transaction like record()."""
+    (see init_app); elsewhere (jobs, CLI), or with `in_transaction` (a view that commits right
+    after, sparing the batch's second transaction), it joins the current transaction like
+    record(). Either way a failed write withholds the response."""
     ids = [str(i) for i in target_ids]
     payload = dict(details or {})
     payload["ids"] = ids
     fields = {"actor": actor, "actor_type": actor_type, "tenant_id": tenant_id, "target_type": target_type,
               "target_id": ids[0] if len(ids) == 1 else None, "outcome": "success", "details": payload}
-    if has_request_context() and current_app.extensions.get("tenantry.audit_batching"):
+    if not in_transaction and has_request_context() and current_app.extensions.get("tenantry.audit_batching"):
         event = _event(action, changes=None, **fields)
         g.setdefault(READ_BUFFER, []).append(event)
         return event

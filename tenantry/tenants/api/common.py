@@ -70,14 +70,10 @@ def no_search(name: str) -> None:
 def record_read(entity: str, ids: list, *, listed: bool) -> None:
     """One audit event per read of personal data, naming the client and the ids returned.
 
-    The event is the one audit.record_read makes (same action, target and details), added to
-    the view's own transaction, which every API read view commits right after this call,
-    instead of to the request's batch, which audit writes in a second transaction once the
-    response is made. That second transaction cost every read a connection checkout, BEGIN,
-    the tenant setting and COMMIT (bench/crm.py, issue 3). It still fails closed: an event
-    that cannot be written fails the view's commit (AuditWriteError, 503) and the body is
-    never sent."""
-    keys = [str(i) for i in ids]
-    details = {"via": "api", **({"search": True} if listed and request.args.get("q") else {}), "ids": keys}
-    audit.record(f"crm.{entity}.{'listed' if listed else 'viewed'}", actor=g.api_client, tenant_id=current_tenant.id,
-                 target_type=entity, target_id=keys[0] if len(keys) == 1 else None, details=details)
+    It joins the view's own transaction, which every API read view commits right after this
+    call, rather than the request's batch, whose second transaction cost every read a
+    connection checkout, BEGIN, the tenant setting and COMMIT (bench/crm.py, issue 3). An event
+    that cannot be written fails the view's commit (AuditWriteError, 503): the body is never sent."""
+    audit.record_read(f"crm.{entity}.{'listed' if listed else 'viewed'}", target_type=entity, target_ids=ids,
+                      actor=g.api_client, tenant_id=current_tenant.id, in_transaction=True,
+                      details={"via": "api", **({"search": True} if listed and request.args.get("q") else {})})
