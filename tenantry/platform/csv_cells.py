@@ -16,9 +16,13 @@ from typing import Any
 from flask import Response, stream_with_context
 
 FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+_LEADS = frozenset(FORMULA_LEADS)
 
 
 def safe_cell(value: Any) -> str:
+    # Strings first: a full export writes millions of cells, nearly all of them text.
+    if value.__class__ is str:
+        return "'" + value if value[:1] in _LEADS else value
     if value is None:
         return ""
     if isinstance(value, (list, dict)):
@@ -27,7 +31,7 @@ def safe_cell(value: Any) -> str:
         text = value.isoformat()
     else:
         text = str(value)
-    if text[:1] in FORMULA_LEADS:
+    if text[:1] in _LEADS:
         return "'" + text
     return text
 

@@ -218,7 +218,7 @@ def write(tenant: Tenant, out: IO[bytes], *, progress: Callable[[int, int], None
                 js.write(b"[")
                 for row in entity.rows(tenant, decrypt):
                     js.write((b",\n" if count else b"\n") + _JSON.encode(row).encode())
-                    csv_out.writerow([safe_cell(row.get(c)) for c in entity.columns])
+                    csv_out.writerow(map(safe_cell, map(row.get, entity.columns)))
                     count += 1
                     done += 1
                     if progress is not None and done % BATCH == 0:
