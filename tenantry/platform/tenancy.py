@@ -237,11 +237,17 @@ def _scope_to_tenant(state):
             )
         # Joined tenant-owned entities match nothing rather than everything.
         state.statement = state.statement.options(
-            with_loader_criteria(TenantScoped, lambda cls: sa.false(), include_aliases=True)
+            with_loader_criteria(TenantScoped, lambda cls: sa.false(), include_aliases=True,
+                                 propagate_to_loaders=False)
         )
         return
+    # Not propagated to loaders: every lazy load and refresh passes through here again and gets
+    # the tenant current then. A propagated criterion is kept in the loaded objects' load
+    # options, so an object refreshed after each commit (a job's tenant, a sweep's rows) would
+    # gather one more criterion per transaction and every query on it would grow slower.
     state.statement = state.statement.options(
-        with_loader_criteria(TenantScoped, lambda cls: cls.tenant_id == tid, include_aliases=True)
+        with_loader_criteria(TenantScoped, lambda cls: cls.tenant_id == tid, include_aliases=True,
+                             propagate_to_loaders=False)
     )
 
 

@@ -58,6 +58,25 @@ def test_queries_in_a_tenant_context_never_return_another_tenants_rows(two_tenan
         assert len(rows) == 3 and {m.role for m in rows} == {"member"} and {m.tenant_id for m in rows} == {b.id}
 
 
+def test_an_object_refreshed_after_every_commit_gathers_no_criteria(two_tenants):
+    """A job keeps its rows across many commits; each refresh must cost what the first did."""
+    a, b = two_tenants
+    with tenant_context(a):
+        member = _memberships()[0]
+        db.session.commit()
+        _ = member.role
+        options = len(sa.inspect(member).load_options)
+        for _i in range(5):
+            db.session.commit()
+            assert member.role == "member"  # refreshed, scoped to the tenant current now
+        assert len(sa.inspect(member).load_options) == options
+        db.session.commit()
+    with tenant_context(b):
+        with pytest.raises(sa.orm.exc.ObjectDeletedError):
+            _ = member.role  # a refresh in another tenant's context finds nothing
+    db.session.rollback()
+
+
 @pytest.mark.obligation("DPA-B.access-control")
 def test_joined_tenant_owned_entities_are_scoped(two_tenants):
     a, _ = two_tenants
