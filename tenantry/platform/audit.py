@@ -147,6 +147,21 @@ def _actor_type(actor, actor_type: str | None) -> str:
     return actor_type or ("anonymous" if has_request_context() else "system")
 
 
+def _values(action, *, actor, actor_type, tenant_id, target_type, target_id, outcome, details) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant_id,
+        "actor_type": _actor_type(actor, actor_type),
+        "actor_id": str(actor.id) if actor is not None else None,
+        "action": action,
+        "target_type": target_type,
+        "target_id": str(target_id) if target_id is not None else None,
+        "outcome": outcome,
+        "ip": client_ip(),
+        "user_agent": (request.user_agent.string[:400] if has_request_context() else None),
+        "details": details,
+    }
+
+
 def _event(action, *, actor, actor_type, tenant_id, target_type, target_id, outcome, details, changes) -> AuditEvent:
     details = dict(details) if details is not None else None
     pending = None
@@ -154,18 +169,8 @@ def _event(action, *, actor, actor_type, tenant_id, target_type, target_id, outc
         details = details or {}
         details["fields"] = sorted(changes)
         pending = {name: [_plain(old), _plain(new)] for name, (old, new) in changes.items()}
-    event = AuditEvent(
-        tenant_id=tenant_id,
-        actor_type=_actor_type(actor, actor_type),
-        actor_id=str(actor.id) if actor is not None else None,
-        action=action,
-        target_type=target_type,
-        target_id=str(target_id) if target_id is not None else None,
-        outcome=outcome,
-        ip=client_ip(),
-        user_agent=(request.user_agent.string[:400] if has_request_context() else None),
-        details=details,
-    )
+    event = AuditEvent(**_values(action, actor=actor, actor_type=actor_type, tenant_id=tenant_id,
+                                 target_type=target_type, target_id=target_id, outcome=outcome, details=details))
     # Platform events have no tenant key to seal values under: they keep the names only.
     if pending is not None and tenant_id is not None:
         event._pending_changes = pending
@@ -223,7 +228,41 @@ def record_read(
         event = _event(action, changes=None, **fields)
         g.setdefault(READ_BUFFER, []).append(event)
         return event
+    if in_transaction and _append_direct(action, fields):
+        return None
     return record(action, **fields)
+
+
+# Called with (values, event id) for each event written by _append_direct, which no ORM flush
+# sees: how the anomaly rules (tenants.anomalies) learn of them without platform importing tenants.
+direct_append_listeners: list[Any] = []
+
+
+def _append_direct(action: str, fields: dict[str, Any]) -> bool:
+    """An event with no changed values, chained and inserted in one statement (PostgreSQL, see
+    audit_chain.append_direct). False when it cannot take that path: the caller records it
+    through the ORM, which also creates a chain's first head."""
+    session = db.session()
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return False
+    if any(isinstance(obj, AuditEvent) for obj in session.new):
+        session.flush()  # the transaction's earlier events keep their place in the chain
+    values = _values(action, **fields)
+    values["occurred_at"] = clock.now()
+    # The JSON column stores what json.dumps makes of details; hash that same shape.
+    values["details"] = json.loads(json.dumps(values["details"], default=str))
+    try:
+        appended = audit_chain.append_direct(connection, AuditEvent.__table__, values)
+    except AuditWriteError:
+        raise
+    except Exception as exc:
+        raise AuditWriteError(f"audit event could not be chained: {exc}") from exc
+    if appended is None:
+        return False
+    for listener in direct_append_listeners:
+        listener(values, appended[0])
+    return True
 
 
 # --- the request's batch -----------------------------------------------------------------------

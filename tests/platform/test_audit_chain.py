@@ -219,3 +219,72 @@ def test_eight_parallel_writers_produce_one_valid_chain(app, app_ctx):
     # Each writer's own events keep their order within the chain.
     for n in range(8):
         assert [r.details["i"] for r in rows if r.details and r.details.get("writer") == n] == list(range(15))
+
+
+def test_the_canonical_text_splits_around_seq_so_the_database_can_hash_it():
+    from datetime import UTC, datetime
+
+    fields = {"tenant_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "chain": "c", "seq": 41,
+              "occurred_at": datetime(2026, 12, 1, 8, 30, tzinfo=UTC), "actor_type": "api_client",
+              "actor_id": "9", "action": "crm.contact.viewed", "target_type": "contact", "target_id": "x",
+              "outcome": "success", "ip": None, "user_agent": "Příliš žluťoučký \"kůň\" seq:",
+              "details": {"seq": 1, "ids": ["x"], "via": "api"}}
+    prefix, suffix = audit_chain.canonical_around_seq(fields)
+    assert (prefix + "41" + suffix).encode() == audit_chain.canonical(fields)
+    assert audit_chain.canonical_around_seq({**fields, "changes": b"\x01"})[0].count('"changes":') == 1
+
+
+@pytest.mark.postgres_only
+def test_reads_chained_in_one_statement_interleave_with_orm_events_into_one_valid_chain(app, app_ctx, monkeypatch):
+    tenant = make_tenant("reads")
+    db.session.commit()
+    tenant_id, start = tenant.id, len(_chain_rows(str(tenant.id)))
+    db.session.remove()
+    direct = []
+    real = audit_chain.append_direct
+    monkeypatch.setattr(audit_chain, "append_direct", lambda *a: direct.append(real(*a)) or direct[-1])
+    barrier, errors = threading.Barrier(8), []
+
+    def writer(n: int) -> None:
+        try:
+            with app.app_context():
+                barrier.wait()
+                for i in range(15):
+                    if n % 2:
+                        audit.record("test.parallel", tenant_id=tenant_id, details={"writer": n, "i": i})
+                    else:
+                        audit.record_read("test.read", target_type="contact", target_ids=[f"{n}-{i}"],
+                                          tenant_id=tenant_id, in_transaction=True, details={"writer": n, "i": i})
+                    db.session.commit()
+        except Exception as exc:  # noqa: BLE001  (reported by the assertion below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert len(direct) == 60 and all(got is not None for got in direct)
+    rows = _chain_rows(str(tenant_id))
+    assert [r.seq for r in rows] == list(range(1, start + 121))
+    report = audit_chain.verify(AuditEvent, str(tenant_id))
+    assert report.ok and report.checked == start + 120, report.problem
+    for n in range(8):
+        assert [r.details["i"] for r in rows if r.details and r.details.get("writer") == n] == list(range(15))
+    read = next(r for r in rows if r.action == "test.read")
+    assert read.details["ids"] == [read.target_id] and read.actor_type == "system" and read.occurred_at
+
+
+@pytest.mark.postgres_only
+def test_a_read_chained_in_one_statement_keeps_its_place_among_the_transactions_events(app, app_ctx):
+    tenant = make_tenant("order")
+    db.session.commit()
+    audit.record("test.first", tenant_id=tenant.id)
+    audit.record_read("test.read", target_type="contact", target_ids=["a", "b"], tenant_id=tenant.id,
+                      in_transaction=True)
+    audit.record("test.last", tenant_id=tenant.id)
+    db.session.commit()
+    actions = [r.action for r in _chain_rows(str(tenant.id))][-3:]
+    assert actions == ["test.first", "test.read", "test.last"]
+    assert audit_chain.verify(AuditEvent, str(tenant.id)).ok

@@ -9,13 +9,14 @@ request that produced the events.
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from flask import Flask, current_app, g
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from tenantry.platform import clock, jobs
+from tenantry.platform import audit, clock, jobs
 from tenantry.platform.audit import AuditEvent
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import current_tenant_id
@@ -41,6 +42,16 @@ def _note_audit_events(session, _flush_context):
     if ours:
         # Queued with the transaction: dispatched after it commits, dropped if it rolls back.
         jobs.enqueue(QUEUE, EVALUATE, tenant_id=None, event_ids=ids)
+
+
+def _note_direct_event(values: dict, event_id: int) -> None:
+    from tenantry.tenants.anomalies.rules import relevant
+
+    if relevant(SimpleNamespace(**values)):
+        jobs.enqueue(QUEUE, EVALUATE, tenant_id=None, event_ids=[event_id])
+
+
+audit.direct_append_listeners.append(_note_direct_event)
 
 
 def _count_api_request(response):
