@@ -156,29 +156,28 @@ def _append(connection: sa.Connection, chain: str, events: list[Any]) -> None:
 DIRECT_COLUMNS = ("tenant_id", "occurred_at", "actor_type", "actor_id", "action", "target_type", "target_id",
                   "outcome", "ip", "user_agent", "details")
 _DIRECT_CASTS = {"tenant_id": "UUID", "occurred_at": "TIMESTAMP WITH TIME ZONE", "details": "JSON"}
-_direct_statements: dict[str, sa.TextClause] = {}
+_direct_statements: dict[str, str] = {}
 
 
-def _direct_statement(table: sa.Table) -> sa.TextClause:
-    """Built once per table: a text statement compiles once and skips the cache-key walk that a
-    Core UPDATE-in-a-CTE would cost on every request."""
+def _direct_statement(table: sa.Table) -> str:
+    """The statement in the driver's own parameter style, built once per table: it goes to
+    psycopg as it is, without SQLAlchemy's compile and bind processing on every request."""
     if table.name not in _direct_statements:
-        casts = [f"CAST(:{n} AS {_DIRECT_CASTS[n]})" if n in _DIRECT_CASTS else f":{n}" for n in DIRECT_COLUMNS]
-        link_text = "hash || :prefix || CAST(seq + 1 AS TEXT) || :suffix"
-        statement = sa.text(
+        casts = [f"CAST(%({n})s AS {_DIRECT_CASTS[n]})" if n in _DIRECT_CASTS else f"%({n})s" for n in DIRECT_COLUMNS]
+        link_text = "hash || %(prefix)s || CAST(seq + 1 AS TEXT) || %(suffix)s"
+        _direct_statements[table.name] = (
             f"WITH head AS (UPDATE {AuditHead.__tablename__} SET seq = seq + 1, "  # noqa: S608  (schema names; values bound)
             f"hash = encode(sha256(convert_to({link_text}, 'UTF8')), 'hex') "
-            "WHERE chain = :chain RETURNING seq, hash) "
+            "WHERE chain = %(chain)s RETURNING seq, hash) "
             f"INSERT INTO {table.name} ({', '.join(DIRECT_COLUMNS)}, chain, seq, hash) "
-            f"SELECT {', '.join(casts)}, :chain, head.seq, head.hash FROM head RETURNING id, seq"
-        ).bindparams(*(sa.bindparam(n, type_=table.c[n].type) for n in DIRECT_COLUMNS))
-        _direct_statements[table.name] = statement
+            f"SELECT {', '.join(casts)}, %(chain)s, head.seq, head.hash FROM head RETURNING id, seq"
+        )
     return _direct_statements[table.name]
 
 
 def append_direct(connection: sa.Connection, table: sa.Table, values: dict[str, Any]) -> tuple[int, int] | None:
-    """PostgreSQL: chain and insert one event in a single statement; (id, seq), or None when its
-    chain has no head yet (the caller takes the ORM path, which creates one).
+    """PostgreSQL (psycopg): chain and insert one event in a single statement; (id, seq), or
+    None when its chain has no head yet (the caller takes the ORM path, which creates one).
 
     The UPDATE of the head row takes the row lock, assigns the next seq and computes the link
     (SHA-256 of the previous hash and the canonical text around the new seq) from the head as
@@ -191,9 +190,12 @@ def append_direct(connection: sa.Connection, table: sa.Table, values: dict[str, 
     chain = chain_of(values.get("tenant_id"))
     prefix, suffix = canonical_around_seq({**values, "chain": chain, "seq": None})
     params = {name: values.get(name) for name in DIRECT_COLUMNS}
-    got = connection.execute(_direct_statement(table), {**params, "chain": chain, "prefix": prefix,
-                                                         "suffix": suffix}).first()
-    return (got.id, got.seq) if got is not None else None
+    if params["occurred_at"] is None:
+        raise ValueError("append_direct needs occurred_at: it is part of the hash")
+    params["details"] = json.dumps(params["details"]) if params["details"] is not None else None
+    params.update(chain=chain, prefix=prefix, suffix=suffix)
+    got = connection.exec_driver_sql(_direct_statement(table), params).first()
+    return (got[0], got[1]) if got is not None else None
 
 
 def install(model: type) -> None:
