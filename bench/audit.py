@@ -1,18 +1,21 @@
 """What does the audit trail cost the API's reads? [issue 4, DPA-B.logging]
 
 Seeds one tenant with N contacts (default 5,000) through `fields.TenantCipher`, creates an
-API client with scope crm:read, then starts two gunicorn servers on loopback from this same
-checkout:
+API client with scope crm:read, then starts gunicorn on loopback from this same checkout,
+serving two modes:
 
   audited  the app as it is: every list or detail read records its `crm.contact.listed/viewed`
-           event, chained (advisory lock on the tenant's chain, head row, SHA-256) and committed
-           with the view's transaction (API reads) or in the request's read batch (elsewhere);
+           event, chained (one statement: head row UPDATE under its lock, SHA-256, INSERT) and
+           committed with the view's transaction (API reads);
   no-op    the same code with `tenantry.platform.audit.record`, `record_read` and the batch
-           flush `write_batch` replaced by no-ops before create_app (BENCH_AUDIT_MODE=noop,
-           read by `wsgi_app()` below, which is what gunicorn loads);
-  batch-off  (with --batch-off) the request's read batch switched off, so that events made
-           by audit.record_read join the current transaction too (an experiment for the
-           pages; the API's read views no longer use the batch).
+           flush `write_batch` replaced by no-ops.
+
+By default one server serves both, and each request picks its mode by the X-Bench-Audit
+header (`install_switch`): the same processes, connection pools and caches measure both
+modes. With --two-servers each mode gets its own gunicorn (BENCH_AUDIT_MODE, read by
+`wsgi_app()` below, which is what gunicorn loads); two servers differed by more than
+auditing costs, in either direction, from run to run. --batch-off (two servers) adds a
+third with the request's read batch switched off, an experiment for the pages.
 
 Rounds alternate between the two (ABBA order, so neither always goes first) for both
 `GET /api/v1/contacts?limit=50` and `GET /api/v1/contacts/<id>`, each round a few client
@@ -51,6 +54,7 @@ if str(ROOT) not in sys.path:
 RESULTS = ROOT / "bench" / "results"
 SLUG = "bench-audit"
 MODE_ENV = "BENCH_AUDIT_MODE"
+MODE_HEADER = "X-Bench-Audit"
 LIST_PATH = "/api/v1/contacts?limit=50"
 NO_LIMIT = "100000000 per minute"
 
@@ -76,6 +80,25 @@ def install_noop_audit() -> None:
     audit.write_batch = write_batch
 
 
+def install_switch(app) -> None:
+    """One server for both modes: each request picks audited or no-op by its MODE_HEADER, so
+    the two are measured on the very same processes, connection pools and caches (two servers
+    differed by more than auditing costs, in either direction, from run to run)."""
+    from flask import request
+
+    from tenantry.platform import audit
+
+    real = {name: getattr(audit, name) for name in ("record", "record_read", "write_batch")}
+    install_noop_audit()
+    noop = {name: getattr(audit, name) for name in real}
+
+    def choose_mode():
+        for name, fn in (noop if request.headers.get(MODE_HEADER) == "noop" else real).items():
+            setattr(audit, name, fn)
+
+    app.before_request_funcs.setdefault(None, []).insert(0, choose_mode)
+
+
 def wsgi_app():
     """gunicorn "bench.audit:wsgi_app()": the app, in the mode BENCH_AUDIT_MODE names."""
     mode = os.environ.get(MODE_ENV, "audited")
@@ -86,6 +109,8 @@ def wsgi_app():
     app = create_app()
     if mode == "batch-off":
         app.extensions["tenantry.audit_batching"] = False
+    if mode == "switch":
+        install_switch(app)
     return app
 
 
@@ -262,13 +287,13 @@ def token(port: int, info: dict) -> str:
 # --- load ------------------------------------------------------------------------------------
 
 
-def load(port: int, bearer: str, paths, threads: int, seconds: float) -> dict:
+def load(port: int, bearer: str, paths, threads: int, seconds: float, extra: dict | None = None) -> dict:
     """`threads` clients, each sending requests one after the other for `seconds`."""
     stop_at = time.perf_counter() + seconds
     latencies: list[list[float]] = [[] for _ in range(threads)]
     errors = [0] * threads
     sample: list[str] = []
-    headers = {"Authorization": f"Bearer {bearer}"}
+    headers = {"Authorization": f"Bearer {bearer}", **(extra or {})}
 
     def client(n: int) -> None:
         rng = random.Random(n)  # noqa: S311
@@ -337,16 +362,27 @@ def run(args) -> None:
         return
 
     modes = ("audited", "noop", "batch-off") if args.batch_off else ("audited", "noop")
-    servers = {name: Server(name, env, args.workers, RESULTS) for name in modes}
+    two_servers = args.two_servers or args.batch_off
+    if two_servers:
+        servers = {name: Server(name, env, args.workers, RESULTS) for name in modes}
+        targets = {name: (servers[name], {}) for name in modes}
+    else:
+        servers = {"switch": Server("switch", env, args.workers, RESULTS)}
+        targets = {name: (servers["switch"], {MODE_HEADER: name}) for name in modes}
     try:
         for server in servers.values():
             server.wait()
         tokens = {name: token(s.port, info) for name, s in servers.items()}
         endpoints = {"list": lambda rng: LIST_PATH,
                      "detail": lambda rng: f"/api/v1/contacts/{rng.choice(ids)}"}
-        for name, server in servers.items():  # warm-up: every worker connects, loads keys, fills caches
+
+        def measure(name: str, paths, seconds: float) -> dict:
+            server, extra = targets[name]
+            return load(server.port, tokens[server.name], paths, args.threads, seconds, extra)
+
+        for name, (server, _) in targets.items():  # warm-up: every worker connects, loads keys, fills caches
             for endpoint, paths in endpoints.items():
-                warm = load(server.port, tokens[name], paths, args.threads, args.warmup)
+                warm = measure(name, paths, args.warmup)
                 if warm["errors"] or not warm["requests"]:
                     raise SystemExit(f"{name} {endpoint}: {warm['errors']} errors in the warm-up, e.g. "
                                      f"{warm['error_sample']}; see {server.log.name}")
@@ -355,7 +391,7 @@ def run(args) -> None:
             order = modes if r % 2 == 0 else modes[::-1]
             for endpoint, paths in endpoints.items():
                 for name in order:
-                    result = load(servers[name].port, tokens[name], paths, args.threads, args.seconds)
+                    result = measure(name, paths, args.seconds)
                     rounds[endpoint][name].append(result)
                     print(f"round {r + 1}/{args.rounds} {endpoint:6} {name:9} {result['rps']:7.1f} req/s  "
                           f"p50 {result['p50_ms'] or 0:6.1f} ms  p95 {result['p95_ms'] or 0:6.1f} ms  "
@@ -368,7 +404,8 @@ def run(args) -> None:
     summary = {}
     print()
     print(f"GET {LIST_PATH} and GET /api/v1/contacts/<id>, {args.threads} client threads, gunicorn "
-          f"{args.workers} sync workers per server, {args.rounds} rounds x {args.seconds} s each")
+          f"{args.workers} sync workers {'per server' if two_servers else 'serving both modes (chosen per request)'}, "
+          f"{args.rounds} rounds x {args.seconds} s each")
     for endpoint, by_mode in rounds.items():
         total = {m: sum(x["requests"] for x in rs) / sum(x["seconds"] for x in rs) for m, rs in by_mode.items()}
         p50 = {m: statistics.median([x["p50_ms"] for x in rs if x["p50_ms"]] or [0]) for m, rs in by_mode.items()}
@@ -508,12 +545,14 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=5000)
     parser.add_argument("--threads", type=int, default=4, help="client threads per round")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per server")
-    parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--seconds", type=float, default=5.0, help="length of one round")
+    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--seconds", type=float, default=1.0, help="length of one round")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per server and endpoint")
     parser.add_argument("--database-url", help="default: TENANTRY_TEST_DATABASE_URL (scripts/test.sh), else SQLite")
     parser.add_argument("--migrate-url", help="default: TENANTRY_TEST_MIGRATE_DATABASE_URL")
     parser.add_argument("--no-redis", action="store_true", help="run jobs inline even when TENANTRY_TEST_REDIS_URL is set")
+    parser.add_argument("--two-servers", action="store_true",
+                        help="one gunicorn per mode instead of one serving both, the mode chosen per request")
     parser.add_argument("--batch-off", action="store_true",
                         help="also run a third server with the request's read batch switched off")
     parser.add_argument("--breakdown", action="store_true", help="profile requests in-process instead")
