@@ -32,6 +32,7 @@ from tenantry.platform.csv_cells import safe_cell
 from tenantry.platform.db import db
 from tenantry.platform.identity.models import Membership, User
 from tenantry.platform.tenancy import Tenant
+from tenantry.tenants.crm.custom_fields import CustomField, CustomValue
 from tenantry.tenants.crm.models import Activity, Company, Contact, Deal, PipelineStage
 
 FORMAT_VERSION = 1
@@ -120,6 +121,16 @@ def _stage_rows(tenant: Tenant, _decrypt) -> Iterator[dict[str, Any]]:
         yield {k: _plain(v) for k, v in row._mapping.items()}
 
 
+def _custom_field_rows(tenant: Tenant, _decrypt) -> Iterator[dict[str, Any]]:
+    cols = [getattr(CustomField, c) for c in CUSTOM_FIELD_COLUMNS]
+    for row in _stream(CustomField, tenant.id, CustomField.id, cols):
+        yield {k: _plain(v) for k, v in row._mapping.items()}
+
+
+CUSTOM_FIELD_COLUMNS = ("id", "key", "label", "type", "options", "required", "special_category", "position",
+                        "created_at", "updated_at")
+
+
 def _member_rows(tenant: Tenant, _decrypt) -> Iterator[dict[str, Any]]:
     stmt = (sa.select(Membership.id, Membership.user_id, User.email, User.name, Membership.role,
                       Membership.created_at)
@@ -152,6 +163,10 @@ ENTITIES: list[Entity] = [
                         *Contact.ENCRYPTED),
            _sealed_rows(Contact, ("company_id", "created_at", "updated_at", "restricted_at", "objected_at")),
            _count(Contact)),
+    # Definitions, then each contact's values (sealed like every other value).
+    Entity("custom_fields", CUSTOM_FIELD_COLUMNS, _custom_field_rows, _count(CustomField)),
+    Entity("custom_field_values", ("id", "contact_id", "field_id", "updated_at", *CustomValue.ENCRYPTED),
+           _sealed_rows(CustomValue, ("contact_id", "field_id", "updated_at")), _count(CustomValue)),
     Entity("deals", ("id", "value", "currency", "stage_id", "expected_close", "contact_id", "company_id",
                      "owner_id", "created_at", "updated_at", *Deal.ENCRYPTED),
            _sealed_rows(Deal, ("value", "currency", "stage_id", "expected_close", "contact_id", "company_id",

@@ -26,6 +26,7 @@ from tenantry.platform.crypto import fields
 from tenantry.platform.db import db
 from tenantry.platform.identity.models import Membership, User
 from tenantry.platform.tenancy import Tenant, tenant_context
+from tenantry.tenants.crm.custom_fields import CustomField, CustomValue
 from tenantry.tenants.crm.models import (
     COMPANY,
     CONTACT,
@@ -64,7 +65,7 @@ def _day(value: str | None) -> date | None:
 def crm_row_count(tenant: Tenant) -> int:
     with tenant_context(tenant):
         return sum(db.session.execute(sa.select(sa.func.count()).select_from(m).where(m.tenant_id == tenant.id))
-                   .scalar_one() for m in (Company, Contact, Deal, Activity))
+                   .scalar_one() for m in (Company, Contact, Deal, Activity, CustomField))
 
 
 def _batched(rows: Iterable[dict], size: int = BATCH) -> Iterator[list[dict]]:
@@ -189,6 +190,12 @@ def _import(tenant: Tenant, reader: Reader, result: Imported, with_members: bool
             "is_won": r["is_won"], "is_lost": r["is_lost"], "created_at": _when(r["created_at"])}),
         ("companies", Company, lambda r: _company(w, r)),
         ("contacts", Contact, lambda r: _contact(w, r)),
+        ("custom_fields", CustomField, lambda r: {
+            "id": w.new_id(r["id"]), "tenant_id": tid, "key": r["key"], "label": r["label"], "type": r["type"],
+            "options": list(r.get("options") or []), "required": r["required"],
+            "special_category": r["special_category"], "position": r["position"],
+            "created_at": _when(r["created_at"]), "updated_at": _when(r["updated_at"])}),
+        ("custom_field_values", CustomValue, lambda r: _custom_value(w, r)),
         ("deals", Deal, lambda r: _deal(w, r, owner)),
         ("activities", Activity, lambda r: _activity(w, r)),
     ]
@@ -216,6 +223,14 @@ def _contact(w: _Writer, r: dict) -> dict:
             # A restriction or objection of a data subject outlives a restore [DSR-restrict, DSR-object].
             "restricted_at": _when(r.get("restricted_at")), "objected_at": _when(r.get("objected_at")),
             **w.seal(Contact, new, r)}
+
+
+def _custom_value(w: _Writer, r: dict) -> dict:
+    new = w.new_id(r["id"])
+    return {"id": new, "tenant_id": w.tid, "contact_id": w.mapped(r["contact_id"]), "field_id": w.mapped(r["field_id"]),
+            "updated_at": _when(r["updated_at"]),
+            "value": fields.encrypt(r.get("value") or "", tenant_id=w.tid, table=CustomValue.__tablename__,
+                                    column="value", row_id=new)}
 
 
 def _deal(w: _Writer, r: dict, owner) -> dict:

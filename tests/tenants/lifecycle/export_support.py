@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, tenant_context
-from tenantry.tenants.crm import activities, companies, contacts, deals, stages
+from tenantry.tenants.crm import activities, companies, contacts, custom_fields, deals, stages
 from tests import factories
 
 
@@ -23,6 +23,11 @@ def seed(tenant: Tenant, *, note: str = "Called about the renewal", contacts_n: 
             made.append(contacts.create(contacts.ContactData(
                 first_name="Jana", last_name=f"Nováková{i}", emails=[f"jana{i}@example.com"],
                 phones=["+420601234567"], company_id=company.id, tags=["vip"], notes="+1 call back")))
+        # A custom field with a value on every contact, one of them a formula to defuse in the CSV.
+        tier = custom_fields.create(custom_fields.DefinitionData(
+            label="Customer tier", key="tier", type="text", options=[], required=False, special_category=False))
+        for i, contact in enumerate(made):
+            custom_fields.save(contact, {tier.id: f"{('Gold', '=Silver')[i % 2]} {i}"}, only=[tier])
         stage = stages.ensure_defaults()[0]
         deal = deals.create(deals.DealData(title="Renewal for Jana", value=Decimal("1200.500"), currency="EUR",
                                            stage_id=stage.id, contact_id=made[0].id,
@@ -46,8 +51,8 @@ def entity(zf: zipfile.ZipFile, name: str) -> list[dict]:
     return json.loads(zf.read(f"{name}.json"))
 
 
-CRM = ("pipeline_stages", "companies", "contacts", "deals", "activities")
-REFS = ("id", "company_id", "contact_id", "deal_id", "stage_id")
+CRM = ("pipeline_stages", "companies", "contacts", "custom_fields", "custom_field_values", "deals", "activities")
+REFS = ("id", "company_id", "contact_id", "deal_id", "stage_id", "field_id")
 
 
 def normalised(rows: list[dict], ids: dict[str, str] | None = None) -> list[dict]:

@@ -52,7 +52,8 @@ def test_the_zip_holds_json_and_csv_of_every_entity_and_a_manifest_with_counts_a
         assert (done.status, done.progress) == ("done", 100)
     zf = open_zip(_download(acme, export_id))
     names = set(zf.namelist())
-    for name in ("companies", "contacts", "deals", "activities", "members", "audit_trail", "pipeline_stages"):
+    for name in ("companies", "contacts", "deals", "activities", "custom_fields", "custom_field_values", "members",
+                 "audit_trail", "pipeline_stages"):
         assert {f"{name}.json", f"{name}.csv"} <= names
     manifest = json.loads(zf.read("manifest.json"))
     assert manifest["format_version"] == archive.FORMAT_VERSION
@@ -70,6 +71,14 @@ def test_the_zip_holds_json_and_csv_of_every_entity_and_a_manifest_with_counts_a
     assert people[0]["emails"][0].startswith("jana") and people[0]["phones"] == ["+420601234567"]
     assert entity(zf, "members")[0]["role"] == "owner"
     assert {e["action"] for e in entity(zf, "audit_trail")} >= {"crm.contact.created", "export.requested"}
+    # Custom fields: the definition, and each contact's value decrypted and tied to both.
+    [tier] = entity(zf, "custom_fields")
+    assert (tier["key"], tier["type"], tier["label"]) == ("tier", "text", "Customer tier")
+    values = entity(zf, "custom_field_values")
+    assert sorted(v["value"] for v in values) == ["=Silver 1", "Gold 0", "Gold 2"]
+    assert {v["field_id"] for v in values} == {tier["id"]} and {v["contact_id"] for v in values} == {
+        p["id"] for p in people}
+    assert "'=Silver 1" in zf.read("custom_field_values.csv").decode()  # defused for spreadsheets
 
 
 @pytest.mark.obligation("DSR-portability")
