@@ -228,7 +228,7 @@ def record_read(
         event = _event(action, changes=None, **fields)
         g.setdefault(READ_BUFFER, []).append(event)
         return event
-    if in_transaction and _append_direct(action, fields):
+    if in_transaction and _append_direct(_values(action, **fields)):
         return None
     return record(action, **fields)
 
@@ -238,18 +238,18 @@ def record_read(
 direct_append_listeners: list[Any] = []
 
 
-def _append_direct(action: str, fields: dict[str, Any]) -> bool:
-    """An event with no changed values, chained and inserted in one statement (PostgreSQL, see
-    audit_chain.append_direct). False when it cannot take that path: the caller records it
-    through the ORM, which also creates a chain's first head."""
+def _append_direct(values: dict[str, Any]) -> bool:
+    """An event with no changed values (see _values), chained and inserted in one statement
+    (PostgreSQL, see audit_chain.append_direct). False when it cannot take that path: the
+    caller records it through the ORM, which also creates a chain's first head."""
     session = db.session()
     connection = session.connection()
     if connection.dialect.name != "postgresql":
         return False
     if any(isinstance(obj, AuditEvent) for obj in session.new):
         session.flush()  # the transaction's earlier events keep their place in the chain
-    values = _values(action, **fields)
-    values["occurred_at"] = clock.now()
+    values = dict(values)
+    values["occurred_at"] = values.get("occurred_at") or clock.now()
     # The JSON column stores what json.dumps makes of details; hash that same shape.
     values["details"] = json.loads(json.dumps(values["details"], default=str))
     try:
@@ -304,6 +304,10 @@ def write_batch(events: list[AuditEvent]) -> None:
         log.warning("a request ended with uncommitted changes; they were discarded before its read events were written")
         session.rollback()
     for event in events:
+        # A read event holds no sealed values: one statement each, as in the API's reads.
+        if event.__dict__.get("_pending_changes") is None and _append_direct(
+                {name: getattr(event, name) for name in audit_chain.DIRECT_COLUMNS}):
+            continue
         session.add(event)
         audit_chain.remember(session(), event)
     session.commit()
