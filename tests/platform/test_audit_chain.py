@@ -184,9 +184,10 @@ def test_the_app_role_cannot_update_or_delete_audit_events(app, trail):
     db.session.rollback()
 
 
-@pytest.mark.postgres_only
-def test_eight_parallel_writers_produce_one_valid_chain(app, app_ctx):
-    tenant = make_tenant("busy")
+def _eight_writers(app, slug: str, write) -> tuple[list[AuditEvent], int]:
+    """Eight threads, each calling write(n, i, tenant_id) for i in 0..14 in its own app context,
+    all started together; returns the chain's rows and how many the tenant's creation wrote."""
+    tenant = make_tenant(slug)
     db.session.commit()
     tenant_id, start = tenant.id, len(_chain_rows(str(tenant.id)))
     db.session.remove()
@@ -197,11 +198,7 @@ def test_eight_parallel_writers_produce_one_valid_chain(app, app_ctx):
             with app.app_context():
                 barrier.wait()
                 for i in range(15):
-                    audit.record("test.parallel", tenant_id=tenant_id, details={"writer": n, "i": i})
-                    if i % 3 == 0:  # some transactions carry several events
-                        db.session.flush()
-                        continue
-                    db.session.commit()
+                    write(n, i, tenant_id)
                 db.session.commit()
         except Exception as exc:  # noqa: BLE001  (reported by the assertion below)
             errors.append(exc)
@@ -219,6 +216,19 @@ def test_eight_parallel_writers_produce_one_valid_chain(app, app_ctx):
     # Each writer's own events keep their order within the chain.
     for n in range(8):
         assert [r.details["i"] for r in rows if r.details and r.details.get("writer") == n] == list(range(15))
+    return rows, start
+
+
+@pytest.mark.postgres_only
+def test_eight_parallel_writers_produce_one_valid_chain(app, app_ctx):
+    def write(n: int, i: int, tenant_id) -> None:
+        audit.record("test.parallel", tenant_id=tenant_id, details={"writer": n, "i": i})
+        if i % 3 == 0:  # some transactions carry several events
+            db.session.flush()
+        else:
+            db.session.commit()
+
+    _eight_writers(app, "busy", write)
 
 
 def test_the_canonical_text_splits_around_seq_so_the_database_can_hash_it():
@@ -236,42 +246,20 @@ def test_the_canonical_text_splits_around_seq_so_the_database_can_hash_it():
 
 @pytest.mark.postgres_only
 def test_reads_chained_in_one_statement_interleave_with_orm_events_into_one_valid_chain(app, app_ctx, monkeypatch):
-    tenant = make_tenant("reads")
-    db.session.commit()
-    tenant_id, start = tenant.id, len(_chain_rows(str(tenant.id)))
-    db.session.remove()
     direct = []
     real = audit_chain.append_direct
     monkeypatch.setattr(audit_chain, "append_direct", lambda *a: direct.append(real(*a)) or direct[-1])
-    barrier, errors = threading.Barrier(8), []
 
-    def writer(n: int) -> None:
-        try:
-            with app.app_context():
-                barrier.wait()
-                for i in range(15):
-                    if n % 2:
-                        audit.record("test.parallel", tenant_id=tenant_id, details={"writer": n, "i": i})
-                    else:
-                        audit.record_read("test.read", target_type="contact", target_ids=[f"{n}-{i}"],
-                                          tenant_id=tenant_id, in_transaction=True, details={"writer": n, "i": i})
-                    db.session.commit()
-        except Exception as exc:  # noqa: BLE001  (reported by the assertion below)
-            errors.append(exc)
+    def write(n: int, i: int, tenant_id) -> None:
+        if n % 2:
+            audit.record("test.parallel", tenant_id=tenant_id, details={"writer": n, "i": i})
+        else:
+            audit.record_read("test.read", target_type="contact", target_ids=[f"{n}-{i}"],
+                              tenant_id=tenant_id, in_transaction=True, details={"writer": n, "i": i})
+        db.session.commit()
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert errors == []
+    rows, _start = _eight_writers(app, "reads", write)
     assert len(direct) == 60 and all(got is not None for got in direct)
-    rows = _chain_rows(str(tenant_id))
-    assert [r.seq for r in rows] == list(range(1, start + 121))
-    report = audit_chain.verify(AuditEvent, str(tenant_id))
-    assert report.ok and report.checked == start + 120, report.problem
-    for n in range(8):
-        assert [r.details["i"] for r in rows if r.details and r.details.get("writer") == n] == list(range(15))
     read = next(r for r in rows if r.action == "test.read")
     assert read.details["ids"] == [read.target_id] and read.actor_type == "system" and read.occurred_at
 
