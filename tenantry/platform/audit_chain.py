@@ -7,7 +7,9 @@ which the chain alone cannot (a shortened chain is still a valid chain).
 
 Appends to one chain are serialised: on PostgreSQL by locking the head row (FOR UPDATE), or,
 while a chain has no head row yet, by a transaction-scoped advisory lock; SQLite has a single
-writer. The unique (chain, seq) constraint backs both up.
+writer. The unique (chain, seq) constraint backs both up. Read events, which carry no sealed
+values, take a shorter path on PostgreSQL (append_direct): one statement updates the head
+under its row lock, computes the link in the database and inserts the event.
 """
 
 from __future__ import annotations
