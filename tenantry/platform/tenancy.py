@@ -241,10 +241,12 @@ def _scope_to_tenant(state):
                                  propagate_to_loaders=False)
         )
         return
-    # Not propagated to loaders: every lazy load and refresh passes through here again and gets
-    # the tenant current then. A propagated criterion is kept in the loaded objects' load
-    # options, so an object refreshed after each commit (a job's tenant, a sweep's rows) would
-    # gather one more criterion per transaction and every query on it would grow slower.
+    # Not propagated to loaders. A propagated criterion is kept in the loaded objects' load
+    # options, and since each refresh passes through here too, an object refreshed after each
+    # commit (a job's tenant, a sweep's rows) gathered one more per transaction: every load of
+    # it grew slower. SQLAlchemy applies none of them to a refresh by primary key anyway (the
+    # row is the session's own; RLS still checks it), and the models' relationships are all
+    # joined many-to-one, loaded with the statement that carries the criterion.
     state.statement = state.statement.options(
         with_loader_criteria(TenantScoped, lambda cls: cls.tenant_id == tid, include_aliases=True,
                              propagate_to_loaders=False)

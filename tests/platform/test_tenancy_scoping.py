@@ -68,13 +68,15 @@ def test_an_object_refreshed_after_every_commit_gathers_no_criteria(two_tenants)
         options = len(sa.inspect(member).load_options)
         for _i in range(5):
             db.session.commit()
-            assert member.role == "member"  # refreshed, scoped to the tenant current now
+            assert member.role == "member"
         assert len(sa.inspect(member).load_options) == options
         db.session.commit()
-    with tenant_context(b):
-        with pytest.raises(sa.orm.exc.ObjectDeletedError):
-            _ = member.role  # a refresh in another tenant's context finds nothing
-    db.session.rollback()
+    if db.engine.dialect.name == "postgresql":
+        # A refresh by primary key carries no ORM criterion (SQLAlchemy applies none to it);
+        # row-level security is what keeps it from reading the row in another tenant's context.
+        with tenant_context(b), pytest.raises(sa.orm.exc.ObjectDeletedError):
+            _ = member.role
+        db.session.rollback()
 
 
 @pytest.mark.obligation("DPA-B.access-control")
