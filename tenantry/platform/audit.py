@@ -218,7 +218,8 @@ def record_read(
     In a request the event joins the request's batch, written once when the response is ready
     (see init_app); elsewhere (jobs, CLI), or with `in_transaction` (a view that commits right
     after, sparing the batch's second transaction), it joins the current transaction like
-    record(). Either way a failed write withholds the response."""
+    record(). Either way a failed write withholds the response. Returns the event, or None
+    when it went straight to the database (in_transaction on PostgreSQL, see _append_direct)."""
     ids = [str(i) for i in target_ids]
     payload = dict(details or {})
     payload["ids"] = ids
