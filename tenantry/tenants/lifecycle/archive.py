@@ -114,21 +114,13 @@ def _sealed_rows(model, clear: tuple[str, ...]):
     return rows
 
 
-def _stage_rows(tenant: Tenant, _decrypt) -> Iterator[dict[str, Any]]:
-    cols = [PipelineStage.id, PipelineStage.name, PipelineStage.position, PipelineStage.is_won,
-            PipelineStage.is_lost, PipelineStage.created_at]
-    for row in _stream(PipelineStage, tenant.id, PipelineStage.id, cols):
-        yield {k: _plain(v) for k, v in row._mapping.items()}
-
-
-def _custom_field_rows(tenant: Tenant, _decrypt) -> Iterator[dict[str, Any]]:
-    cols = [getattr(CustomField, c) for c in CUSTOM_FIELD_COLUMNS]
-    for row in _stream(CustomField, tenant.id, CustomField.id, cols):
-        yield {k: _plain(v) for k, v in row._mapping.items()}
-
-
-CUSTOM_FIELD_COLUMNS = ("id", "key", "label", "type", "options", "required", "special_category", "position",
-                        "created_at", "updated_at")
+def _plain_entity(name: str, model, columns: tuple[str, ...]) -> Entity:
+    """An entity stored without sealed columns, written as it is (ids, dates, flags)."""
+    def rows(tenant: Tenant, _decrypt) -> Iterator[dict[str, Any]]:
+        cols = [getattr(model, c) for c in columns]
+        for row in _stream(model, tenant.id, model.id, cols):
+            yield {k: _plain(v) for k, v in row._mapping.items()}
+    return Entity(name, columns, rows, _count(model))
 
 
 def _member_rows(tenant: Tenant, _decrypt) -> Iterator[dict[str, Any]]:
@@ -140,19 +132,8 @@ def _member_rows(tenant: Tenant, _decrypt) -> Iterator[dict[str, Any]]:
         yield {k: _plain(v) for k, v in row._mapping.items()}
 
 
-def _audit_rows(tenant: Tenant, _decrypt) -> Iterator[dict[str, Any]]:
-    cols = [AuditEvent.id, AuditEvent.seq, AuditEvent.occurred_at, AuditEvent.actor_type, AuditEvent.actor_id,
-            AuditEvent.action, AuditEvent.target_type, AuditEvent.target_id, AuditEvent.outcome, AuditEvent.ip,
-            AuditEvent.user_agent, AuditEvent.details, AuditEvent.hash]
-    # The trail of this tenant as stored (it holds ids, never personal values); `hash` lets the
-    # controller re-check the chain offline.
-    for row in _stream(AuditEvent, tenant.id, AuditEvent.id, cols):
-        yield {k: _plain(v) for k, v in row._mapping.items()}
-
-
 ENTITIES: list[Entity] = [
-    Entity("pipeline_stages", ("id", "name", "position", "is_won", "is_lost", "created_at"),
-           _stage_rows, _count(PipelineStage)),
+    _plain_entity("pipeline_stages", PipelineStage, ("id", "name", "position", "is_won", "is_lost", "created_at")),
     Entity("companies", ("id", "country", "created_at", "updated_at", *Company.ENCRYPTED),
            _sealed_rows(Company, ("country", "created_at", "updated_at")), _count(Company)),
     # Restricted contacts [DSR-restrict] stay in the full export and the backups, flagged by
@@ -164,7 +145,8 @@ ENTITIES: list[Entity] = [
            _sealed_rows(Contact, ("company_id", "created_at", "updated_at", "restricted_at", "objected_at")),
            _count(Contact)),
     # Definitions, then each contact's values (sealed like every other value).
-    Entity("custom_fields", CUSTOM_FIELD_COLUMNS, _custom_field_rows, _count(CustomField)),
+    _plain_entity("custom_fields", CustomField, ("id", "key", "label", "type", "options", "required",
+                                                 "special_category", "position", "created_at", "updated_at")),
     Entity("custom_field_values", ("id", "contact_id", "field_id", "updated_at", *CustomValue.ENCRYPTED),
            _sealed_rows(CustomValue, ("contact_id", "field_id", "updated_at")), _count(CustomValue)),
     Entity("deals", ("id", "value", "currency", "stage_id", "expected_close", "contact_id", "company_id",
@@ -176,9 +158,11 @@ ENTITIES: list[Entity] = [
            _sealed_rows(Activity, ("kind", "due_on", "done", "done_at", "contact_id", "company_id", "deal_id",
                                    "created_at")), _count(Activity)),
     Entity("members", ("id", "user_id", "email", "name", "role", "created_at"), _member_rows, _count(Membership)),
-    Entity("audit_trail", ("id", "seq", "occurred_at", "actor_type", "actor_id", "action", "target_type",
-                           "target_id", "outcome", "ip", "user_agent", "details", "hash"),
-           _audit_rows, _count(AuditEvent)),
+    # The trail of this tenant as stored (it holds ids, never personal values); `hash` lets the
+    # controller re-check the chain offline.
+    _plain_entity("audit_trail", AuditEvent, ("id", "seq", "occurred_at", "actor_type", "actor_id", "action",
+                                              "target_type", "target_id", "outcome", "ip", "user_agent",
+                                              "details", "hash")),
 ]
 
 

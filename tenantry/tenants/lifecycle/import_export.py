@@ -228,9 +228,7 @@ def _contact(w: _Writer, r: dict) -> dict:
 def _custom_value(w: _Writer, r: dict) -> dict:
     new = w.new_id(r["id"])
     return {"id": new, "tenant_id": w.tid, "contact_id": w.mapped(r["contact_id"]), "field_id": w.mapped(r["field_id"]),
-            "updated_at": _when(r["updated_at"]),
-            "value": fields.encrypt(r.get("value") or "", tenant_id=w.tid, table=CustomValue.__tablename__,
-                                    column="value", row_id=new)}
+            "updated_at": _when(r["updated_at"]), **w.seal(CustomValue, new, r)}
 
 
 def _deal(w: _Writer, r: dict, owner) -> dict:

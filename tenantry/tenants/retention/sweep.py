@@ -170,7 +170,8 @@ def _finish(current: RetentionRun) -> None:
 def _apply(rule: RetentionRule, ids: list[uuid.UUID], as_of: datetime) -> int:
     model = service.MODELS[rule.entity]
     rows = db.session.execute(sa.select(model).where(model.id.in_(ids))).scalars().all()
-    for row in sorted(rows, key=lambda r: ids.index(r.id)):
+    place = {row_id: n for n, row_id in enumerate(ids)}  # the order the batch was chosen in
+    for row in sorted(rows, key=lambda r: place[r.id]):
         if rule.action == DELETE:
             _delete(rule.entity, row)
         elif rule.action == ANONYMISE:

@@ -122,6 +122,16 @@ def _audit(req: SubjectRequest, action: str, *, actor, details: dict | None = No
                  target_id=req.id, details={"kind": req.kind, **(details or {})}, changes=changes)
 
 
+def _contact_step(req: SubjectRequest, contact: Contact, step: str, crm_action: str, *, actor, note: str = "") -> None:
+    """A restriction or objection set or lifted: on the request's history, in the trail as a
+    step of the request and as a change of the contact."""
+    details = {"contact_id": str(contact.id)}
+    _event(req, step, actor=actor, details=details, note=note)
+    _audit(req, step, actor=actor, details=details)
+    audit.record(f"crm.contact.{crm_action}", actor=actor, tenant_id=req.tenant_id, target_type="contact",
+                 target_id=contact.id, details={"request_id": str(req.id)})
+
+
 def _require_open(req: SubjectRequest) -> None:
     if not req.is_open:
         raise Refused("This request is closed; open a new one for a new request.")
@@ -326,10 +336,7 @@ def restrict(req: SubjectRequest, *, actor) -> None:
     if contact.restricted_at is not None:
         raise Refused("The contact is already restricted.")
     contact.restricted_at = req.action_done_at = clock.now()
-    _event(req, "restricted", actor=actor, details={"contact_id": str(contact.id)})
-    _audit(req, "restricted", actor=actor, details={"contact_id": str(contact.id)})
-    audit.record("crm.contact.restricted", actor=actor, tenant_id=req.tenant_id, target_type="contact",
-                 target_id=contact.id, details={"request_id": str(req.id)})
+    _contact_step(req, contact, "restricted", "restricted", actor=actor)
     refresh_recipients(req)
     db.session.flush()
 
@@ -344,10 +351,7 @@ def lift_restriction(req: SubjectRequest, reason: str, *, actor) -> None:
     if not reason.strip():
         raise Refused("Give the reason for lifting the restriction.", "reason")
     contact.restricted_at = None
-    _event(req, "restriction_lifted", actor=actor, details={"contact_id": str(contact.id)}, note=reason.strip())
-    _audit(req, "restriction_lifted", actor=actor, details={"contact_id": str(contact.id)})
-    audit.record("crm.contact.restriction_lifted", actor=actor, tenant_id=req.tenant_id, target_type="contact",
-                 target_id=contact.id, details={"request_id": str(req.id)})
+    _contact_step(req, contact, "restriction_lifted", "restriction_lifted", actor=actor, note=reason.strip())
     db.session.flush()
 
 
@@ -358,10 +362,7 @@ def record_objection(req: SubjectRequest, *, actor) -> None:
     if contact.objected_at is not None:
         raise Refused("The objection is already recorded on the contact.")
     contact.objected_at = req.action_done_at = clock.now()
-    _event(req, "objection_recorded", actor=actor, details={"contact_id": str(contact.id)})
-    _audit(req, "objection_recorded", actor=actor, details={"contact_id": str(contact.id)})
-    audit.record("crm.contact.objected", actor=actor, tenant_id=req.tenant_id, target_type="contact",
-                 target_id=contact.id, details={"request_id": str(req.id)})
+    _contact_step(req, contact, "objection_recorded", "objected", actor=actor)
     db.session.flush()
 
 
@@ -374,10 +375,7 @@ def lift_objection(req: SubjectRequest, reason: str, *, actor) -> None:
     if not reason.strip():
         raise Refused("Give the reason: the person withdrew it, or the compelling grounds.", "reason")
     contact.objected_at = None
-    _event(req, "objection_lifted", actor=actor, details={"contact_id": str(contact.id)}, note=reason.strip())
-    _audit(req, "objection_lifted", actor=actor, details={"contact_id": str(contact.id)})
-    audit.record("crm.contact.objection_lifted", actor=actor, tenant_id=req.tenant_id, target_type="contact",
-                 target_id=contact.id, details={"request_id": str(req.id)})
+    _contact_step(req, contact, "objection_lifted", "objection_lifted", actor=actor, note=reason.strip())
     db.session.flush()
 
 

@@ -109,61 +109,54 @@ def _refused(req, exc: service.Refused, form=None, key: str | None = None):
     return _detail(req, 409)
 
 
+def _submit(request_id, form, action, done, *, key: str | None = None, invalid: str = ""):
+    """A form posted on the request's page: shown again with its errors (under `key` in the
+    page) or, for a pick from a list, flashed `invalid`; then `action(req, form)`, whose
+    refusal is shown next to its field or flashed; then `done` (text, or made from req)."""
+    req = _load(request_id)
+    if not form.validate_on_submit():
+        if key is None:
+            flash(invalid, "error")
+            return _detail(req, 422)
+        return _detail(req, 422, **{key: form})
+    try:
+        action(req, form)
+    except service.Refused as exc:
+        return _refused(req, exc, form if key else None, key)
+    return _done(req, done(req) if callable(done) else done)
+
+
 @bp.post("/subject-requests/<uuid:request_id>/link")
 @require_role(Role.ADMIN)
 def link(request_id):
-    req = _load(request_id)
-    form = forms.LinkForm()
-    if not form.validate_on_submit():
-        flash("Choose one of the contacts the search found.", "error")
-        return _detail(req, 422)
-    try:
-        service.link_contact(req, _uuid(form.contact_id.data), actor=current_user)
-    except service.Refused as exc:
-        return _refused(req, exc)
-    return _done(req, "Contact identified.")
+    return _submit(request_id, forms.LinkForm(),
+                   lambda req, form: service.link_contact(req, _uuid(form.contact_id.data), actor=current_user),
+                   "Contact identified.", invalid="Choose one of the contacts the search found.")
 
 
 @bp.post("/subject-requests/<uuid:request_id>/extend")
 @require_role(Role.ADMIN)
 def extend(request_id):
-    req = _load(request_id)
-    form = forms.ReasonForm(prefix="extend")
-    if not form.validate_on_submit():
-        return _detail(req, 422, extend_form=form)
-    try:
-        service.extend(req, form.reason.data, actor=current_user)
-    except service.Refused as exc:
-        return _refused(req, exc, form, "extend_form")
-    return _done(req, f"Deadline extended to {req.due_at:%Y-%m-%d %H:%M} UTC. Tell the person why.")
+    return _submit(request_id, forms.ReasonForm(prefix="extend"),
+                   lambda req, form: service.extend(req, form.reason.data, actor=current_user),
+                   lambda req: f"Deadline extended to {req.due_at:%Y-%m-%d %H:%M} UTC. Tell the person why.",
+                   key="extend_form")
 
 
 @bp.post("/subject-requests/<uuid:request_id>/close")
 @require_role(Role.ADMIN)
 def close(request_id):
-    req = _load(request_id)
-    form = forms.CloseForm()
-    if not form.validate_on_submit():
-        return _detail(req, 422, close_form=form)
-    try:
-        service.close(req, form.response.data, actor=current_user)
-    except service.Refused as exc:
-        return _refused(req, exc, form, "close_form")
-    return _done(req, "Request closed; the response is recorded.")
+    return _submit(request_id, forms.CloseForm(),
+                   lambda req, form: service.close(req, form.response.data, actor=current_user),
+                   "Request closed; the response is recorded.", key="close_form")
 
 
 @bp.post("/subject-requests/<uuid:request_id>/erase")
 @require_role(Role.ADMIN)
 def erase(request_id):
-    req = _load(request_id)
-    form = forms.EraseForm()
-    if not form.validate_on_submit():
-        return _detail(req, 422, erase_form=form)
-    try:
-        service.erase(req, actor=current_user)
-    except service.Refused as exc:
-        return _refused(req, exc)
-    return _done(req, "Erased. Tell the recipients listed below, then close the request with the response.")
+    return _submit(request_id, forms.EraseForm(), lambda req, _form: service.erase(req, actor=current_user),
+                   "Erased. Tell the recipients listed below, then close the request with the response.",
+                   key="erase_form")
 
 
 def _simple(request_id, action, message: str):
@@ -192,15 +185,8 @@ def record_objection(request_id):
 
 
 def _lift(request_id, action, message: str):
-    req = _load(request_id)
-    form = forms.ReasonForm(prefix="lift")
-    if not form.validate_on_submit():
-        return _detail(req, 422, lift_form=form)
-    try:
-        action(req, form.reason.data, actor=current_user)
-    except service.Refused as exc:
-        return _refused(req, exc, form, "lift_form")
-    return _done(req, message)
+    return _submit(request_id, forms.ReasonForm(prefix="lift"),
+                   lambda req, form: action(req, form.reason.data, actor=current_user), message, key="lift_form")
 
 
 @bp.post("/subject-requests/<uuid:request_id>/lift-restriction")
@@ -228,16 +214,9 @@ def refresh_recipients(request_id):
 @bp.post("/subject-requests/<uuid:request_id>/recipients/told")
 @require_role(Role.ADMIN)
 def mark_told(request_id):
-    req = _load(request_id)
-    form = forms.ToldForm()
-    if not form.validate_on_submit():
-        flash("Choose one of the recipients listed.", "error")
-        return _detail(req, 422)
-    try:
-        service.mark_told(req, _uuid(form.recipient_id.data), actor=current_user)
-    except service.Refused as exc:
-        return _refused(req, exc)
-    return _done(req, "Recipient marked as told.")
+    return _submit(request_id, forms.ToldForm(),
+                   lambda req, form: service.mark_told(req, _uuid(form.recipient_id.data), actor=current_user),
+                   "Recipient marked as told.", invalid="Choose one of the recipients listed.")
 
 
 @bp.get("/subject-requests/<uuid:request_id>/download")
