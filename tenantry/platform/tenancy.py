@@ -18,6 +18,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, with_loader_criteria
+from sqlalchemy.pool import Pool
 from werkzeug.local import LocalProxy
 
 from tenantry.platform import clock
@@ -119,14 +120,11 @@ current_tenant: Tenant = LocalProxy(get_current_tenant)  # type: ignore[assignme
 
 def activate(tenant: Tenant | None) -> contextvars.Token:
     """Make `tenant` current; returns a token for `deactivate`. Used once per request."""
-    token = _current.set((tenant, tenant.id) if tenant is not None else None)
-    _sync_database_setting()
-    return token
+    return _current.set((tenant, tenant.id) if tenant is not None else None)
 
 
 def deactivate(token: contextvars.Token) -> None:
     _current.reset(token)
-    _sync_database_setting()
 
 
 @contextlib.contextmanager
@@ -147,13 +145,11 @@ def tenant_context(tenant: Tenant) -> Iterator[Tenant]:
 def all_tenants() -> Iterator[None]:
     """Explicitly cross-tenant work: sweeps, the operator's console, sign-up, login."""
     token = _cross.set(True)
-    _sync_database_setting()
     try:
         yield
         _flush_pending()
     finally:
         _cross.reset(token)
-        _sync_database_setting()
 
 
 def _flush_pending() -> None:
@@ -179,48 +175,65 @@ def _pg_settings() -> dict[str, str]:
     return {"tid": str(tid) if tid else "", "cross": "on" if _cross.get() else "off"}
 
 
-_SET_PG = sa.text(
-    "SELECT set_config('tenantry.tenant_id', :tid, true), set_config('tenantry.all_tenants', :cross, true)"
-)
-
-
-def _sync_database_setting() -> None:
-    """Mid-transaction context changes must reach PostgreSQL's per-transaction setting too."""
-    try:
-        session = db.session()
-    except RuntimeError:  # no application context: nothing is open
-        return
-    if session.in_transaction():
-        for connection in _open_pg_connections(session):
-            if _failed(connection):
-                # An aborted transaction refuses every command until it is rolled back, and its
-                # settings end with it; executing here would hide the error that aborted it.
-                continue
-            connection.execute(_SET_PG, _pg_settings())
-
-
-def _failed(connection) -> bool:
-    try:
-        status = connection.connection.driver_connection.info.transaction_status
-    except Exception:
-        return False
-    return getattr(status, "name", "") == "INERROR"
-
-
-def _open_pg_connections(session: Session):
-    transaction = session.get_transaction()
-    if transaction is None:
-        return []
-    # _connections maps both the Engine and the Connection to (connection, transaction, ...);
-    # iterating it directly yields Engines, which cannot execute.
-    connections = {id(entry[0]): entry[0] for entry in transaction._connections.values()}
-    return [c for c in connections.values() if c.dialect.name == "postgresql"]
+# On each PostgreSQL connection a session's transaction uses, the settings last sent in that
+# transaction: (tenant id, cross). Absent outside a session's transaction (the connection is
+# not ours to set then: a job's own connection may have set its tenant itself). The settings
+# are transaction-local, so the record goes with the transaction or a rolled-back savepoint.
+_APPLIED = "tenantry.pg_settings"
+_UNSET = ("?", "?")
+_UNDOING = ("?", "savepoint")
 
 
 @event.listens_for(Session, "after_begin")
 def _set_pg_tenant(session, transaction, connection):
     if connection.dialect.name == "postgresql":
-        connection.execute(_SET_PG, _pg_settings())
+        connection.info[_APPLIED] = _UNSET
+
+
+@event.listens_for(sa.Engine, "before_cursor_execute")
+def _apply_pg_settings(connection, cursor, statement, parameters, context, executemany):
+    """Before every statement of a session's transaction on PostgreSQL: the row-level security
+    settings of the context current now, sent first if they differ from those last sent."""
+    applied = connection.info.get(_APPLIED)
+    if applied is None:
+        return
+    if applied is _UNDOING and statement.startswith("ROLLBACK TO SAVEPOINT"):
+        return  # what is sent now would be undone with the savepoint
+    wanted = _pg_settings()
+    if (wanted["tid"], wanted["cross"]) == applied:
+        return
+    driver = connection.connection.driver_connection
+    if getattr(driver.info.transaction_status, "name", "") == "INERROR":
+        # An aborted transaction refuses every command until it is rolled back; sending one
+        # here would hide the error that aborted it, which the statement will raise.
+        return
+    driver.execute(_SET_PG_DRIVER, wanted)
+    connection.info[_APPLIED] = (wanted["tid"], wanted["cross"])
+
+
+_SET_PG_DRIVER = ("SELECT set_config('tenantry.tenant_id', %(tid)s, true), "
+                  "set_config('tenantry.all_tenants', %(cross)s, true)")
+
+
+@event.listens_for(sa.Engine, "commit")
+@event.listens_for(sa.Engine, "rollback")
+def _forget_pg_settings(connection) -> None:
+    connection.info.pop(_APPLIED, None)
+
+
+@event.listens_for(Pool, "checkin")
+def _forget_pg_settings_on_checkin(_dbapi_connection, record) -> None:
+    # However the transaction ended, the record must not outlive the checkout.
+    if record is not None:
+        record.info.pop(_APPLIED, None)
+
+
+@event.listens_for(sa.Engine, "rollback_savepoint")
+def _savepoint_undid_settings(connection, _name, _context) -> None:
+    # What was sent inside the savepoint is undone with it; send again before the next statement
+    # (this event comes before the ROLLBACK TO SAVEPOINT itself).
+    if _APPLIED in connection.info:
+        connection.info[_APPLIED] = _UNDOING
 
 
 @event.listens_for(Session, "do_orm_execute")

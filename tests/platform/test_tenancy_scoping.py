@@ -276,3 +276,90 @@ def test_the_app_role_cannot_switch_rls_off(two_tenants):
     with pytest.raises(sa.exc.ProgrammingError, match="must be owner"):
         db.session.execute(sa.text("ALTER TABLE memberships DISABLE ROW LEVEL SECURITY"))
     db.session.rollback()
+
+
+class _SettingsSent:
+    """Counts the row-level security settings sent to PostgreSQL (they go to the driver
+    directly, before the statement that needs them)."""
+
+    def __init__(self, monkeypatch):
+        import psycopg
+
+        from tenantry.platform import tenancy
+
+        self.sent: list[dict] = []
+
+        original = psycopg.Connection.execute
+
+        def execute(conn, query, params=None, *args, **kwargs):
+            if query is tenancy._SET_PG_DRIVER:
+                self.sent.append(dict(params))
+            return original(conn, query, params, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Connection, "execute", execute)
+
+
+def _setting() -> tuple[str, str]:
+    return tuple(db.session.execute(sa.text(
+        "SELECT current_setting('tenantry.tenant_id', true), current_setting('tenantry.all_tenants', true)")).one())
+
+
+@pytest.mark.postgres_only
+@pytest.mark.obligation("DPA-B.access-control")
+def test_a_context_change_reaches_postgresql_with_the_next_statement_and_only_once(two_tenants, monkeypatch):
+    a, b = two_tenants
+    watch = _SettingsSent(monkeypatch)
+    a_id = a.id  # a refresh: a statement of its own, outside any tenant
+    watch.sent.clear()
+    with all_tenants():
+        assert len(_raw_memberships()) == 5
+        assert watch.sent == [{"tid": "", "cross": "on"}]
+    # Leaving all_tenants() and entering a tenant's context with no statement in between: the
+    # database hears of the tenant once, with the statement that needs it.
+    with tenant_context(a):
+        assert {r["tenant_id"] for r in _raw_memberships()} == {a_id}
+        sent = len(watch.sent)
+        assert {r["tenant_id"] for r in _raw_memberships()} == {a_id}
+        assert _setting() == (str(a_id), "off")
+        assert len(watch.sent) == sent  # unchanged context, nothing more sent
+    assert watch.sent == [{"tid": "", "cross": "on"}, {"tid": str(a_id), "cross": "off"}]
+    # After the context, the next statement runs with no tenant: nothing visible.
+    assert _raw_memberships() == []
+    db.session.commit()
+    with tenant_context(b):
+        assert {r["tenant_id"] for r in _raw_memberships()} == {b.id}
+    db.session.commit()
+
+
+@pytest.mark.postgres_only
+@pytest.mark.obligation("DPA-B.access-control")
+def test_a_rolled_back_savepoint_does_not_leave_its_tenant_setting_behind(two_tenants):
+    a, b = two_tenants
+    with tenant_context(a):
+        assert _setting()[0] == str(a.id)
+        savepoint = db.session.begin_nested()
+        with tenant_context(b):
+            assert {r["tenant_id"] for r in _raw_memberships()} == {b.id}
+        assert _setting()[0] == str(a.id)
+        with tenant_context(b):
+            assert _setting()[0] == str(b.id)
+            # Rolling back undoes what PostgreSQL was told inside the savepoint (b); the
+            # next statement must be told again, not assumed to run as b.
+            savepoint.rollback()
+            assert _setting()[0] == str(b.id)
+        assert {r["tenant_id"] for r in _raw_memberships()} == {a.id}
+    db.session.rollback()
+
+
+@pytest.mark.postgres_only
+def test_a_connection_of_its_own_keeps_the_settings_it_sets(two_tenants):
+    """Code that opens its own connection (an export's progress) sets its tenant itself; the
+    session's settings must not overwrite it, whatever context is current."""
+    a, b = two_tenants
+    with tenant_context(a):
+        assert _setting()[0] == str(a.id)
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("SELECT set_config('tenantry.tenant_id', :tid, true)"), {"tid": str(b.id)})
+            rows = conn.execute(sa.text("SELECT tenant_id FROM memberships")).scalars().all()
+        assert set(rows) == {b.id}
+    db.session.rollback()
