@@ -86,6 +86,20 @@ def decrypt(blob: bytes | None, *, tenant_id: uuid.UUID, table: str, column: str
     return _open(blob, lambda version: AESGCM(keyring.data_key(tenant_id, version)), tenant_id, table, column, row_id)
 
 
+def decrypt_row(blobs: dict[str, bytes | None], *, tenant_id: uuid.UUID, table: str,
+                row_id: Any) -> dict[str, str | bytes | None]:
+    """Several columns of one row, each as `decrypt` would give it; the key of each version is
+    looked up once for the row, not once per column (a page of 50 contacts opens 400 values)."""
+    ciphers: dict[int, AESGCM] = {}
+
+    def aes_for(version: int) -> AESGCM:
+        if version not in ciphers:
+            ciphers[version] = AESGCM(keyring.data_key(tenant_id, version))
+        return ciphers[version]
+
+    return {column: _open(blob, aes_for, tenant_id, table, column, row_id) for column, blob in blobs.items()}
+
+
 def _open(blob, aes_for, tenant_id, table: str, column: str, row_id, aad=_aad) -> str | bytes | None:
     """Decrypt one value; `aes_for(version)` gives the cipher of that key version."""
     if blob is None:

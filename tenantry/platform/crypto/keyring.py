@@ -241,11 +241,13 @@ def _scope(tenant_id):
 
 # The key rows a transaction has looked up, so that decrypting a page of 50 contacts (400
 # values) asks the database for the key once instead of 400 times. Only within one
-# transaction of one session: forgotten when it ends and at every flush or bulk write (a
-# rotation, destruction or new key reaches the database by one of those), and a row with
-# unflushed changes, no longer persistent or no longer active is looked up again. Within a
-# transaction this answers what the query would: the identity map hands back the very same
-# object, whose loaded attributes a repeated query does not refresh.
+# transaction of one session: forgotten when it ends, at a flush that writes a key row and at
+# a bulk write to tenant_keys (a rotation, destruction or new key reaches the database by one
+# of those), and a row with unflushed changes, no longer persistent or no longer active is
+# looked up again. Other flushes (a contact saved, its audit event) keep it: otherwise every
+# write re-read the keys it had just used. Within a transaction this answers what the query
+# would: the identity map hands back the very same object, whose loaded attributes a
+# repeated query does not refresh.
 _ROWS = "tenantry.keyring_rows"
 
 
@@ -259,16 +261,52 @@ def _memo_hit(session, key: tuple) -> TenantKey | None:
     return row
 
 
-@event.listens_for(Session, "after_flush")
+def _memo_put(session, row: TenantKey, *, active: bool) -> None:
+    memo = session.info.setdefault(_ROWS, {})
+    memo[(str(row.tenant_id), row.purpose, row.version)] = row
+    if active:
+        memo[(str(row.tenant_id), row.purpose, None)] = row
+
+
 @event.listens_for(Session, "after_transaction_end")
-def _forget_rows(session, *_args) -> None:
-    session.info.pop(_ROWS, None)
+def _forget_rows(session, transaction) -> None:
+    # Not at the end of a flush's own subtransaction: that is what after_flush judges.
+    if transaction.parent is None or transaction.nested:
+        session.info.pop(_ROWS, None)
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_rows_on_key_flush(session, _flush_context) -> None:
+    # After a flush the session still lists what it wrote (new, dirty, deleted).
+    if any(isinstance(obj, TenantKey) for obj in (*session.new, *session.dirty, *session.deleted)):
+        session.info.pop(_ROWS, None)
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _forget_rows_on_write(state) -> None:
-    if state.is_insert or state.is_update or state.is_delete:
+    if not (state.is_insert or state.is_update or state.is_delete):
+        return
+    table = getattr(state.statement, "table", None)
+    if getattr(table, "name", TenantKey.__tablename__) == TenantKey.__tablename__:
         state.session.info.pop(_ROWS, None)
+
+
+def active_keys_joined(stmt: sa.Select, tenant_id_column) -> sa.Select:
+    """`stmt` with the tenant's active key rows as one more (outer-joined) entity, for a query
+    that finds the tenant anyway (the API's token check): a row per active key, data and
+    index, so that its request decrypts without a query of its own for them. Pass the rows'
+    keys to `prime`. Build the statement once: compiling it is dearer than running it."""
+    return stmt.add_columns(TenantKey).outerjoin(
+        TenantKey, sa.and_(TenantKey.tenant_id == tenant_id_column, TenantKey.status == ACTIVE))
+
+
+def prime(rows) -> None:
+    """Key rows loaded by a query made with `active_keys_joined`, remembered for this
+    transaction as if `_row` had looked them up."""
+    session = db.session()
+    for row in rows:
+        if row is not None and row.status == ACTIVE:
+            _memo_put(session, row, active=True)
 
 
 def _row(tenant_id, purpose: str, version: int | None = None) -> TenantKey | None:
@@ -283,7 +321,7 @@ def _row(tenant_id, purpose: str, version: int | None = None) -> TenantKey | Non
     with scope:
         row = session.execute(stmt.execution_options(all_tenants=True)).scalar_one_or_none()
     if row is not None:
-        session.info.setdefault(_ROWS, {})[key] = row
+        _memo_put(session, row, active=version is None)
     return row
 
 

@@ -8,6 +8,7 @@ tenant only.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,6 +21,7 @@ from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
 from flask import Blueprint, Flask, Response, current_app, jsonify
 
 from tenantry.platform import audit, clock
+from tenantry.platform.crypto import keyring
 from tenantry.platform.db import db
 from tenantry.platform.extensions import csrf, limiter
 from tenantry.platform.tenancy import Tenant, TenantStatus, all_tenants
@@ -83,16 +85,25 @@ class Grant:
         return self.token.scope
 
 
+@functools.cache
+def _grant_statement() -> sa.Select:
+    """A token with its client and tenant, and the tenant's active keys (the request decrypts
+    with them next): one statement, not one more per key."""
+    return keyring.active_keys_joined(
+        sa.select(ApiToken, ApiClient, Tenant)
+        .join(ApiClient, sa.and_(ApiClient.tenant_id == ApiToken.tenant_id, ApiClient.id == ApiToken.client_id))
+        .join(Tenant, Tenant.id == ApiToken.tenant_id)
+        .where(ApiToken.token_hash == sa.bindparam("token_hash")), Tenant.id)
+
+
 class TokenValidator(BearerTokenValidator):
     def authenticate_token(self, token_string: str) -> Grant | None:
         with all_tenants():
-            row = db.session.execute(
-                sa.select(ApiToken, ApiClient, Tenant)
-                .join(ApiClient, sa.and_(ApiClient.tenant_id == ApiToken.tenant_id, ApiClient.id == ApiToken.client_id))
-                .join(Tenant, Tenant.id == ApiToken.tenant_id)
-                .where(ApiToken.token_hash == digest(token_string))
-            ).first()
-        return Grant(*row) if row is not None else None
+            rows = db.session.execute(_grant_statement(), {"token_hash": digest(token_string)}).all()
+        if not rows:
+            return None
+        keyring.prime(row[3] for row in rows)
+        return Grant(*rows[0][:3])
 
     def validate_token(self, token, scopes, request):
         if token is not None and token.is_expired():

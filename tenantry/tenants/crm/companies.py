@@ -41,18 +41,18 @@ def get(company_id: uuid.UUID) -> Company | None:
     return db.session.get(Company, company_id)
 
 
-def _write(company: Company, data: CompanyData) -> None:
+def _write(company: Company, data: CompanyData, *, new: bool = False) -> None:
     company.country = data.country
     for column, value in data.sealed().items():
         company.seal(column, value)
     company.updated_at = clock.now()
-    search.replace(COMPANY, company.id, search.digests(
+    search.replace(COMPANY, company.id, new=new, pairs=search.digests(
         company_ids=[data.company_number, data.vat_id], names=[data.name]))
 
 
 def create(data: CompanyData, *, actor=None) -> Company:
     company = Company(id=uuid.uuid4(), tenant_id=current_tenant.id)
-    _write(company, data)
+    _write(company, data, new=True)
     db.session.add(company)
     db.session.flush()
     audit.record("crm.company.created", actor=actor, tenant_id=company.tenant_id, target_type="company",

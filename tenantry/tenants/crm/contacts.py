@@ -57,7 +57,7 @@ def display_name(plain: dict) -> str:
     return " ".join(part for part in (plain.get("first_name"), plain.get("last_name")) if part) or "(no name)"
 
 
-def _write(contact: Contact, data: ContactData) -> None:
+def _write(contact: Contact, data: ContactData, *, new: bool = False) -> None:
     from . import companies
 
     if data.company_id is not None and companies.get(data.company_id) is None:
@@ -66,13 +66,13 @@ def _write(contact: Contact, data: ContactData) -> None:
     for column in Contact.ENCRYPTED:
         contact.seal(column, getattr(data, column))
     contact.updated_at = clock.now()
-    search.replace(CONTACT, contact.id, search.digests(
+    search.replace(CONTACT, contact.id, new=new, pairs=search.digests(
         emails=data.emails, phones=data.phones, names=[data.first_name, data.last_name]))
 
 
 def create(data: ContactData, *, actor=None) -> Contact:
     contact = Contact(id=uuid.uuid4(), tenant_id=current_tenant.id)
-    _write(contact, data)
+    _write(contact, data, new=True)
     db.session.add(contact)
     db.session.flush()
     audit.record("crm.contact.created", actor=actor, tenant_id=contact.tenant_id, target_type="contact",

@@ -45,13 +45,19 @@ class Sealed:
         setattr(self, column, fields.encrypt(value, **self._where(column)))
 
     def reveal(self, column: str):
-        value = fields.decrypt(getattr(self, column), **self._where(column))
+        return self._shaped(column, fields.decrypt(getattr(self, column), **self._where(column)))
+
+    def _shaped(self, column: str, value):
         if column in self.LISTS:
             return json.loads(value) if value else []
         return value or ""
 
     def plain(self) -> dict:
-        return {column: self.reveal(column) for column in self.ENCRYPTED}
+        if self.id is None:
+            self.id = new_id()
+        opened = fields.decrypt_row({column: getattr(self, column) for column in self.ENCRYPTED},
+                                    tenant_id=self.tenant_id, table=self.__tablename__, row_id=self.id)
+        return {column: self._shaped(column, value) for column, value in opened.items()}
 
     # Clear columns whose changes the audit trail keeps too (ids, amounts, dates; no personal data).
     TRACKED: tuple[str, ...] = ()

@@ -47,9 +47,11 @@ def digests(*, emails=(), phones=(), company_ids=(), names=()) -> set[tuple[str,
     return out
 
 
-def replace(entity: str, row_id: uuid.UUID, pairs: set[tuple[str, str]]) -> None:
-    db.session.execute(sa.delete(SearchIndex).where(
-        SearchIndex.tenant_id == current_tenant.id, SearchIndex.entity == entity, SearchIndex.row_id == row_id))
+def replace(entity: str, row_id: uuid.UUID, pairs: set[tuple[str, str]], *, new: bool = False) -> None:
+    """The row's index entries become `pairs`; a `new` row has none to delete yet."""
+    if not new:
+        db.session.execute(sa.delete(SearchIndex).where(
+            SearchIndex.tenant_id == current_tenant.id, SearchIndex.entity == entity, SearchIndex.row_id == row_id))
     db.session.add_all(SearchIndex(tenant_id=current_tenant.id, entity=entity, row_id=row_id, kind=kind, digest=d)
                        for kind, d in sorted(pairs))
 

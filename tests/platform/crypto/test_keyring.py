@@ -148,3 +148,70 @@ def test_destroying_a_tenants_keys_erases_them_and_its_values_no_longer_decrypt(
         fields.encrypt("new", tenant_id=acme.id, table="t", column="c", row_id=2)
     # The other tenant is untouched.
     assert {r.status for r in _keys(globex.id)} == {"active"}
+
+
+class _KeyQueries:
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, _conn, _cursor, statement, *_args):
+        if "FROM tenant_keys" in statement:
+            self.count += 1
+
+
+@pytest.fixture
+def key_queries(app_ctx):
+    watch = _KeyQueries()
+    sa.event.listen(db.engine, "before_cursor_execute", watch)
+    yield watch
+    sa.event.remove(db.engine, "before_cursor_execute", watch)
+
+
+def test_a_transaction_reads_its_keys_once_across_flushes_of_other_rows(two_tenants, key_queries):
+    from tenantry.tenants.crm.models import Contact
+
+    acme, _ = two_tenants
+    with tenant_context(db.session.get(Tenant, acme.id)):
+        contact = Contact(tenant_id=acme.id)
+        contact.seal("first_name", "Jana")
+        db.session.add(contact)
+        db.session.flush()
+        first = key_queries.count
+        assert first >= 1
+        contact.seal("last_name", "Nováková")
+        db.session.flush()  # a contact written, no key: the keys looked up stay known
+        assert contact.plain()["last_name"] == "Nováková"
+        assert key_queries.count == first
+        # A flush that writes a key row (a rotation) makes the transaction look again.
+        keyring.rotate(acme.id)
+        db.session.flush()
+        contact.seal("notes", "after the rotation")
+        assert key_queries.count > first
+        assert fields.key_version(contact.notes) == 2
+    db.session.commit()
+    with tenant_context(db.session.get(Tenant, acme.id)):
+        assert db.session.get(Contact, contact.id).plain()["notes"] == "after the rotation"
+
+
+def test_keys_brought_by_a_joined_query_are_the_ones_used(two_tenants, key_queries):
+    acme, _ = two_tenants
+    keyring.rotate(acme.id)
+    db.session.commit()
+    stmt = keyring.active_keys_joined(sa.select(Tenant).where(Tenant.id == acme.id), Tenant.id)
+    with all_tenants():
+        rows = db.session.execute(stmt).all()
+    assert sorted((r[1].purpose, r[1].version) for r in rows) == [("data", 2), ("index", 1)]
+    keyring.prime(r[1] for r in rows)
+    before = key_queries.count
+    with tenant_context(db.session.get(Tenant, acme.id)):
+        assert keyring.active_version(acme.id) == 2
+        blob = fields.encrypt("x", tenant_id=acme.id, table="t", column="c", row_id="r")
+        assert fields.decrypt(blob, tenant_id=acme.id, table="t", column="c", row_id="r") == "x"
+        keyring.index_secret(acme.id)
+    assert key_queries.count == before
+    db.session.commit()
+    # Primed rows live as long as the transaction: the next one asks the database again.
+    with tenant_context(db.session.get(Tenant, acme.id)):
+        keyring.active_version(acme.id)
+    assert key_queries.count == before + 1
+    db.session.rollback()

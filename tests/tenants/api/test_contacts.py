@@ -252,3 +252,26 @@ def test_contacts_of_one_company_can_be_listed(api):
     assert [c["id"] for c in listed] == [mine]
     assert api.get("/api/v1/contacts", query_string={"company_id": "nope"}).status_code == 422
 
+
+
+def test_a_read_asks_the_database_for_the_token_and_the_row_and_writes_its_event(api, api_app, acme):
+    """What a detail read costs in statements (bench/crm.py, issue 3): the token check brings
+    the client, tenant and the tenant's keys; then the contact; then its audit event."""
+    created = api.post("/api/v1/contacts", json={"first_name": "Jana", "email": "jana@example.com"})
+    assert created.status_code == 201
+    statements: list[str] = []
+
+    def watch(_conn, _cursor, statement, *_args):
+        statements.append(" ".join(statement.split()[:4]))
+
+    with api_app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", watch)
+    try:
+        got = api.get(f"/api/v1/contacts/{created.get_json()['id']}")
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", watch)
+    assert got.status_code == 200 and got.get_json()["email"] == "jana@example.com"
+    assert not [s for s in statements if "tenant_keys" in s], statements
+    assert len([s for s in statements if "api_tokens" in s]) == 1, statements
+    assert len([s for s in statements if "FROM contacts" in s or "contacts.id" in s]) == 1, statements
