@@ -2,12 +2,13 @@
 
 A query is tried as each kind of value at once: an e-mail, a phone (parsed with the tenant's
 country as the default region, so "601 234 567" finds "+420601234567"), a company ID, and
-the words of a name (every word must match; each word is case- and accent-insensitive).
-Only whole values and whole words match: the digests cannot answer prefixes.
+the words of a name (every word must match; each word is case- and accent-insensitive); a
+whole e-mail address only as an e-mail. Only whole values and whole words match: the digests cannot answer prefixes.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import phonenumbers
@@ -20,6 +21,7 @@ from tenantry.platform.tenancy import current_tenant
 from .models import SearchIndex
 
 MAX_QUERY_WORDS = 8
+_ADDRESS = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 
 
 def e164(raw: str, region: str | None = None) -> str | None:
@@ -65,14 +67,19 @@ def matching(entity: str, query: str) -> sa.Select:
     tid = current_tenant.id
     query = query.strip()
     exact: set[tuple[str, str]] = set()
-    if "@" in query:
-        exact.add(("email", fields.blind_index("email", query, tenant_id=tid)))
+    base = sa.select(SearchIndex.row_id).where(SearchIndex.tenant_id == tid, SearchIndex.entity == entity)
+    email = fields.blind_index("email", query, tenant_id=tid) if "@" in query else None
+    if email and _ADDRESS.fullmatch(query):
+        # A whole address is no phone number or company ID, and a name would have to hold every
+        # word of it (domain included): the other kinds could only cost the query, not find more.
+        return base.where(SearchIndex.kind == "email", SearchIndex.digest == email)
+    if email:
+        exact.add(("email", email))
     phone = e164(query)
     if phone:
         exact.add(("phone", fields.blind_index("phone", phone, tenant_id=tid)))
     if query and len(query) <= 40:
         exact.add(("company_id", fields.blind_index("company_id", query, tenant_id=tid)))
-    base = sa.select(SearchIndex.row_id).where(SearchIndex.tenant_id == tid, SearchIndex.entity == entity)
     clauses = [base.where(SearchIndex.kind == kind, SearchIndex.digest == d) for kind, d in exact]
     words = list(dict.fromkeys(fields.name_indexes(query, tenant_id=tid)))[:MAX_QUERY_WORDS]
     if words:

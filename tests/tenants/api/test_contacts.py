@@ -191,6 +191,8 @@ def test_search_finds_by_email_phone_and_any_word_of_the_name(api):
     assert found("novakova") == [jana]
     assert found("JANA") == [jana]
     assert found("nobody@example.com") == []
+    assert found("JANA.NOVAKOVA@EXAMPLE.COM") == [jana]  # a whole address: only the e-mail is asked
+    assert found("jana@") == [jana]  # not a whole address: still tried as the words of a name
     assert len(found("")) == 2
     too_long = api.get("/api/v1/contacts", query_string={"q": "x" * 201})
     assert too_long.status_code == 400
