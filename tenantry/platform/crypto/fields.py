@@ -97,7 +97,21 @@ def decrypt_row(blobs: dict[str, bytes | None], *, tenant_id: uuid.UUID, table: 
             ciphers[version] = AESGCM(keyring.data_key(tenant_id, version))
         return ciphers[version]
 
-    return {column: _open(blob, aes_for, tenant_id, table, column, row_id) for column, blob in blobs.items()}
+    aad = _row_aad(str(tenant_id), table, str(row_id))
+    return {column: _open(blob, aes_for, tenant_id, table, column, row_id, aad) for column, blob in blobs.items()}
+
+
+def _row_aad(tenant: str, table: str, row: str):
+    """`_aad` for the columns of one row, its tenant and row id turned to text and checked once."""
+    plain = all(_PLAIN_JSON.fullmatch(part) for part in (tenant, table, row))
+    before, after = '["' + tenant + '","' + table + '","', '","' + row + '"]'
+
+    def aad(header: bytes, _tenant_id, _table, column: str, _row_id) -> bytes:
+        if plain and _PLAIN_JSON.fullmatch(column):
+            return header + (before + column + after).encode()
+        return _aad(header, tenant, table, column, row)
+
+    return aad
 
 
 def _open(blob, aes_for, tenant_id, table: str, column: str, row_id, aad=_aad) -> str | bytes | None:

@@ -28,6 +28,24 @@ def test_round_trip_of_text_bytes_and_none(two_tenants):
         assert fields.key_version(blob) == 1
 
 
+@pytest.mark.obligation("DPA-B.integrity", "TT-aes256")
+@pytest.mark.parametrize("row_id", [7, "row with \"quotes\" and spaces"], ids=["plain-id", "id-needing-json"])
+def test_a_row_opened_at_once_reads_as_its_columns_one_by_one_and_still_binds_each(two_tenants, row_id):
+    acme, _ = two_tenants
+    with tenant_context(acme):
+        blobs = {column: encrypt(f"value of {column}", **_at(acme, column=column, row_id=row_id))
+                 for column in ("email", "phone", "naïve column")}
+        blobs["notes"] = None
+        opened = fields.decrypt_row(blobs, tenant_id=acme.id, table="contacts", row_id=row_id)
+        assert opened == {column: decrypt(blob, **_at(acme, column=column, row_id=row_id))
+                          for column, blob in blobs.items()}
+        assert opened["phone"] == "value of phone" and opened["notes"] is None
+        # Swapping two columns' values within the row is caught like any other move.
+        swapped = {"email": blobs["phone"], "phone": blobs["email"]}
+        with pytest.raises(FieldDecryptError, match="contacts.email of row"):
+            fields.decrypt_row(swapped, tenant_id=acme.id, table="contacts", row_id=row_id)
+
+
 def test_a_row_id_is_required_so_a_value_is_always_bound_to_its_row(two_tenants):
     acme, _ = two_tenants
     with tenant_context(acme), pytest.raises(ValueError, match="row id"):
