@@ -10,12 +10,23 @@ by an inline job (rules.count_api_request), as before.
 A counter is taken with GETDEL, so a fold and a request never both count one request; a sweep
 that dies between GETDEL and its commit loses that minute's counts, which only lowers the
 rule's baseline: this is monitoring, not billing.
+
+A worker process adds up its requests in memory and sends them at most once a second (the
+request that finds the counts that old sends them, or a flusher thread once requests stop),
+so a request costs no Redis round trip of its own for counting. A worker killed outright loses
+at most its last second of counts, which the same reasoning allows.
 """
 
 from __future__ import annotations
 
+import atexit
+import logging
+import os
+import threading
+import time
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
 
@@ -27,15 +38,76 @@ from tenantry.tenants.anomalies import rules
 PREFIX = "tenantry:api-usage:"
 KEYS = PREFIX + "keys"
 TTL = int(timedelta(days=2).total_seconds())  # a counter nobody folded for two days is dropped
+log = logging.getLogger(__name__)
+
+
+FLUSH_SECONDS = 1.0
+
+# Per Redis client (an app has one; tests make many apps): counter key -> requests not sent.
+_unsent: dict[Any, dict[str, int]] = {}
+_lock = threading.Lock()
+_sent_at = 0.0
+_flusher_pid: int | None = None
 
 
 def count(tenant_id: uuid.UUID, client_id: str, at: datetime) -> None:
     key = f"{PREFIX}{tenant_id}:{client_id}:{rules.hour_of(at).isoformat()}"
-    pipe = jobs.redis_connection().pipeline(transaction=False)
-    pipe.incr(key)
-    pipe.expire(key, TTL)
-    pipe.sadd(KEYS, key)
-    pipe.execute()
+    redis = jobs.redis_connection()
+    with _lock:
+        counts = _unsent.setdefault(redis, {})
+        counts[key] = counts.get(key, 0) + 1
+        due = time.monotonic() - _sent_at >= FLUSH_SECONDS
+    _start_flusher()
+    if due:
+        flush()
+
+
+def flush() -> int:
+    """Send this process's unsent counts to Redis (one pipelined round trip per Redis);
+    returns how many requests were sent. Counts Redis refused stay for the next try."""
+    global _sent_at
+    with _lock:
+        taken = {redis: counts for redis, counts in _unsent.items() if counts}
+        _unsent.clear()
+        _sent_at = time.monotonic()
+    sent = 0
+    for redis, counts in taken.items():
+        try:
+            pipe = redis.pipeline(transaction=False)
+            for key, requests in counts.items():
+                pipe.incrby(key, requests)
+                pipe.expire(key, TTL)
+                pipe.sadd(KEYS, key)
+            pipe.execute()
+            sent += sum(counts.values())
+        except Exception:  # Redis away: keep the counts, a later flush sends them
+            log.warning("could not send %d API request counts to Redis; kept for the next try", len(counts))
+            with _lock:
+                again = _unsent.setdefault(redis, {})
+                for key, requests in counts.items():
+                    again[key] = again.get(key, 0) + requests
+    return sent
+
+
+def _start_flusher() -> None:
+    """One daemon thread per process (a forked worker starts its own), sending counts left
+    unsent when requests stop, and once more at exit."""
+    global _flusher_pid
+    if _flusher_pid == os.getpid():
+        return
+    with _lock:
+        if _flusher_pid == os.getpid():
+            return
+        _flusher_pid = os.getpid()
+    threading.Thread(target=_flush_forever, name="tenantry-api-usage", daemon=True).start()
+    atexit.register(flush)
+
+
+def _flush_forever() -> None:
+    while True:
+        time.sleep(FLUSH_SECONDS)
+        if time.monotonic() - _sent_at >= FLUSH_SECONDS:
+            flush()
 
 
 def _parse(key: str) -> tuple[uuid.UUID, str, datetime] | None:
@@ -51,6 +123,7 @@ def fold(as_of: datetime) -> int:
     each client seen; returns how many requests were folded."""
     if not current_app.extensions["tenantry.settings"].redis_url:
         return 0
+    flush()  # this process's own counts (make run, tests); workers send theirs every second
     redis = jobs.redis_connection()
     folded = 0
     for raw in sorted(redis.smembers(KEYS)):
@@ -78,6 +151,7 @@ def fold(as_of: datetime) -> int:
 
 def pending(tenant_id: uuid.UUID) -> int:
     """Requests counted in Redis and not folded yet (for tests and the console)."""
+    flush()
     redis = jobs.redis_connection()
     total = 0
     for raw in redis.smembers(KEYS):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -89,3 +90,78 @@ def test_with_redis_requests_are_counted_there_and_the_sweep_folds_them_and_aler
         assert cron.sweep()["anomalies.api-usage"] == 0
         assert api_usage.pending(acme.id) == 0
     assert _usage(app)[(str(creds.pk), hour)] == 12
+
+
+def _in_redis(redis_url: str, tenant_id) -> int:
+    from redis import Redis
+
+    from tenantry.tenants.anomalies import api_usage
+
+    redis = Redis.from_url(redis_url)
+    keys = [k for k in redis.smembers(api_usage.KEYS) if k.decode().startswith(f"{api_usage.PREFIX}{tenant_id}:")]
+    return sum(int(redis.get(k) or 0) for k in keys)
+
+
+@pytest.mark.redis
+def test_a_worker_sends_its_counts_together_and_the_flusher_sends_what_is_left(make_app, redis_url, monkeypatch):
+    """Counting costs a request no Redis round trip of its own: counts wait in the process for
+    at most FLUSH_SECONDS, then go in one pipeline; a thread sends them when requests stop."""
+    from tenantry.tenants.anomalies import api_usage
+    from tests.identity.support import NO_LIMIT
+
+    app = make_app(WTF_CSRF_ENABLED=False, REDIS_URL=redis_url, TENANTRY_RATELIMIT_LOGIN=NO_LIMIT,
+                   TENANTRY_API_RATE_LIMIT=NO_LIMIT, TENANTRY_API_TOKEN_RATE_LIMIT=NO_LIMIT)
+    http = app.test_client()
+    acme = new_tenant(app, "acme")
+    bearer = api.Bearer(http, api.token_for(http, api.new_client(app, acme, scopes="crm:read")))
+    monkeypatch.setattr(api_usage, "FLUSH_SECONDS", 3600.0)
+    api_usage.flush()
+    for _ in range(7):
+        assert bearer.get("/api/v1/contacts").status_code == 200
+    assert _in_redis(redis_url, acme.id) == 0  # all seven wait in this process
+    assert api_usage.flush() == 7
+    assert _in_redis(redis_url, acme.id) == 7
+
+    # Once the interval has passed, the next request sends its count with the others.
+    monkeypatch.setattr(api_usage, "FLUSH_SECONDS", 0.0)
+    assert bearer.get("/api/v1/contacts").status_code == 200
+    assert _in_redis(redis_url, acme.id) == 8
+
+    # Requests stop with a count unsent: the flusher thread sends it on its own.
+    monkeypatch.setattr(api_usage, "FLUSH_SECONDS", 0.2)
+    monkeypatch.setattr(api_usage, "_sent_at", time.monotonic())
+    assert bearer.get("/api/v1/contacts").status_code == 200
+    assert api_usage._flusher_pid is not None
+    deadline = time.monotonic() + 10
+    while _in_redis(redis_url, acme.id) < 9 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _in_redis(redis_url, acme.id) == 9
+
+
+@pytest.mark.redis
+def test_counts_redis_refused_are_kept_for_the_next_flush(make_app, redis_url, monkeypatch):
+    from redis.client import Pipeline
+
+    from tenantry.tenants.anomalies import api_usage
+    from tests.identity.support import NO_LIMIT
+
+    app = make_app(WTF_CSRF_ENABLED=False, REDIS_URL=redis_url, TENANTRY_RATELIMIT_LOGIN=NO_LIMIT,
+                   TENANTRY_API_RATE_LIMIT=NO_LIMIT, TENANTRY_API_TOKEN_RATE_LIMIT=NO_LIMIT)
+    http = app.test_client()
+    acme = new_tenant(app, "acme")
+    bearer = api.Bearer(http, api.token_for(http, api.new_client(app, acme, scopes="crm:read")))
+    monkeypatch.setattr(api_usage, "FLUSH_SECONDS", 3600.0)
+    api_usage.flush()
+    for _ in range(3):
+        assert bearer.get("/api/v1/contacts").status_code == 200
+    real_execute = Pipeline.execute
+
+    def refuse(self, *args, **kwargs):
+        raise ConnectionError("redis is away")
+
+    monkeypatch.setattr(Pipeline, "execute", refuse)
+    assert api_usage.flush() == 0
+    monkeypatch.setattr(Pipeline, "execute", real_execute)
+    assert _in_redis(redis_url, acme.id) == 0
+    assert api_usage.flush() == 3
+    assert _in_redis(redis_url, acme.id) == 3
