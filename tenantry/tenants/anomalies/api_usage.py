@@ -106,8 +106,20 @@ def _start_flusher() -> None:
 def _flush_forever() -> None:
     while True:
         time.sleep(FLUSH_SECONDS)
-        if time.monotonic() - _sent_at >= FLUSH_SECONDS:
-            flush()
+        try:
+            if time.monotonic() - _sent_at >= FLUSH_SECONDS:
+                flush()
+        except Exception:  # the thread must outlive any one failure
+            log.exception("the API usage flusher failed; it goes on")
+
+
+def _forget_after_fork() -> None:
+    # The parent's counts are the parent's to send, and its lock may be held by its flusher.
+    global _lock, _unsent, _flusher_pid
+    _lock, _unsent, _flusher_pid = threading.Lock(), {}, None
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def _parse(key: str) -> tuple[uuid.UUID, str, datetime] | None:

@@ -165,3 +165,21 @@ def test_counts_redis_refused_are_kept_for_the_next_flush(make_app, redis_url, m
     assert _in_redis(redis_url, acme.id) == 0
     assert api_usage.flush() == 3
     assert _in_redis(redis_url, acme.id) == 3
+
+
+def test_a_forked_child_does_not_send_its_parents_counts_again():
+    import os
+
+    from tenantry.tenants.anomalies import api_usage
+
+    api_usage._unsent.setdefault("a redis", {})["key"] = 5
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: nothing of the parent's to send, a lock of its own
+            os._exit(0 if api_usage._unsent == {} and api_usage._flusher_pid is None
+                     and api_usage._lock.acquire(timeout=1) else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert api_usage._unsent["a redis"]["key"] == 5  # the parent keeps its own
+    finally:
+        api_usage._unsent.pop("a redis", None)
