@@ -480,6 +480,20 @@ def profile(env: dict[str, str], client: dict, rows: list[dict], requests: int, 
     with app.app_context():
         engine = app.extensions["sqlalchemy"].engine
     sa.event.listen(engine, "before_cursor_execute", count)
+    # The row-level security settings go to the driver directly (tenancy._apply_pg_settings),
+    # past SQLAlchemy's events: counted at the driver.
+    import psycopg
+
+    from tenantry.platform import tenancy
+
+    driver_execute = psycopg.Connection.execute
+
+    def settings_counted(conn, query, *args, **kwargs):
+        if query is tenancy._SET_PG_DRIVER:
+            statements["SELECT set_config"] += 1
+        return driver_execute(conn, query, *args, **kwargs)
+
+    psycopg.Connection.execute = settings_counted
     report = {}
     rng = random.Random(7)
     counter = [0]
@@ -508,6 +522,7 @@ def profile(env: dict[str, str], client: dict, rows: list[dict], requests: int, 
                   + ", ".join(f"{k} {v:g}" for k, v in per.items()), flush=True)
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)
+        psycopg.Connection.execute = driver_execute
     return report
 
 
