@@ -25,12 +25,11 @@ during the measurement; `--jobs inline` runs them inside each request, as `make 
 The code run is a copy of the working tree taken at the start (other people's edits during
 the run cannot change what is measured; --no-snapshot runs the live tree). --profile N also
 times N in-process requests per endpoint under cProfile with their SQL statements counted
-(bench/results/profile-<endpoint>.txt); --paging-index adds the index the list endpoint lacks
-to both apps, to measure the migration it would take.
+(bench/results/profile-<endpoint>.txt).
 
   scripts/test.sh with-services .venv/bin/python bench/crm.py
   scripts/test.sh with-services .venv/bin/python bench/crm.py --seconds 3 --rounds 2 --jobs inline
-  scripts/test.sh with-services .venv/bin/python bench/crm.py --profile 50 --paging-index
+  scripts/test.sh with-services .venv/bin/python bench/crm.py --profile 50
 """
 
 from __future__ import annotations
@@ -226,17 +225,6 @@ def setup_baseline(owner_url: str, rows: list[dict]) -> str:
         baseline_app.db.session.commit()
     print(f"baseline: seeded {len(rows)} contacts in {time.perf_counter() - started:.1f} s", flush=True)
     return url
-
-
-def add_paging_indexes(owner_url: str, baseline_url: str) -> None:
-    """--paging-index: what a migration adding an index for the API's keyset paging would give
-    (not in migrations/ yet). Both apps get one, so the comparison stays like for like."""
-    import psycopg
-
-    with psycopg.connect(_psycopg_url(owner_url), autocommit=True) as conn:
-        conn.execute("CREATE INDEX IF NOT EXISTS ix_bench_contacts_paging ON contacts (tenant_id, created_at, id)")
-    with psycopg.connect(_psycopg_url(baseline_url), autocommit=True) as conn:
-        conn.execute("CREATE INDEX IF NOT EXISTS ix_bench_contacts_paging ON contacts (created_at, id)")
 
 
 def analyze(url: str) -> None:
@@ -543,9 +531,6 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="also profile N in-process requests per endpoint (Flask test client, cProfile); "
                              "writes bench/results/profile-<endpoint>.txt")
-    parser.add_argument("--paging-index", action="store_true",
-                        help="add an index on contacts (tenant_id, created_at, id) to Tenantry and (created_at, id) "
-                             "to the baseline first: the migration this benchmark recommends")
     parser.add_argument("--no-snapshot", action="store_true",
                         help="run the live working tree instead of a copy taken at the start")
     parser.add_argument("--head-version", action="append", default=[], metavar="PATH",
@@ -575,8 +560,6 @@ def main() -> None:
 
     client = setup_tenantry(env, args.migrate_url, rows)
     baseline_url = setup_baseline(args.migrate_url, rows)
-    if args.paging_index:
-        add_paging_indexes(args.migrate_url, baseline_url)
     analyze(args.migrate_url)
     analyze(baseline_url)
     baseline_token = uuid.uuid4().hex
@@ -619,7 +602,7 @@ def main() -> None:
     load = f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after the measurement"
     busy = max(load_before[0], load_after[0]) > (os.cpu_count() or 1) * 1.5
     print(load + ("  WARNING: other work shares the machine; absolute numbers are low, ratios noisy" if busy else ""))
-    print(f"paging index: {'added to both (--paging-index)' if args.paging_index else 'none (as migrated)'}")
+    print("paging index: both apps have one for the list's (created_at, id) order (Tenantry's migration 0020)")
     print()
     print(f"{'endpoint':8} {'tenantry req/s':>15} {'baseline req/s':>15} {'ratio':>7}  rounds       target")
     for endpoint in ENDPOINTS:
@@ -632,7 +615,7 @@ def main() -> None:
     path = results / f"crm-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     path.write_text(json.dumps({
         "commit": commit, "dirty_paths": dirty, "loadavg": [load_before, load_after],
-        "paging_index": args.paging_index, "head_version": args.head_version, "facts": info, "jobs": jobs, "duration_s": duration,
+        "head_version": args.head_version, "facts": info, "jobs": jobs, "duration_s": duration,
         "settings": {k: getattr(args, k) for k in ("contacts", "workers", "threads", "seconds", "rounds", "warmup")},
         "summary": summary, "runs": runs, "profile": profiled,
     }, indent=2, default=str))
