@@ -102,10 +102,10 @@ def _in_redis(redis_url: str, tenant_id) -> int:
     return sum(int(redis.get(k) or 0) for k in keys)
 
 
-@pytest.mark.redis
-def test_a_worker_sends_its_counts_together_and_the_flusher_sends_what_is_left(make_app, redis_url, monkeypatch):
-    """Counting costs a request no Redis round trip of its own: counts wait in the process for
-    at most FLUSH_SECONDS, then go in one pipeline; a thread sends them when requests stop."""
+@pytest.fixture
+def held_counts(make_app, redis_url, monkeypatch):
+    """A bearer client of acme on an app counting in Redis, with counts held in the process
+    (FLUSH_SECONDS an hour) and nothing unsent to begin with."""
     from tenantry.tenants.anomalies import api_usage
     from tests.identity.support import NO_LIMIT
 
@@ -116,6 +116,15 @@ def test_a_worker_sends_its_counts_together_and_the_flusher_sends_what_is_left(m
     bearer = api.Bearer(http, api.token_for(http, api.new_client(app, acme, scopes="crm:read")))
     monkeypatch.setattr(api_usage, "FLUSH_SECONDS", 3600.0)
     api_usage.flush()
+    return bearer, acme
+
+
+@pytest.mark.redis
+def test_a_worker_sends_its_counts_together_and_the_flusher_sends_what_is_left(held_counts, redis_url, monkeypatch):
+    """Counting costs a request no Redis round trip of its own: counts wait in the process for
+    at most FLUSH_SECONDS, then go in one pipeline; a thread sends them when requests stop."""
+    from tenantry.tenants.anomalies import api_usage
+    bearer, acme = held_counts
     for _ in range(7):
         assert bearer.get("/api/v1/contacts").status_code == 200
     assert _in_redis(redis_url, acme.id) == 0  # all seven wait in this process
@@ -139,19 +148,11 @@ def test_a_worker_sends_its_counts_together_and_the_flusher_sends_what_is_left(m
 
 
 @pytest.mark.redis
-def test_counts_redis_refused_are_kept_for_the_next_flush(make_app, redis_url, monkeypatch):
+def test_counts_redis_refused_are_kept_for_the_next_flush(held_counts, redis_url, monkeypatch):
     from redis.client import Pipeline
 
     from tenantry.tenants.anomalies import api_usage
-    from tests.identity.support import NO_LIMIT
-
-    app = make_app(WTF_CSRF_ENABLED=False, REDIS_URL=redis_url, TENANTRY_RATELIMIT_LOGIN=NO_LIMIT,
-                   TENANTRY_API_RATE_LIMIT=NO_LIMIT, TENANTRY_API_TOKEN_RATE_LIMIT=NO_LIMIT)
-    http = app.test_client()
-    acme = new_tenant(app, "acme")
-    bearer = api.Bearer(http, api.token_for(http, api.new_client(app, acme, scopes="crm:read")))
-    monkeypatch.setattr(api_usage, "FLUSH_SECONDS", 3600.0)
-    api_usage.flush()
+    bearer, acme = held_counts
     for _ in range(3):
         assert bearer.get("/api/v1/contacts").status_code == 200
     real_execute = Pipeline.execute
