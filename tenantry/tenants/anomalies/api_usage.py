@@ -105,7 +105,7 @@ def _start_flusher() -> None:
 
 def _flush_forever() -> None:
     while True:
-        time.sleep(FLUSH_SECONDS)
+        time.sleep(min(max(FLUSH_SECONDS, 0.05), 0.25))  # a short tick: the interval may be set lower later
         try:
             if time.monotonic() - _sent_at >= FLUSH_SECONDS:
                 flush()
