@@ -185,7 +185,7 @@ _UNDOING = ("?", "savepoint")
 
 
 @event.listens_for(Session, "after_begin")
-def _set_pg_tenant(session, transaction, connection):
+def _track_pg_settings(session, transaction, connection):
     if connection.dialect.name == "postgresql":
         connection.info[_APPLIED] = _UNSET
 
@@ -207,7 +207,7 @@ def _apply_pg_settings(connection, cursor, statement, parameters, context, execu
         # An aborted transaction refuses every command until it is rolled back; sending one
         # here would hide the error that aborted it, which the statement will raise.
         return
-    driver.execute(_SET_PG_DRIVER, wanted)
+    driver.execute(_SET_PG_DRIVER, wanted).close()
     connection.info[_APPLIED] = (wanted["tid"], wanted["cross"])
 
 

@@ -13,6 +13,7 @@ two tenants do not match.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -90,28 +91,8 @@ def decrypt_row(blobs: dict[str, bytes | None], *, tenant_id: uuid.UUID, table: 
                 row_id: Any) -> dict[str, str | bytes | None]:
     """Several columns of one row, each as `decrypt` would give it; the key of each version is
     looked up once for the row, not once per column (a page of 50 contacts opens 400 values)."""
-    ciphers: dict[int, AESGCM] = {}
-
-    def aes_for(version: int) -> AESGCM:
-        if version not in ciphers:
-            ciphers[version] = AESGCM(keyring.data_key(tenant_id, version))
-        return ciphers[version]
-
-    aad = _row_aad(str(tenant_id), table, str(row_id))
-    return {column: _open(blob, aes_for, tenant_id, table, column, row_id, aad) for column, blob in blobs.items()}
-
-
-def _row_aad(tenant: str, table: str, row: str):
-    """`_aad` for the columns of one row, its tenant and row id turned to text and checked once."""
-    plain = all(_PLAIN_JSON.fullmatch(part) for part in (tenant, table, row))
-    before, after = '["' + tenant + '","' + table + '","', '","' + row + '"]'
-
-    def aad(header: bytes, _tenant_id, _table, column: str, _row_id) -> bytes:
-        if plain and _PLAIN_JSON.fullmatch(column):
-            return header + (before + column + after).encode()
-        return _aad(header, tenant, table, column, row)
-
-    return aad
+    reader = _Reader(tenant_id)
+    return {column: reader.decrypt(blob, table, column, row_id) for column, blob in blobs.items()}
 
 
 def _open(blob, aes_for, tenant_id, table: str, column: str, row_id, aad=_aad) -> str | bytes | None:
@@ -224,7 +205,42 @@ def name_indexes(value: str, *, tenant_id: uuid.UUID) -> list[str]:
     return [hmac.new(key, token.encode(), hashlib.sha256).hexdigest() for token in name_tokens(value)]
 
 
-class TenantCipher:
+@functools.lru_cache(maxsize=4096)
+def _aad_prefix(tenant: str, table: str, column: str) -> bytes | None:
+    """`_aad`'s bytes up to the row id, or None when a part needs JSON escaping."""
+    if all(_PLAIN_JSON.fullmatch(part) for part in (tenant, table, column)):
+        return ('["' + tenant + '","' + table + '","' + column + '","').encode()
+    return None
+
+
+class _Reader:
+    """`decrypt` with each key version of the tenant looked up once, and the associated data
+    built from a cached tenant/table/column part. Plaintexts are exactly the module's."""
+
+    def __init__(self, tenant_id: uuid.UUID):
+        self.tenant_id, self._tenant = tenant_id, str(tenant_id)
+        self._readers: dict[int, AESGCM] = {}
+
+    def _reader(self, version: int) -> AESGCM:
+        aes = self._readers.get(version)
+        if aes is None:
+            aes = self._readers[version] = AESGCM(keyring.data_key(self.tenant_id, version))
+        return aes
+
+    def _aad(self, header: bytes, tenant_id, table: str, column: str, row_id) -> bytes:
+        # A full export opens millions of values, a page of contacts hundreds; a row id that is
+        # not plain JSON takes the general path.
+        prefix = _aad_prefix(self._tenant, table, column)
+        row = str(row_id)
+        if prefix is None or not _PLAIN_JSON.fullmatch(row):
+            return _aad(header, tenant_id, table, column, row_id)
+        return header + prefix + row.encode() + b'"]'
+
+    def decrypt(self, blob: bytes | None, table: str, column: str, row_id: Any) -> str | bytes | None:
+        return _open(blob, self._reader, self.tenant_id, table, column, row_id, self._aad)
+
+
+class TenantCipher(_Reader):
     """`encrypt`, `decrypt`, `blind_index` and `name_indexes` with the tenant's keys looked up once.
 
     For bulk work such as a 10,000-row import, a full export or a data subject search, where
@@ -235,32 +251,10 @@ class TenantCipher:
     """
 
     def __init__(self, tenant_id: uuid.UUID):
-        self.tenant_id = tenant_id
+        super().__init__(tenant_id)
         self.version, key = keyring.active_data_key(tenant_id)
-        self._aes = AESGCM(key)
-        self._readers: dict[int, AESGCM] = {self.version: self._aes}
-        self._aad_prefixes: dict[tuple[str, str], bytes] = {}
+        self._aes = self._readers[self.version] = AESGCM(key)
         self._index_keys: dict[str, bytes] = {}
-
-    def _reader(self, version: int) -> AESGCM:
-        aes = self._readers.get(version)
-        if aes is None:
-            aes = self._readers[version] = AESGCM(keyring.data_key(self.tenant_id, version))
-        return aes
-
-    def _aad(self, header: bytes, tenant_id, table: str, column: str, row_id) -> bytes:
-        # _aad's bytes with the tenant/table/column part built once per column (a full export
-        # opens millions of values); a row id that is not plain JSON takes the general path.
-        row = str(row_id)
-        prefix = self._aad_prefixes.get((table, column))
-        if prefix is None or not _PLAIN_JSON.fullmatch(row):
-            if prefix is None and all(_PLAIN_JSON.fullmatch(p) for p in (str(tenant_id), table, column)):
-                self._aad_prefixes[(table, column)] = _aad(b"", tenant_id, table, column, "")[:-2]
-            return _aad(header, tenant_id, table, column, row_id)
-        return header + prefix + row.encode() + b'"]'
-
-    def decrypt(self, blob: bytes | None, table: str, column: str, row_id: Any) -> str | bytes | None:
-        return _open(blob, self._reader, self.tenant_id, table, column, row_id, self._aad)
 
     def encrypt(self, value: str | bytes | None, *, table: str, column: str, row_id: Any) -> bytes | None:
         if value is None:
