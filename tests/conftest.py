@@ -483,7 +483,7 @@ def redis_url(_redis_base) -> str:
 
 @pytest.fixture
 def rq_worker(redis_url):
-    """rq_worker(app, *queues) runs a real `rq worker --burst` in a subprocess with `app`'s settings
+    """rq_worker(app, *queues) runs a real `rq worker --burst` (the worker class production runs) in a subprocess with `app`'s settings
     (same database, instance directory and Redis) until the queues are empty. Returns the
     CompletedProcess; a worker that exits non-zero fails the test with its output."""
 
@@ -494,7 +494,8 @@ def rq_worker(redis_url):
             env["REDIS_URL"] = redis_url
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         env.pop("TENANTRY_MIGRATE_DATABASE_URL", None)
-        cmd = [_bin("rq") or "rq", "worker", "--burst", "--url", env["REDIS_URL"], *(queues or ("mail", "exports", "maintenance"))]
+        cmd = [_bin("rq") or "rq", "worker", "--burst", "--worker-class", "tenantry.platform.rq_worker.Worker",
+               "--url", env["REDIS_URL"], *(queues or ("mail", "exports", "maintenance"))]
         proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
         if proc.returncode != 0:
             pytest.fail(f"rq worker exited with {proc.returncode}:\n{proc.stdout}\n{proc.stderr}", pytrace=False)

@@ -155,16 +155,24 @@ def run(func: str, tenant_id: str | None, kwargs: dict[str, Any]) -> Any:
 _worker_app: Flask | None = None
 
 
-def execute(func: str, tenant_id: str | None, kwargs: dict[str, Any]) -> Any:
-    """The entry point RQ workers call: one application per worker process."""
+def worker_app() -> Flask:
+    """The application of this worker process, built on first use. A forking worker builds it
+    before it forks (platform/rq_worker.py), and every work horse inherits it."""
     global _worker_app
-    if has_app_context():
-        return run(func, tenant_id, kwargs)
     if _worker_app is None:
         from tenantry import create_app
 
         _worker_app = create_app()
-    with _worker_app.app_context():
+        with _worker_app.app_context():
+            db.engine.dispose()  # no database connection is shared across a fork
+    return _worker_app
+
+
+def execute(func: str, tenant_id: str | None, kwargs: dict[str, Any]) -> Any:
+    """The entry point RQ workers call: one application per worker process."""
+    if has_app_context():
+        return run(func, tenant_id, kwargs)
+    with worker_app().app_context():
         return run(func, tenant_id, kwargs)
 
 
