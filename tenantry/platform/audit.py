@@ -11,7 +11,9 @@ Writes of personal data fail closed: their events are in the same transaction as
 so a failed event insert (AuditWriteError) takes the change down with it and the user gets an
 error page instead of a silent gap. Reads of personal data are collected per request and
 written in one batch when the response is ready; if that batch cannot be written, the page is
-withheld (503) rather than shown unrecorded.
+withheld (503) rather than shown unrecorded. With Redis, read events go to the audit inbox
+instead and reach the chain in batches (audit_inbox); a push Redis refuses falls back to the
+direct write.
 """
 
 from __future__ import annotations
@@ -64,8 +66,15 @@ class AuditEvent(db.Model):
     chain: Mapped[str] = mapped_column(sa.String(40))
     seq: Mapped[int] = mapped_column(sa.BigInteger)
     hash: Mapped[str] = mapped_column(sa.String(64))
+    # Set on events written from the Redis inbox (audit_inbox): a redelivered item is skipped.
+    # A delivery detail, not part of the event, so it is not hashed.
+    inbox_key: Mapped[str | None] = mapped_column(sa.String(32))
 
-    __table_args__ = (sa.UniqueConstraint("chain", "seq"),)
+    __table_args__ = (
+        sa.UniqueConstraint("chain", "seq"),
+        sa.Index("ux_audit_events_inbox_key", "inbox_key", unique=True,
+                 postgresql_where=sa.text("inbox_key IS NOT NULL"), sqlite_where=sa.text("inbox_key IS NOT NULL")),
+    )
 
     def seal_pending(self) -> None:
         """Called by the chain once `chain` and `seq` are known: the ciphertext is bound to them,
@@ -229,13 +238,26 @@ def record_read(
         event = _event(action, changes=None, **fields)
         g.setdefault(READ_BUFFER, []).append(event)
         return event
-    if in_transaction and _append_direct(_values(action, **fields)):
-        return None
+    if in_transaction:
+        values = _values(action, **fields)
+        if _queued([values]) or _append_direct(values):
+            return None
     return record(action, **fields)
 
 
-# Called with (values, event id) for each event written by _append_direct, which no ORM flush
-# sees: how the anomaly rules (tenants.anomalies) learn of them without platform importing tenants.
+def _queued(events: list[dict[str, Any]]) -> bool:
+    """Read events handed to the Redis inbox (audit_inbox), when it is on and takes them all."""
+    from tenantry.platform import audit_inbox
+
+    if not audit_inbox.enabled() or not all(audit_inbox.eligible(values) for values in events):
+        return False
+    now = clock.now()
+    return audit_inbox.push([{**values, "occurred_at": values.get("occurred_at") or now} for values in events])
+
+
+# Called with [(values, event id), ...] for the events written by _append_direct or the audit
+# inbox, which no ORM flush sees, before their commit: how the anomaly rules (tenants.anomalies)
+# learn of them without platform importing tenants.
 direct_append_listeners: list[Any] = []
 
 
@@ -262,7 +284,7 @@ def _append_direct(values: dict[str, Any]) -> bool:
     if appended is None:
         return False
     for listener in direct_append_listeners:
-        listener(values, appended[0])
+        listener([(values, appended[0])])
     return True
 
 
@@ -296,6 +318,10 @@ def _uncommitted_writes(session: Session) -> bool:
     return bool(session.info.get(_WROTE)) or any(not _is_audit_row(o) for o in pending)
 
 
+def _direct_values(event: AuditEvent) -> dict[str, Any]:
+    return {name: getattr(event, name) for name in audit_chain.DIRECT_COLUMNS}
+
+
 def write_batch(events: list[AuditEvent]) -> None:
     """Write a request's read events (plus any event it recorded but did not commit) in one
     transaction. Work the view left uncommitted would be discarded at teardown anyway; it is
@@ -304,10 +330,12 @@ def write_batch(events: list[AuditEvent]) -> None:
     if _uncommitted_writes(session):
         log.warning("a request ended with uncommitted changes; they were discarded before its read events were written")
         session.rollback()
+    reads = [event for event in events if event.__dict__.get("_pending_changes") is None]
+    if len(reads) == len(events) and _queued([_direct_values(event) for event in events]):
+        return
     for event in events:
         # A read event holds no sealed values: one statement each, as in the API's reads.
-        if event.__dict__.get("_pending_changes") is None and _append_direct(
-                {name: getattr(event, name) for name in audit_chain.DIRECT_COLUMNS}):
+        if event.__dict__.get("_pending_changes") is None and _append_direct(_direct_values(event)):
             continue
         session.add(event)
         audit_chain.remember(session(), event)
@@ -316,9 +344,10 @@ def write_batch(events: list[AuditEvent]) -> None:
 
 def init_app(app: Flask) -> None:
     """Batch read events per request, and answer a failed audit write with an error page."""
-    from tenantry.platform import audit_checkpoints, audit_retention, cron
+    from tenantry.platform import audit_checkpoints, audit_inbox, audit_retention, cron
 
     app.extensions["tenantry.audit_batching"] = True
+    audit_inbox.init_app(app)
     cron.register(app, "audit_checkpoints", audit_checkpoints.run)
     cron.register(app, "audit_retention", audit_retention.run)
 

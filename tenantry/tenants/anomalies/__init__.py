@@ -44,14 +44,16 @@ def _note_audit_events(session, _flush_context):
         jobs.enqueue(QUEUE, EVALUATE, tenant_id=None, event_ids=ids)
 
 
-def _note_direct_event(values: dict, event_id: int) -> None:
+def _note_direct_events(appended: list[tuple[dict, int]]) -> None:
     from tenantry.tenants.anomalies.rules import relevant
 
-    if relevant(SimpleNamespace(**values)):
-        jobs.enqueue(QUEUE, EVALUATE, tenant_id=None, event_ids=[event_id])
+    ids = [event_id for values, event_id in appended if relevant(SimpleNamespace(**values))]
+    if ids:
+        # Queued with the transaction, as for the ORM's events above.
+        jobs.enqueue(QUEUE, EVALUATE, tenant_id=None, event_ids=ids)
 
 
-audit.direct_append_listeners.append(_note_direct_event)
+audit.direct_append_listeners.append(_note_direct_events)
 
 
 def _count_api_request(response):
