@@ -5,8 +5,11 @@ API client with scope crm:read, then starts gunicorn on loopback from this same 
 serving two modes:
 
   audited  the app as it is: every list or detail read records its `crm.contact.listed/viewed`
-           event, chained (one statement: head row UPDATE under its lock, SHA-256, INSERT) and
-           committed with the view's transaction (API reads);
+           event. With Redis (the default under scripts/test.sh) the event goes to the audit
+           inbox, and an `rq worker` beside gunicorn writes the inbox into the chain in batches,
+           on the same cores, so that work is measured too. Without Redis (--no-redis) it is
+           chained (one statement: head row UPDATE under its lock, SHA-256, INSERT) and
+           committed with the view's transaction;
   no-op    the same code with `tenantry.platform.audit.record`, `record_read` and the batch
            flush `write_batch` replaced by no-ops.
 
@@ -52,6 +55,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results"
+from bench.rq_worker import RqWorker  # noqa: E402  (after the path set-up above)
+
 SLUG = "bench-audit"
 MODE_ENV = "BENCH_AUDIT_MODE"
 MODE_HEADER = "X-Bench-Audit"
@@ -355,8 +360,8 @@ def run(args) -> None:
     ids = info.pop("contact_ids")
     print(f"database {info['dialect']} {info['server_version']}, tenant {SLUG}: {len(ids)} contacts "
           f"({info['contacts_seeded_now']} seeded now in {info['seed_seconds']} s); jobs "
-          f"{'via Redis (RQ, no worker)' if redis_url else 'inline'}; commit {commit}{' (dirty tree)' if dirty else ''}",
-          flush=True)
+          f"{'via Redis, with an rq worker beside gunicorn (it drains the audit inbox)' if redis_url else 'inline'}; "
+          f"commit {commit}{' (dirty tree)' if dirty else ''}", flush=True)
     if args.breakdown:
         breakdown(env, info, ids, args)
         return
@@ -369,6 +374,8 @@ def run(args) -> None:
     else:
         servers = {"switch": Server("switch", env, args.workers, RESULTS)}
         targets = {name: (servers["switch"], {MODE_HEADER: name}) for name in modes}
+    worker = RqWorker(env, ROOT, RESULTS / "rq-worker.log", redis_url) if redis_url else None
+    inbox_left = 0
     try:
         for server in servers.values():
             server.wait()
@@ -395,10 +402,14 @@ def run(args) -> None:
                     rounds[endpoint][name].append(result)
                     print(f"round {r + 1}/{args.rounds} {endpoint:6} {name:9} {result['rps']:7.1f} req/s  "
                           f"p50 {result['p50_ms'] or 0:6.1f} ms  p95 {result['p95_ms'] or 0:6.1f} ms  "
-                          f"errors {result['errors']}", flush=True)
+                          f"errors {result['errors']}"
+                          + (f"  inbox {worker.inbox()}" if worker else ""), flush=True)
+        inbox_left = worker.drained() if worker else 0
     finally:
         for server in servers.values():
             server.stop()
+        if worker:
+            worker.stop()
 
     counts = row_counts(env, info["tenant_id"])
     summary = {}
@@ -424,12 +435,13 @@ def run(args) -> None:
                   f"ratio {ratio:.3f} (median of rounds {median:.3f}; {verdict} the 0.9 target); "
                   f"p50 {p50[mode]:.1f} vs {p50['noop']:.1f} ms")
     print(f"  rows after the run: {counts['contacts']} contacts, {counts['tenant_audit_events']} audit events "
-          f"of the tenant; database {info['dialect']} {info['server_version']} as the application role; "
+          f"of the tenant ({inbox_left} still in the Redis inbox); database {info['dialect']} "
+          f"{info['server_version']} as the application role; "
           f"commit {commit}{' (dirty tree)' if dirty else ''}")
     out = RESULTS / f"audit-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps({
         "commit": commit, "dirty_tree": dirty, "database": f"{info['dialect']} {info['server_version']}",
-        "redis": bool(redis_url), "contacts": len(ids), "row_counts_after": counts,
+        "redis": bool(redis_url), "contacts": len(ids), "row_counts_after": counts, "inbox_left": inbox_left,
         "threads": args.threads, "workers": args.workers, "rounds": args.rounds, "seconds": args.seconds,
         "summary": summary, "rounds_detail": rounds}, indent=2, default=str))
     print(f"  written to {out.relative_to(ROOT)}")

@@ -19,8 +19,10 @@ Tenantry runs as the application role under row-level security, with an OAuth2 t
 /oauth/token for a client made by `flask tenantry api-clients create`. Its per-client API
 rate limit (600/minute by default) is raised for the run (TENANTRY_API_RATE_LIMIT), the
 limiter itself still runs. Jobs: with `--jobs redis` (the default when scripts/test.sh
-started a Redis) requests enqueue their jobs on RQ as in production, and no worker runs
-during the measurement; `--jobs inline` runs them inside each request, as `make run` does.
+started a Redis) requests enqueue their jobs on RQ and read events go to the audit inbox, as
+in production, and an `rq worker` runs beside gunicorn on the same cores (it writes the inbox
+into the chain: that work is measured too); `--jobs inline` runs jobs inside each request and
+writes read events in it, as `make run` does.
 
 The code run is a copy of the working tree taken at the start (other people's edits during
 the run cannot change what is measured; --no-snapshot runs the live tree). --profile N also
@@ -552,6 +554,8 @@ def main() -> None:
     workdir = tempfile.mkdtemp(prefix="tenantry-bench-crm-")
     CODE = ROOT if args.no_snapshot else snapshot(Path(workdir) / "tree", args.head_version)
     sys.path.insert(0, str(CODE))
+    from bench.rq_worker import RqWorker
+
     instance = os.path.join(workdir, "instance")
     settings = _app_settings(args.database_url, instance, redis_url if jobs == "redis" else "")
     env = {**os.environ, **settings}
@@ -571,6 +575,8 @@ def main() -> None:
                Server("baseline", "bench.baseline_app:app",
                       {**os.environ, "BENCH_BASELINE_DATABASE_URL": baseline_url,
                        "BENCH_BASELINE_TOKEN": baseline_token}, args.workers, workdir)]
+    worker = RqWorker(env, CODE, Path(workdir) / "rq-worker.log", redis_url) if jobs == "redis" else None
+    inbox_left = 0
     try:
         for server in servers:
             server.wait()
@@ -579,9 +585,12 @@ def main() -> None:
         started, load_before = time.time(), os.getloadavg()
         runs = measure(targets, rows, args)
         duration, load_after = time.time() - started, os.getloadavg()
+        inbox_left = worker.drained() if worker else 0
     finally:
         for server in servers:
             server.stop()
+        if worker:
+            worker.stop()
 
     summary = summarise(runs)
     info = facts(args.database_url, baseline_url, client["tenant_id"])
@@ -592,7 +601,7 @@ def main() -> None:
           f"baseline in its own database {BASELINE_DB})")
     print(f"rows: tenantry {info['tenantry_contacts']} contacts ({args.contacts} seeded, the rest created by the "
           f"run), {info['tenantry_search_index_rows']} blind-index rows, {info['tenantry_audit_events']} audit "
-          f"events; baseline {info['baseline_contacts']} contacts")
+          f"events ({inbox_left} read events left in the Redis inbox); baseline {info['baseline_contacts']} contacts")
     print(f"commit: {commit}{f' (working tree: {dirty} changed paths)' if dirty else ''}; code run: "
           + ("the live tree" if args.no_snapshot else "a snapshot of the working tree taken at the start"
              + (f", with {', '.join(args.head_version)} at HEAD" if args.head_version else "")))
@@ -615,7 +624,7 @@ def main() -> None:
     path = results / f"crm-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     path.write_text(json.dumps({
         "commit": commit, "dirty_paths": dirty, "loadavg": [load_before, load_after],
-        "head_version": args.head_version, "facts": info, "jobs": jobs, "duration_s": duration,
+        "head_version": args.head_version, "facts": info, "jobs": jobs, "inbox_left": inbox_left, "duration_s": duration,
         "settings": {k: getattr(args, k) for k in ("contacts", "workers", "threads", "seconds", "rounds", "warmup")},
         "summary": summary, "runs": runs, "profile": profiled,
     }, indent=2, default=str))
