@@ -330,9 +330,9 @@ def write_batch(events: list[AuditEvent]) -> None:
     if _uncommitted_writes(session):
         log.warning("a request ended with uncommitted changes; they were discarded before its read events were written")
         session.rollback()
-    reads = [event for event in events if event.__dict__.get("_pending_changes") is None]
-    if len(reads) == len(events) and _queued([_direct_values(event) for event in events]):
-        return
+    if all(event.__dict__.get("_pending_changes") is None for event in events) and _queued(
+            [_direct_values(event) for event in events]):
+        return  # all of them reads, and all in the inbox: nothing to write here
     for event in events:
         # A read event holds no sealed values: one statement each, as in the API's reads.
         if event.__dict__.get("_pending_changes") is None and _append_direct(_direct_values(event)):
