@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 QUEUES = ("mail", "exports", "maintenance")
-INBOX = "tenantry:audit:inbox"  # platform/audit_inbox.py
 
 
 class RqWorker:
@@ -30,6 +29,8 @@ class RqWorker:
 
     def inbox(self) -> int:
         from redis import Redis
+
+        from tenantry.platform.audit_inbox import INBOX
 
         client = Redis.from_url(self.redis_url)
         try:

@@ -273,8 +273,7 @@ def _append_direct(values: dict[str, Any]) -> bool:
         session.flush()  # the transaction's earlier events keep their place in the chain
     values = dict(values)
     values["occurred_at"] = values.get("occurred_at") or clock.now()
-    # The JSON column stores what json.dumps makes of details; hash that same shape.
-    values["details"] = json.loads(json.dumps(values["details"], default=str))
+    values["details"] = audit_chain.json_shaped(values["details"])
     try:
         appended = audit_chain.append_direct(connection, AuditEvent.__table__, values)
     except AuditWriteError:

@@ -86,6 +86,11 @@ def _dumps(payload: dict[str, Any]) -> str:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+def json_shaped(details: Any) -> Any:
+    """What the JSON column will give back for `details`: the shape an event's hash must cover."""
+    return json.loads(json.dumps(details, default=str)) if details is not None else None
+
+
 def canonical(fields: dict[str, Any]) -> bytes:
     return _dumps(_payload(fields)).encode()
 
@@ -150,9 +155,7 @@ def _append(connection: sa.Connection, chain: str, events: list[Any]) -> None:
             seal()
         if obj.occurred_at is None:
             obj.occurred_at = clock.now()
-        # The JSON column stores what json.dumps makes of details; hash that same shape.
-        if obj.details is not None:
-            obj.details = json.loads(json.dumps(obj.details, default=str))
+        obj.details = json_shaped(obj.details)
         obj.hash = prev = link(prev, fields_of(obj))
     _move_head(connection, chain, head, seq, prev)
 
@@ -204,7 +207,7 @@ def append_direct(connection: sa.Connection, table: sa.Table, values: dict[str, 
     return (got[0], got[1]) if got is not None else None
 
 
-_MANY_TYPES = {"tenant_id": "UUID", "occurred_at": "TIMESTAMPTZ", "details": "JSON", "seq": "BIGINT"}
+_MANY_TYPES = {**_DIRECT_CASTS, "seq": "BIGINT"}
 _many_statements: dict[tuple[str, tuple[str, ...]], str] = {}
 
 
@@ -235,9 +238,8 @@ def append_many(connection: sa.Connection, table: sa.Table, chain: str, rows: li
     chained, hashed = [], []
     for row in rows:
         seq += 1
-        # The JSON column stores what json.dumps makes of details; hash that same shape.
-        details = json.loads(json.dumps(row["details"], default=str)) if row.get("details") is not None else None
-        event = {**{name: row.get(name) for name in DIRECT_COLUMNS}, "details": details, "chain": chain, "seq": seq}
+        event = {**{name: row.get(name) for name in DIRECT_COLUMNS}, "details": json_shaped(row.get("details")),
+                 "chain": chain, "seq": seq}
         payload = _payload(event)  # as link() makes it; also what goes to PostgreSQL below
         payload["hash"] = event["hash"] = prev = hashlib.sha256(prev.encode() + _dumps(payload).encode()).hexdigest()
         for name in extra:

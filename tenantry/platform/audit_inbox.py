@@ -40,6 +40,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from tenantry.platform import audit_chain, jobs
+from tenantry.platform.audit import AuditEvent, direct_append_listeners
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, all_tenants, tenant_context
 
@@ -79,15 +80,6 @@ return 0
 """
 
 
-def _script(redis, source: str):
-    """The Lua script registered once per app (EVALSHA afterwards, the text on a NOSCRIPT)."""
-    scripts = current_app.extensions.setdefault("tenantry.audit_inbox.scripts", {})
-    key = (id(redis), source)  # the script holds its client, so the id stays that client's
-    if key not in scripts:
-        scripts[key] = redis.register_script(source)
-    return scripts[key]
-
-
 def enabled() -> bool:
     return bool(current_app.extensions.get(ENABLED))
 
@@ -111,7 +103,7 @@ def push(events: Iterable[dict[str, Any]]) -> bool:
     if not items:
         return True
     try:
-        kicked = _script(jobs.redis_connection(), _PUSH)(keys=[INBOX, KICK], args=[KICK_MS, *items])
+        kicked = jobs.redis_connection().register_script(_PUSH)(keys=[INBOX, KICK], args=[KICK_MS, *items])
     except (RedisError, OSError):
         log.warning("the audit inbox refused %d event(s); they are written directly", len(items), exc_info=True)
         return False
@@ -139,8 +131,6 @@ def _parse(raw: bytes) -> tuple[str, dict[str, Any]] | None:
 
 
 def _written(keys: list[str]) -> set[str]:
-    from tenantry.platform.audit import AuditEvent
-
     column = AuditEvent.inbox_key
     # One bound array on PostgreSQL: the statement's text is the same for every batch size.
     where = column == sa.any_(sa.bindparam("keys", keys, type_=ARRAY(sa.String))) \
@@ -150,8 +140,6 @@ def _written(keys: list[str]) -> set[str]:
 
 def _write(items: list[tuple[str, dict[str, Any]]]) -> int:
     """Chain and commit the events not yet written; returns how many were written."""
-    from tenantry.platform.audit import AuditEvent, direct_append_listeners
-
     tenant_ids = {fields["tenant_id"] for _key, fields in items}
     with all_tenants():
         done = _written([key for key, _fields in items])
@@ -208,7 +196,7 @@ def _drain_locked(redis, max_batches: int | None, linger: float, deadline: float
     token = uuid.uuid4().hex
     if not redis.set(LOCK, token, nx=True, px=LOCK_MS):
         return None
-    trim, release = _script(redis, _TRIM), _script(redis, _RELEASE)
+    trim, release = redis.register_script(_TRIM), redis.register_script(_RELEASE)
     written = batches = 0
     quiet_since: float | None = None
     try:
