@@ -23,7 +23,8 @@ third with the request's read batch switched off, an experiment for the pages.
 Rounds alternate between the two (ABBA order, so neither always goes first) for both
 `GET /api/v1/contacts?limit=50` and `GET /api/v1/contacts/<id>`, each round a few client
 threads for a few seconds after a warm-up. Prints requests/second of both, the ratio
-audited / no-op per endpoint (target >= 0.9), latencies, database, row counts and commit,
+audited / no-op per endpoint (target >= 0.9), latencies, CPU milliseconds per request by
+process (bench/cpu.py: what a ratio is made of), database, row counts and commit,
 and writes the same as JSON to bench/results/.
 
   scripts/test.sh with-services .venv/bin/python bench/audit.py            # PostgreSQL (app role)
@@ -55,7 +56,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results"
-from bench.rq_worker import RqWorker  # noqa: E402  (after the path set-up above)
+from bench.cpu import CpuMeter, per_request  # noqa: E402  (after the path set-up above)
+from bench.rq_worker import RqWorker  # noqa: E402
 
 SLUG = "bench-audit"
 MODE_ENV = "BENCH_AUDIT_MODE"
@@ -380,12 +382,18 @@ def run(args) -> None:
         for server in servers.values():
             server.wait()
         tokens = {name: token(s.port, info) for name, s in servers.items()}
+        meter = CpuMeter({f"gunicorn {name}" if two_servers else "gunicorn": s.proc.pid for name, s in servers.items()}
+                         | ({"rq worker": worker.proc.pid} if worker else {}),
+                         {"postgres": "postgres", "redis": "redis-server"})
         endpoints = {"list": lambda rng: LIST_PATH,
                      "detail": lambda rng: f"/api/v1/contacts/{rng.choice(ids)}"}
 
         def measure(name: str, paths, seconds: float) -> dict:
             server, extra = targets[name]
-            return load(server.port, tokens[server.name], paths, args.threads, seconds, extra)
+            before = meter.sample()
+            result = load(server.port, tokens[server.name], paths, args.threads, seconds, extra)
+            result["cpu_ms_per_request"] = per_request(before, meter.sample(), result["requests"])
+            return result
 
         for name, (server, _) in targets.items():  # warm-up: every worker connects, loads keys, fills caches
             for endpoint, paths in endpoints.items():
@@ -434,6 +442,12 @@ def run(args) -> None:
             print(f"  {endpoint:6} {mode:9}: {total[mode]:7.1f} req/s vs no-op {total['noop']:7.1f} req/s, "
                   f"ratio {ratio:.3f} (median of rounds {median:.3f}; {verdict} the 0.9 target); "
                   f"p50 {p50[mode]:.1f} vs {p50['noop']:.1f} ms")
+        cpu = {m: _median_cpu(rs) for m, rs in by_mode.items()}
+        summary[endpoint]["cpu_ms_per_request"] = cpu
+        for mode in modes:
+            if cpu[mode]:
+                print(f"  {endpoint:6} {mode:9}  CPU ms per request (median of rounds): {sum(cpu[mode].values()):.2f} = "
+                      + ", ".join(f"{group} {ms:.2f}" for group, ms in cpu[mode].items()))
     print(f"  rows after the run: {counts['contacts']} contacts, {counts['tenant_audit_events']} audit events "
           f"of the tenant ({inbox_left} still in the Redis inbox); database {info['dialect']} "
           f"{info['server_version']} as the application role; "
@@ -445,6 +459,11 @@ def run(args) -> None:
         "threads": args.threads, "workers": args.workers, "rounds": args.rounds, "seconds": args.seconds,
         "summary": summary, "rounds_detail": rounds}, indent=2, default=str))
     print(f"  written to {out.relative_to(ROOT)}")
+
+
+def _median_cpu(results: list[dict]) -> dict[str, float]:
+    groups = results[0].get("cpu_ms_per_request", {}) if results else {}
+    return {group: statistics.median(r["cpu_ms_per_request"][group] for r in results) for group in groups}
 
 
 # --- where one request spends its time ------------------------------------------------------
