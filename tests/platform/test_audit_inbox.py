@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -101,11 +100,24 @@ def test_a_push_redis_does_not_take_is_written_in_the_request_instead(app, acme,
         redis.set(audit_inbox.INBOX, "not a list")  # RPUSH fails with WRONGTYPE
     else:  # the inbox's Redis only: the rate limiter and the request counts keep theirs
         dead = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
-        monkeypatch.setattr(audit_inbox, "jobs", SimpleNamespace(redis_connection=lambda: dead))
+        monkeypatch.setattr(audit_inbox, "_push_client", lambda: dead)
     assert bearer.get(f"/api/v1/contacts/{contact}").status_code == 200
     [viewed] = _reads(app)
     assert viewed.target_id == contact and viewed.inbox_key is None
     assert _chain_ok(app, acme)
+
+
+def test_scripts_redis_forgot_are_sent_again(app, acme, bearer, redis):
+    # A restarted Redis (or SCRIPT FLUSH) no longer knows the scripts run by their SHA1.
+    contact = _new_contact(bearer, "Novak")
+    redis.script_flush()
+    assert bearer.get(f"/api/v1/contacts/{contact}").status_code == 200
+    assert redis.llen(audit_inbox.INBOX) == 1
+    redis.script_flush()
+    assert _drain(app) == 1
+    [viewed] = _reads(app)
+    assert viewed.target_id == contact and viewed.inbox_key
+    assert redis.llen(audit_inbox.INBOX) == 0 and not redis.exists(audit_inbox.LOCK)
 
 
 
