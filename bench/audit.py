@@ -56,7 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results"
-from bench.cpu import CpuMeter, per_request  # noqa: E402  (after the path set-up above)
+from bench.cpu import CpuMeter  # noqa: E402  (after the path set-up above)
 from bench.rq_worker import RqWorker  # noqa: E402
 
 SLUG = "bench-audit"
@@ -392,7 +392,7 @@ def run(args) -> None:
             server, extra = targets[name]
             before = meter.sample()
             result = load(server.port, tokens[server.name], paths, args.threads, seconds, extra)
-            result["cpu_ms_per_request"] = per_request(before, meter.sample(), result["requests"])
+            result["cpu_ms_per_request"] = meter.per_request(before, result["requests"])
             return result
 
         for name, (server, _) in targets.items():  # warm-up: every worker connects, loads keys, fills caches

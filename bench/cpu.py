@@ -64,9 +64,9 @@ class CpuMeter:
                         break
         return used
 
-
-def per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
-    """CPU milliseconds per request, by group, between two samples."""
-    if not requests:
-        return {}
-    return {group: 1000 * (after[group] - before[group]) / requests for group in after if group in before}
+    def per_request(self, before: dict[str, float], requests: int) -> dict[str, float]:
+        """CPU milliseconds per request, by group, since the sample `before`."""
+        after = self.sample()
+        if not requests:
+            return {}
+        return {group: 1000 * (after[group] - before[group]) / requests for group in after if group in before}

@@ -263,7 +263,8 @@ class Server:
         self.proc = subprocess.Popen(
             [str(VENV_BIN / "gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{self.port}",
              "--chdir", str(CODE), "--timeout", "60", target],
-            cwd=CODE, env={**env, "PYTHONPATH": str(CODE)}, stdout=self.log, stderr=subprocess.STDOUT)
+            cwd=CODE, env={**env, "PYTHONPATH": str(CODE)}, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True)  # its own session: what bench/cpu.py counts as this server
 
     def wait(self) -> None:
         for _ in range(300):
@@ -393,7 +394,7 @@ def load(target: Target, endpoint: str, rows: list[dict], *, seconds: float, thr
             "p95_ms": (statistics.quantiles(latencies, n=20)[-1] * 1000) if len(latencies) >= 20 else None}
 
 
-def measure(targets: list[Target], rows: list[dict], args) -> dict:
+def measure(targets: list[Target], rows: list[dict], args, meter) -> dict:
     runs: dict[str, dict[str, list[dict]]] = {e: {t.name: [] for t in targets} for e in ENDPOINTS}
     print(f"warm-up: {args.warmup:.0f} s per endpoint and app", flush=True)
     for endpoint in ENDPOINTS:
@@ -408,8 +409,10 @@ def measure(targets: list[Target], rows: list[dict], args) -> dict:
             # Alternate who goes first, so a slow drift (autovacuum, cache) hits both alike.
             order = targets if (rnd + ENDPOINTS.index(endpoint)) % 2 else list(reversed(targets))
             for target in order:
+                before = meter.sample()
                 result = load(target, endpoint, rows, seconds=args.seconds, threads=args.threads,
                               max_requests=args.max_requests, seed=rnd)
+                result["cpu_ms_per_request"] = meter.per_request(before, result["requests"])
                 runs[endpoint][target.name].append(result)
                 if result["errors"]:
                     raise SystemExit(f"{target.name} {endpoint}: {result['errors']} errors, first: "
@@ -426,8 +429,11 @@ def summarise(runs: dict) -> dict:
         for name, results in by_app.items():
             total = sum(r["requests"] for r in results)
             seconds = sum(r["seconds"] for r in results)
+            groups = results[0].get("cpu_ms_per_request", {})
             entry[name] = {"requests": total, "rps": total / seconds,
-                           "p50_ms": statistics.median(r["p50_ms"] for r in results)}
+                           "p50_ms": statistics.median(r["p50_ms"] for r in results),
+                           "cpu_ms_per_request": {g: statistics.median(r["cpu_ms_per_request"][g] for r in results)
+                                                  for g in groups}}
         entry["ratio"] = entry["tenantry"]["rps"] / entry["baseline"]["rps"]
         entry["round_ratios"] = [t["rps"] / b["rps"] for t, b in zip(by_app["tenantry"], by_app["baseline"],
                                                                         strict=True)]
@@ -554,6 +560,7 @@ def main() -> None:
     workdir = tempfile.mkdtemp(prefix="tenantry-bench-crm-")
     CODE = ROOT if args.no_snapshot else snapshot(Path(workdir) / "tree", args.head_version)
     sys.path.insert(0, str(CODE))
+    from bench.cpu import CpuMeter
     from bench.rq_worker import RqWorker
 
     instance = os.path.join(workdir, "instance")
@@ -583,7 +590,10 @@ def main() -> None:
         targets = [Target("tenantry", servers[0].port, tenantry_token(servers[0].port, client)),
                    Target("baseline", servers[1].port, baseline_token)]
         started, load_before = time.time(), os.getloadavg()
-        runs = measure(targets, rows, args)
+        meter = CpuMeter({f"{server.name} gunicorn": server.proc.pid for server in servers}
+                         | ({"rq worker": worker.proc.pid} if worker else {}),
+                         {"postgres": "postgres", "redis": "redis-server"})
+        runs = measure(targets, rows, args, meter)
         duration, load_after = time.time() - started, os.getloadavg()
         inbox_left = worker.drained() if worker else 0
     finally:
@@ -620,6 +630,13 @@ def main() -> None:
         verdict = "met" if e["ratio"] >= TARGET else "NOT met"
         print(f"{endpoint:8} {e['tenantry']['rps']:15.1f} {e['baseline']['rps']:15.1f} {e['ratio']:7.2f}  "
               f"{rounds:12} >= {TARGET}: {verdict}")
+    print("\nCPU milliseconds per request, by process (median of rounds; bench/cpu.py):")
+    for endpoint in ENDPOINTS:
+        for name in ("tenantry", "baseline"):
+            cpu = {g: ms for g, ms in summary[endpoint][name]["cpu_ms_per_request"].items() if ms >= 0.005}
+            if cpu:
+                print(f"  {endpoint:8} {name:8} {sum(cpu.values()):6.2f} = "
+                      + ", ".join(f"{g} {ms:.2f}" for g, ms in cpu.items()))
 
     path = results / f"crm-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     path.write_text(json.dumps({
