@@ -37,6 +37,7 @@ from tenantry.platform.db import db
 log = logging.getLogger(__name__)
 
 READ_BUFFER = "tenantry_audit_reads"
+PUSHES = "tenantry_audit_pushes"  # read events sent to the inbox, their answers not read yet
 _WROTE = "tenantry.audit_other_writes"
 CHANGES_TABLE, CHANGES_COLUMN = "audit_events", "changes"
 
@@ -240,19 +241,40 @@ def record_read(
         return event
     if in_transaction:
         values = _values(action, **fields)
-        if _queued([values]) or _append_direct(values):
+        if _queued([values], answer_later=True) or _append_direct(values):
             return None
     return record(action, **fields)
 
 
-def _queued(events: list[dict[str, Any]]) -> bool:
-    """Read events handed to the Redis inbox (audit_inbox), when it is on and takes them all."""
+def _queued(events: list[dict[str, Any]], *, answer_later: bool = False) -> bool:
+    """Read events handed to the Redis inbox (audit_inbox), when it is on and takes them all.
+
+    With `answer_later` in a request, Redis's answer is read when the response is ready
+    (_refused_pushes, from after_request), so the request does not wait for it here; events it
+    refused are written then, and the response is withheld if that fails too."""
     from tenantry.platform import audit_inbox
 
     if not audit_inbox.enabled() or not all(audit_inbox.eligible(values) for values in events):
         return False
     now = clock.now()
-    return audit_inbox.push([{**values, "occurred_at": values.get("occurred_at") or now} for values in events])
+    events = [{**values, "occurred_at": values.get("occurred_at") or now} for values in events]
+    if not (answer_later and has_request_context()):
+        return audit_inbox.push(events)
+    sent = audit_inbox.send(events)
+    if sent is None:
+        return False
+    g.setdefault(PUSHES, []).append((sent, events))
+    return True
+
+
+def _refused_pushes() -> list[AuditEvent]:
+    """Reads Redis's answers to the request's pushes; returns the events it did not take, for
+    the caller to write."""
+    refused = []
+    for sent, events in g.pop(PUSHES, ()):
+        if not sent.taken():
+            refused.extend(AuditEvent(**values) for values in events)
+    return refused
 
 
 # Called with [(values, event id), ...] for the events written by _append_direct or the audit
@@ -352,7 +374,7 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _write_read_events(response):
-        events = g.pop(READ_BUFFER, None)
+        events = _refused_pushes() + g.pop(READ_BUFFER, [])
         if not events:
             return response
         try:
@@ -360,14 +382,16 @@ def init_app(app: Flask) -> None:
         except Exception:
             db.session.rollback()
             log.exception("the audit trail could not record %d read event(s); the response was withheld", len(events))
-            return _audit_unavailable("The audit trail could not record this access, so it was not shown. "
-                                      "Please try again in a moment.")
+            # after_request must return a response object; error_response gives (body, status).
+            return app.make_response(_audit_unavailable("The audit trail could not record this access, so it "
+                                                         "was not shown. Please try again in a moment."))
         return response
 
     @app.teardown_request
     def _write_late_read_events(exc):
-        # A streamed response records its reads while streaming, after after_request.
-        events = g.pop(READ_BUFFER, None)
+        # A streamed response records its reads while streaming, after after_request; and a
+        # push's answer is read whatever happened, so that it cannot pass for the next one's.
+        events = _refused_pushes() + g.pop(READ_BUFFER, [])
         if events and exc is None:
             try:
                 write_batch(events)

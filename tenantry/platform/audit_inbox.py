@@ -30,6 +30,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -93,18 +94,17 @@ def _run(redis, script: str, keys: list[str], args: list[Any]) -> Any:
         return redis.eval(script, len(keys), *keys, *args)
 
 
-_push_clients: dict[tuple[int, str], Redis] = {}
+_threads = threading.local()
 
 
 def _push_client() -> Redis:
-    """A connection of this process's own for pushes, kept open: taking one from the pool and
-    giving it back made a push cost about a fifth more CPU (120 against 100 us here). Keyed by
-    pid, so a forked worker never shares its parent's socket; redis-py serialises threads on it."""
-    url = current_app.extensions["tenantry.settings"].redis_url
-    client = _push_clients.get((os.getpid(), url))
-    if client is None:
-        client = _push_clients[(os.getpid(), url)] = Redis.from_url(url, single_connection_client=True)
-    return client
+    """This thread's own connection for pushes, kept open. A push is sent and its answer read
+    later (Push), so nothing else may use the connection in between. Keyed by pid as well, so a
+    forked worker never shares its parent's socket."""
+    key = (os.getpid(), current_app.extensions["tenantry.settings"].redis_url)
+    if getattr(_threads, "key", None) != key:
+        _threads.client, _threads.key = Redis.from_url(key[1], single_connection_client=True), key
+    return _threads.client
 
 
 def enabled() -> bool:
@@ -123,20 +123,65 @@ def _item(values: dict[str, Any]) -> str:
     return json.dumps({"key": uuid.uuid4().hex, "event": fields}, separators=(",", ":"), default=str)
 
 
-def push(events: Iterable[dict[str, Any]]) -> bool:
-    """Queue read events (values as audit._values makes them, with occurred_at). False when
-    Redis did not take them: the caller then writes them itself."""
-    items = [_item(values) for values in events]
-    if not items:
+class Push:
+    """Events sent to the inbox whose answer is not read yet. The request goes on meanwhile (its
+    commit, its body) and reads the answer before the response leaves (audit's after_request):
+    the round trip to Redis overlaps the database's instead of adding its own wait. Measured
+    with a PostgreSQL round trip beside it: 27 us of CPU and 22 us of waiting more, against
+    84 and 136 us for a push answered at once."""
+
+    def __init__(self, client: Redis, items: list[str]):
+        self.client, self.items = client, items
+
+    def taken(self) -> bool:
+        """True once Redis has the events; False when it refused them (the caller then writes
+        them itself). Called exactly once, before the thread pushes again."""
+        _threads.sent = None
+        connection = self.client.connection
+        try:
+            try:
+                kicked = connection.read_response()
+            except NoScriptError:
+                kicked = self.client.eval(_PUSH, 2, INBOX, KICK, KICK_MS, *self.items)
+        except (RedisError, OSError):
+            connection.disconnect()  # an answer may still be on its way: never read it as the next one's
+            log.warning("the audit inbox refused %d event(s); they are written directly", len(self.items),
+                        exc_info=True)
+            return False
+        if kicked:
+            jobs.enqueue_now("maintenance", DRAIN_JOB)
         return True
+
+
+def send(events: Iterable[dict[str, Any]]) -> Push | None:
+    """Send read events (values as audit._values makes them, with occurred_at) without waiting
+    for the answer; None when they could not even be sent: the caller then writes them itself."""
+    items = [_item(values) for values in events]
+    client = None
     try:
-        kicked = _run(_push_client(), _PUSH, [INBOX, KICK], [KICK_MS, *items])
+        client = _push_client()  # connects when new: Redis may be down right here
+        if getattr(_threads, "sent", None) is not None:
+            # A push whose answer nobody read (a bug elsewhere): it must not pass for this one's.
+            log.error("an audit inbox push was never answered; reconnecting")
+            client.connection.disconnect()
+        client.connection.send_command("EVALSHA", _SHA1[_PUSH], 2, INBOX, KICK, KICK_MS, *items)
     except (RedisError, OSError):
-        log.warning("the audit inbox refused %d event(s); they are written directly", len(items), exc_info=True)
-        return False
-    if kicked:
-        jobs.enqueue_now("maintenance", DRAIN_JOB)
-    return True
+        if client is not None:
+            client.connection.disconnect()
+        log.warning("the audit inbox is unreachable; %d event(s) are written directly", len(items), exc_info=True)
+        return None
+    _threads.sent = Push(client, items)
+    return _threads.sent
+
+
+def push(events: Iterable[dict[str, Any]]) -> bool:
+    """Queue read events and wait for Redis to take them. False when it did not: the caller
+    then writes them itself."""
+    events = list(events)
+    if not events:
+        return True
+    sent = send(events)
+    return sent is not None and sent.taken()
 
 
 # --- draining ----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from redis import Redis
 
-from tenantry.platform import audit_chain, audit_inbox, cron
+from tenantry.platform import audit, audit_chain, audit_inbox, cron
 from tenantry.platform.audit import AuditEvent
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import all_tenants
@@ -99,12 +99,38 @@ def test_a_push_redis_does_not_take_is_written_in_the_request_instead(app, acme,
     if failure == "refused":
         redis.set(audit_inbox.INBOX, "not a list")  # RPUSH fails with WRONGTYPE
     else:  # the inbox's Redis only: the rate limiter and the request counts keep theirs
-        dead = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
-        monkeypatch.setattr(audit_inbox, "_push_client", lambda: dead)
+        monkeypatch.setattr(audit_inbox, "_push_client", lambda: Redis(
+            host="127.0.0.1", port=1, socket_connect_timeout=0.5, single_connection_client=True))
     assert bearer.get(f"/api/v1/contacts/{contact}").status_code == 200
     [viewed] = _reads(app)
     assert viewed.target_id == contact and viewed.inbox_key is None
     assert _chain_ok(app, acme)
+
+
+@pytest.mark.obligation("DPA-B.logging")
+def test_a_refused_push_that_cannot_be_written_either_withholds_the_response(app, acme, bearer, redis, monkeypatch):
+    contact = _new_contact(bearer, "Novak")
+    redis.set(audit_inbox.INBOX, "not a list")  # the answer, read after the view's commit, is an error
+
+    def trail_down(_events):
+        raise audit.AuditWriteError("the trail is down")
+
+    monkeypatch.setattr(audit, "write_batch", trail_down)
+    response = bearer.get(f"/api/v1/contacts/{contact}")
+    assert response.status_code == 503
+    assert "Novak" not in response.get_data(as_text=True)
+    assert _reads(app) == []
+
+
+def test_a_push_whose_answer_was_never_read_cannot_pass_for_the_next(app, acme, redis, caplog):
+    values = {"tenant_id": acme.id, "occurred_at": T0, "actor_type": "system", "action": "crm.contact.viewed",
+              "target_type": "contact", "target_id": str(uuid.uuid4()), "outcome": "success", "details": {"ids": []}}
+    with in_app(app, commit=False):
+        assert audit_inbox.send([values]) is not None  # its answer is never read
+        second = audit_inbox.send([values])
+        assert second is not None and second.taken()
+    assert "never answered" in caplog.text
+    assert redis.llen(audit_inbox.INBOX) == 2
 
 
 def test_scripts_redis_forgot_are_sent_again(app, acme, bearer, redis):
@@ -262,6 +288,24 @@ def test_a_web_page_s_read_events_go_through_the_inbox(app, acme, bearer, redis)
     assert _drain(app) == 1
     [viewed] = _reads(app)
     assert (viewed.actor_type, viewed.actor_id, viewed.target_id) == ("user", str(person.id), contact)
+
+
+@pytest.mark.obligation("DPA-B.logging")
+def test_a_web_page_whose_read_events_cannot_be_written_is_withheld(app, acme, bearer, redis, monkeypatch):
+    from tests.identity.support import new_member, sign_in
+
+    contact = _new_contact(bearer, "Novak")
+    web = app.test_client()
+    sign_in(web, new_member(app, acme, "member"))
+
+    def trail_down(_events):
+        raise audit.AuditWriteError("the trail is down")
+
+    monkeypatch.setattr(audit, "write_batch", trail_down)
+    page = web.get(f"/t/acme/crm/contacts/{contact}")
+    assert page.status_code == 503
+    assert "could not record this access" in page.get_data(as_text=True)
+    assert "Novak" not in page.get_data(as_text=True)
 
 
 def test_without_redis_there_is_no_inbox(make_app):
