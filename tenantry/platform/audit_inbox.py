@@ -1,8 +1,9 @@
 """Read events through a Redis inbox, written into the chain in batches [DPA-B.logging].
 
 With Redis (production), a read of personal data pushes its event onto a Redis list: one
-round trip, instead of the read's transaction becoming a write (head row lock, insert, commit)
-for every page an integration fetches. A drainer (an RQ job, and the sweep as a backstop)
+round trip (an API read takes Redis's answer only when its response is ready, see Push),
+instead of the read's transaction becoming a write (head row lock, insert, commit) for every
+page an integration fetches. A drainer (an RQ job, and the sweep as a backstop)
 writes what the list holds into the chain a few hundred events per transaction. Only events
 that carry no sealed values come this way: reads name ids, never values. Writes of personal
 data keep their events in their own transaction and fail closed (audit.py).
