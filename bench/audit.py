@@ -56,7 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results"
-from bench.cpu import CpuMeter  # noqa: E402  (after the path set-up above)
+from bench.cpu import CpuMeter, median_per_request  # noqa: E402  (after the path set-up above)
 from bench.rq_worker import RqWorker  # noqa: E402
 
 SLUG = "bench-audit"
@@ -383,8 +383,7 @@ def run(args) -> None:
             server.wait()
         tokens = {name: token(s.port, info) for name, s in servers.items()}
         meter = CpuMeter({f"gunicorn {name}" if two_servers else "gunicorn": s.proc.pid for name, s in servers.items()}
-                         | ({"rq worker": worker.proc.pid} if worker else {}),
-                         {"postgres": "postgres", "redis": "redis-server"})
+                         | ({"rq worker": worker.proc.pid} if worker else {}))
         endpoints = {"list": lambda rng: LIST_PATH,
                      "detail": lambda rng: f"/api/v1/contacts/{rng.choice(ids)}"}
 
@@ -442,7 +441,7 @@ def run(args) -> None:
             print(f"  {endpoint:6} {mode:9}: {total[mode]:7.1f} req/s vs no-op {total['noop']:7.1f} req/s, "
                   f"ratio {ratio:.3f} (median of rounds {median:.3f}; {verdict} the 0.9 target); "
                   f"p50 {p50[mode]:.1f} vs {p50['noop']:.1f} ms")
-        cpu = {m: _median_cpu(rs) for m, rs in by_mode.items()}
+        cpu = {m: median_per_request(rs) for m, rs in by_mode.items()}
         summary[endpoint]["cpu_ms_per_request"] = cpu
         for mode in modes:
             if cpu[mode]:
@@ -459,11 +458,6 @@ def run(args) -> None:
         "threads": args.threads, "workers": args.workers, "rounds": args.rounds, "seconds": args.seconds,
         "summary": summary, "rounds_detail": rounds}, indent=2, default=str))
     print(f"  written to {out.relative_to(ROOT)}")
-
-
-def _median_cpu(results: list[dict]) -> dict[str, float]:
-    groups = results[0].get("cpu_ms_per_request", {}) if results else {}
-    return {group: statistics.median(r["cpu_ms_per_request"][group] for r in results) for group in groups}
 
 
 # --- where one request spends its time ------------------------------------------------------

@@ -12,9 +12,12 @@ plus this process itself: the load generator.
 from __future__ import annotations
 
 import os
+import statistics
 from pathlib import Path
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+# The services scripts/test.sh starts, by process name.
+SERVICES = {"postgres": "postgres", "redis": "redis-server"}
 
 
 def _stat(pid: str) -> tuple[str, int, float] | None:
@@ -33,10 +36,10 @@ def _stat(pid: str) -> tuple[str, int, float] | None:
 
 class CpuMeter:
     """`sample()` returns CPU seconds used so far by each group; differences between two samples
-    are what a round cost. A process that ended between samples counts through its parent once
-    reaped; one whose parent is outside every group is lost (none is, in these benchmarks)."""
+    are what a round cost. A process that ended between samples counts in its parent's group
+    once reaped (a finished RQ horse in the worker's), so the groups should be long-lived."""
 
-    def __init__(self, sessions: dict[str, int], names: dict[str, str]):
+    def __init__(self, sessions: dict[str, int], names: dict[str, str] = SERVICES):
         self.sessions = sessions
         self.names = names
 
@@ -70,3 +73,9 @@ class CpuMeter:
         if not requests:
             return {}
         return {group: 1000 * (after[group] - before[group]) / requests for group in after if group in before}
+
+
+def median_per_request(results: list[dict]) -> dict[str, float]:
+    """The median over rounds of each group's `cpu_ms_per_request` (as per_request gave it)."""
+    groups = results[0].get("cpu_ms_per_request", {}) if results else {}
+    return {group: statistics.median(r["cpu_ms_per_request"][group] for r in results) for group in groups}

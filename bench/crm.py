@@ -423,17 +423,17 @@ def measure(targets: list[Target], rows: list[dict], args, meter) -> dict:
 
 
 def summarise(runs: dict) -> dict:
+    from bench.cpu import median_per_request  # importable once main has put the tree on the path
+
     out = {}
     for endpoint, by_app in runs.items():
         entry = {}
         for name, results in by_app.items():
             total = sum(r["requests"] for r in results)
             seconds = sum(r["seconds"] for r in results)
-            groups = results[0].get("cpu_ms_per_request", {})
             entry[name] = {"requests": total, "rps": total / seconds,
                            "p50_ms": statistics.median(r["p50_ms"] for r in results),
-                           "cpu_ms_per_request": {g: statistics.median(r["cpu_ms_per_request"][g] for r in results)
-                                                  for g in groups}}
+                           "cpu_ms_per_request": median_per_request(results)}
         entry["ratio"] = entry["tenantry"]["rps"] / entry["baseline"]["rps"]
         entry["round_ratios"] = [t["rps"] / b["rps"] for t, b in zip(by_app["tenantry"], by_app["baseline"],
                                                                         strict=True)]
@@ -591,8 +591,7 @@ def main() -> None:
                    Target("baseline", servers[1].port, baseline_token)]
         started, load_before = time.time(), os.getloadavg()
         meter = CpuMeter({f"{server.name} gunicorn": server.proc.pid for server in servers}
-                         | ({"rq worker": worker.proc.pid} if worker else {}),
-                         {"postgres": "postgres", "redis": "redis-server"})
+                         | ({"rq worker": worker.proc.pid} if worker else {}))
         runs = measure(targets, rows, args, meter)
         duration, load_after = time.time() - started, os.getloadavg()
         inbox_left = worker.drained() if worker else 0
