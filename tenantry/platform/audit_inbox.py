@@ -161,10 +161,12 @@ def send(events: Iterable[dict[str, Any]]) -> Push | None:
     client = None
     try:
         client = _push_client()  # connects when new: Redis may be down right here
-        if getattr(_threads, "sent", None) is not None:
-            # A push whose answer nobody read (a bug elsewhere): it must not pass for this one's.
-            log.error("an audit inbox push was never answered; reconnecting")
-            client.connection.disconnect()
+        unread = getattr(_threads, "sent", None)
+        if unread is not None:
+            # A push whose answer nobody read (a bug elsewhere): read it now, so that it cannot
+            # pass for this one's. Closing the socket instead could make Redis drop that push.
+            log.error("an audit inbox push was never answered; its answer is read now")
+            unread.taken()
         client.connection.send_command("EVALSHA", _SHA1[_PUSH], 2, INBOX, KICK, KICK_MS, *items)
     except (RedisError, OSError):
         if client is not None:
