@@ -79,7 +79,7 @@ def install_noop_audit() -> None:
     def record_read(*_args, **_kwargs):
         return None
 
-    def write_batch(_events):
+    def write_batch(_events, **_options):
         return None
 
     audit.record = record
@@ -486,10 +486,10 @@ def breakdown(env: dict[str, str], info: dict, ids: list[str], args) -> None:
     real = {name: getattr(audit, name) for name in ("record", "record_read", "write_batch")}
     spent = {"write_batch": 0.0, "statements": 0}
 
-    def timed_write_batch(events):
+    def timed_write_batch(events, **options):
         t0 = time.perf_counter()
         try:
-            return real["write_batch"](events)
+            return real["write_batch"](events, **options)
         finally:
             spent["write_batch"] += time.perf_counter() - t0
 

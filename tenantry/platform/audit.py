@@ -343,15 +343,16 @@ def _direct_values(event: AuditEvent) -> dict[str, Any]:
     return {name: getattr(event, name) for name in audit_chain.DIRECT_COLUMNS}
 
 
-def write_batch(events: list[AuditEvent]) -> None:
+def write_batch(events: list[AuditEvent], *, queue: bool = True) -> None:
     """Write a request's read events (plus any event it recorded but did not commit) in one
     transaction. Work the view left uncommitted would be discarded at teardown anyway; it is
-    discarded first so that these events cannot carry it into the database."""
+    discarded first so that these events cannot carry it into the database. Without `queue`
+    they skip the Redis inbox (it has just refused some of them)."""
     session = db.session
     if _uncommitted_writes(session):
         log.warning("a request ended with uncommitted changes; they were discarded before its read events were written")
         session.rollback()
-    if all(event.__dict__.get("_pending_changes") is None for event in events) and _queued(
+    if queue and all(event.__dict__.get("_pending_changes") is None for event in events) and _queued(
             [_direct_values(event) for event in events]):
         return  # all of them reads, and all in the inbox: nothing to write here
     for event in events:
@@ -374,11 +375,12 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _write_read_events(response):
-        events = _refused_pushes() + g.pop(READ_BUFFER, [])
+        refused = _refused_pushes()
+        events = refused + g.pop(READ_BUFFER, [])
         if not events:
             return response
         try:
-            write_batch(events)
+            write_batch(events, queue=not refused)
         except Exception:
             db.session.rollback()
             log.exception("the audit trail could not record %d read event(s); the response was withheld", len(events))
@@ -391,10 +393,11 @@ def init_app(app: Flask) -> None:
     def _write_late_read_events(exc):
         # A streamed response records its reads while streaming, after after_request; and a
         # push's answer is read whatever happened, so that it cannot pass for the next one's.
-        events = _refused_pushes() + g.pop(READ_BUFFER, [])
+        refused = _refused_pushes()
+        events = refused + g.pop(READ_BUFFER, [])
         if events and exc is None:
             try:
-                write_batch(events)
+                write_batch(events, queue=not refused)
             except Exception:
                 db.session.rollback()
                 log.exception("the audit trail could not record %d read event(s) of a streamed response", len(events))

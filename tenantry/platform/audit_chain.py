@@ -108,7 +108,11 @@ def canonical_around_seq(fields: dict[str, Any]) -> tuple[str, str]:
 
 
 def link(prev_hash: str, fields: dict[str, Any]) -> str:
-    return hashlib.sha256(prev_hash.encode() + canonical(fields)).hexdigest()
+    return _link_payload(prev_hash, _payload(fields))
+
+
+def _link_payload(prev_hash: str, payload: dict[str, Any]) -> str:
+    return hashlib.sha256(prev_hash.encode() + _dumps(payload).encode()).hexdigest()
 
 
 def fields_of(obj: Any) -> dict[str, Any]:
@@ -240,8 +244,8 @@ def append_many(connection: sa.Connection, table: sa.Table, chain: str, rows: li
         seq += 1
         event = {**{name: row.get(name) for name in DIRECT_COLUMNS}, "details": json_shaped(row.get("details")),
                  "chain": chain, "seq": seq}
-        payload = _payload(event)  # as link() makes it; also what goes to PostgreSQL below
-        payload["hash"] = event["hash"] = prev = hashlib.sha256(prev.encode() + _dumps(payload).encode()).hexdigest()
+        payload = _payload(event)  # what link() hashes; also what goes to PostgreSQL below
+        payload["hash"] = event["hash"] = prev = _link_payload(prev, payload)
         for name in extra:
             payload[name] = event[name] = row.get(name)
         chained.append(event)

@@ -112,7 +112,7 @@ def test_a_refused_push_that_cannot_be_written_either_withholds_the_response(app
     contact = _new_contact(bearer, "Novak")
     redis.set(audit_inbox.INBOX, "not a list")  # the answer, read after the view's commit, is an error
 
-    def trail_down(_events):
+    def trail_down(_events, **_options):
         raise audit.AuditWriteError("the trail is down")
 
     monkeypatch.setattr(audit, "write_batch", trail_down)
@@ -298,7 +298,7 @@ def test_a_web_page_whose_read_events_cannot_be_written_is_withheld(app, acme, b
     web = app.test_client()
     sign_in(web, new_member(app, acme, "member"))
 
-    def trail_down(_events):
+    def trail_down(_events, **_options):
         raise audit.AuditWriteError("the trail is down")
 
     monkeypatch.setattr(audit, "write_batch", trail_down)
