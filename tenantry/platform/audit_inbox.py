@@ -27,10 +27,8 @@ read's, not the drain's.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 import threading
 import time
 import uuid
@@ -44,7 +42,7 @@ from redis import Redis
 from redis.exceptions import NoScriptError, RedisError
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from tenantry.platform import audit_chain, jobs
+from tenantry.platform import audit_chain, jobs, redis_scripts
 from tenantry.platform.audit import AuditEvent, direct_append_listeners
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, all_tenants, tenant_context
@@ -83,29 +81,17 @@ _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
-_SHA1 = {script: hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest() for script in (_TRIM, _PUSH, _RELEASE)}
-
-
 def _run(redis, script: str, keys: list[str], args: list[Any]) -> Any:
-    """Run one of the scripts above by its SHA1, sending its text only when Redis lacks it (after
-    a restart or SCRIPT FLUSH). redis-py's register_script would build an object for every push."""
-    try:
-        return redis.evalsha(_SHA1[script], len(keys), *keys, *args)
-    except NoScriptError:
-        return redis.eval(script, len(keys), *keys, *args)
+    return redis_scripts.run(redis, script, keys, args)
 
 
 _threads = threading.local()
 
 
 def _push_client() -> Redis:
-    """This thread's own connection for pushes, kept open. A push is sent and its answer read
-    later (Push), so nothing else may use the connection in between. Keyed by pid as well, so a
-    forked worker never shares its parent's socket."""
-    key = (os.getpid(), current_app.extensions["tenantry.settings"].redis_url)
-    if getattr(_threads, "key", None) != key:
-        _threads.client, _threads.key = Redis.from_url(key[1], single_connection_client=True), key
-    return _threads.client
+    """A push is sent and its answer read later (Push), so nothing else may use its connection
+    in between: it has one of its own."""
+    return redis_scripts.kept_client("audit-inbox")
 
 
 def enabled() -> bool:
@@ -167,7 +153,7 @@ def send(events: Iterable[dict[str, Any]]) -> Push | None:
             # pass for this one's. Closing the socket instead could make Redis drop that push.
             log.error("an audit inbox push was never answered; its answer is read now")
             unread.taken()
-        client.connection.send_command("EVALSHA", _SHA1[_PUSH], 2, INBOX, KICK, KICK_MS, *items)
+        client.connection.send_command("EVALSHA", redis_scripts.sha1(_PUSH), 2, INBOX, KICK, KICK_MS, *items)
     except (RedisError, OSError):
         if client is not None:
             client.connection.disconnect()
