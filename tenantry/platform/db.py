@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -63,6 +64,39 @@ def _sqlite_pragmas(dbapi_connection, _record):
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
+
+
+# pool_pre_ping pings a connection at every checkout: one more round trip in every request
+# (bench/crm.py, issue 3). A connection back in the pool moments ago is as alive as a ping
+# would show; one idle longer (the database restarted, a firewall dropped it) is pinged first,
+# and replaced when it does not answer.
+IDLE_BEFORE_PING = 10.0
+_LAST_USED = "tenantry.last_used"
+
+
+def ping_when_idle(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _fresh(_dbapi_connection, record) -> None:
+        record.info[_LAST_USED] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection, record) -> None:
+        if record is not None:
+            record.info[_LAST_USED] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
+        used = record.info.get(_LAST_USED)
+        if used is not None and time.monotonic() - used < IDLE_BEFORE_PING:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error:
+            alive = False
+        if not alive:
+            # The pool drops this connection and checks out another (a fresh one, if need be).
+            raise sa.exc.DisconnectionError("the database connection did not answer a ping")
+        record.info[_LAST_USED] = time.monotonic()
 
 
 def is_postgres() -> bool:

@@ -26,7 +26,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from tenantry.platform import cli, cron, crypto, jobs, storage, tenancy
 from tenantry.platform.config import Settings
 from tenantry.platform.crypto import providers
-from tenantry.platform.db import db
+from tenantry.platform.db import db, ping_when_idle
 from tenantry.platform.extensions import csrf, limiter, login_manager, migrate
 
 CSP = (
@@ -41,7 +41,6 @@ def flask_config(settings: Settings) -> dict[str, Any]:
     return {
         "SECRET_KEY": settings.secret_key,
         "SQLALCHEMY_DATABASE_URI": settings.database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "SESSION_COOKIE_NAME": "tenantry_session",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -66,6 +65,9 @@ def init_app(app: Flask, settings: Settings) -> None:
     if settings.trust_proxy:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            ping_when_idle(engine)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
