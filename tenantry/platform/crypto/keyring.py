@@ -256,7 +256,8 @@ def _memo_hit(session, key: tuple) -> TenantKey | None:
     if row is None:
         return None
     state = sa.inspect(row)
-    if not state.persistent or state.modified or (key[2] is None and row.status != ACTIVE):
+    # Detached: a row the API's token cache remembered (primed, never attached: only read).
+    if not (state.persistent or state.detached) or state.modified or (key[2] is None and row.status != ACTIVE):
         return None
     return row
 

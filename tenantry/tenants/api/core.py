@@ -5,24 +5,25 @@ JSON bodies."""
 from __future__ import annotations
 
 import functools
-import time
 from datetime import timedelta
 from typing import Any
 
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, current_app, g, request
-from limits import parse as parse_limit
 from werkzeug.exceptions import HTTPException
 
 from tenantry.platform import clock, tenancy
 from tenantry.platform.extensions import csrf, limiter
 
+from . import rate_limit, token_cache
 from .errors import ApiError, api_error
 from .oauth import protector
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # Bearer tokens, not cookies: a cross-site form cannot send one, so CSRF tokens add nothing.
 csrf.exempt(bp)
+# Its limit is per client (rate_limit), counted once the token names the client.
+limiter.exempt(bp)
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # last_used_at is for the account review (is this client still needed?); minute precision is
@@ -40,17 +41,6 @@ def _http_error(exc: HTTPException):
     code = exc.name.lower().replace(" ", "_")
     message = {404: "No such object in this workspace."}.get(exc.code or 0, exc.description or exc.name)
     return api_error(exc.code or 500, code, message)
-
-
-def _check_rate_limit(client) -> None:
-    item = parse_limit(current_app.config["TENANTRY_API_RATE_LIMIT"])
-    strategy = limiter.limiter
-    if strategy is None or strategy.hit(item, "tenantry-api", str(client.id)):
-        return
-    reset_at, _remaining = strategy.get_window_stats(item, "tenantry-api", str(client.id))
-    retry = max(1, int(reset_at - time.time()) + 1)
-    raise ApiError(429, "rate_limited", f"Too many requests for this client; try again in {retry} s.",
-                   headers={"Retry-After": str(retry)})
 
 
 def _write_gates(tenant) -> None:
@@ -89,10 +79,11 @@ def require_scope(*scopes: str):
             g.tenant_token = tenancy.activate(grant.tenant)
             g.api_client = grant.client
             g.api_token = grant.token
-            _check_rate_limit(grant.client)
+            rate_limit.check(grant.client)
             now = clock.now()
             if grant.client.last_used_at is None or now - grant.client.last_used_at > LAST_USED_PRECISION:
                 grant.client.last_used_at = now
+                token_cache.seen_last_used(grant.client.id, grant.token_hash, now)
             if request.method in WRITE_METHODS:
                 try:
                     _write_gates(grant.tenant)

@@ -26,8 +26,10 @@ from tenantry.platform.db import db
 from tenantry.platform.extensions import csrf, limiter
 from tenantry.platform.tenancy import Tenant, TenantStatus, all_tenants
 
+from . import token_cache
 from .clients import digest
 from .models import SCOPES, ApiClient, ApiToken
+from .rate_limit import count_request
 
 TOKEN_LIFETIME = timedelta(hours=1)
 
@@ -74,6 +76,7 @@ class Grant:
     token: ApiToken
     client: ApiClient
     tenant: Tenant
+    token_hash: str
 
     def is_expired(self) -> bool:
         return self.token.expires_at <= clock.now()
@@ -98,12 +101,20 @@ def _grant_statement() -> sa.Select:
 
 class TokenValidator(BearerTokenValidator):
     def authenticate_token(self, token_string: str) -> Grant | None:
+        token_hash = digest(token_string)
+        remembered = token_cache.recall(token_hash, db.session(), count_request)
+        if remembered is not None:
+            keyring.prime(remembered[3:])
+            return Grant(*remembered[:3], token_hash=token_hash)
+        generation = token_cache.generation_before_lookup()
         with all_tenants():
-            rows = db.session.execute(_grant_statement(), {"token_hash": digest(token_string)}).all()
+            rows = db.session.execute(_grant_statement(), {"token_hash": token_hash}).all()
         if not rows:
             return None
-        keyring.prime(row[3] for row in rows)
-        return Grant(*rows[0][:3])
+        keys = [row[3] for row in rows if row[3] is not None]
+        keyring.prime(keys)
+        token_cache.remember(token_hash, (*rows[0][:3], *keys), generation)
+        return Grant(*rows[0][:3], token_hash=token_hash)
 
     def validate_token(self, token, scopes, request):
         if token is not None and token.is_expired():
