@@ -36,6 +36,18 @@ CSP = (
 )
 
 
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+)
+# Every answer of the API carries a tenant's data or a token: never kept by a cache.
+NO_STORE_BLUEPRINTS = frozenset({"api", "oauth"})
+
+
 def flask_config(settings: Settings) -> dict[str, Any]:
     secure = settings.base_url.startswith("https://")
     return {
@@ -94,16 +106,16 @@ def init_app(app: Flask, settings: Settings) -> None:
     @app.after_request
     def _security_headers(response):
         h = response.headers
-        h.setdefault("Content-Security-Policy", CSP)
-        h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("X-Frame-Options", "DENY")
-        h.setdefault("Referrer-Policy", "same-origin")
-        h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        if request.is_secure:
-            h.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-        if current_user and getattr(current_user, "is_authenticated", False):
-            h.setdefault("Cache-Control", "no-store")
+        present = {name.lower() for name in h.keys()}  # one pass: each setdefault would scan them all
+        for name, value in SECURITY_HEADERS:
+            if name.lower() not in present:
+                h.add(name, value)
+        if request.is_secure and "strict-transport-security" not in present:
+            h.add("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+        if "cache-control" not in present and (
+                request.blueprint in NO_STORE_BLUEPRINTS
+                or (current_user and getattr(current_user, "is_authenticated", False))):
+            h.add("Cache-Control", "no-store")
         return response
 
     @app.errorhandler(CSRFError)

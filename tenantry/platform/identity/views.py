@@ -309,11 +309,14 @@ def end_other_sessions():
 
 
 _OPEN_ENDPOINTS = {"auth.change_password", "auth.logout", "auth.enrol_2fa", "static", "home"}
+_BEARER_BLUEPRINTS = frozenset({"api", "oauth"})
 
 
 @bp.before_app_request
 def _password_age_gate():
     """An expired password must be changed before anything else."""
+    if request.blueprint in _BEARER_BLUEPRINTS:
+        return None  # a token's request: no signed-in person (and their cookie is not even read)
     if not current_user.is_authenticated or request.endpoint in _OPEN_ENDPOINTS or current_user.is_staff:
         return None
     if policy.password_expired(current_user):
