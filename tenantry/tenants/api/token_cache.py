@@ -14,8 +14,9 @@ after SECONDS, in case a new generation could not be published (Redis down at th
 Without Redis (the embedded default) nothing is remembered, and the rate limit is Flask-
 Limiter's own storage, as before.
 
-Remembered checks are copies detached from any session; each request that uses one merges
-them into its own session (no query), so its objects behave exactly like loaded ones.
+Remembered checks are copies detached from any session. A request that uses one adds fresh
+copies of the client and the tenant to its own session (no query), so that what it changes on
+them is written as on loaded rows; the token and the key rows are only read and stay detached.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -142,10 +144,11 @@ def _cache() -> _Cache:
     return cache
 
 
-def recall(token_hash: str, session: Session, count: callable) -> tuple | None:
-    """The remembered check of a token, merged into `session`, if the generation it was made
-    under is still current. `count` counts the request in its client's window (count_request
-    with the limit bound); its answer is kept in g for the rate limit, whatever is decided."""
+def recall(token_hash: str, session: Session, count: Callable[[uuid.UUID], Window | None]) -> tuple | None:
+    """The remembered check of a token (token, client, tenant, keys...), with its client and
+    tenant in `session`, if the generation it was made under is still current. `count` counts
+    the request in its client's window (rate_limit.count_request); its answer is kept in g for
+    the rate limit, whatever is decided."""
     if not enabled():
         return None
     cache = _cache()
