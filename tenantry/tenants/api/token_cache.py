@@ -50,6 +50,7 @@ ENTRIES = 2000
 GENERATION = "tenantry:api:grant-generation"
 EXTENSION = "tenantry.api_token_cache"
 WATCHED = (ApiClient, ApiToken, Tenant, TenantKey)
+_WATCHED_TABLES = frozenset(model.__tablename__ for model in WATCHED)
 # Written by the check itself (once a minute); nothing a check decides on.
 UNWATCHED_COLUMNS = {ApiClient: frozenset({"last_used_at"})}
 
@@ -246,7 +247,7 @@ def _note_bulk_changes(state) -> None:
     if not (state.is_update or state.is_delete or state.is_insert):
         return
     table = getattr(state.statement, "table", None)
-    if getattr(table, "name", None) in {model.__tablename__ for model in WATCHED}:
+    if getattr(table, "name", None) in _WATCHED_TABLES:
         state.session.info[_CHANGED] = True
 
 
