@@ -15,10 +15,11 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
+from authlib.integrations.flask_oauth2.signals import token_authenticated
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
-from flask import Blueprint, Flask, Response, current_app, jsonify
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
 from tenantry.platform import audit, clock
 from tenantry.platform.crypto import keyring
@@ -126,7 +127,27 @@ class TokenValidator(BearerTokenValidator):
         super().validate_token(token, scopes, request)
 
 
-protector = ResourceProtector()
+class _Headers:
+    """What the bearer check reads of a request: its headers."""
+
+    def __init__(self, headers):
+        self.headers = headers
+
+
+class BearerProtector(ResourceProtector):
+    """Authlib's resource protector, handed the request's headers only. Its own acquire_token
+    wraps the request as an OAuth2Request first (the full URL, quoted; a JSON payload), about
+    a tenth of a detail read, for validators that may read them; ours reads the Authorization
+    header alone."""
+
+    def acquire_token(self, scopes=None, **kwargs):
+        token = self.validate_request(scopes=scopes, request=_Headers(request.headers), **kwargs)
+        token_authenticated.send(self, token=token)
+        g.authlib_server_oauth2_token = token
+        return token
+
+
+protector = BearerProtector()
 protector.register_token_validator(TokenValidator(realm="tenantry"))
 
 
