@@ -18,6 +18,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -46,6 +47,9 @@ SECURITY_HEADERS = (
 )
 # Every answer of the API carries a tenant's data or a token: never kept by a cache.
 NO_STORE_BLUEPRINTS = frozenset({"api", "oauth"})
+# Authenticated by a bearer token alone: no session cookie, no remember-me cookie, and
+# limited per client (api.rate_limit), not by Flask-Limiter's per-address limits.
+BEARER_BLUEPRINTS = frozenset({"api"})
 
 
 def flask_config(settings: Settings) -> dict[str, Any]:
@@ -88,6 +92,8 @@ def init_app(app: Flask, settings: Settings) -> None:
     login_manager.session_protection = None  # sessions are server-side rows; see identity.sessions
     csrf.init_app(app)
     limiter.init_app(app)
+    _spare_bearer_requests(app)
+    app.session_interface = SessionCookies()
     jobs.init_app(app)
     cron.register(app, "notices", lambda as_of: notify.retry_due(now=as_of))
     audit.init_app(app)
@@ -139,6 +145,60 @@ def init_app(app: Flask, settings: Settings) -> None:
             "membership": g.get("membership"),
             "tenant_nav": app.extensions.get("tenantry.tenant_nav", []),
         }
+
+
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed session cookie, with its serializer made once per set of keys rather
+    than twice per request (open and save)."""
+
+    def __init__(self) -> None:
+        self._serializers: dict[tuple, Any] = {}
+
+    def get_signing_serializer(self, app: Flask):
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        serializer = self._serializers.get(keys)
+        if serializer is None:
+            serializer = self._serializers[keys] = super().get_signing_serializer(app)
+        return serializer
+
+
+def _spare_bearer_requests(app: Flask) -> None:
+    """Flask-Login's remember-me cookie and Flask-Limiter's per-address limits run on every
+    request of the app, but have nothing to do on a bearer-token endpoint: it has no cookies,
+    and Flask-Limiter is told to exempt it. Still, deciding that took them about a tenth of
+    an API read (bench/crm.py). Their hooks now return at once on those endpoints.
+
+    The hooks are found among the app's by identity; a release of either library that
+    registers them differently stops the app here rather than leave them running."""
+    release = limiter._Limiter__release_context
+    wanted = (
+        ("before", app.before_request_funcs, lambda f: f == limiter._check_request_limit),
+        ("after", app.after_request_funcs, lambda f: f == login_manager._update_remember_cookie),
+        ("after", app.after_request_funcs, lambda f: isinstance(f, functools.partial) and f.args[:1] == (limiter,)),
+        ("teardown", app.teardown_request_funcs, lambda f: f == release),
+    )
+    for kind, registry, match in wanted:
+        hooks = registry.setdefault(None, [])
+        at = [i for i, f in enumerate(hooks) if match(f)]
+        if len(at) != 1:
+            raise RuntimeError(f"expected one {kind}-request hook of Flask-Login or Flask-Limiter here, found "
+                               f"{len(at)}: were they upgraded?")
+        hooks[at[0]] = _unless_bearer(hooks[at[0]], kind)
+
+
+def _unless_bearer(hook, kind: str):
+    if kind == "before":
+        def browser_only():
+            return None if request.blueprint in BEARER_BLUEPRINTS else hook()
+    elif kind == "after":
+        def browser_only(response):
+            return response if request.blueprint in BEARER_BLUEPRINTS else hook(response)
+    else:
+        def browser_only(exc):
+            if request.blueprint not in BEARER_BLUEPRINTS:
+                hook(exc)
+    browser_only.spared_hook = hook
+    return browser_only
 
 
 def _migrations_dir():

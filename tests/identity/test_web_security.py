@@ -203,6 +203,19 @@ def test_every_post_form_carries_a_csrf_token(make_app, frozen):
             assert token and len(token) > 20, (name, form)
 
 
+def test_the_session_serializer_is_made_once_per_set_of_keys(app):
+    interface = app.session_interface
+    first = interface.get_signing_serializer(app)
+    assert interface.get_signing_serializer(app) is first
+    old_key = app.secret_key
+    app.config["SECRET_KEY"] = "a-new-secret-" + "y" * 40
+    app.config["SECRET_KEY_FALLBACKS"] = [old_key]
+    rotated = interface.get_signing_serializer(app)
+    assert rotated is not first
+    # A cookie signed under the old key still opens under the new key with the old as fallback.
+    assert rotated.loads(first.dumps({"n": 1})) == {"n": 1}
+
+
 # --- rate limits --------------------------------------------------------------------------
 
 

@@ -155,6 +155,38 @@ def test_the_token_endpoint_is_rate_limited_per_address(make_app):
     assert int(limited.headers["Retry-After"]) >= 1
 
 
+def test_api_requests_skip_the_browser_hooks_which_still_run_elsewhere(make_app, monkeypatch):
+    """Flask-Login's remember-me cookie and Flask-Limiter's per-address limits have nothing to
+    do for a bearer token: their hooks return at once on /api/v1 (web._spare_bearer_requests),
+    and still run for every other endpoint."""
+    from flask_limiter import Limiter
+    from flask_login import LoginManager
+
+    from tests.identity.support import new_tenant
+
+    ran = []
+    hooks = ((Limiter, "_check_request_limit"), (Limiter, "_Limiter__inject_headers"),
+             (Limiter, "_Limiter__release_context"), (LoginManager, "_update_remember_cookie"))
+    for cls, name in hooks:
+        def spy(self, *args, _original=getattr(cls, name), _name=name, **kwargs):
+            ran.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, name, spy)  # before the app registers them
+    app = make_app(TENANTRY_API_TOKEN_RATE_LIMIT="5 per minute")
+    http = app.test_client()
+    api = Bearer(http, token_for(http, new_client(app, new_tenant(app, "hooky"), "crm:read")))
+
+    ran.clear()
+    answer = api.get("/api/v1/contacts")
+    assert answer.status_code == 200 and ran == []
+    assert "Set-Cookie" not in answer.headers
+    # The token endpoint is no bearer endpoint: its per-address limit runs, headers and all.
+    issued = request_token(http, new_client(app, new_tenant(app, "hooky2"), "crm:read"))
+    assert issued.status_code == 200 and issued.headers["X-RateLimit-Limit"] == "5"
+    assert set(ran) == {name for _cls, name in hooks}
+
+
 def test_write_gates_can_refuse_writes_but_not_reads(http, api_app, acme):
     from tenantry.tenants.api import api_error
 
