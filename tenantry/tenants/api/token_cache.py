@@ -21,6 +21,7 @@ them is written as on loaded rows; the token and the key rows are only read and 
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -187,17 +188,24 @@ def _detached_copy(obj):
     if state.modified or state.expired_attributes or not state.has_identity:
         return None
     loaded = state.dict
-    if any(attr.key not in loaded for attr in state.mapper.column_attrs):
+    if any(key not in loaded for key in _column_keys(state.mapper)):
         return None
     return _copy(state, loaded)
 
 
 def _copy(state, loaded: dict):
+    # As the ORM's loader fills an instance: the values straight into its dict, then marked
+    # committed and given the row's identity (make_transient_to_detached). set_committed_value
+    # per column did the same one attribute at a time: 126 more Python calls per API read.
     copy = state.manager.new_instance()
-    for attr in state.mapper.column_attrs:
-        set_committed_value(copy, attr.key, loaded[attr.key])
+    sa.inspect(copy).dict.update({key: loaded[key] for key in _column_keys(state.mapper)})
     make_transient_to_detached(copy)
     return copy
+
+
+@functools.cache
+def _column_keys(mapper) -> tuple[str, ...]:
+    return tuple(attr.key for attr in mapper.column_attrs)
 
 
 def _attached(session: Session, remembered):
