@@ -483,13 +483,19 @@ def profile(env: dict[str, str], client: dict, rows: list[dict], requests: int, 
     from tenantry.platform import tenancy
 
     driver_execute = psycopg.Connection.execute
+    begin_with_settings = tenancy._begin_with_settings
 
     def settings_counted(conn, query, *args, **kwargs):
         if query is tenancy._SET_PG_DRIVER:
             statements["SELECT set_config"] += 1
         return driver_execute(conn, query, *args, **kwargs)
 
+    def begin_counted(driver, wanted):
+        statements["BEGIN; SELECT set_config"] += 1
+        return begin_with_settings(driver, wanted)
+
     psycopg.Connection.execute = settings_counted
+    tenancy._begin_with_settings = begin_counted
     report = {}
     rng = random.Random(7)
     counter = [0]
@@ -519,6 +525,7 @@ def profile(env: dict[str, str], client: dict, rows: list[dict], requests: int, 
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)
         psycopg.Connection.execute = driver_execute
+        tenancy._begin_with_settings = begin_with_settings
     return report
 
 

@@ -290,13 +290,19 @@ class _SettingsSent:
         self.sent: list[dict] = []
 
         original = psycopg.Connection.execute
+        begin = tenancy._begin_with_settings
 
         def execute(conn, query, params=None, *args, **kwargs):
             if query is tenancy._SET_PG_DRIVER:
                 self.sent.append(dict(params))
             return original(conn, query, params, *args, **kwargs)
 
+        def begin_with_settings(driver, wanted):
+            self.sent.append(dict(wanted))
+            return begin(driver, wanted)
+
         monkeypatch.setattr(psycopg.Connection, "execute", execute)
+        monkeypatch.setattr(tenancy, "_begin_with_settings", begin_with_settings)
 
 
 def _setting() -> tuple[str, str]:
@@ -362,4 +368,59 @@ def test_a_connection_of_its_own_keeps_the_settings_it_sets(two_tenants):
             conn.execute(sa.text("SELECT set_config('tenantry.tenant_id', :tid, true)"), {"tid": str(b.id)})
             rows = conn.execute(sa.text("SELECT tenant_id FROM memberships")).scalars().all()
         assert set(rows) == {b.id}
+    db.session.rollback()
+
+
+def _sent_to_postgresql(driver, tmp_path, work) -> list[str]:
+    """The messages that run a statement (a simple Query, or a Bind of the extended protocol)
+    which libpq sends while `work` runs, from its protocol trace."""
+    from psycopg import pq
+
+    trace = tmp_path / "libpq.trace"
+    with open(trace, "w") as out:
+        driver.pgconn.trace(out.fileno())
+        driver.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+        try:
+            work()
+        finally:
+            driver.pgconn.untrace()
+    return [line for line in trace.read_text().splitlines()
+            if line.startswith("F\t") and line.split("\t")[2] in ("Query", "Bind")]
+
+
+@pytest.mark.postgres_only
+@pytest.mark.obligation("DPA-B.access-control")
+def test_a_transaction_begins_together_with_its_tenant_settings(two_tenants, tmp_path):
+    """BEGIN and the settings go in one round trip, not BEGIN first and the settings after."""
+    a, _ = two_tenants
+    a_id = a.id
+    db.session.expunge(a)  # no refresh of it inside the traced work
+    db.session.rollback()
+    driver = db.session.connection().connection.driver_connection  # no BEGIN sent yet
+    seen = {}
+
+    def read():
+        with tenant_context(a):
+            seen["rows"] = _raw_memberships()
+            seen["setting"] = _setting()
+
+    sent = _sent_to_postgresql(driver, tmp_path, read)
+    assert {r["tenant_id"] for r in seen["rows"]} == {a_id} and seen["setting"] == (str(a_id), "off")
+    assert "BEGIN; SELECT set_config('tenantry.tenant_id'" in sent[0] and str(a_id) in sent[0]
+    assert len(sent) == 3, sent  # that, the memberships, the settings read back: no BEGIN of its own
+    assert not any('"BEGIN"' in line for line in sent)
+    db.session.rollback()
+
+
+@pytest.mark.postgres_only
+@pytest.mark.obligation("DPA-B.access-control")
+def test_a_transaction_with_its_own_isolation_level_still_gets_the_tenant_settings(two_tenants):
+    a, _ = two_tenants
+    db.session.commit()
+    conn = db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    assert conn.connection.driver_connection.isolation_level is not None  # psycopg's BEGIN is kept
+    with tenant_context(a):
+        assert {r["tenant_id"] for r in _raw_memberships()} == {a.id}
+        assert _setting() == (str(a.id), "off")
+        assert db.session.execute(sa.text("SHOW transaction_isolation")).scalar() == "repeatable read"
     db.session.rollback()
