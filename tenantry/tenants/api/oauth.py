@@ -136,9 +136,9 @@ class _Headers:
 
 class BearerProtector(ResourceProtector):
     """Authlib's resource protector, handed the request's headers only. Its own acquire_token
-    wraps the request as an OAuth2Request first (the full URL, quoted; a JSON payload), about
-    a tenth of a detail read, for validators that may read them; ours reads the Authorization
-    header alone."""
+    wraps the request as an OAuth2Request first (the full URL, quoted; a JSON payload), a few
+    per cent of a detail read, for validators that may read them; ours reads the
+    Authorization header alone."""
 
     def acquire_token(self, scopes=None, **kwargs):
         token = self.validate_request(scopes=scopes, request=_Headers(request.headers), **kwargs)
