@@ -20,8 +20,8 @@ TEXT = ("name", "company_number", "vat_id", "address", "iban", "website", "notes
 FIELDS = {name: (str, None) for name in (*TEXT, "country")}
 
 
-def to_json(company: Company) -> dict:
-    plain = company.plain()
+def to_json(company: Company, plain: dict | None = None) -> dict:
+    plain = plain if plain is not None else company.plain()
     return {"id": str(company.id), "country": company.country, **{name: or_null(plain[name]) for name in TEXT},
             "created_at": iso(company.created_at), "updated_at": iso(company.updated_at)}
 
@@ -40,7 +40,7 @@ def company_list():
     if q:
         stmt = stmt.where(Company.id.in_(search.matching(COMPANY, q)))
     rows, cursor = paginate(stmt, keys=(Company.created_at, Company.id), name="companies")
-    items = [to_json(c) for c in rows]
+    items = [to_json(c, plain) for c, plain in zip(rows, Company.plain_all(rows), strict=True)]
     record_read("company", [c.id for c in rows], listed=True)
     db.session.commit()
     return jsonify({"items": items, "next_cursor": cursor})

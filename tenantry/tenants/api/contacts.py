@@ -11,7 +11,7 @@ from tenantry.tenants.crm import forms, search
 from tenantry.tenants.crm.models import CONTACT, Contact
 
 from . import openapi
-from .common import ident, iso, or_null, parse_uuid, query_arg, record_read, run_form, text
+from .common import ident, iso, parse_uuid, query_arg, record_read, run_form, text
 from .core import bp, json_body, require_scope
 from .errors import ApiError
 from .pagination import paginate
@@ -24,12 +24,13 @@ FIELDS = {"first_name": (S, N), "last_name": (S, N), "email": (S, N), "emails": 
 
 def to_json(contact: Contact, plain: dict | None = None) -> dict:
     plain = plain if plain is not None else contact.plain()
+    emails, phones, company_id = plain["emails"], plain["phones"], contact.company_id
     return {
-        "id": str(contact.id), "first_name": or_null(plain["first_name"]), "last_name": or_null(plain["last_name"]),
-        "email": plain["emails"][0] if plain["emails"] else None, "emails": plain["emails"],
-        "phone": plain["phones"][0] if plain["phones"] else None, "phones": plain["phones"],
-        "address": or_null(plain["address"]), "company_id": ident(contact.company_id),
-        "position": or_null(plain["position"]), "notes": or_null(plain["notes"]), "tags": plain["tags"],
+        "id": str(contact.id), "first_name": plain["first_name"] or None, "last_name": plain["last_name"] or None,
+        "email": emails[0] if emails else None, "emails": emails,
+        "phone": phones[0] if phones else None, "phones": phones,
+        "address": plain["address"] or None, "company_id": str(company_id) if company_id is not None else None,
+        "position": plain["position"] or None, "notes": plain["notes"] or None, "tags": plain["tags"],
         "created_at": iso(contact.created_at), "updated_at": iso(contact.updated_at),
     }
 
@@ -89,7 +90,7 @@ def contact_list():
     if company_id:
         stmt = stmt.where(Contact.company_id == parse_uuid(company_id, "company_id", "companies"))
     rows, cursor = paginate(stmt, keys=(Contact.created_at, Contact.id), name="contacts")
-    items = [to_json(c) for c in rows]
+    items = [to_json(c, plain) for c, plain in zip(rows, Contact.plain_all(rows), strict=True)]
     record_read("contact", [c.id for c in rows], listed=True)
     db.session.commit()
     return jsonify({"items": items, "next_cursor": cursor})

@@ -149,7 +149,8 @@ def listing(*, q: str = "", has_contacts: str = "", sort: str = "name", page: in
         sa.select(Contact.company_id, sa.func.count()).where(Contact.company_id.in_([c.id for c in chosen]),
                                                              Contact.restricted_at.is_(None))
         .group_by(Contact.company_id)).all()) if chosen else {}
-    return Page([(c, c.plain(), counts.get(c.id, 0)) for c in chosen], total, page, pages)
+    return Page([(c, plain, counts.get(c.id, 0)) for c, plain in zip(chosen, Company.plain_all(chosen), strict=True)],
+                total, page, pages)
 
 
 def _clamp(page: int, total: int, page_size: int = PAGE_SIZE) -> tuple[int, int]:

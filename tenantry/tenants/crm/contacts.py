@@ -109,7 +109,7 @@ def count(tenant_id: uuid.UUID) -> int:
 
 def of_company(company_id: uuid.UUID) -> list[tuple[Contact, dict]]:
     rows = db.session.execute(sa.select(Contact).where(Contact.company_id == company_id, visible())).scalars().all()
-    return sorted(((c, c.plain()) for c in rows), key=lambda pair: _name_key(pair[1]) + (str(pair[0].id),))
+    return sorted(zip(rows, Contact.plain_all(rows), strict=True), key=lambda pair: _name_key(pair[1]) + (str(pair[0].id),))
 
 
 def _name_key(plain: dict) -> tuple[str, str]:
@@ -162,7 +162,7 @@ def listing(*, q: str = "", company_id: uuid.UUID | None = None, sort: str = "na
         order = Contact.created_at.desc() if sort == "newest" else Contact.created_at.asc()
         chosen = db.session.execute(
             stmt.order_by(order, Contact.id).limit(page_size).offset((page - 1) * page_size)).scalars().all()
-    return Page([(c, c.plain()) for c in chosen], total, page, pages)
+    return Page(list(zip(chosen, Contact.plain_all(chosen), strict=True)), total, page, pages)
 
 
 def _clamp(page: int, total: int, page_size: int = PAGE_SIZE) -> tuple[int, int]:

@@ -52,12 +52,29 @@ class Sealed:
             return json.loads(value) if value else []
         return value or ""
 
-    def plain(self) -> dict:
+    def plain(self, reader: fields.Reader | None = None) -> dict:
+        """Every encrypted column in plain form; pass a `fields.Reader` of the row's tenant
+        when opening many rows (plain_all)."""
         if self.id is None:
             self.id = new_id()
-        opened = fields.decrypt_row({column: getattr(self, column) for column in self.ENCRYPTED},
-                                    tenant_id=self.tenant_id, table=self.__tablename__, row_id=self.id)
-        return {column: self._shaped(column, value) for column, value in opened.items()}
+        loaded = self.__dict__  # the ORM keeps loaded column values here; others load on getattr
+        blobs = {column: loaded[column] if column in loaded else getattr(self, column) for column in self.ENCRYPTED}
+        opened = (reader or fields.Reader(self.tenant_id)).open_row(blobs, self.__tablename__, self.id)
+        lists = self.LISTS
+        return {column: (json.loads(value) if value else []) if column in lists else (value or "")
+                for column, value in opened.items()}
+
+    @classmethod
+    def plain_all(cls, rows) -> list[dict]:
+        """`plain()` of each row, with each tenant's keys looked up once for all of them."""
+        readers: dict = {}
+        out = []
+        for row in rows:
+            reader = readers.get(row.tenant_id)
+            if reader is None:
+                reader = readers[row.tenant_id] = fields.Reader(row.tenant_id)
+            out.append(row.plain(reader))
+        return out
 
     # Clear columns whose changes the audit trail keeps too (ids, amounts, dates; no personal data).
     TRACKED: tuple[str, ...] = ()

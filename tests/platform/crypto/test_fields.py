@@ -46,6 +46,32 @@ def test_a_row_opened_at_once_reads_as_its_columns_one_by_one_and_still_binds_ea
             fields.decrypt_row(swapped, tenant_id=acme.id, table="contacts", row_id=row_id)
 
 
+
+@pytest.mark.obligation("DPA-B.integrity", "TT-aes256")
+def test_one_reader_for_a_page_refuses_a_moved_or_altered_value_after_its_key_is_warm(two_tenants):
+    acme, _ = two_tenants
+    with tenant_context(acme):
+        reader = fields.Reader(acme.id)
+        rows = {row_id: {column: encrypt(f"{column} {row_id}", **_at(acme, column=column, row_id=row_id))
+                         for column in ("email", "phone")} for row_id in (1, 2)}
+        assert reader.open_row(rows[1], "contacts", 1) == {"email": "email 1", "phone": "phone 1"}
+        # The key is cached in the reader now: the values below go the short way, and are refused there.
+        with pytest.raises(FieldDecryptError, match="contacts.email of row 2: does not decrypt here"):
+            reader.open_row({"email": rows[1]["email"]}, "contacts", 2)
+        with pytest.raises(FieldDecryptError, match="contacts.phone of row 2: does not decrypt here"):
+            reader.open_row({"email": rows[2]["email"], "phone": rows[2]["email"]}, "contacts", 2)
+        altered = bytearray(rows[2]["phone"])
+        altered[-1] ^= 1
+        with pytest.raises(FieldDecryptError, match="does not decrypt here"):
+            reader.open_row({"phone": bytes(altered)}, "contacts", 2)
+        with pytest.raises(FieldDecryptError, match="truncated"):
+            reader.open_row({"phone": rows[2]["phone"][:fields.HEADER_SIZE]}, "contacts", 2)
+        unknown_kind = bytearray(rows[2]["phone"])
+        unknown_kind[1] = 9
+        with pytest.raises(FieldDecryptError, match="unknown ciphertext format 1/9"):
+            reader.open_row({"phone": bytes(unknown_kind)}, "contacts", 2)
+        assert reader.open_row(rows[2], "contacts", 2) == {"email": "email 2", "phone": "phone 2"}
+
 def test_a_row_id_is_required_so_a_value_is_always_bound_to_its_row(two_tenants):
     acme, _ = two_tenants
     with tenant_context(acme), pytest.raises(ValueError, match="row id"):
