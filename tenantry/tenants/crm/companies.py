@@ -43,11 +43,11 @@ def get(company_id: uuid.UUID) -> Company | None:
 
 def _write(company: Company, data: CompanyData, *, new: bool = False) -> None:
     company.country = data.country
-    for column, value in data.sealed().items():
-        company.seal(column, value)
+    cipher = fields.TenantCipher(company.tenant_id)
+    company.seal_all(data.sealed(), cipher)
     company.updated_at = clock.now()
     search.replace(COMPANY, company.id, new=new, pairs=search.digests(
-        company_ids=[data.company_number, data.vat_id], names=[data.name]))
+        company_ids=[data.company_number, data.vat_id], names=[data.name], cipher=cipher))
 
 
 def create(data: CompanyData, *, actor=None) -> Company:

@@ -63,11 +63,11 @@ def _write(contact: Contact, data: ContactData, *, new: bool = False) -> None:
     if data.company_id is not None and companies.get(data.company_id) is None:
         raise UnknownCompany("Choose one of this workspace's companies.")
     contact.company_id = data.company_id
-    for column in Contact.ENCRYPTED:
-        contact.seal(column, getattr(data, column))
+    cipher = fields.TenantCipher(contact.tenant_id)
+    contact.seal_all({column: getattr(data, column) for column in Contact.ENCRYPTED}, cipher)
     contact.updated_at = clock.now()
     search.replace(CONTACT, contact.id, new=new, pairs=search.digests(
-        emails=data.emails, phones=data.phones, names=[data.first_name, data.last_name]))
+        emails=data.emails, phones=data.phones, names=[data.first_name, data.last_name], cipher=cipher))
 
 
 def create(data: ContactData, *, actor=None) -> Contact:

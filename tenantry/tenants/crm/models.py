@@ -37,12 +37,22 @@ class Sealed:
             self.id = new_id()
         return {"tenant_id": self.tenant_id, "table": self.__tablename__, "column": column, "row_id": self.id}
 
-    def seal(self, column: str, value) -> None:
+    def seal(self, column: str, value, cipher: fields.TenantCipher | None = None) -> None:
         if column in self.LISTS:
             value = json.dumps(list(value or []), ensure_ascii=False) if value else None
         elif isinstance(value, str):
             value = value or None  # an empty optional field stores nothing, not an encrypted ""
-        setattr(self, column, fields.encrypt(value, **self._where(column)))
+        where = self._where(column)
+        if cipher is None:
+            setattr(self, column, fields.encrypt(value, **where))
+        else:
+            setattr(self, column, cipher.encrypt(value, table=where["table"], column=column, row_id=where["row_id"]))
+
+    def seal_all(self, values: dict, cipher: fields.TenantCipher | None = None) -> None:
+        """`seal` of several columns with the tenant's active key looked up once."""
+        cipher = cipher or fields.TenantCipher(self.tenant_id)
+        for column, value in values.items():
+            self.seal(column, value, cipher)
 
     def reveal(self, column: str):
         return self._shaped(column, fields.decrypt(getattr(self, column), **self._where(column)))

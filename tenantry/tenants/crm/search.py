@@ -35,27 +35,33 @@ def e164(raw: str, region: str | None = None) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def digests(*, emails=(), phones=(), company_ids=(), names=()) -> set[tuple[str, str]]:
-    """(kind, digest) pairs for a row's values; phones are E.164 already."""
-    tid = current_tenant.id
+def digests(*, emails=(), phones=(), company_ids=(), names=(),
+            cipher: fields.TenantCipher | None = None) -> set[tuple[str, str]]:
+    """(kind, digest) pairs for a row's values; phones are E.164 already. Each kind's index key
+    is derived once (`cipher`, or one made here for the current tenant)."""
+    cipher = cipher or fields.TenantCipher(current_tenant.id)
     out = set()
     for kind, values in (("email", emails), ("phone", phones), ("company_id", company_ids)):
         for value in values:
             if value and value.strip():
-                out.add((kind, fields.blind_index(kind, value, tenant_id=tid)))
+                out.add((kind, cipher.blind_index(kind, value)))
     for name in names:
         if name:
-            out.update(("name", d) for d in fields.name_indexes(name, tenant_id=tid))
+            out.update(("name", d) for d in cipher.name_indexes(name))
     return out
 
 
 def replace(entity: str, row_id: uuid.UUID, pairs: set[tuple[str, str]], *, new: bool = False) -> None:
-    """The row's index entries become `pairs`; a `new` row has none to delete yet."""
+    """The row's index entries become `pairs`; a `new` row has none to delete yet. One Core
+    statement, not an ORM object per digest: the unit of work cost more than the digests."""
+    tid = current_tenant.id
     if not new:
         db.session.execute(sa.delete(SearchIndex).where(
-            SearchIndex.tenant_id == current_tenant.id, SearchIndex.entity == entity, SearchIndex.row_id == row_id))
-    db.session.add_all(SearchIndex(tenant_id=current_tenant.id, entity=entity, row_id=row_id, kind=kind, digest=d)
-                       for kind, d in sorted(pairs))
+            SearchIndex.tenant_id == tid, SearchIndex.entity == entity, SearchIndex.row_id == row_id))
+    if pairs:
+        db.session.execute(sa.insert(SearchIndex.__table__), [
+            {"tenant_id": tid, "entity": entity, "row_id": row_id, "kind": kind, "digest": d}
+            for kind, d in sorted(pairs)])
 
 
 def drop(entity: str, row_id: uuid.UUID) -> None:
