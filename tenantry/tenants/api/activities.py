@@ -12,7 +12,7 @@ from tenantry.tenants.crm import companies, contacts, deals, forms
 from tenantry.tenants.crm.models import Activity, Contact
 
 from . import openapi
-from .common import ident, iso, no_search, or_null, parse_uuid, record_read, run_form, text
+from .common import commit_read, ident, iso, no_search, or_null, parse_uuid, record_read, run_form, text
 from .core import bp, json_body, require_scope, validation_error
 from .errors import ApiError
 from .pagination import paginate
@@ -78,7 +78,7 @@ def activity_list():
     rows, cursor = paginate(stmt, keys=(Activity.created_at, Activity.id), name="activities")
     items = [to_json(a) for a in rows]
     record_read("activity", [a.id for a in rows], listed=True)
-    db.session.commit()
+    commit_read()
     return jsonify({"items": items, "next_cursor": cursor})
 
 
@@ -102,7 +102,7 @@ def activity_get(activity_id):
     activity = _usable(service.get(activity_id))
     body = to_json(activity)
     record_read("activity", [activity.id], listed=False)
-    db.session.commit()
+    commit_read()
     return jsonify(body)
 
 

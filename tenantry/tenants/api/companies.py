@@ -12,7 +12,7 @@ from tenantry.tenants.crm import forms, search
 from tenantry.tenants.crm.models import COMPANY, Company
 
 from . import openapi
-from .common import iso, or_null, query_arg, record_read, run_form, text
+from .common import commit_read, iso, or_null, query_arg, record_read, run_form, text
 from .core import bp, json_body, require_scope
 from .pagination import paginate
 
@@ -42,7 +42,7 @@ def company_list():
     rows, cursor = paginate(stmt, keys=(Company.created_at, Company.id), name="companies")
     items = [to_json(c, plain) for c, plain in zip(rows, Company.plain_all(rows), strict=True)]
     record_read("company", [c.id for c in rows], listed=True)
-    db.session.commit()
+    commit_read()
     return jsonify({"items": items, "next_cursor": cursor})
 
 
@@ -62,7 +62,7 @@ def company_get(company_id):
     company = service.get(company_id) or abort(404)
     body = to_json(company)
     record_read("company", [company.id], listed=False)
-    db.session.commit()
+    commit_read()
     return jsonify(body)
 
 

@@ -11,7 +11,7 @@ from tenantry.tenants.crm import forms, search
 from tenantry.tenants.crm.models import CONTACT, Contact
 
 from . import openapi
-from .common import ident, iso, parse_uuid, query_arg, record_read, run_form, text
+from .common import commit_read, ident, iso, parse_uuid, query_arg, record_read, run_form, text
 from .core import bp, json_body, require_scope
 from .errors import ApiError
 from .pagination import paginate
@@ -92,7 +92,7 @@ def contact_list():
     rows, cursor = paginate(stmt, keys=(Contact.created_at, Contact.id), name="contacts")
     items = [to_json(c, plain) for c, plain in zip(rows, Contact.plain_all(rows), strict=True)]
     record_read("contact", [c.id for c in rows], listed=True)
-    db.session.commit()
+    commit_read()
     return jsonify({"items": items, "next_cursor": cursor})
 
 
@@ -116,7 +116,7 @@ def contact_get(contact_id):
     contact = _usable(contact_id)
     body = to_json(contact)
     record_read("contact", [contact.id], listed=False)
-    db.session.commit()
+    commit_read()
     return jsonify(body)
 
 

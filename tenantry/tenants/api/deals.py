@@ -11,7 +11,7 @@ from tenantry.tenants.crm import forms, stages
 from tenantry.tenants.crm.models import Deal
 
 from . import openapi
-from .common import ident, iso, no_search, parse_uuid, record_read, run_form, text
+from .common import commit_read, ident, iso, no_search, parse_uuid, record_read, run_form, text
 from .core import bp, json_body, require_scope, validation_error
 from .pagination import paginate
 
@@ -83,7 +83,7 @@ def deal_list():
     rows, cursor = paginate(stmt, keys=(Deal.created_at, Deal.id), name="deals")
     items = [to_json(d) for d in rows]
     record_read("deal", [d.id for d in rows], listed=True)
-    db.session.commit()
+    commit_read()
     return jsonify({"items": items, "next_cursor": cursor})
 
 
@@ -100,7 +100,7 @@ def deal_get(deal_id):
     deal = service.get(deal_id) or abort(404)
     body = to_json(deal)
     record_read("deal", [deal.id], listed=False)
-    db.session.commit()
+    commit_read()
     return jsonify(body)
 
 

@@ -277,3 +277,23 @@ def test_a_read_asks_the_database_for_the_token_and_the_row_and_writes_its_event
     assert not [s for s in statements if "tenant_keys" in s], statements
     assert len([s for s in statements if "api_tokens" in s]) == 1, statements
     assert len([s for s in statements if "FROM contacts" in s or "contacts.id" in s]) == 1, statements
+
+
+def test_a_read_views_commit_expires_nothing_and_leaves_the_session_as_it_was(api_app, acme, monkeypatch):
+    from tenantry.tenants.api.common import commit_read
+
+    with in_app(api_app, commit=False):
+        tenant = db.session.get(Tenant, acme.id)
+        commit_read()
+        assert "name" in sa.inspect(tenant).dict  # loaded, not expired: the body was built from it
+        assert db.session().expire_on_commit is True
+        db.session.commit()
+        assert "name" not in sa.inspect(tenant).dict  # every other commit expires as before
+
+        def refuse():
+            raise RuntimeError("the database went away")
+
+        monkeypatch.setattr(db.session(), "commit", refuse)
+        with pytest.raises(RuntimeError, match="went away"):
+            commit_read()
+        assert db.session().expire_on_commit is True
