@@ -18,7 +18,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     env.update({k: v for k, v in config.items() if isinstance(v, str)})
     settings = Settings.from_env(env)
 
-    app = Flask(__name__, instance_path=str(settings.instance_dir), instance_relative_config=False)
+    app = web.App(__name__, instance_path=str(settings.instance_dir), instance_relative_config=False)
     app.config.update(web.flask_config(settings))
     app.config.update({k: v for k, v in config.items() if k.isupper()})
     web.init_app(app, settings)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import types
 from datetime import timedelta
+from inspect import iscoroutinefunction
 from typing import Any
 
 from flask import (
@@ -29,6 +31,29 @@ from tenantry.platform.config import Settings
 from tenantry.platform.crypto import providers
 from tenantry.platform.db import db, ping_when_idle
 from tenantry.platform.extensions import csrf, limiter, login_manager, migrate
+
+
+class App(Flask):
+    """Flask, remembering which functions are plain `def`s. Flask asks `ensure_sync` of every
+    hook and view on every request, and each answer took several calls of `inspect`: with our
+    sixteen hooks, a few percent of an API read (bench/crm.py, issue 3). Coroutine functions
+    and anything but a plain function (a bound method is a new object each time) are asked anew."""
+
+    _KEEP = 4096  # functions registered at start-up; a bound keeps a misuse from growing it
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._plain_functions: set[types.FunctionType] = set()
+
+    def ensure_sync(self, func):
+        if type(func) is types.FunctionType and func in self._plain_functions:
+            return func
+        if iscoroutinefunction(func):
+            return self.async_to_sync(func)
+        if type(func) is types.FunctionType and len(self._plain_functions) < self._KEEP:
+            self._plain_functions.add(func)
+        return func
+
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
