@@ -230,29 +230,34 @@ def _many_statement(table: sa.Table, columns: tuple[str, ...]) -> str:
 
 
 def append_many(connection: sa.Connection, table: sa.Table, chain: str, rows: list[dict[str, Any]],
-                extra: tuple[str, ...] = ()) -> list[int]:
+                extra: tuple[str, ...] = (), *, parsed: bool = False) -> list[int]:
     """Chain and insert events with no sealed values (DIRECT_COLUMNS, plus `extra` columns
     that are not hashed) in one statement and one move of the head, under its lock. Returns
-    the events' ids in the order of `rows`."""
+    the events' ids in the order of `rows`. `parsed`: each row's `details` was just read from
+    JSON (the audit inbox), so it already has the shape the JSON column gives back."""
     unknown = {name for row in rows for name in row} - {*DIRECT_COLUMNS, *extra}
     if unknown:
         raise ValueError(f"append_many writes only {DIRECT_COLUMNS} and {extra}, not {sorted(unknown)}")
     head = _locked_head(connection, chain)
     seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
-    chained, hashed = [], []
+    chained, texts = [], []
     for row in rows:
         seq += 1
-        event = {**{name: row.get(name) for name in DIRECT_COLUMNS}, "details": json_shaped(row.get("details")),
-                 "chain": chain, "seq": seq}
-        payload = _payload(event)  # what link() hashes; also what goes to PostgreSQL below
-        payload["hash"] = event["hash"] = prev = _link_payload(prev, payload)
+        details = row.get("details")
+        event = {**{name: row.get(name) for name in DIRECT_COLUMNS},
+                 "details": details if parsed else json_shaped(details), "chain": chain, "seq": seq}
+        # The canonical text is hashed, and is also the row PostgreSQL reads (plus the hash and
+        # the extra columns): each event's details, a page of ids, are serialised once.
+        text = _dumps(_payload(event))
+        event["hash"] = prev = hashlib.sha256(prev.encode() + text.encode()).hexdigest()
+        tail = "".join(f",{json.dumps(name)}:{json.dumps(row.get(name), default=str)}" for name in extra)
         for name in extra:
-            payload[name] = event[name] = row.get(name)
+            event[name] = row.get(name)
         chained.append(event)
-        hashed.append(payload)
+        texts.append(f'{text[:-1]},"hash":"{prev}"{tail}}}')
     if connection.dialect.name == "postgresql":
         columns = (*DIRECT_COLUMNS, "chain", "seq", "hash", *extra)
-        got = connection.exec_driver_sql(_many_statement(table, columns), {"rows": json.dumps(hashed, default=str)})
+        got = connection.exec_driver_sql(_many_statement(table, columns), {"rows": "[" + ",".join(texts) + "]"})
         ids = [event_id for event_id, _seq in sorted(got, key=lambda pair: pair[1])]
     else:
         ids = [connection.execute(table.insert().values(**row)).inserted_primary_key[0] for row in chained]

@@ -220,7 +220,8 @@ def _write(items: list[tuple[str, dict[str, Any]]]) -> int:
         for tenant_id, rows in by_tenant.items():
             with tenant_context(tenants[tenant_id]):
                 ids = audit_chain.append_many(db.session.connection(), AuditEvent.__table__,
-                                              audit_chain.chain_of(tenant_id), rows, extra=("inbox_key",))
+                                              audit_chain.chain_of(tenant_id), rows, extra=("inbox_key",),
+                                              parsed=True)
             written.extend(zip(rows, ids, strict=True))
         for listener in direct_append_listeners:
             listener(written)

@@ -311,3 +311,23 @@ def test_a_web_page_whose_read_events_cannot_be_written_is_withheld(app, acme, b
 def test_without_redis_there_is_no_inbox(make_app):
     app = make_app(REDIS_URL="")
     assert app.extensions[audit_inbox.ENABLED] is False
+
+
+@pytest.mark.obligation("DPA-B.logging")
+def test_awkward_details_reach_the_chain_as_they_were_pushed_and_verify(app, acme):
+    details = {"via": "api", "search": True, "q": 'Novák "the\\elder" \u2028 ☃', "ids": [str(uuid.uuid4())] * 3,
+               "nested": {"n": 1.5, "none": None, "big": 2 ** 60}}
+    with in_app(app):
+        values = {"tenant_id": acme.id, "occurred_at": T0, "actor_type": "api_client", "actor_id": "c1",
+                  "action": "crm.contact.listed", "target_type": "contact", "target_id": None, "outcome": "success",
+                  "ip": "192.0.2.1", "user_agent": "Ünïcode/1.0", "details": details}
+        assert audit_inbox.push([values, {**values, "action": "crm.contact.viewed"}])
+    assert _drain(app) == 2
+    with in_app(app, commit=False), all_tenants():
+        rows = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.tenant_id == acme.id,
+                                                              AuditEvent.action.in_(["crm.contact.listed",
+                                                                                     "crm.contact.viewed"]))
+                                  .order_by(AuditEvent.seq)).all()
+        assert [r.action for r in rows] == ["crm.contact.listed", "crm.contact.viewed"]
+        assert all(r.details == details and r.user_agent == "Ünïcode/1.0" and r.inbox_key for r in rows)
+    assert _chain_ok(app, acme)
