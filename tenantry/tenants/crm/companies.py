@@ -41,31 +41,32 @@ def get(company_id: uuid.UUID) -> Company | None:
     return db.session.get(Company, company_id)
 
 
-def _write(company: Company, data: CompanyData, *, new: bool = False) -> None:
+def _write(company: Company, data: CompanyData, *, new: bool = False) -> dict:
     company.country = data.country
     cipher = fields.TenantCipher(company.tenant_id)
-    company.seal_all(data.sealed(), cipher)
+    sealed = company.seal_all(data.sealed(), cipher)
     company.updated_at = clock.now()
     search.replace(COMPANY, company.id, new=new, pairs=search.digests(
         company_ids=[data.company_number, data.vat_id], names=[data.name], cipher=cipher))
+    return sealed
 
 
 def create(data: CompanyData, *, actor=None) -> Company:
     company = Company(id=uuid.uuid4(), tenant_id=current_tenant.id)
-    _write(company, data, new=True)
+    sealed = _write(company, data, new=True)
     db.session.add(company)
     db.session.flush()
     audit.record("crm.company.created", actor=actor, tenant_id=company.tenant_id, target_type="company",
-                 target_id=company.id, changes=audit.diff(None, company.snapshot()))
+                 target_id=company.id, changes=audit.diff(None, company.snapshot(sealed)))
     return company
 
 
 def update(company: Company, data: CompanyData, *, actor=None) -> Company:
     before = company.snapshot()
-    _write(company, data)
+    sealed = _write(company, data)
     db.session.flush()
     audit.record("crm.company.updated", actor=actor, tenant_id=company.tenant_id, target_type="company",
-                 target_id=company.id, changes=audit.diff(before, company.snapshot()))
+                 target_id=company.id, changes=audit.diff(before, company.snapshot(sealed)))
     return company
 
 

@@ -57,35 +57,36 @@ def display_name(plain: dict) -> str:
     return " ".join(part for part in (plain.get("first_name"), plain.get("last_name")) if part) or "(no name)"
 
 
-def _write(contact: Contact, data: ContactData, *, new: bool = False) -> None:
+def _write(contact: Contact, data: ContactData, *, new: bool = False) -> dict:
     from . import companies
 
     if data.company_id is not None and companies.get(data.company_id) is None:
         raise UnknownCompany("Choose one of this workspace's companies.")
     contact.company_id = data.company_id
     cipher = fields.TenantCipher(contact.tenant_id)
-    contact.seal_all({column: getattr(data, column) for column in Contact.ENCRYPTED}, cipher)
+    sealed = contact.seal_all({column: getattr(data, column) for column in Contact.ENCRYPTED}, cipher)
     contact.updated_at = clock.now()
     search.replace(CONTACT, contact.id, new=new, pairs=search.digests(
         emails=data.emails, phones=data.phones, names=[data.first_name, data.last_name], cipher=cipher))
+    return sealed
 
 
 def create(data: ContactData, *, actor=None) -> Contact:
     contact = Contact(id=uuid.uuid4(), tenant_id=current_tenant.id)
-    _write(contact, data, new=True)
+    sealed = _write(contact, data, new=True)
     db.session.add(contact)
     db.session.flush()
     audit.record("crm.contact.created", actor=actor, tenant_id=contact.tenant_id, target_type="contact",
-                 target_id=contact.id, changes=audit.diff(None, contact.snapshot()))
+                 target_id=contact.id, changes=audit.diff(None, contact.snapshot(sealed)))
     return contact
 
 
 def update(contact: Contact, data: ContactData, *, actor=None) -> Contact:
     before = contact.snapshot()
-    _write(contact, data)
+    sealed = _write(contact, data)
     db.session.flush()
     audit.record("crm.contact.updated", actor=actor, tenant_id=contact.tenant_id, target_type="contact",
-                 target_id=contact.id, changes=audit.diff(before, contact.snapshot()))
+                 target_id=contact.id, changes=audit.diff(before, contact.snapshot(sealed)))
     return contact
 
 

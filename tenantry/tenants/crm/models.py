@@ -37,7 +37,8 @@ class Sealed:
             self.id = new_id()
         return {"tenant_id": self.tenant_id, "table": self.__tablename__, "column": column, "row_id": self.id}
 
-    def seal(self, column: str, value, cipher: fields.TenantCipher | None = None) -> None:
+    def seal(self, column: str, value, cipher: fields.TenantCipher | None = None):
+        """Store `value` in `column` encrypted; returns it as `plain()` will read it back."""
         if column in self.LISTS:
             value = json.dumps(list(value or []), ensure_ascii=False) if value else None
         elif isinstance(value, str):
@@ -47,12 +48,13 @@ class Sealed:
             setattr(self, column, fields.encrypt(value, **where))
         else:
             setattr(self, column, cipher.encrypt(value, table=where["table"], column=column, row_id=where["row_id"]))
+        return self._shaped(column, value)
 
-    def seal_all(self, values: dict, cipher: fields.TenantCipher | None = None) -> None:
-        """`seal` of several columns with the tenant's active key looked up once."""
+    def seal_all(self, values: dict, cipher: fields.TenantCipher | None = None) -> dict:
+        """`seal` of several columns with the tenant's active key looked up once; returns them
+        as `plain()` reads them, so that a write's audit snapshot need not decrypt them again."""
         cipher = cipher or fields.TenantCipher(self.tenant_id)
-        for column, value in values.items():
-            self.seal(column, value, cipher)
+        return {column: self.seal(column, value, cipher) for column, value in values.items()}
 
     def reveal(self, column: str):
         return self._shaped(column, fields.decrypt(getattr(self, column), **self._where(column)))
@@ -89,10 +91,12 @@ class Sealed:
     # Clear columns whose changes the audit trail keeps too (ids, amounts, dates; no personal data).
     TRACKED: tuple[str, ...] = ()
 
-    def snapshot(self) -> dict:
+    def snapshot(self, sealed: dict | None = None) -> dict:
         """Every field a person can change, in plain form, for audit.diff: a change's old and
-        new values are sealed into the trail under the tenant's key [DPA-B.logging]."""
-        return {**{column: getattr(self, column) for column in self.TRACKED}, **self.plain()}
+        new values are sealed into the trail under the tenant's key [DPA-B.logging]. `sealed`:
+        what seal_all just returned for every encrypted column (else they are decrypted)."""
+        plain = sealed if sealed is not None and set(sealed) == set(self.ENCRYPTED) else self.plain()
+        return {**{column: getattr(self, column) for column in self.TRACKED}, **plain}
 
 
 class Company(Sealed, TenantScoped, db.Model):
