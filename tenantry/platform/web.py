@@ -46,11 +46,12 @@ class App(Flask):
         self._plain_functions: set[types.FunctionType] = set()
 
     def ensure_sync(self, func):
-        if type(func) is types.FunctionType and func in self._plain_functions:
+        plain = type(func) is types.FunctionType
+        if plain and func in self._plain_functions:
             return func
         if iscoroutinefunction(func):
             return self.async_to_sync(func)
-        if type(func) is types.FunctionType and len(self._plain_functions) < self._KEEP:
+        if plain and len(self._plain_functions) < self._KEEP:
             self._plain_functions.add(func)
         return func
 

@@ -43,11 +43,9 @@ class Sealed:
             value = json.dumps(list(value or []), ensure_ascii=False) if value else None
         elif isinstance(value, str):
             value = value or None  # an empty optional field stores nothing, not an encrypted ""
-        where = self._where(column)
-        if cipher is None:
-            setattr(self, column, fields.encrypt(value, **where))
-        else:
-            setattr(self, column, cipher.encrypt(value, table=where["table"], column=column, row_id=where["row_id"]))
+        row_id = self._where(column)["row_id"]
+        cipher = cipher or fields.TenantCipher(self.tenant_id)
+        setattr(self, column, cipher.encrypt(value, table=self.__tablename__, column=column, row_id=row_id))
         return self._shaped(column, value)
 
     def seal_all(self, values: dict, cipher: fields.TenantCipher | None = None) -> dict:
@@ -60,9 +58,15 @@ class Sealed:
         return self._shaped(column, fields.decrypt(getattr(self, column), **self._where(column)))
 
     def _shaped(self, column: str, value):
-        if column in self.LISTS:
-            return json.loads(value) if value else []
-        return value or ""
+        return self._shaped_row({column: value})[column]
+
+    @classmethod
+    def _shaped_row(cls, opened: dict) -> dict:
+        """Decrypted (or about to be sealed) columns as plain() gives them: lists parsed,
+        nothing as ""."""
+        lists = cls.LISTS
+        return {column: (json.loads(value) if value else []) if column in lists else (value or "")
+                for column, value in opened.items()}
 
     def plain(self, reader: fields.Reader | None = None) -> dict:
         """Every encrypted column in plain form; pass a `fields.Reader` of the row's tenant
@@ -71,10 +75,7 @@ class Sealed:
             self.id = new_id()
         loaded = self.__dict__  # the ORM keeps loaded column values here; others load on getattr
         blobs = {column: loaded[column] if column in loaded else getattr(self, column) for column in self.ENCRYPTED}
-        opened = (reader or fields.Reader(self.tenant_id)).open_row(blobs, self.__tablename__, self.id)
-        lists = self.LISTS
-        return {column: (json.loads(value) if value else []) if column in lists else (value or "")
-                for column, value in opened.items()}
+        return self._shaped_row((reader or fields.Reader(self.tenant_id)).open_row(blobs, self.__tablename__, self.id))
 
     @classmethod
     def plain_all(cls, rows) -> list[dict]:

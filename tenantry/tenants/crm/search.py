@@ -35,11 +35,9 @@ def e164(raw: str, region: str | None = None) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def digests(*, emails=(), phones=(), company_ids=(), names=(),
-            cipher: fields.TenantCipher | None = None) -> set[tuple[str, str]]:
-    """(kind, digest) pairs for a row's values; phones are E.164 already. Each kind's index key
-    is derived once (`cipher`, or one made here for the current tenant)."""
-    cipher = cipher or fields.TenantCipher(current_tenant.id)
+def digests(*, cipher: fields.TenantCipher, emails=(), phones=(), company_ids=(), names=()) -> set[tuple[str, str]]:
+    """(kind, digest) pairs for a row's values, under the row's tenant's `cipher` (each kind's
+    index key derived once); phones are E.164 already."""
     out = set()
     for kind, values in (("email", emails), ("phone", phones), ("company_id", company_ids)):
         for value in values:
