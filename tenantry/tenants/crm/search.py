@@ -13,9 +13,10 @@ import uuid
 
 import phonenumbers
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from tenantry.platform.crypto import fields
-from tenantry.platform.db import db
+from tenantry.platform.db import db, is_postgres
 from tenantry.platform.tenancy import current_tenant
 
 from .models import SearchIndex
@@ -56,10 +57,32 @@ def replace(entity: str, row_id: uuid.UUID, pairs: set[tuple[str, str]], *, new:
     if not new:
         db.session.execute(sa.delete(SearchIndex).where(
             SearchIndex.tenant_id == tid, SearchIndex.entity == entity, SearchIndex.row_id == row_id))
-    if pairs:
+    if not pairs:
+        return
+    ordered = sorted(pairs)
+    if is_postgres():
+        # One fixed statement with the digests as two arrays: psycopg runs an executemany in
+        # pipeline mode, which cost a create 0.1 ms more (bench/crm.py).
+        db.session.execute(_INSERT_FROM_ARRAYS, {
+            "tenant_id": tid, "entity": entity, "row_id": row_id,
+            "kinds": [kind for kind, _ in ordered], "digests": [d for _, d in ordered]})
+    else:
         db.session.execute(sa.insert(SearchIndex.__table__), [
-            {"tenant_id": tid, "entity": entity, "row_id": row_id, "kind": kind, "digest": d}
-            for kind, d in sorted(pairs)])
+            {"tenant_id": tid, "entity": entity, "row_id": row_id, "kind": kind, "digest": d} for kind, d in ordered])
+
+
+def _insert_from_arrays() -> sa.Insert:
+    table = SearchIndex.__table__
+    given = sa.func.unnest(sa.bindparam("kinds", type_=postgresql.ARRAY(sa.Text)),
+                           sa.bindparam("digests", type_=postgresql.ARRAY(sa.Text))
+                           ).table_valued("kind", "digest").render_derived(name="given")
+    rows = sa.select(sa.bindparam("tenant_id", type_=table.c.tenant_id.type),
+                     sa.bindparam("entity", type_=table.c.entity.type),
+                     sa.bindparam("row_id", type_=table.c.row_id.type), given.c.kind, given.c.digest)
+    return sa.insert(table).from_select(["tenant_id", "entity", "row_id", "kind", "digest"], rows)
+
+
+_INSERT_FROM_ARRAYS = _insert_from_arrays()
 
 
 def drop(entity: str, row_id: uuid.UUID) -> None:
