@@ -87,6 +87,56 @@ def error(status: int, code: str, message: str, fields: dict | None = None):
     return jsonify(body), status
 
 
+def page(session, model, stmt: sa.Select, cursors: URLSafeSerializer, to_json):
+    """A page of `stmt`'s rows of `model` in (created_at, id) order, as ({"items", "next_cursor"},
+    None), or (None, error response) for a bad limit or cursor."""
+    raw = request.args.get("limit") or ""
+    if raw and (not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT):
+        return None, error(400, "invalid_limit", f"limit must be a whole number from 1 to {MAX_LIMIT}.")
+    limit = int(raw) if raw else DEFAULT_LIMIT
+    cursor = request.args.get("cursor")
+    if cursor:
+        try:
+            at, last = cursors.loads(cursor)
+            at, last = datetime.fromisoformat(at), uuid.UUID(last)
+        except (BadData, ValueError, TypeError):
+            return None, error(400, "invalid_cursor", "The cursor is not one this API handed out.")
+        stmt = stmt.where(sa.or_(model.created_at > at, sa.and_(model.created_at == at, model.id > last)))
+    rows = list(session.execute(stmt.order_by(model.created_at, model.id).limit(limit + 1)).scalars())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = cursors.dumps([rows[-1].created_at.isoformat(), str(rows[-1].id)]) if more else None
+    return {"items": [to_json(c) for c in rows], "next_cursor": next_cursor}, None
+
+
+def contact_input():
+    """The request's contact as plain values, checked as an app without WTForms would:
+    (values, None), or (None, error response)."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        return None, error(400, "invalid_json", "The body must be a JSON object.")
+    unknown = [name for name in data if name not in FIELDS]
+    if unknown:
+        return None, error(400, "unknown_field", f"Unknown field: {', '.join(sorted(unknown))}.")
+    wrong = {name: "Wrong type." for name, value in data.items()
+             if not (value is None or isinstance(value, FIELDS[name][0]))}
+    if wrong:
+        return None, error(400, "wrong_type", "Some fields have the wrong type.", wrong)
+    emails = list(data.get("emails") or ([data["email"]] if data.get("email") else []))
+    phones = list(data.get("phones") or ([data["phone"]] if data.get("phone") else []))
+    problems = {}
+    if not (data.get("first_name") or data.get("last_name")):
+        problems["first_name"] = "Give a first name or a surname."
+    if any(not _EMAIL.match(e) for e in emails):
+        problems["emails"] = "Not an e-mail address."
+    if problems:
+        return None, error(422, "validation_failed", "Some values are not valid; see fields.", problems)
+    values = {name: data.get(name) or None for name in TEXT_FIELDS}
+    values.update(emails=emails, phones=phones, tags=list(data.get("tags") or []),
+                  company_id=uuid.UUID(data["company_id"]) if data.get("company_id") else None)
+    return values, None
+
+
 def create_app() -> Flask:
     app = Flask(__name__)
     app.config.update(
@@ -108,32 +158,13 @@ def create_app() -> Flask:
     def _not_found(_exc):
         return error(404, "not_found", "No such object.")
 
-    def page(stmt: sa.Select):
-        raw = request.args.get("limit") or ""
-        if raw and (not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT):
-            return None, error(400, "invalid_limit", f"limit must be a whole number from 1 to {MAX_LIMIT}.")
-        limit = int(raw) if raw else DEFAULT_LIMIT
-        cursor = request.args.get("cursor")
-        if cursor:
-            try:
-                at, last = cursors.loads(cursor)
-                at, last = datetime.fromisoformat(at), uuid.UUID(last)
-            except (BadData, ValueError, TypeError):
-                return None, error(400, "invalid_cursor", "The cursor is not one this API handed out.")
-            stmt = stmt.where(sa.or_(Contact.created_at > at, sa.and_(Contact.created_at == at, Contact.id > last)))
-        rows = list(db.session.execute(stmt.order_by(Contact.created_at, Contact.id).limit(limit + 1)).scalars())
-        more = len(rows) > limit
-        rows = rows[:limit]
-        next_cursor = cursors.dumps([rows[-1].created_at.isoformat(), str(rows[-1].id)]) if more else None
-        return {"items": [to_json(c) for c in rows], "next_cursor": next_cursor}, None
-
     @app.get("/api/v1/contacts")
     def contact_list():
         q = request.args.get("q", "").strip()
         stmt = sa.select(Contact)
         if q:
             stmt = stmt.where(Contact.email == q.lower())
-        body, failed = page(stmt)
+        body, failed = page(db.session, Contact, stmt, cursors, to_json)
         db.session.rollback()
         return failed or jsonify(body)
 
@@ -146,30 +177,13 @@ def create_app() -> Flask:
 
     @app.post("/api/v1/contacts")
     def contact_create():
-        data = request.get_json(silent=True)
-        if not isinstance(data, dict):
-            return error(400, "invalid_json", "The body must be a JSON object.")
-        unknown = [name for name in data if name not in FIELDS]
-        if unknown:
-            return error(400, "unknown_field", f"Unknown field: {', '.join(sorted(unknown))}.")
-        wrong = {name: "Wrong type." for name, value in data.items()
-                 if not (value is None or isinstance(value, FIELDS[name][0]))}
-        if wrong:
-            return error(400, "wrong_type", "Some fields have the wrong type.", wrong)
-        emails = list(data.get("emails") or ([data["email"]] if data.get("email") else []))
-        phones = list(data.get("phones") or ([data["phone"]] if data.get("phone") else []))
-        problems = {}
-        if not (data.get("first_name") or data.get("last_name")):
-            problems["first_name"] = "Give a first name or a surname."
-        if any(not _EMAIL.match(e) for e in emails):
-            problems["emails"] = "Not an e-mail address."
-        if problems:
-            return error(422, "validation_failed", "Some values are not valid; see fields.", problems)
+        values, failed = contact_input()
+        if failed:
+            return failed
         now = datetime.now(UTC)
-        contact = Contact(id=uuid.uuid4(), email=emails[0].lower() if emails else None, emails=emails, phones=phones,
-                          company_id=uuid.UUID(data["company_id"]) if data.get("company_id") else None,
-                          tags=list(data.get("tags") or []), created_at=now, updated_at=now,
-                          **{name: data.get(name) or None for name in TEXT_FIELDS})
+        emails = values["emails"]
+        contact = Contact(id=uuid.uuid4(), email=emails[0].lower() if emails else None, created_at=now,
+                          updated_at=now, **values)
         db.session.add(contact)
         db.session.commit()
         return to_json(contact), 201
