@@ -15,6 +15,12 @@ from a few client threads (one connection per request: gunicorn's sync workers c
 Prints the ratio tenantry/baseline per endpoint (target >= 0.85), the absolute numbers, the
 database, row counts and commit, and writes the lot to bench/results/crm-<time>.json.
 
+A third app, bench/floor_app.py, runs beside them (unless --no-floor) in a third database: the
+baseline plus the cheapest form of what the issue guarantees per request (fields encrypted,
+blind-index search, a shared per-client rate limit, an audit event per access). Its ratio to the
+baseline is the best any implementation of those guarantees could reach in this run; Tenantry's
+ratio to it is the part of the gap that is Tenantry's own overhead.
+
 Tenantry runs as the application role under row-level security, with an OAuth2 token from
 /oauth/token for a client made by `flask tenantry api-clients create`. Its per-client API
 rate limit (600/minute by default) is raised for the run (TENANTRY_API_RATE_LIMIT), the
@@ -60,6 +66,7 @@ CODE = ROOT  # the tree that is run; a snapshot of ROOT unless --no-snapshot (se
 VENV_BIN = Path(sys.executable).parent
 SLUG = "bench-crm"
 BASELINE_DB = "tenantry_bench_baseline"
+FLOOR_DB = "tenantry_bench_floor"
 TARGET = 0.85
 ENDPOINTS = ("list", "detail", "search", "create")
 FIRST = ("Jana", "Petr", "Eva", "Tomáš", "Lucie", "Martin", "Kateřina", "Jiří", "Anna", "Pavel")
@@ -201,14 +208,19 @@ def setup_tenantry(env: dict[str, str], migrate_url: str, rows: list[dict]) -> d
     return {"tenant_id": tenant_id, **client}
 
 
-def setup_baseline(owner_url: str, rows: list[dict]) -> str:
+def _fresh_database(owner_url: str, name: str) -> str:
     import psycopg
-    import sqlalchemy as sa
 
     with psycopg.connect(_psycopg_url(owner_url), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BASELINE_DB}")
-        conn.execute(f"CREATE DATABASE {BASELINE_DB}")
-    url = _with_database(owner_url, BASELINE_DB)
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    return _with_database(owner_url, name)
+
+
+def setup_baseline(owner_url: str, rows: list[dict]) -> str:
+    import sqlalchemy as sa
+
+    url = _fresh_database(owner_url, BASELINE_DB)
     os.environ["BENCH_BASELINE_DATABASE_URL"] = url
     from bench import baseline_app
 
@@ -226,6 +238,30 @@ def setup_baseline(owner_url: str, rows: list[dict]) -> str:
             baseline_app.db.session.execute(sa.insert(table), db_rows)
         baseline_app.db.session.commit()
     print(f"baseline: seeded {len(rows)} contacts in {time.perf_counter() - started:.1f} s", flush=True)
+    return url
+
+
+def setup_floor(owner_url: str, rows: list[dict], settings: dict[str, str]) -> str:
+    """bench/floor_app.py's database: the same rows, sealed and digested as the floor app writes them."""
+    import sqlalchemy as sa
+
+    url = _fresh_database(owner_url, FLOOR_DB)
+    os.environ.update(settings, BENCH_FLOOR_DATABASE_URL=url)
+    from bench import floor_app
+
+    app = floor_app.create_app()
+    sealer = floor_app.Sealer(bytes.fromhex(settings["BENCH_FLOOR_KEY"]))
+    started = time.perf_counter()
+    with app.app_context():
+        floor_app.db.create_all()
+        table = floor_app.Contact.__table__
+        for start in range(0, len(rows), 2000):
+            db_rows = [{"id": p["id"], "company_id": None, "created_at": p["created_at"],
+                        "updated_at": p["created_at"], **floor_app.sealed_row(sealer, p["id"], p)}
+                       for p in rows[start:start + 2000]]
+            floor_app.db.session.execute(sa.insert(table), db_rows)
+        floor_app.db.session.commit()
+    print(f"floor: seeded {len(rows)} contacts in {time.perf_counter() - started:.1f} s", flush=True)
     return url
 
 
@@ -437,6 +473,10 @@ def summarise(runs: dict) -> dict:
         entry["ratio"] = entry["tenantry"]["rps"] / entry["baseline"]["rps"]
         entry["round_ratios"] = [t["rps"] / b["rps"] for t, b in zip(by_app["tenantry"], by_app["baseline"],
                                                                         strict=True)]
+        if "floor" in by_app:
+            # The best ratio the guarantees allow (bench/floor_app.py), and Tenantry against it.
+            entry["floor_ratio"] = entry["floor"]["rps"] / entry["baseline"]["rps"]
+            entry["of_floor"] = entry["tenantry"]["rps"] / entry["floor"]["rps"]
         out[endpoint] = entry
     return out
 
@@ -546,6 +586,8 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="also profile N in-process requests per endpoint (Flask test client, cProfile); "
                              "writes bench/results/profile-<endpoint>.txt")
+    parser.add_argument("--no-floor", action="store_true",
+                        help="leave out bench/floor_app.py (the baseline plus the cheapest form of the guarantees)")
     parser.add_argument("--no-snapshot", action="store_true",
                         help="run the live working tree instead of a copy taken at the start")
     parser.add_argument("--head-version", action="append", default=[], metavar="PATH",
@@ -578,8 +620,16 @@ def main() -> None:
 
     client = setup_tenantry(env, args.migrate_url, rows)
     baseline_url = setup_baseline(args.migrate_url, rows)
-    analyze(args.migrate_url)
-    analyze(baseline_url)
+    floor = None
+    if not args.no_floor:
+        # The floor counts reads in Redis like Tenantry; with --jobs inline it still needs one.
+        if not redis_url:
+            raise SystemExit("the floor app needs Redis (scripts/test.sh with-services), or pass --no-floor")
+        floor = {"BENCH_FLOOR_TOKEN": uuid.uuid4().hex, "BENCH_FLOOR_KEY": os.urandom(32).hex(),
+                 "BENCH_FLOOR_REDIS_URL": redis_url}
+        floor["BENCH_FLOOR_DATABASE_URL"] = setup_floor(args.migrate_url, rows, floor)
+    for url in (args.migrate_url, baseline_url, *([floor["BENCH_FLOOR_DATABASE_URL"]] if floor else [])):
+        analyze(url)
     baseline_token = uuid.uuid4().hex
     results = ROOT / "bench" / "results"
     results.mkdir(exist_ok=True)
@@ -589,6 +639,8 @@ def main() -> None:
                Server("baseline", "bench.baseline_app:app",
                       {**os.environ, "BENCH_BASELINE_DATABASE_URL": baseline_url,
                        "BENCH_BASELINE_TOKEN": baseline_token}, args.workers, workdir)]
+    if floor:
+        servers.append(Server("floor", "bench.floor_app:app", {**os.environ, **floor}, args.workers, workdir))
     worker = RqWorker(env, CODE, Path(workdir) / "rq-worker.log", redis_url) if jobs == "redis" else None
     inbox_left = 0
     try:
@@ -596,6 +648,8 @@ def main() -> None:
             server.wait()
         targets = [Target("tenantry", servers[0].port, tenantry_token(servers[0].port, client)),
                    Target("baseline", servers[1].port, baseline_token)]
+        if floor:
+            targets.append(Target("floor", servers[2].port, floor["BENCH_FLOOR_TOKEN"]))
         started, load_before = time.time(), os.getloadavg()
         meter = CpuMeter({f"{server.name} gunicorn": server.proc.pid for server in servers}
                          | ({"rq worker": worker.proc.pid} if worker else {}))
@@ -636,9 +690,15 @@ def main() -> None:
         verdict = "met" if e["ratio"] >= TARGET else "NOT met"
         print(f"{endpoint:8} {e['tenantry']['rps']:15.1f} {e['baseline']['rps']:15.1f} {e['ratio']:7.2f}  "
               f"{rounds:12} >= {TARGET}: {verdict}")
+    if floor:
+        print("\nthe floor (bench/floor_app.py: the baseline plus the cheapest form of the guarantees):")
+        print(f"{'endpoint':8} {'floor req/s':>15} {'floor/baseline':>15} {'tenantry/floor':>15}")
+        for endpoint in ENDPOINTS:
+            e = summary[endpoint]
+            print(f"{endpoint:8} {e['floor']['rps']:15.1f} {e['floor_ratio']:15.2f} {e['of_floor']:15.2f}")
     print("\nCPU milliseconds per request, by process (median of rounds; bench/cpu.py):")
     for endpoint in ENDPOINTS:
-        for name in ("tenantry", "baseline"):
+        for name in ("tenantry", "baseline", *(["floor"] if floor else [])):
             cpu = {g: ms for g, ms in summary[endpoint][name]["cpu_ms_per_request"].items() if ms >= 0.005}
             if cpu:
                 print(f"  {endpoint:8} {name:8} {sum(cpu.values()):6.2f} = "
