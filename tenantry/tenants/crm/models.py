@@ -45,8 +45,20 @@ class Sealed:
             value = value or None  # an empty optional field stores nothing, not an encrypted ""
         row_id = self._where(column)["row_id"]
         cipher = cipher or fields.TenantCipher(self.tenant_id)
-        setattr(self, column, cipher.encrypt(value, table=self.__tablename__, column=column, row_id=row_id))
-        return self._shaped(column, value)
+        blob = cipher.encrypt(value, table=self.__tablename__, column=column, row_id=row_id)
+        setattr(self, column, blob)
+        shaped = self._shaped(column, value)
+        self._remember(column, blob, shaped)
+        return shaped
+
+    def _remember(self, column: str, blob, shaped) -> None:
+        # What this object just sealed, so that answering a write (the API returns the object)
+        # need not decrypt it again. Kept with the very ciphertext object it belongs to: a
+        # reload after commit, or any other value set, is a different object and is opened.
+        opened = self.__dict__.get("_opened")
+        if opened is None or opened[0] != (self.tenant_id, self.id):
+            opened = self.__dict__["_opened"] = ((self.tenant_id, self.id), {})
+        opened[1][column] = (blob, shaped)
 
     def seal_all(self, values: dict, cipher: fields.TenantCipher | None = None) -> dict:
         """`seal` of several columns with the tenant's active key looked up once; returns them
@@ -75,7 +87,17 @@ class Sealed:
             self.id = new_id()
         loaded = self.__dict__  # the ORM keeps loaded column values here; others load on getattr
         blobs = {column: loaded[column] if column in loaded else getattr(self, column) for column in self.ENCRYPTED}
-        return self._shaped_row((reader or fields.Reader(self.tenant_id)).open_row(blobs, self.__tablename__, self.id))
+        opened = loaded.get("_opened")
+        known = {}
+        if opened is not None and opened[0] == (self.tenant_id, self.id):
+            for column, (blob, shaped) in opened[1].items():
+                if blobs.get(column) is blob:
+                    known[column] = list(shaped) if isinstance(shaped, list) else shaped
+                    del blobs[column]
+        if not blobs:
+            return {column: known[column] for column in self.ENCRYPTED}
+        fresh = self._shaped_row((reader or fields.Reader(self.tenant_id)).open_row(blobs, self.__tablename__, self.id))
+        return {column: known[column] if column in known else fresh[column] for column in self.ENCRYPTED}
 
     @classmethod
     def plain_all(cls, rows) -> list[dict]:
