@@ -13,7 +13,6 @@ import uuid
 
 import phonenumbers
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from tenantry.platform.crypto import fields
 from tenantry.platform.db import db, is_postgres
@@ -64,7 +63,7 @@ def replace(entity: str, row_id: uuid.UUID, pairs: set[tuple[str, str]], *, new:
         # One fixed statement with the digests as two arrays: psycopg runs an executemany in
         # pipeline mode, which cost a create about 0.15 ms more. Not engine-wide: SQLAlchemy's
         # multi-row VALUES (use_insertmanyvalues_wo_returning) measured no better than the pipeline.
-        db.session.execute(_INSERT_FROM_ARRAYS, {
+        db.session.connection().exec_driver_sql(_INSERT_FROM_ARRAYS, {
             "tenant_id": tid, "entity": entity, "row_id": row_id,
             "kinds": [kind for kind, _ in ordered], "digests": [d for _, d in ordered]})
     else:
@@ -72,18 +71,13 @@ def replace(entity: str, row_id: uuid.UUID, pairs: set[tuple[str, str]], *, new:
             {"tenant_id": tid, "entity": entity, "row_id": row_id, "kind": kind, "digest": d} for kind, d in ordered])
 
 
-def _insert_from_arrays() -> sa.Insert:
-    table = SearchIndex.__table__
-    given = sa.func.unnest(sa.bindparam("kinds", type_=postgresql.ARRAY(sa.Text)),
-                           sa.bindparam("digests", type_=postgresql.ARRAY(sa.Text))
-                           ).table_valued("kind", "digest").render_derived(name="given")
-    rows = sa.select(sa.bindparam("tenant_id", type_=table.c.tenant_id.type),
-                     sa.bindparam("entity", type_=table.c.entity.type),
-                     sa.bindparam("row_id", type_=table.c.row_id.type), given.c.kind, given.c.digest)
-    return sa.insert(table).from_select(["tenant_id", "entity", "row_id", "kind", "digest"], rows)
-
-
-_INSERT_FROM_ARRAYS = _insert_from_arrays()
+# Sent to psycopg as it is: SQLAlchemy's statement building cost a create more CPU than the
+# statement itself (bench/crm.py, issue 3).
+_INSERT_FROM_ARRAYS = (
+    "INSERT INTO crm_search_index (tenant_id, entity, row_id, kind, digest) "
+    "SELECT %(tenant_id)s, %(entity)s, %(row_id)s, given.kind, given.digest "
+    "FROM unnest(CAST(%(kinds)s AS TEXT[]), CAST(%(digests)s AS TEXT[])) AS given (kind, digest)"
+)
 
 
 def drop(entity: str, row_id: uuid.UUID) -> None:
