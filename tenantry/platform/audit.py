@@ -89,7 +89,20 @@ class AuditEvent(db.Model):
                                       **_changes_where(self))
 
 
-audit_chain.install(AuditEvent)
+def _inserted_with_head(session: Session, events: list[AuditEvent]) -> None:
+    # Events the chain inserted itself (PostgreSQL) reach the listeners as _append_direct's do;
+    # like the flush listeners, only for the app's own session.
+    try:
+        ours = db.session() is session
+    except RuntimeError:  # no application context
+        ours = False
+    if ours and direct_append_listeners:
+        appended = [({name: getattr(e, name) for name in audit_chain.DIRECT_COLUMNS}, e.id) for e in events]
+        for listener in direct_append_listeners:
+            listener(appended)
+
+
+audit_chain.install(AuditEvent, written=_inserted_with_head)
 
 
 def _changes_where(event: AuditEvent) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from tenantry.platform import audit, audit_chain
 from tenantry.platform.audit import AuditEvent
 from tenantry.platform.db import db
+from tenantry.platform.tenancy import tenant_context
 from tests.factories import make_tenant
 
 
@@ -275,4 +276,62 @@ def test_a_read_chained_in_one_statement_keeps_its_place_among_the_transactions_
     db.session.commit()
     actions = [r.action for r in _chain_rows(str(tenant.id))][-3:]
     assert actions == ["test.first", "test.read", "test.last"]
+    assert audit_chain.verify(AuditEvent, str(tenant.id)).ok
+
+
+@pytest.mark.postgres_only
+def test_a_writes_events_go_in_with_the_heads_move_in_one_statement(app, app_ctx, monkeypatch):
+    tenant = make_tenant("fused")
+    db.session.commit()
+    heard = []
+    monkeypatch.setattr(audit, "direct_append_listeners", [*audit.direct_append_listeners, heard.extend])
+    statements = []
+    engine = db.engine
+
+    def seen(_conn, _cursor, statement, *_args):
+        statements.append(" ".join(statement.split()[:6]))
+
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with tenant_context(tenant):  # sealing the changes takes the tenant's key
+            first = audit.record("test.changed", tenant_id=tenant.id, target_type="contact", target_id="c1",
+                                 changes={"first_name": ("Jana", "Jána \\x00 ☃"), "notes": (None, "x")})
+            second = audit.record("test.changed", tenant_id=tenant.id, details={"n": 2})
+            db.session.flush()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    moved = [s for s in statements if "audit_heads" in s or "audit_events" in s]
+    assert moved == ["SELECT seq, hash FROM audit_heads WHERE", "WITH head AS (UPDATE audit_heads SET"]
+    # Persistent with their ids, as a flush would have left them, and told to the listeners.
+    assert first.id is not None and second.id == first.id + 1 and first not in db.session.new
+    assert sa.inspect(first).persistent and [event_id for _values, event_id in heard] == [first.id, second.id]
+    db.session.commit()
+
+    rows = _chain_rows(str(tenant.id))
+    assert [r.id for r in rows[-2:]] == [first.id, second.id] and rows[-1].details == {"n": 2}
+    with tenant_context(tenant):
+        opened = audit.changes_of(rows[-2])
+    assert opened == {"first_name": ("Jana", "Jána \\x00 ☃"), "notes": (None, "x")}
+    assert audit_chain.verify(AuditEvent, str(tenant.id)).ok
+
+
+@pytest.mark.postgres_only
+def test_an_event_inserted_with_the_head_and_rolled_back_leaves_no_trace(app, app_ctx):
+    tenant = make_tenant("undone")
+    db.session.commit()
+    count = len(_chain_rows(str(tenant.id)))
+    with db.session.begin_nested():
+        audit.record("test.kept", tenant_id=tenant.id)
+    savepoint = db.session.begin_nested()
+    audit.record("test.undone", tenant_id=tenant.id)
+    db.session.flush()
+    savepoint.rollback()
+    db.session.commit()
+    audit.record("test.lost", tenant_id=tenant.id)
+    db.session.flush()
+    db.session.rollback()
+    audit.record("test.last", tenant_id=tenant.id)
+    db.session.commit()
+    rows = _chain_rows(str(tenant.id))
+    assert [r.action for r in rows[count:]] == ["test.kept", "test.last"]
     assert audit_chain.verify(AuditEvent, str(tenant.id)).ok
