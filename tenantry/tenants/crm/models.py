@@ -88,15 +88,17 @@ class Sealed:
         loaded = self.__dict__  # the ORM keeps loaded column values here; others load on getattr
         blobs = {column: loaded[column] if column in loaded else getattr(self, column) for column in self.ENCRYPTED}
         opened = loaded.get("_opened")
+        if opened is None:  # a row read from the database: the common case, kept short
+            return self._shaped_row((reader or fields.Reader(self.tenant_id)).open_row(
+                blobs, self.__tablename__, self.id))
         known = {}
-        if opened is not None and opened[0] == (self.tenant_id, self.id):
+        if opened[0] == (self.tenant_id, self.id):
             for column, (blob, shaped) in opened[1].items():
                 if blobs.get(column) is blob:
                     known[column] = list(shaped) if isinstance(shaped, list) else shaped
                     del blobs[column]
-        if not blobs:
-            return {column: known[column] for column in self.ENCRYPTED}
-        fresh = self._shaped_row((reader or fields.Reader(self.tenant_id)).open_row(blobs, self.__tablename__, self.id))
+        fresh = self._shaped_row((reader or fields.Reader(self.tenant_id)).open_row(
+            blobs, self.__tablename__, self.id)) if blobs else {}
         return {column: known[column] if column in known else fresh[column] for column in self.ENCRYPTED}
 
     @classmethod
