@@ -9,7 +9,9 @@ Appends to one chain are serialised: on PostgreSQL by locking the head row (FOR 
 while a chain has no head row yet, by a transaction-scoped advisory lock; SQLite has a single
 writer. The unique (chain, seq) constraint backs both up. Read events, which carry no sealed
 values, take a shorter path on PostgreSQL (append_direct): one statement updates the head
-under its row lock, computes the link in the database and inserts the event.
+under its row lock, computes the link in the database and inserts the event. A write's events,
+whose changes are sealed under their seq, lock the head first and then go in with its move in
+one statement (_append), instead of a move and the ORM's insert.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import click
 import sqlalchemy as sa
 from flask.cli import AppGroup
 from sqlalchemy import event as sa_event
-from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from tenantry.platform import clock
 from tenantry.platform.cli import tenantry_cli
@@ -344,11 +346,11 @@ def install(model: type, written=None) -> None:
         except Exception as exc:
             # Whatever stops an event (its key, the lock, the head) stops the change it records.
             raise AuditWriteError(f"audit events could not be chained: {exc}") from exc
-        for obj in inserted:
-            # In the database already: persistent from here on, as if the flush had inserted it.
-            session.expunge(obj)
-            make_transient_to_detached(obj)
-            session.add(obj)
+        if inserted:
+            # In the database already: persistent from here on, and made so the way the flush
+            # makes the rows it inserts, so that a rollback turns them transient again as it
+            # does those (SQLAlchemy has no public call for this; its version is pinned < 2.1).
+            session._register_persistent({sa.inspect(obj) for obj in inserted})
         if inserted and written is not None:
             written(session, inserted)
 

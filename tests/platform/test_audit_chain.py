@@ -327,9 +327,12 @@ def test_an_event_inserted_with_the_head_and_rolled_back_leaves_no_trace(app, ap
     db.session.flush()
     savepoint.rollback()
     db.session.commit()
-    audit.record("test.lost", tenant_id=tenant.id)
+    lost = audit.record("test.lost", tenant_id=tenant.id)
     db.session.flush()
+    assert sa.inspect(lost).persistent and lost.id is not None
     db.session.rollback()
+    # As for a row the flush inserted: transient again, its values still readable.
+    assert sa.inspect(lost).transient and lost.action == "test.lost"
     audit.record("test.last", tenant_id=tenant.id)
     db.session.commit()
     rows = _chain_rows(str(tenant.id))
