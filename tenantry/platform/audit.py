@@ -97,7 +97,7 @@ def _inserted_with_head(session: Session, events: list[AuditEvent]) -> None:
     except RuntimeError:  # no application context
         ours = False
     if ours and direct_append_listeners:
-        appended = [({name: getattr(e, name) for name in audit_chain.DIRECT_COLUMNS}, e.id) for e in events]
+        appended = [(_direct_values(e), e.id) for e in events]
         for listener in direct_append_listeners:
             listener(appended)
 

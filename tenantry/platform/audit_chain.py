@@ -177,9 +177,9 @@ def _append(connection: sa.Connection, chain: str, events: list[Any], table: sa.
         obj.details = json_shaped(obj.details)
         obj.hash = prev = link(prev, fields_of(obj))
     if head and connection.dialect.name == "postgresql":
-        rows = [{**{name: _normal(name, getattr(obj, name)) for name in _WRITTEN_COLUMNS},
-                 "details": obj.details, "changes": _bytea(obj.changes)} for obj in events]
-        got = connection.exec_driver_sql(_with_head_statement(table), {
+        rows = [{name: _normal(name, getattr(obj, name)) for name in _PLAIN_WRITTEN}
+                | {"details": obj.details, "changes": _bytea(obj.changes)} for obj in events]
+        got = connection.exec_driver_sql(_MOVE_HEAD_FIRST + _many_statement(table, _WRITTEN_COLUMNS), {
             "chain": chain, "seq": seq, "hash": prev, "rows": json.dumps(rows, ensure_ascii=False)})
         for event_id, event_seq in got:
             events[event_seq - seq + len(events) - 1].id = event_id
@@ -235,7 +235,7 @@ def append_direct(connection: sa.Connection, table: sa.Table, values: dict[str, 
     return (got[0], got[1]) if got is not None else None
 
 
-_MANY_TYPES = {**_DIRECT_CASTS, "seq": "BIGINT"}
+_MANY_TYPES = {**_DIRECT_CASTS, "seq": "BIGINT", "changes": "BYTEA"}
 _many_statements: dict[tuple[str, tuple[str, ...]], str] = {}
 
 
@@ -256,27 +256,14 @@ def _many_statement(table: sa.Table, columns: tuple[str, ...]) -> str:
 # What an event of a write fills: a read event's columns, its place in the chain and its sealed
 # changes (the delivery detail inbox_key stays NULL).
 _WRITTEN_COLUMNS = (*DIRECT_COLUMNS, "chain", "seq", "hash", "changes")
-_with_head_statements: dict[str, str] = {}
+_PLAIN_WRITTEN = tuple(name for name in _WRITTEN_COLUMNS if name not in ("details", "changes"))
+# Moves the head in the statement that inserts the events (_many_statement's), a round trip
+# and an ORM insert less for every audited write; the head is already locked (_locked_head).
+_MOVE_HEAD_FIRST = "WITH head AS (UPDATE audit_heads SET seq = %(seq)s, hash = %(hash)s WHERE chain = %(chain)s) "
 
 
 def _bytea(blob: bytes | None) -> str | None:
     return "\\x" + bytes(blob).hex() if blob is not None else None
-
-
-def _with_head_statement(table: sa.Table) -> str:
-    """Move the head and insert the events in one statement, a round trip and an ORM insert
-    less for every audited write (the head is already locked, _locked_head). The rows come as
-    one JSON parameter, so the text is the same for any number of events."""
-    if table.name not in _with_head_statements:
-        types = {**_MANY_TYPES, "changes": "BYTEA"}
-        record = ", ".join(f"{name} {types.get(name, 'TEXT')}" for name in _WRITTEN_COLUMNS)
-        names = ", ".join(_WRITTEN_COLUMNS)
-        _with_head_statements[table.name] = (
-            "WITH head AS (UPDATE audit_heads SET seq = %(seq)s, hash = %(hash)s WHERE chain = %(chain)s) "  # noqa: S608
-            f"INSERT INTO {table.name} ({names}) SELECT {names} "  # (schema names; values bound)
-            f"FROM json_to_recordset(CAST(%(rows)s AS JSON)) AS r({record}) RETURNING id, seq"
-        )
-    return _with_head_statements[table.name]
 
 
 def append_many(connection: sa.Connection, table: sa.Table, chain: str, rows: list[dict[str, Any]],
