@@ -9,7 +9,7 @@ from datetime import date
 import sqlalchemy as sa
 
 from tenantry.platform import audit, clock
-from tenantry.platform.db import db
+from tenantry.platform.db import by_id, db
 from tenantry.platform.tenancy import current_tenant
 
 from .models import Activity
@@ -25,7 +25,7 @@ class ActivityData:
 
 
 def get(activity_id: uuid.UUID) -> Activity | None:
-    return db.session.get(Activity, activity_id)
+    return by_id(Activity, activity_id)
 
 
 def create(subject: str, subject_id: uuid.UUID, data: ActivityData, *, actor=None) -> Activity:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from tenantry.platform import audit, clock
 from tenantry.platform.crypto import fields
-from tenantry.platform.db import db
+from tenantry.platform.db import by_id, db
 from tenantry.platform.tenancy import current_tenant
 
 from . import search
@@ -38,7 +38,7 @@ class CompanyData:
 
 def get(company_id: uuid.UUID) -> Company | None:
     # The ORM adds the current tenant to every query: another tenant's id finds nothing.
-    return db.session.get(Company, company_id)
+    return by_id(Company, company_id)
 
 
 def _write(company: Company, data: CompanyData, *, new: bool = False) -> dict:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from tenantry.platform import audit, clock
 from tenantry.platform.crypto import fields
-from tenantry.platform.db import db
+from tenantry.platform.db import by_id, db
 from tenantry.platform.tenancy import current_tenant
 
 from . import search
@@ -50,7 +50,7 @@ class ContactData:
 
 
 def get(contact_id: uuid.UUID) -> Contact | None:
-    return db.session.get(Contact, contact_id)
+    return by_id(Contact, contact_id)
 
 
 def display_name(plain: dict) -> str:

@@ -36,7 +36,7 @@ from werkzeug.datastructures import MultiDict
 from tenantry.platform import audit, clock, storage
 from tenantry.platform.crypto import fields, file_sealing
 from tenantry.platform.csv_cells import FORMULA_LEADS
-from tenantry.platform.db import db, new_id
+from tenantry.platform.db import by_id, db, new_id
 from tenantry.platform.tenancy import Tenant, TenantScoped, all_tenants, current_tenant, tenant_context
 
 from . import companies, custom_fields, forms
@@ -501,7 +501,7 @@ def start(entity: str, data: bytes, *, actor) -> tuple[CsvImport, Checked]:
 
 
 def get(import_id: uuid.UUID) -> CsvImport | None:
-    return db.session.get(CsvImport, import_id)
+    return by_id(CsvImport, import_id)
 
 
 def load(imp: CsvImport) -> Checked:

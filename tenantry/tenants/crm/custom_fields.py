@@ -27,7 +27,7 @@ from wtforms.validators import Length, ValidationError
 from tenantry.dpa import special_categories
 from tenantry.platform import audit, clock
 from tenantry.platform.crypto import fields
-from tenantry.platform.db import db, new_id
+from tenantry.platform.db import by_id, db, new_id
 from tenantry.platform.tenancy import TenantScoped, current_tenant
 
 from .models import Contact
@@ -172,7 +172,7 @@ def usable() -> list[CustomField]:
 
 
 def get(field_id: uuid.UUID) -> CustomField | None:
-    return db.session.get(CustomField, field_id)
+    return by_id(CustomField, field_id)
 
 
 def _check(data: DefinitionData, existing: CustomField | None) -> None:

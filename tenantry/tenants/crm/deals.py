@@ -10,7 +10,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from tenantry.platform import audit, clock
-from tenantry.platform.db import db
+from tenantry.platform.db import by_id, db
 from tenantry.platform.identity.models import Membership
 from tenantry.platform.tenancy import current_tenant
 
@@ -41,7 +41,7 @@ class DealData:
 
 
 def get(deal_id: uuid.UUID) -> Deal | None:
-    return db.session.get(Deal, deal_id)
+    return by_id(Deal, deal_id)
 
 
 def members() -> list[tuple[str, str]]:

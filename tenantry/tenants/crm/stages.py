@@ -7,7 +7,7 @@ import uuid
 import sqlalchemy as sa
 
 from tenantry.platform import audit
-from tenantry.platform.db import db
+from tenantry.platform.db import by_id, db
 from tenantry.platform.tenancy import current_tenant
 
 from .models import Deal, PipelineStage
@@ -41,7 +41,7 @@ def ensure_defaults() -> list[PipelineStage]:
 
 
 def get(stage_id: uuid.UUID) -> PipelineStage | None:
-    return db.session.get(PipelineStage, stage_id)
+    return by_id(PipelineStage, stage_id)
 
 
 def _name_taken(name: str, except_id: uuid.UUID | None = None) -> bool:
