@@ -33,7 +33,7 @@ writes read events in it, as `make run` does.
 The code run is a copy of the working tree taken at the start (other people's edits during
 the run cannot change what is measured; --no-snapshot runs the live tree). --profile N also
 times N in-process requests per endpoint under cProfile with their SQL statements counted
-(bench/results/profile-<endpoint>.txt).
+(bench/results/profile-<endpoint>.txt, and .prof for pstats).
 
   scripts/test.sh with-services .venv/bin/python bench/crm.py
   scripts/test.sh with-services .venv/bin/python bench/crm.py --seconds 3 --rounds 2 --jobs inline
@@ -558,6 +558,7 @@ def profile(env: dict[str, str], client: dict, rows: list[dict], requests: int, 
             text = io.StringIO()
             pstats.Stats(prof, stream=text).sort_stats("cumulative").print_stats(40)
             (out_dir / f"profile-{endpoint}.txt").write_text(text.getvalue())
+            prof.dump_stats(out_dir / f"profile-{endpoint}.prof")  # for pstats: callers, tottime
             per = {k: v / requests for k, v in statements.most_common()}
             report[endpoint] = {"ms_per_request_profiled": ms, "sql_per_request": per}
             print(f"profile {endpoint:6}: {ms:6.1f} ms/request under cProfile, SQL per request: "
@@ -585,7 +586,7 @@ def main() -> None:
                         help="default: redis when TENANTRY_TEST_REDIS_URL is set, else inline")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="also profile N in-process requests per endpoint (Flask test client, cProfile); "
-                             "writes bench/results/profile-<endpoint>.txt")
+                             "writes bench/results/profile-<endpoint>.txt and .prof")
     parser.add_argument("--no-floor", action="store_true",
                         help="leave out bench/floor_app.py (the baseline plus the cheapest form of the guarantees)")
     parser.add_argument("--no-snapshot", action="store_true",
