@@ -102,7 +102,10 @@ def json_body(allowed: dict[str, Any], *, required: tuple[str, ...] = ()) -> dic
     `allowed` maps field names to a type or a tuple of types (list means list of strings)."""
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "Send the body as application/json.")
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # silent covers malformed JSON only, not nesting past the parser's stack
+        data = None
     if data is None:
         raise ApiError(400, "invalid_json", "The body is not well-formed JSON.")
     if not isinstance(data, dict):

@@ -38,6 +38,13 @@ def _lines(text: str | None) -> list[str]:
             if line.strip()]
 
 
+def optional_uuid(value: str | None) -> uuid.UUID | None:
+    """A choice field's id, None when blank. Blank includes whitespace: Optional() stops a
+    field's validators there (its validate_<name> too), so the value never got checked."""
+    value = (value or "").strip()
+    return uuid.UUID(value) if value else None
+
+
 def czech_ico(value: str) -> str:
     """The IČO as its 8 digits, or ValidationError."""
     digits = re.sub(r"\s", "", value)
@@ -176,7 +183,7 @@ class ContactForm(Form):
         return ContactData(
             first_name=(self.first_name.data or "").strip(), last_name=(self.last_name.data or "").strip(),
             emails=self._emails, phones=self._phones, address=(self.address.data or "").strip(),
-            company_id=uuid.UUID(self.company.data) if self.company.data else None,
+            company_id=optional_uuid(self.company.data),
             position=(self.position.data or "").strip(), notes=(self.notes.data or "").strip(),
             tags=list(dict.fromkeys(tags)),
         )
@@ -254,7 +261,7 @@ class DealForm(Form):
         self._close = _iso_date(field.data)
 
     def _uuid(self, field) -> uuid.UUID | None:
-        return uuid.UUID(field.data) if field.data else None
+        return optional_uuid(field.data)
 
     def data_for_service(self):
         from .deals import DealData

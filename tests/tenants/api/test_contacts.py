@@ -98,11 +98,23 @@ def test_malformed_bodies_are_refused(api, api_app, acme):
     assert broken.status_code == 400 and error_of(broken)["code"] == "invalid_json"
     a_list = api.post("/api/v1/contacts", json=[{"first_name": "Jana"}])
     assert a_list.status_code == 400 and error_of(a_list)["code"] == "invalid_json"
+    # Deeper than the JSON parser's stack: a RecursionError, not the ValueError of broken JSON.
+    nested = api.post("/api/v1/contacts", data='{"a":' * 5000 + "1" + "}" * 5000,
+                      headers={"Content-Type": "application/json"})
+    assert nested.status_code == 400 and error_of(nested)["code"] == "invalid_json"
     assert _count(api_app, acme.id) == 0
     put = api.http.put("/api/v1/contacts", json={}, headers={"Authorization": f"Bearer {api.token}"})
     assert put.status_code == 405 and error_of(put)["code"] == "method_not_allowed"
     not_an_id = api.get("/api/v1/contacts/123")
     assert not_an_id.status_code == 404 and error_of(not_an_id)["code"] == "not_found"
+
+
+def test_a_blank_company_id_means_no_company(api):
+    # Whitespace stops the form's validators (Optional), so it must also read as no company.
+    created = api.post("/api/v1/contacts", json={"first_name": "Jana", "company_id": " "})
+    assert created.status_code == 201 and created.get_json()["company_id"] is None
+    changed = api.patch(f"/api/v1/contacts/{created.get_json()['id']}", json={"company_id": "\t"})
+    assert changed.status_code == 200 and changed.get_json()["company_id"] is None
 
 
 def test_a_bad_patch_changes_nothing(api):
