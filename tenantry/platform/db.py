@@ -107,7 +107,7 @@ def is_postgres() -> bool:
 def by_id(model, row_id):
     """The row of `model` with primary key `row_id`, or None: session.get's answer for a
     single-column key, by one statement built once per model. session.get builds its
-    statement anew on every call (a tenth of an API detail read, bench/crm.py), and answers
+    statement anew on every call (0.07 ms of a 1.8 ms API detail read, bench/crm.py), and answers
     from the identity map without asking the database, where this always asks, under the
     current tenant's criteria like every other query."""
     return db.session.execute(_by_id(model), {"row_id": row_id}).scalar_one_or_none()

@@ -260,16 +260,13 @@ class DealForm(Form):
     def validate_expected_close(self, field):
         self._close = _iso_date(field.data)
 
-    def _uuid(self, field) -> uuid.UUID | None:
-        return optional_uuid(field.data)
-
     def data_for_service(self):
         from .deals import DealData
 
         return DealData(title=self.title.data.strip(), value=self._value, currency=self.currency.data,
                         stage_id=uuid.UUID(self.stage.data), expected_close=self._close,
-                        contact_id=self._uuid(self.contact), company_id=self._uuid(self.company),
-                        owner_id=self._uuid(self.owner))
+                        contact_id=optional_uuid(self.contact.data), company_id=optional_uuid(self.company.data),
+                        owner_id=optional_uuid(self.owner.data))
 
     def fill_from(self, deal, title: str) -> None:
         self.title.data, self.value.data, self.currency.data = title, f"{deal.value.normalize():f}", deal.currency
