@@ -164,6 +164,11 @@ def _flush_pending() -> None:
         session = db.session()
     except RuntimeError:  # no application context
         return
+    # A context can end inside a flush: the audit chain seals an event's changes in
+    # before_flush, and a key lookup outside any tenant opens all_tenants(). That flush writes
+    # what is pending itself; a nested one would only raise "Session is already flushing".
+    if session._flushing:
+        return
     if session.new or session.dirty or session.deleted:
         session.flush()
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from tenantry.platform import audit, audit_chain
 from tenantry.platform.audit import AuditEvent
 from tenantry.platform.db import db
-from tenantry.platform.tenancy import tenant_context
+from tenantry.platform.tenancy import all_tenants, tenant_context
 from tests.factories import make_tenant
 
 
@@ -312,6 +312,22 @@ def test_a_writes_events_go_in_with_the_heads_move_in_one_statement(app, app_ctx
     with tenant_context(tenant):
         opened = audit.changes_of(rows[-2])
     assert opened == {"first_name": ("Jana", "Jána \\x00 ☃"), "notes": (None, "x")}
+    assert audit_chain.verify(AuditEvent, str(tenant.id)).ok
+
+
+def test_changes_for_a_tenant_recorded_across_tenants_are_sealed_under_its_key(app, app_ctx):
+    """The operator's console and the sweeps work across tenants. Sealing an event's changes
+    there looks the key up under all_tenants() in the middle of the flush, whose end must not
+    start a second flush ("Session is already flushing")."""
+    tenant = make_tenant("crossed")
+    db.session.commit()
+    with all_tenants():
+        event = audit.record("test.changed", tenant_id=tenant.id, target_type="tenant", target_id=str(tenant.id),
+                             changes={"name": ("Old", "New")})
+        db.session.commit()
+    assert event.changes is not None and b"New" not in event.changes
+    with tenant_context(tenant):
+        assert audit.changes_of(_chain_rows(str(tenant.id))[-1]) == {"name": ("Old", "New")}
     assert audit_chain.verify(AuditEvent, str(tenant.id)).ok
 
 
