@@ -155,6 +155,9 @@ def test_search_by_email_phone_and_any_word_of_a_name_through_blind_indexes(web_
     assert _search(member, "contacts", "nov") == []  # exact words only: digests answer no prefixes
     assert _search(member, "contacts") == ["Karel Dvořák", "Petr Novák", "Jana Nováková"]  # by surname
     assert _search(member, "contacts", sort="-name") == ["Jana Nováková", "Petr Novák", "Karel Dvořák"]
+    # The sort's label says what it sorts on: contacts by surname, companies by name.
+    assert ">Surname A–Z</option>" in member.get("/t/acme/crm/contacts").get_data(as_text=True)
+    assert ">Name A–Z</option>" in member.get("/t/acme/crm/companies").get_data(as_text=True)
 
     member.post("/t/acme/crm/companies/new", data=_company_form())
     assert _search(member, "companies", VALID_ICO) == ["Železárny Nový Bor s.r.o."]
