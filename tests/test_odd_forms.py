@@ -11,12 +11,10 @@ from __future__ import annotations
 import pytest
 from flask_wtf import FlaskForm
 
-from tenantry.platform.db import db
-from tests import factories
 from tests.admin.test_role_matrix import _client_for, admin_rules, matrix  # noqa: F401 (fixture)
 from tests.admin.test_role_matrix import _fill as admin_url
-from tests.test_isolation import OBJECT_FACTORIES, tenant_rules
 from tests.test_isolation import _fill as tenant_url
+from tests.test_isolation import owner_of_every_object, tenant_rules
 from tests.test_odd_queries import VALUES
 
 # Besides the odd values: what checkboxes, numbers, dates and choices expect, so that posts
@@ -52,17 +50,10 @@ def _post_all(client, rules, url_of) -> list[tuple[str, str, int]]:
 
 
 def test_every_tenant_form_takes_odd_values_without_a_500(app):
-    app.config["WTF_CSRF_ENABLED"] = False
-    with app.app_context():
-        tenant = factories.make_tenant("odd-forms")
-        params = {name for r in tenant_rules(app) for name in r.arguments if name != "slug"}
-        ids = {name: OBJECT_FACTORIES[name](tenant) for name in params}
-        db.session.commit()
-        client = app.test_client()
-        factories.sign_in(client, db.session.merge(tenant._test_owner))
+    client, slug, ids = owner_of_every_object(app, "odd-forms")
     rules = [rule for rule in tenant_rules(app) if "POST" in rule.methods]
     assert len(rules) > 40
-    assert _post_all(client, rules, lambda rule: tenant_url(rule, tenant.slug, ids)) == []
+    assert _post_all(client, rules, lambda rule: tenant_url(rule, slug, ids)) == []
 
 
 @pytest.mark.parametrize("who", ["platform-admin", "dpo"])

@@ -14,12 +14,10 @@ from pathlib import Path
 import pytest
 
 import tenantry
-from tenantry.platform.db import db
-from tests import factories
 from tests.admin.test_role_matrix import _client_for, admin_rules, matrix  # noqa: F401 (fixture)
 from tests.admin.test_role_matrix import _fill as admin_url
-from tests.test_isolation import OBJECT_FACTORIES, tenant_rules
 from tests.test_isolation import _fill as tenant_url
+from tests.test_isolation import owner_of_every_object, tenant_rules
 
 # request.args.get("x"), request.args["x"], args.getlist("x"), and the filter forms' fields
 # (FilterForm(formdata=request.args) reads its own field names).
@@ -61,15 +59,8 @@ def test_the_query_names_are_found():
 
 
 def test_every_tenant_page_takes_odd_queries_without_a_500(app):
-    app.config["WTF_CSRF_ENABLED"] = False
-    with app.app_context():
-        tenant = factories.make_tenant("odd-queries")
-        params = {name for r in tenant_rules(app) for name in r.arguments if name != "slug"}
-        ids = {name: OBJECT_FACTORIES[name](tenant) for name in params}
-        db.session.commit()
-        client = app.test_client()
-        factories.sign_in(client, db.session.merge(tenant._test_owner))
-    urls = [tenant_url(rule, tenant.slug, ids) for rule in tenant_rules(app) if "GET" in rule.methods]
+    client, slug, ids = owner_of_every_object(app, "odd-queries")
+    urls = [tenant_url(rule, slug, ids) for rule in tenant_rules(app) if "GET" in rule.methods]
     assert len(urls) > 40
     assert _walk(client, urls) == []
 
