@@ -114,5 +114,11 @@ _md = MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
 def render_html(markdown: str, jurisdiction: str) -> str:
-    """The agreement as HTML in the jurisdiction's words."""
-    return _md.render(render_terms(markdown, jurisdiction))
+    """The agreement as HTML in the jurisdiction's words, its headings one level down: it is
+    shown inside a page whose own <h1> names it, and a page has one <h1> (screen readers
+    navigate by the outline)."""
+    tokens = _md.parse(render_terms(markdown, jurisdiction))
+    for token in tokens:
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(int(token.tag[1]) + 1, 6)}"
+    return _md.renderer.render(tokens, _md.options, {})
