@@ -641,8 +641,10 @@ def live_server(make_app) -> Iterator[LiveServer]:
 def _browser():
     if not os.access(CHROMIUM, os.X_OK):
         unavailable(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Same patience for assertions as for actions (browser_page's default timeout): CI is slow.
+    expect.set_options(timeout=15_000)
     playwright = sync_playwright().start()
     try:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

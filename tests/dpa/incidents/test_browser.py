@@ -9,6 +9,7 @@ from datetime import timedelta
 import pyotp
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import expect
 
 from tenantry.platform import clock
 from tenantry.platform.db import db
@@ -34,6 +35,8 @@ def test_dpo_notifies_and_the_owner_acknowledges(live_server, browser_page):
     page.get_by_role("button", name="Sign in").click()
     page.get_by_label("Authentication code").fill(pyotp.TOTP(secret).at(time.time() + 30))
     page.get_by_role("button", name="Verify").click()
+    # Going elsewhere before the sign-in answer arrives would abort it and lose the session.
+    page.wait_for_url(lambda url: "/login" not in url)
 
     page.goto(live_server.url("/admin/incidents/"))
     page.get_by_role("link", name="Log an incident").click()
@@ -63,7 +66,7 @@ def test_dpo_notifies_and_the_owner_acknowledges(live_server, browser_page):
     assert "needs your acknowledgement" in banner.inner_text()
     banner.get_by_role("link", name="Read and acknowledge").click()
     owner_page.get_by_role("link", name="Personal-data breach notice: Exposed export link").click()
-    assert owner_page.get_by_text("Likely consequences: Unwanted e-mails.").is_visible()
+    expect(owner_page.get_by_text("Likely consequences: Unwanted e-mails.")).to_be_visible()
     owner_page.get_by_role("button", name="Acknowledge").click()
     owner_page.get_by_text("Acknowledged. Thank you.").wait_for()
     assert owner_page.get_by_role("alert").count() == 0

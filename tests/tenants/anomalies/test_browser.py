@@ -26,6 +26,7 @@ def test_the_owner_sees_the_alert_in_notices_and_resolves_it(live_server, browse
     page.get_by_label("E-mail").fill(owner_email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(live_server.url("/t/acme/"))
 
     page.goto(live_server.url("/t/acme/notices"))
     page.get_by_role("link", name="Security alert in Acme Trading: Many contacts read in a short time").click()

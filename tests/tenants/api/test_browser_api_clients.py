@@ -8,6 +8,7 @@ import json
 import urllib.request
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.factories import PASSWORD
 from tests.identity.support import new_tenant
@@ -26,7 +27,7 @@ def test_an_admin_creates_a_client_in_the_browser_and_its_secret_works(live_serv
     page.get_by_label("Name").fill("Invoicing sync")
     page.get_by_label("crm:read").check()
     page.get_by_role("button", name="Create client").click()
-    assert page.get_by_role("heading", name="“Invoicing sync” is ready").is_visible()
+    expect(page.get_by_role("heading", name="“Invoicing sync” is ready")).to_be_visible()
     client_id = page.locator('code[data-copy-label="client ID"]').inner_text().strip()
     secret = page.locator('code[data-copy-label="client secret"]').inner_text().strip()
     assert page.get_by_role("button", name="Copy client secret").is_visible()
