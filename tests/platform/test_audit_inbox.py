@@ -253,7 +253,8 @@ def test_a_lingering_drain_takes_reads_that_keep_coming_and_ends_once_they_stop(
 
     def drainer():
         with app.app_context():
-            done.append(audit_inbox.drain(linger=0.5))
+            # Far longer than the gaps between reads, even on a loaded CI machine.
+            done.append(audit_inbox.drain(linger=2.0))
 
     thread = threading.Thread(target=drainer)
     thread.start()
