@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 import holidays
@@ -18,10 +19,21 @@ ROLE_CHOICES = [("viewer", "Viewer: reads only"), ("member", "Member: reads and 
                 ("admin", "Admin: also manages members and settings"), ("owner", "Owner: everything, incl. cancelling")]
 
 
-def country_choices() -> list[tuple[str, str]]:
+@functools.cache
+def _country_names() -> dict[str, str]:
     # The holidays package's registry: every country whose business-day calendar we can compute.
     names = {entry[1]: re.sub(r"(?<=[a-z])(?=[A-Z])", " ", entry[0]) for entry in holidays.registry.COUNTRIES.values()}
-    return sorted(names.items(), key=lambda item: item[1])
+    return dict(sorted(names.items(), key=lambda item: item[1]))
+
+
+def country_choices() -> list[tuple[str, str]]:
+    return list(_country_names().items())
+
+
+def country_name(code: str | None) -> str:
+    """"Czechia (CZ)" for pages; a code the registry does not know is shown as it is."""
+    name = _country_names().get(code or "")
+    return f"{name} ({code})" if name else (code or "—")
 
 
 def valid_slug(_form, field) -> None:

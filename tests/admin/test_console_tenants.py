@@ -82,6 +82,7 @@ def test_the_tenant_detail_shows_the_same_facts_and_the_support_grants(app, cons
     html = client.get(f"/admin/tenants/{console['acme']}").get_data(as_text=True)
     assert re.search(r"<dt>Members</dt><dd>2</dd>", html)
     assert re.search(r"<dt>Contacts</dt><dd>2</dd>", html)
+    assert re.search(r"<dt>Country and law</dt><dd>\w[\w ]+ \([A-Z]{2}\), GDPR</dd>", html), html
     assert "Support access granted by the tenant" in html
     assert client.get(f"/admin/tenants/{console['gone']}").status_code == 200
 

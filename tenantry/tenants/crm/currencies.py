@@ -6,6 +6,8 @@ and testing codes (XAU, XDR, XTS, XXX, ...) are left out: nobody prices a deal i
 Source: the ISO 4217 "List one" maintained by SIX (amendments up to 2025: ZWG, XCG, SLE, VED).
 """
 
+from decimal import Decimal
+
 CODES = frozenset("""
 AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP
 BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP
@@ -25,3 +27,13 @@ MINOR_UNITS = {
 
 def minor_units(code: str) -> int:
     return MINOR_UNITS.get(code, 2)
+
+
+def format_amount(value: Decimal | None, code: str) -> str:
+    """An amount as people read it: the currency's decimal places (a CZK deal stored as
+    125000.500 by the three-place column reads 125,000.50 CZK), thousands grouped."""
+    if value is None:
+        return "—"
+    places = minor_units(code) if code in CODES else max(0, -value.normalize().as_tuple().exponent)
+    shown = value.quantize(Decimal(1).scaleb(-places))
+    return f"{shown:,f} {code}"

@@ -20,14 +20,9 @@ from tenantry.platform.tenancy import Tenant, all_tenants, tenant_context
 from tenantry.tenants.crm import companies, contacts
 from tenantry.tenants.crm.csv_import import CsvImport
 from tenantry.tenants.crm.models import Company, Contact, SearchIndex
-from tests.identity.support import count, in_app, login_password, new_member, new_tenant, text
+from tests.identity.support import count, in_app, login_password, new_member, text
 
 VALID_ICO = "25596641"
-
-
-@pytest.fixture
-def acme(web_app):
-    return new_tenant(web_app, "acme", country="CZ")
 
 
 @pytest.fixture

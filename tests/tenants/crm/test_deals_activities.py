@@ -12,32 +12,11 @@ import pytest
 
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, tenant_context
-from tenantry.tenants.crm import companies, contacts, stages
+from tenantry.tenants.crm import companies, contacts, currencies, stages
 from tenantry.tenants.crm.models import Activity, Deal, PipelineStage
-from tests.identity.support import count, field_errors, in_app, login_password, new_member, new_tenant, text
+from tests.identity.support import count, field_errors, in_app, new_member, new_tenant, text
 from tests.platform.crypto.test_storage_canary import _raw_database_text
-
-
-@pytest.fixture
-def acme(web_app):
-    return new_tenant(web_app, "acme", country="CZ")
-
-
-def _client(web_app, acme, role):
-    person = new_member(web_app, acme, role)
-    client = web_app.test_client()
-    assert login_password(client, person.email).status_code == 302
-    return client
-
-
-@pytest.fixture
-def member(web_app, acme):
-    return _client(web_app, acme, "member")
-
-
-@pytest.fixture
-def admin(web_app, acme):
-    return _client(web_app, acme, "admin")
+from tests.tenants.crm.conftest import signed_in
 
 
 def _stage_ids(web_app, acme) -> dict[str, str]:
@@ -120,9 +99,11 @@ def test_create_show_edit_list_and_delete_deals(web_app, member, acme):
         web_app, acme, value="1 250,5", contact=contact_id, company=company_id))
     deal_id = _id_from(created, "deals")
     page = text(member.get(f"/t/acme/crm/deals/{deal_id}"))
-    assert "Renewal for Jana Nováková" in page and "1250.500 CZK" in page and "2030-06-30" in page
+    # Shown in the currency's places, grouped, not as the three-place column stores it (1250.500).
+    assert "Renewal for Jana Nováková" in page and "1,250.50 CZK" in page and "2030-06-30" in page
     assert "Buyer a.s." in page and "Jana Nováková" in page
-    assert "Renewal for Jana Nováková" in text(member.get(f"/t/acme/crm/contacts/{contact_id}"))
+    contact_page = text(member.get(f"/t/acme/crm/contacts/{contact_id}"))
+    assert "Renewal for Jana Nováková" in contact_page and "1,250.50 CZK" in contact_page
 
     member.post("/t/acme/crm/deals/new", data=_deal_form(web_app, acme, title="Small", value="10", currency="EUR",
                                                           expected_close="2030-01-01", stage=ids["Proposal"]))
@@ -134,6 +115,8 @@ def test_create_show_edit_list_and_delete_deals(web_app, member, acme):
         return re.findall(r'<a href="/t/acme/crm/deals/[0-9a-f-]{36}">(.*?)</a>', html)
 
     assert titles() == ["Big", "Renewal for Jana Nováková", "Small"]
+    listed = text(member.get("/t/acme/crm/deals"))
+    assert "99,999.00 CZK" in listed and "10.00 EUR" in listed and "1,250.50 CZK" in listed
     assert titles(sort="value") == ["Small", "Renewal for Jana Nováková", "Big"]
     assert titles(sort="close") == ["Small", "Renewal for Jana Nováková", "Big"]  # no date: last
     assert titles(stage=ids["Proposal"]) == ["Big", "Small"]
@@ -252,7 +235,7 @@ def test_a_viewer_reads_deals_and_timelines_and_gets_403_on_every_write(web_app,
     member.post(f"/t/acme/crm/deals/{deal_id}/activities", data={"kind": "call", "note": "Seen"})
     with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
         activity_id = str(db.session.execute(db.select(Activity.id)).scalar_one())
-    viewer = _client(web_app, acme, "viewer")
+    viewer = signed_in(web_app, acme, "viewer")
     assert viewer.get("/t/acme/crm/deals").status_code == 200
     page = text(viewer.get(f"/t/acme/crm/deals/{deal_id}"))
     assert "Seen" in page and "Add activity" not in page and "New deal" not in text(viewer.get("/t/acme/crm/deals"))
@@ -285,3 +268,16 @@ def test_a_deal_title_and_activity_note_canary_is_absent_from_the_raw_database(w
     raw = _raw_database_text(database)
     assert control_slug.encode() in raw, "the raw read does not see plaintext: the check would prove nothing"
     assert canary.encode() not in raw and canary.encode().hex().encode() not in raw
+
+
+@pytest.mark.parametrize(("value", "code", "shown"), [
+    (Decimal("1250.500"), "CZK", "1,250.50 CZK"),
+    (Decimal("0.000"), "EUR", "0.00 EUR"),
+    (Decimal("1500000.000"), "JPY", "1,500,000 JPY"),
+    (Decimal("12.345"), "BHD", "12.345 BHD"),
+    (Decimal("999999999999.990"), "USD", "999,999,999,999.99 USD"),
+    (Decimal("7.250"), "XYZ", "7.25 XYZ"),  # a code no longer listed: its own places, nothing invented
+    (None, "EUR", "—"),
+])
+def test_amounts_read_in_their_currencys_places_with_thousands_grouped(value, code, shown):
+    assert currencies.format_amount(value, code) == shown
