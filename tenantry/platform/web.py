@@ -311,6 +311,15 @@ def add_tenant_nav(app: Flask, endpoint: str, label: str, role: str = "viewer", 
         items.sort()
 
 
+def add_dashboard_panel(app: Flask, template: str, context, order: int = 50) -> None:
+    """A panel on the workspace dashboard, above the workspace's own cards: `context()` gives
+    the template's variables (and records any read of personal data it shows)."""
+    panels = app.extensions.setdefault("tenantry.dashboard_panels", [])
+    if not any(panel[1] == template for panel in panels):
+        panels.append((order, template, context))
+        panels.sort(key=lambda panel: panel[:2])
+
+
 def add_tenant_gate(app: Flask, gate) -> None:
     """A check run on every tenant page after membership and policy (areas above the platform
     use it, e.g. "the agreement must be concluded first"); it returns a response to stop."""

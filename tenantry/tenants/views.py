@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from tenantry.dpa import agreements, terms
@@ -109,8 +109,11 @@ def agreement_gate(tenant, membership):
 @bp.route("/")
 def dashboard():
     people = members.members()
+    panels = [(template, context()) for _order, template, context
+              in current_app.extensions.get("tenantry.dashboard_panels", [])]
     return render_template(
         "tenants/dashboard.html",
+        panels=panels,
         people=people,
         without_2fa=[m for m in people if not m.user.has_totp],
         acceptance=next(iter(agreements.acceptances()), None),

@@ -10,13 +10,14 @@ def init_app(app: Flask) -> None:
     from tenantry.dpa.duties import ropa
     from tenantry.platform import cron
     from tenantry.platform.crypto import rotation
-    from tenantry.platform.web import add_tenant_nav
+    from tenantry.platform.web import add_dashboard_panel, add_tenant_nav
     from tenantry.tenants.crm import companies, contacts, currencies, import_views, views
     from tenantry.tenants.forms import country_name
 
     app.register_blueprint(views.bp)
     app.add_template_filter(currencies.format_amount, "money")
     app.add_template_filter(country_name, "country")
+    add_dashboard_panel(app, "crm/_dashboard.html", views.dashboard_panel, order=10)
     app.register_blueprint(import_views.bp)
     add_tenant_nav(app, "crm_io.custom_field_list", "Custom fields", role="admin", order=93)
     cron.register(app, "crm-import-files", csv_import.expire)

@@ -12,12 +12,12 @@ import uuid
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from tenantry.platform import audit
+from tenantry.platform import audit, clock
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import current_tenant
 from tenantry.platform.web import require_role, tenant_blueprint
 
-from . import activities, companies, contacts, custom_fields, deals, forms, stages
+from . import activities, companies, contacts, custom_fields, deals, forms, overview, stages
 
 bp = tenant_blueprint("crm", __name__)
 
@@ -39,6 +39,18 @@ def _read(entity: str, ids: list, *, listed: bool, **details) -> None:
 def _read_timeline(related: dict) -> None:
     _read("activity", [a.id for a, _ in related["timeline"]], listed=True)
     _read("deal", [d.id for d, _ in related["related_deals"]], listed=True)
+
+
+def dashboard_panel() -> dict:
+    """The workspace dashboard's CRM panel (platform.web.add_dashboard_panel)."""
+    today = clock.now().date()
+    due, due_total = overview.due_activities(today)
+    _read("activity", [d.activity.id for d in due], listed=True, dashboard=True)
+    for subject in activities.SUBJECTS:
+        _read(subject, list(dict.fromkeys(d.subject_id for d in due if d.subject == subject)), listed=True,
+              dashboard=True)
+    return {"today": today, "due": due, "due_total": due_total, "pipeline": overview.open_pipeline(),
+            "counts": {"contacts": contacts.count(current_tenant.id), "companies": companies.count(current_tenant.id)}}
 
 
 def _uuid_arg(name: str) -> uuid.UUID | None:
@@ -254,8 +266,12 @@ def _back_to(activity):
 @require_role("member")
 def activity_done(activity_id):
     activity = activities.get(activity_id) or abort(404)
-    activities.complete(activity, done=request.form.get("done", "1") == "1", actor=current_user)
+    done = request.form.get("done", "1") == "1"
+    activities.complete(activity, done=done, actor=current_user)
     db.session.commit()
+    if request.form.get("back") == "dashboard":  # a fixed name, never a URL: no open redirect
+        flash("Activity marked as done." if done else "Activity reopened.", "success")
+        return redirect(url_for("tenant.dashboard"))
     return _back_to(activity)
 
 

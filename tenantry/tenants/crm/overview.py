@@ -1,0 +1,92 @@
+"""What the workspace dashboard shows of the CRM: the activities coming due, and the open
+pipeline by stage. Sums and counts run in SQL; only the handful of rows shown are decrypted."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from tenantry.platform.db import db
+
+from . import activities, contacts, stages
+from .models import Activity, Company, Contact, Deal
+
+DUE_WITHIN = timedelta(days=7)
+SHOWN = 10
+
+
+@dataclass
+class Due:
+    activity: Activity
+    note: str
+    subject: str  # contact, company or deal
+    subject_id: uuid.UUID
+    label: str
+    overdue: bool
+
+
+@dataclass
+class StageTotal:
+    name: str
+    deals: int = 0
+    # currency -> sum; values in different currencies are never added together
+    values: dict[str, Decimal] = field(default_factory=dict)
+
+
+def _restricted_contacts():
+    return sa.select(Contact.id).where(Contact.restricted_at.is_not(None))
+
+
+def due_activities(today: date) -> tuple[list[Due], int]:
+    """Open activities due by a week from `today`, overdue first, and how many there are in all.
+    An activity of a restricted contact is left out, as restricted contacts are from every list."""
+    stmt = sa.select(Activity).where(
+        Activity.done.is_(False), Activity.due_on.is_not(None), Activity.due_on <= today + DUE_WITHIN,
+        sa.or_(Activity.contact_id.is_(None), Activity.contact_id.not_in(_restricted_contacts())))
+    total = db.session.execute(sa.select(sa.func.count()).select_from(stmt.subquery())).scalar_one()
+    rows = db.session.execute(
+        stmt.order_by(Activity.due_on, Activity.created_at, Activity.id).limit(SHOWN)).scalars().all()
+    labels = _subject_labels([activities.subject_of(a) for a in rows])
+    shown = []
+    for activity in rows:
+        subject, subject_id = activities.subject_of(activity)
+        shown.append(Due(activity, activity.reveal("note"), subject, subject_id, labels[subject, subject_id],
+                         overdue=activity.due_on < today))
+    return shown, total
+
+
+def _subject_labels(subjects: list[tuple[str, uuid.UUID]]) -> dict[tuple[str, uuid.UUID], str]:
+    """Each subject's name or title, each kind loaded in one query."""
+    wanted: dict[str, set[uuid.UUID]] = defaultdict(set)
+    for subject, subject_id in subjects:
+        wanted[subject].add(subject_id)
+    labels = {}
+    if wanted["contact"]:
+        rows = db.session.execute(sa.select(Contact).where(Contact.id.in_(wanted["contact"]))).scalars().all()
+        labels.update({("contact", c.id): contacts.display_name(plain)
+                       for c, plain in zip(rows, Contact.plain_all(rows), strict=True)})
+    for subject, model, column in (("company", Company, "name"), ("deal", Deal, "title")):
+        if wanted[subject]:
+            rows = db.session.execute(sa.select(model).where(model.id.in_(wanted[subject]))).scalars()
+            labels.update({(subject, row.id): row.reveal(column) or "(untitled)" for row in rows})
+    return labels
+
+
+def open_pipeline() -> list[StageTotal]:
+    """Deals in each stage that is neither won nor lost, in the tenant's order of stages."""
+    open_stages = [s for s in stages.ordered() if not (s.is_won or s.is_lost)]
+    totals = {s.id: StageTotal(s.name) for s in open_stages}
+    rows = db.session.execute(
+        sa.select(Deal.stage_id, Deal.currency, sa.func.count(), sa.func.sum(Deal.value))
+        .where(Deal.stage_id.in_(list(totals))).group_by(Deal.stage_id, Deal.currency)
+        .order_by(Deal.currency)) if totals else []
+    for stage_id, currency, count, value in rows:
+        total = totals[stage_id]
+        total.deals += count
+        total.values[currency] = Decimal(value or 0)
+    return [totals[s.id] for s in open_stages]
