@@ -12,11 +12,11 @@ def init_app(app: Flask) -> None:
     from tenantry.platform.crypto import rotation
     from tenantry.platform.web import add_dashboard_panel, add_tenant_nav
     from tenantry.tenants.crm import companies, contacts, currencies, import_views, views
-    from tenantry.tenants.forms import country_name
+    from tenantry.tenants.crm.models import ACTIVITY_KIND_LABELS
 
     app.register_blueprint(views.bp)
     app.add_template_filter(currencies.format_amount, "money")
-    app.add_template_filter(country_name, "country")
+    app.add_template_filter(ACTIVITY_KIND_LABELS.__getitem__, "activity_kind")
     add_dashboard_panel(app, "crm/_dashboard.html", views.dashboard_panel, order=10)
     app.register_blueprint(import_views.bp)
     add_tenant_nav(app, "crm_io.custom_field_list", "Custom fields", role="admin", order=93)

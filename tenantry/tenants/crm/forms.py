@@ -28,6 +28,7 @@ from tenantry.tenants.forms import country_choices
 from . import currencies, search
 from .companies import CompanyData
 from .contacts import ContactData
+from .models import ACTIVITY_KIND_LABELS
 
 MAX_LIST = 20
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*\.[^\s]{2,}$", re.I)
@@ -278,8 +279,7 @@ class DealForm(Form):
 
 
 class ActivityForm(Form):
-    kind = SelectField("Kind", choices=[("call", "Call"), ("meeting", "Meeting"), ("email", "E-mail"),
-                                        ("task", "Task")], validators=[DataRequired()])
+    kind = SelectField("Kind", choices=list(ACTIVITY_KIND_LABELS.items()), validators=[DataRequired()])
     due_on = StringField("Due date", validators=[Optional(), Length(max=20)])
     note = TextAreaField("Note", validators=[Optional(), Length(max=10000)])
 

@@ -264,7 +264,9 @@ class Deal(Sealed, TenantScoped, db.Model):
     )
 
 
-ACTIVITY_KINDS = ("call", "meeting", "email", "task")
+# What each kind is called on pages and in the form (one place for the form, the timeline and the dashboard).
+ACTIVITY_KIND_LABELS = {"call": "Call", "meeting": "Meeting", "email": "E-mail", "task": "Task"}
+ACTIVITY_KINDS = tuple(ACTIVITY_KIND_LABELS)
 
 
 class Activity(Sealed, TenantScoped, db.Model):

@@ -38,26 +38,20 @@ class StageTotal:
     values: dict[str, Decimal] = field(default_factory=dict)
 
 
-def _restricted_contacts():
-    return sa.select(Contact.id).where(Contact.restricted_at.is_not(None))
-
-
 def due_activities(today: date) -> tuple[list[Due], int]:
     """Open activities due by a week from `today`, overdue first, and how many there are in all.
     An activity of a restricted contact is left out, as restricted contacts are from every list."""
     stmt = sa.select(Activity).where(
         Activity.done.is_(False), Activity.due_on.is_not(None), Activity.due_on <= today + DUE_WITHIN,
-        sa.or_(Activity.contact_id.is_(None), Activity.contact_id.not_in(_restricted_contacts())))
+        sa.or_(Activity.contact_id.is_(None), Activity.contact_id.not_in(sa.select(Contact.id).where(~contacts.visible()))))
     total = db.session.execute(sa.select(sa.func.count()).select_from(stmt.subquery())).scalar_one()
     rows = db.session.execute(
         stmt.order_by(Activity.due_on, Activity.created_at, Activity.id).limit(SHOWN)).scalars().all()
-    labels = _subject_labels([activities.subject_of(a) for a in rows])
-    shown = []
-    for activity in rows:
-        subject, subject_id = activities.subject_of(activity)
-        shown.append(Due(activity, activity.reveal("note"), subject, subject_id, labels[subject, subject_id],
-                         overdue=activity.due_on < today))
-    return shown, total
+    subjects = [activities.subject_of(a) for a in rows]
+    labels = _subject_labels(subjects)
+    return [Due(activity, activity.reveal("note"), subject, subject_id, labels[subject, subject_id],
+                overdue=activity.due_on < today)
+            for activity, (subject, subject_id) in zip(rows, subjects, strict=True)], total
 
 
 def _subject_labels(subjects: list[tuple[str, uuid.UUID]]) -> dict[tuple[str, uuid.UUID], str]:
