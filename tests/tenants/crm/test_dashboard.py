@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 
 from tenantry.platform import clock
@@ -62,6 +63,7 @@ def _due_items(html: str) -> list[str]:
             for item in re.findall(r"<li>(.*?)</li>", section, re.S)]
 
 
+@pytest.mark.obligation("DSR-restrict")
 def test_the_dashboard_lists_open_activities_due_within_a_week_overdue_first(web_app, member, acme):
     ids, subjects = _seed(web_app, acme.id)
     html = text(member.get("/t/acme/"))
@@ -134,6 +136,7 @@ def test_only_the_ten_due_soonest_are_shown_and_the_rest_counted(web_app, member
     assert "The 10 due soonest of 12." in html
 
 
+@pytest.mark.obligation("DPA-B.monitoring")
 def test_what_the_panel_shows_is_recorded_as_reads(web_app, member, acme):
     ids, subjects = _seed(web_app, acme.id)
     member.get("/t/acme/")
