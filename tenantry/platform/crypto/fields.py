@@ -121,7 +121,7 @@ def _open(blob, aes_for, tenant_id, table: str, column: str, row_id, aad=_aad) -
 
 # --- blind indexes -------------------------------------------------------------------------
 
-KINDS = ("email", "phone", "company_id", "name")
+KINDS = ("email", "phone", "company_id", "name", "tag")
 
 _SPACES = re.compile(r"\s+")
 _PHONE_PUNCT = re.compile(r"[\s\-./()]")
@@ -171,11 +171,20 @@ def normalise_name_word(value: str) -> str:
     return tokens[0]
 
 
+def normalise_tag(value: str) -> str:
+    """A whole tag, matched as people type it: "  VIP  client" and "vip client" are one tag."""
+    normal = _SPACES.sub(" ", fold(value)).strip()
+    if not normal:
+        raise ValueError("an empty tag has no blind index")
+    return normal
+
+
 _NORMALISERS = {
     "email": normalise_email,
     "phone": normalise_phone,
     "company_id": normalise_company_id,
     "name": normalise_name_word,
+    "tag": normalise_tag,
 }
 
 

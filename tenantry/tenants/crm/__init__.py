@@ -11,7 +11,7 @@ def init_app(app: Flask) -> None:
     from tenantry.platform import cron
     from tenantry.platform.crypto import rotation
     from tenantry.platform.web import add_dashboard_panel, add_tenant_nav
-    from tenantry.tenants.crm import companies, contacts, currencies, import_views, views
+    from tenantry.tenants.crm import companies, contacts, currencies, import_views, index_builds, views
     from tenantry.tenants.crm.models import ACTIVITY_KIND_LABELS
 
     app.register_blueprint(views.bp)
@@ -21,6 +21,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(import_views.bp)
     add_tenant_nav(app, "crm_io.custom_field_list", "Custom fields", role="admin", order=93)
     cron.register(app, "crm-import-files", csv_import.expire)
+    cron.register(app, "crm-search-index", index_builds.sweep)
     rotation.register_encrypted_column(custom_fields.CustomValue, "value")
     add_tenant_nav(app, "crm.contact_list", "Contacts", order=10)
     add_tenant_nav(app, "crm.company_list", "Companies", order=11)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ from . import search
 from .models import CONTACT, Contact
 
 PAGE_SIZE = 25
+MAX_TAG = 100
 SORTS = ("name", "-name", "newest", "oldest")
 
 
@@ -32,6 +34,30 @@ RESTRICTED = ("This contact's processing is restricted by a data subject request
 def visible():
     """The condition every list and search of contacts adds: not restricted."""
     return Contact.restricted_at.is_(None)
+
+
+def tagged(tag: str):
+    """The condition for contacts carrying `tag`: whole, ignoring case, accents and spacing."""
+    from . import index_builds
+
+    try:
+        wanted = fields.normalise_tag(tag)
+    except ValueError:  # nothing left once folded: no contact carries such a tag
+        return sa.false()
+    if index_builds.is_current(current_tenant.id):
+        return Contact.id.in_(search.tagged(CONTACT, wanted))
+    # Contacts saved before tags were indexed have no tag digests until the sweep has rebuilt
+    # the tenant's index, so until then the tags are decrypted: slower, never incomplete.
+    rows = db.session.execute(sa.select(Contact).where(Contact.tenant_id == current_tenant.id)).scalars().all()
+    return Contact.id.in_([c.id for c in rows if wanted in _normal_tags(c.reveal("tags") or [])])
+
+
+def _normal_tags(tags: list[str]) -> set[str]:
+    out = set()
+    for tag in tags:
+        with contextlib.suppress(ValueError):
+            out.add(fields.normalise_tag(tag))
+    return out
 
 
 @dataclass
@@ -64,11 +90,24 @@ def _write(contact: Contact, data: ContactData, *, new: bool = False) -> dict:
         raise UnknownCompany("Choose one of this workspace's companies.")
     contact.company_id = data.company_id
     cipher = fields.TenantCipher(contact.tenant_id)
-    sealed = contact.seal_all({column: getattr(data, column) for column in Contact.ENCRYPTED}, cipher)
+    values = {column: getattr(data, column) for column in Contact.ENCRYPTED}
+    sealed = contact.seal_all(values, cipher)
     contact.updated_at = clock.now()
-    search.replace(CONTACT, contact.id, new=new, pairs=search.digests(
-        emails=data.emails, phones=data.phones, names=[data.first_name, data.last_name], cipher=cipher))
+    # An existing row's UPDATE is autoflushed by replace()'s DELETE, so the contact's row lock
+    # comes before its digests' (as in index_builds.rebuild): no deadlock with a rebuild.
+    search.replace(CONTACT, contact.id, new=new, pairs=index_pairs(values, cipher))
     return sealed
+
+
+def index_pairs(values: dict, cipher: fields.TenantCipher) -> set[tuple[str, str]]:
+    """The blind-index digests of a contact's plain values (its ENCRYPTED columns)."""
+    return search.digests(emails=values["emails"], phones=values["phones"], tags=values["tags"],
+                          names=[values["first_name"], values["last_name"]], cipher=cipher)
+
+
+def lock(contact: Contact) -> None:
+    """Take the contact's row lock before its digests', the order index_builds.rebuild uses."""
+    db.session.execute(sa.select(Contact.id).where(Contact.id == contact.id).with_for_update())
 
 
 def create(data: ContactData, *, actor=None) -> Contact:
@@ -94,6 +133,7 @@ def delete(contact: Contact, *, actor=None) -> None:
     from . import activities, deals
 
     before = contact.snapshot()
+    lock(contact)
     activities.delete_of("contact", contact.id)
     deals.detach(contact_id=contact.id)
     search.drop(CONTACT, contact.id)
@@ -125,8 +165,8 @@ class Page:
     pages: int
 
 
-def listing(*, q: str = "", company_id: uuid.UUID | None = None, sort: str = "name", page: int = 1,
-            page_size: int = PAGE_SIZE, bulk: bool = False) -> Page:
+def listing(*, q: str = "", company_id: uuid.UUID | None = None, tag: str = "", sort: str = "name",
+            page: int = 1, page_size: int = PAGE_SIZE, bulk: bool = False) -> Page:
     """One page of the tenant's contacts.
 
     Sorting by name decrypts the two name columns of every matching contact and sorts here:
@@ -146,6 +186,8 @@ def listing(*, q: str = "", company_id: uuid.UUID | None = None, sort: str = "na
         stmt = stmt.where(Contact.id.in_(search.matching(CONTACT, q)))
     if company_id is not None:
         stmt = stmt.where(Contact.company_id == company_id)
+    if tag.strip():
+        stmt = stmt.where(tagged(tag))
     sort = sort if sort in SORTS else "name"
     if sort in ("name", "-name"):
         rows = db.session.execute(stmt).scalars().all()

@@ -39,7 +39,7 @@ from tenantry.platform.csv_cells import FORMULA_LEADS
 from tenantry.platform.db import by_id, db, new_id
 from tenantry.platform.tenancy import Tenant, TenantScoped, all_tenants, current_tenant, tenant_context
 
-from . import companies, custom_fields, forms
+from . import companies, contacts, custom_fields, forms
 from .companies import CompanyData
 from .contacts import ContactData
 from .models import COMPANY, CONTACT, Company, Contact, SearchIndex
@@ -443,18 +443,11 @@ def write(checked: Checked) -> int:
                                                 column=column, row_id=row_id)
             if checked.entity == CONTACT:
                 record["company_id"] = data.company_id
-                pairs = {("email", cipher.blind_index("email", e)) for e in data.emails}
-                pairs |= {("phone", cipher.blind_index("phone", p)) for p in data.phones}
-                names = [data.first_name, data.last_name]
+                pairs = contacts.index_pairs({column: getattr(data, column) for column in Contact.ENCRYPTED}, cipher)
                 values.extend(custom_fields.value_rows(cipher, row_id, {uuid.UUID(k): v for k, v in row.custom.items()}))
             else:
                 record["country"] = data.country
-                pairs = {("company_id", cipher.blind_index("company_id", v))
-                         for v in (data.company_number, data.vat_id) if v and v.strip()}
-                names = [data.name]
-            for name in names:
-                if name:
-                    pairs |= {("name", d) for d in cipher.name_indexes(name)}
+                pairs = companies.index_pairs(data, cipher)
             records.append(record)
             index.extend({"tenant_id": tid, "entity": checked.entity, "row_id": row_id, "kind": kind, "digest": d}
                          for kind, d in sorted(pairs))

@@ -27,7 +27,7 @@ from tenantry.tenants.forms import country_choices
 
 from . import currencies, search
 from .companies import CompanyData
-from .contacts import ContactData
+from .contacts import MAX_TAG, ContactData
 from .models import ACTIVITY_KIND_LABELS
 
 MAX_LIST = 20
@@ -171,6 +171,12 @@ class ContactForm(Form):
         if len(found) > MAX_LIST:
             raise ValidationError(f"At most {MAX_LIST} phone numbers.")
         self._phones = list(dict.fromkeys(found))
+
+    def validate_tags(self, field):
+        # The list's tag filter takes at most MAX_TAG characters, so a longer tag could never be found.
+        long = [t.strip() for t in (field.data or "").split(",") if len(t.strip()) > MAX_TAG]
+        if long:
+            raise ValidationError(f"A tag is at most {MAX_TAG} characters: {long[0][:40]}…")
 
     def validate_company(self, field):
         if field.data:

@@ -189,9 +189,9 @@ COMPANY, CONTACT = "company", "contact"
 
 
 class SearchIndex(TenantScoped, db.Model):
-    """Blind-index digests of a row's searchable values: e-mail, phone, company ID and every
-    single word of a name. HMACs under the tenant's index key, so they reveal only equality
-    within one tenant."""
+    """Blind-index digests of a row's searchable values: e-mail, phone, company ID, every
+    single word of a name and each whole tag. HMACs under the tenant's index key, so they
+    reveal only equality within one tenant."""
 
     __tablename__ = "crm_search_index"
 
@@ -204,8 +204,25 @@ class SearchIndex(TenantScoped, db.Model):
         sa.PrimaryKeyConstraint("tenant_id", "entity", "row_id", "kind", "digest"),
         sa.Index("ix_crm_search_index_lookup", "tenant_id", "kind", "digest"),
         sa.CheckConstraint("entity in ('company', 'contact')", name="entity"),
-        sa.CheckConstraint("kind in ('email', 'phone', 'company_id', 'name')", name="kind"),
+        sa.CheckConstraint("kind in ('email', 'phone', 'company_id', 'name', 'tag')", name="kind"),
     )
+
+
+class SearchIndexBuild(TenantScoped, db.Model):
+    """How far a tenant's contact index has been rebuilt for the current index version.
+
+    A new kind of digest (tags, in version 2) exists only for rows saved since; the sweep
+    rebuilds the older rows in batches, resuming after `after_id`. Until `version` is current,
+    searches by that kind decrypt instead of trusting the index.
+    """
+
+    __tablename__ = "crm_search_index_builds"
+
+    version: Mapped[int] = mapped_column(default=0)
+    after_id: Mapped[uuid.UUID | None]
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    __table_args__ = (sa.PrimaryKeyConstraint("tenant_id"),)
 
 
 class PipelineStage(TenantScoped, db.Model):

@@ -111,11 +111,12 @@ class _Writer:
                                          row_id=row_id)
         return out
 
-    def digests(self, entity: str, row_id: uuid.UUID, *, emails=(), phones=(), company_ids=(), names=()) -> None:
+    def digests(self, entity: str, row_id: uuid.UUID, *, emails=(), phones=(), company_ids=(), names=(),
+                tags=()) -> None:
         pairs: set[tuple[str, str]] = set()
-        for kind, values in (("email", emails), ("phone", phones), ("company_id", company_ids)):
+        for kind, values in (("email", emails), ("phone", phones), ("company_id", company_ids), ("tag", tags)):
             for value in values:
-                if value and value.strip():
+                if isinstance(value, str) and value.strip():
                     try:
                         pairs.add((kind, fields.blind_index(kind, value, tenant_id=self.tid)))
                     except ValueError:
@@ -217,7 +218,7 @@ def _company(w: _Writer, r: dict) -> dict:
 def _contact(w: _Writer, r: dict) -> dict:
     new = w.new_id(r["id"])
     w.digests(CONTACT, new, emails=r.get("emails") or [], phones=r.get("phones") or [],
-              names=[r.get("first_name"), r.get("last_name")])
+              names=[r.get("first_name"), r.get("last_name")], tags=r.get("tags") or [])
     return {"id": new, "tenant_id": w.tid, "company_id": w.mapped(r.get("company_id")),
             "created_at": _when(r["created_at"]), "updated_at": _when(r["updated_at"]),
             # A restriction or objection of a data subject outlives a restore [DSR-restrict, DSR-object].

@@ -60,6 +60,8 @@ def test_export_import_export_round_trip_equals_the_original(app, app_ctx, tmp_p
         assert contacts.listing(q="jana1@example.com").total == 1
         assert contacts.listing(q="Nováková2").total == 1
         assert db.session.execute(search.matching("company", "25596641")).first() is not None
+        # Tags too: the archive's contacts carry their tag digests from the start.
+        assert len(db.session.scalars(search.tagged("contact", "VIP")).all()) == 3
 
 
 def _pair_ids(source, copy) -> dict[str, str]:
