@@ -89,6 +89,11 @@ def contact_list():
     company_id = request.args.get("company_id")
     if company_id:
         stmt = stmt.where(Contact.company_id == parse_uuid(company_id, "company_id", "companies"))
+    tag = request.args.get("tag", "").strip()
+    if len(tag) > service.MAX_TAG:
+        raise ApiError(400, "invalid_tag", f"tag is at most {service.MAX_TAG} characters.", {"tag": "Too long."})
+    if tag:
+        stmt = stmt.where(service.tagged(tag))
     rows, cursor = paginate(stmt, keys=(Contact.created_at, Contact.id), name="contacts")
     items = [to_json(c, plain) for c, plain in zip(rows, Contact.plain_all(rows), strict=True)]
     record_read("contact", [c.id for c in rows], listed=True)
@@ -159,12 +164,14 @@ openapi.add_schemas({
 })
 _one = [openapi.id_parameter("contact_id")]
 _company_filter = {"name": "company_id", "in": "query", "schema": {"type": "string", "format": "uuid"}}
+_tag_filter = {"name": "tag", "in": "query", "schema": {"type": "string", "maxLength": service.MAX_TAG},
+               "description": "Only contacts carrying this whole tag, ignoring case, accents and spacing"}
 openapi.add_paths({
     "/api/v1/contacts": {
         "get": openapi.operation(
             "List contacts (oldest first), optionally searched; restricted contacts and those who objected "
             "are left out", scope="crm:read", errors=(400,),
-            parameters=[*openapi.LIST_PARAMETERS, openapi.SEARCH_PARAMETER, _company_filter],
+            parameters=[*openapi.LIST_PARAMETERS, openapi.SEARCH_PARAMETER, _company_filter, _tag_filter],
             responses={"200": {"description": "A page", "content": {"application/json": {
                 "schema": openapi.ref("ContactPage")}}}}),
         "post": openapi.operation(

@@ -23,7 +23,7 @@ from tenantry.platform.forms import Form
 from tenantry.platform.tenancy import current_tenant
 from tenantry.platform.web import require_role, tenant_blueprint
 
-from . import csv_export, csv_import, custom_fields
+from . import contacts, csv_export, csv_import, custom_fields
 from .models import COMPANY, CONTACT
 
 bp = tenant_blueprint("crm_io", __name__)
@@ -181,7 +181,8 @@ def _export(entity: str, header, rows, ids):
 @require_role("member")
 def contact_export():
     return _export("contacts", *csv_export.contact_rows(
-        q=request.args.get("q", "")[:200], company_id=_uuid_arg("company"), sort=request.args.get("sort", "name")))
+        q=request.args.get("q", "")[:200], company_id=_uuid_arg("company"),
+        tag=request.args.get("tag", "").strip()[:contacts.MAX_TAG], sort=request.args.get("sort", "name")))
 
 
 @bp.get("/crm/companies/export.csv")

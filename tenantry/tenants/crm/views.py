@@ -67,10 +67,12 @@ def _uuid_arg(name: str) -> uuid.UUID | None:
 def contact_list():
     q = request.args.get("q", "")[:200]
     company_id = _uuid_arg("company")
+    tag = request.args.get("tag", "").strip()[:contacts.MAX_TAG]
     sort = request.args.get("sort", "name")
-    page = contacts.listing(q=q, company_id=company_id, sort=sort, page=_page_arg())
+    page = contacts.listing(q=q, company_id=company_id, tag=tag, sort=sort, page=_page_arg())
     _read("contact", [c.id for c, _ in page.items], listed=True, search=bool(q.strip()))
-    return render_template("crm/contacts.html", page=page, q=q, company_id=company_id, sort=sort,
+    return render_template("crm/contacts.html", page=page, q=q, company_id=company_id, tag=tag, sort=sort,
+                           max_tag=contacts.MAX_TAG,
                            company_choices=companies.choices(), display_name=contacts.display_name)
 
 

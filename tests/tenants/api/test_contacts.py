@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from tenantry.platform.audit import AuditEvent
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, tenant_context
-from tenantry.tenants.crm import contacts
+from tenantry.tenants.crm import contacts, index_builds
 from tests.identity.support import in_app
 from tests.platform.crypto.test_storage_canary import _raw_database_text
 from tests.tenants.api.conftest import Bearer, error_of, new_client, token_for
@@ -309,3 +309,29 @@ def test_a_read_views_commit_expires_nothing_and_leaves_the_session_as_it_was(ap
         with pytest.raises(RuntimeError, match="went away"):
             commit_read()
         assert db.session().expire_on_commit is True
+
+
+@pytest.mark.obligation("DPA-B.pseudonymisation")
+def test_list_contacts_by_a_whole_tag(api, api_app, acme, http):
+    for first, tags in (("Jana", ["VIP client", "fair"]), ("Petr", ["vip"]), ("Karel", [])):
+        assert api.post("/api/v1/contacts", json={"first_name": first, "tags": tags}).status_code == 201
+    with in_app(api_app):
+        index_builds.rebuild(db.session.get(Tenant, acme.id))
+
+    def tagged(tag: str) -> list[str]:
+        response = api.get("/api/v1/contacts", query_string={"tag": tag})
+        assert response.status_code == 200, response.get_json()
+        return sorted(c["first_name"] for c in response.get_json()["items"])
+
+    assert tagged("víp   Client") == ["Jana"] and tagged("VIP") == ["Petr"] and tagged("vi") == []
+    assert tagged("") == ["Jana", "Karel", "Petr"]
+    both = api.get("/api/v1/contacts", query_string={"tag": "fair", "q": "petr"}).get_json()["items"]
+    assert both == []
+    too_long = api.get("/api/v1/contacts", query_string={"tag": "x" * 101})
+    assert too_long.status_code == 400
+    assert error_of(too_long)["code"] == "invalid_tag" and error_of(too_long)["fields"] == {"tag": "Too long."}
+    refused = api.post("/api/v1/contacts", json={"first_name": "Long", "tags": ["y" * 101]})
+    assert refused.status_code == 422 and "tags" in error_of(refused)["fields"]
+    document = http.get("/api/v1/openapi.json").get_json()
+    parameters = document["paths"]["/api/v1/contacts"]["get"]["parameters"]
+    assert {"name": "tag", "in": "query"}.items() <= next(p for p in parameters if p["name"] == "tag").items()
