@@ -31,6 +31,7 @@ from tenantry.platform.config import Settings
 from tenantry.platform.crypto import providers
 from tenantry.platform.db import db, ping_when_idle
 from tenantry.platform.extensions import csrf, limiter, login_manager, migrate
+from tenantry.platform.json_responses import JSONProvider
 
 
 class App(Flask):
@@ -40,6 +41,7 @@ class App(Flask):
     and anything but a plain function (a bound method is a new object each time) are asked anew."""
 
     _KEEP = 4096  # functions registered at start-up; a bound keeps a misuse from growing it
+    json_provider_class = JSONProvider
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
