@@ -201,6 +201,19 @@ def _track_pg_settings(session, transaction, connection):
 def _apply_pg_settings(connection, cursor, statement, parameters, context, executemany):
     """Before every statement of a session's transaction on PostgreSQL: the row-level security
     settings of the context current now, sent first if they differ from those last sent."""
+    _send_pg_settings(connection, statement)
+
+
+def pg_driver(session: Session) -> psycopg.Connection:
+    """The psycopg connection of `session`'s transaction on PostgreSQL, with the current
+    context's row-level security settings sent, as before any statement SQLAlchemy runs: for
+    statements given to psycopg directly, which SQLAlchemy's events do not see."""
+    connection = session.connection()
+    _send_pg_settings(connection, "")
+    return connection.connection.driver_connection
+
+
+def _send_pg_settings(connection, statement: str) -> None:
     applied = connection.info.get(_APPLIED)
     if applied is None:
         return

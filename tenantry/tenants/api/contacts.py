@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import abort, g, jsonify, request
 
+from tenantry.platform.crypto import fields
 from tenantry.platform.db import db
+from tenantry.platform.tenancy import current_tenant
+from tenantry.tenants.crm import contact_reads, forms
 from tenantry.tenants.crm import contacts as service
-from tenantry.tenants.crm import forms, search
-from tenantry.tenants.crm.models import CONTACT, Contact
+from tenantry.tenants.crm.models import Contact
 
 from . import openapi
 from .common import commit_read, ident, iso, parse_uuid, query_arg, record_read, run_form, text
 from .core import bp, json_body, require_scope
 from .errors import ApiError
-from .pagination import paginate
+from .pagination import paginate_rows
 
 S, L, N = str, list, None
 FIELDS = {"first_name": (S, N), "last_name": (S, N), "email": (S, N), "emails": (L, N), "phone": (S, N),
@@ -23,15 +24,25 @@ FIELDS = {"first_name": (S, N), "last_name": (S, N), "email": (S, N), "emails": 
 
 
 def to_json(contact: Contact, plain: dict | None = None) -> dict:
-    plain = plain if plain is not None else contact.plain()
-    emails, phones, company_id = plain["emails"], plain["phones"], contact.company_id
+    company_id = contact.company_id
+    return _body(str(contact.id), str(company_id) if company_id is not None else None, contact.created_at,
+                 contact.updated_at, contact.plain() if plain is None else plain)
+
+
+def _row_json(row: tuple, reader: fields.Reader) -> dict:
+    """to_json of a contact_reads row."""
+    return _body(row[0], row[1], row[2], row[3], Contact.open_values(reader, row[0], row[contact_reads.SEALED_FROM:]))
+
+
+def _body(contact_id: str, company_id: str | None, created_at, updated_at, plain: dict) -> dict:
+    emails, phones = plain["emails"], plain["phones"]
     return {
-        "id": str(contact.id), "first_name": plain["first_name"] or None, "last_name": plain["last_name"] or None,
+        "id": contact_id, "first_name": plain["first_name"] or None, "last_name": plain["last_name"] or None,
         "email": emails[0] if emails else None, "emails": emails,
         "phone": phones[0] if phones else None, "phones": phones,
-        "address": plain["address"] or None, "company_id": str(company_id) if company_id is not None else None,
+        "address": plain["address"] or None, "company_id": company_id,
         "position": plain["position"] or None, "notes": plain["notes"] or None, "tags": plain["tags"],
-        "created_at": iso(contact.created_at), "updated_at": iso(contact.updated_at),
+        "created_at": iso(created_at), "updated_at": iso(updated_at),
     }
 
 
@@ -82,21 +93,22 @@ def _save(write):
 def contact_list():
     q = query_arg()
     # Never restricted contacts [DSR-restrict]; a list is bulk processing, so not those who
-    # objected either [DSR-object] (one by id still answers).
-    stmt = sa.select(Contact).where(service.visible(), Contact.objected_at.is_(None))
-    if q:
-        stmt = stmt.where(Contact.id.in_(search.matching(CONTACT, q)))
+    # objected either [DSR-object] (one by id still answers). contact_reads adds both.
+    conditions = []
     company_id = request.args.get("company_id")
     if company_id:
-        stmt = stmt.where(Contact.company_id == parse_uuid(company_id, "company_id", "companies"))
+        conditions.append(Contact.company_id == parse_uuid(company_id, "company_id", "companies"))
     tag = request.args.get("tag", "").strip()
     if len(tag) > service.MAX_TAG:
         raise ApiError(400, "invalid_tag", f"tag is at most {service.MAX_TAG} characters.", {"tag": "Too long."})
     if tag:
-        stmt = stmt.where(service.tagged(tag))
-    rows, cursor = paginate(stmt, keys=(Contact.created_at, Contact.id), name="contacts")
-    items = [to_json(c, plain) for c, plain in zip(rows, Contact.plain_all(rows), strict=True)]
-    record_read("contact", [c.id for c in rows], listed=True)
+        conditions.append(service.tagged(tag))
+    rows, cursor = paginate_rows(
+        lambda after, limit: contact_reads.page(conditions, query=q, after=after, limit=limit),
+        width=2, name="contacts", keyset=contact_reads.keyset)
+    reader = fields.Reader(current_tenant.id)
+    items = [_row_json(row, reader) for row in rows]
+    record_read("contact", [row[0] for row in rows], listed=True)
     commit_read()
     return jsonify({"items": items, "next_cursor": cursor})
 
@@ -118,9 +130,11 @@ def _usable(contact_id) -> Contact:
 @bp.get("/contacts/<uuid:contact_id>")
 @require_scope("crm:read")
 def contact_get(contact_id):
-    contact = _usable(contact_id)
-    body = to_json(contact)
-    record_read("contact", [contact.id], listed=False)
+    row = contact_reads.one(contact_id) or abort(404)
+    if row[4]:
+        raise ApiError(409, "restricted", service.RESTRICTED)
+    body = _row_json(row, fields.Reader(current_tenant.id))
+    record_read("contact", [row[0]], listed=False)
     commit_read()
     return jsonify(body)
 

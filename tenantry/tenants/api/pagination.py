@@ -7,7 +7,7 @@ opaque to clients and a tampered one is refused with 400 instead of reaching the
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -88,14 +88,23 @@ def paginate(stmt: sa.Select, *, keys: Sequence, name: str) -> tuple[list, str |
     """One page of `stmt` (a select of ORM entities) in ascending `keys` order, reading ?limit
     and ?cursor; returns (rows, next_cursor or None). `keys` must identify a row uniquely, and
     `name` keeps cursors of one list from being replayed on another."""
+
+    def fetch(after, limit):
+        page = stmt.where(_after(keys, after)) if after is not None else stmt
+        return list(db.session.execute(page.order_by(*keys).limit(limit)).scalars())
+
+    return paginate_rows(fetch, width=len(keys), name=name,
+                         keyset=lambda row: [getattr(row, key.key) for key in keys])
+
+
+def paginate_rows(fetch: Callable[[list | None, int], list], *, width: int, name: str,
+                  keyset: Callable[[Any], Sequence]) -> tuple[list, str | None]:
+    """`paginate` for reads that are not ORM statements: `fetch(after, limit)` returns up to
+    `limit` rows in order after the keyset `after` (None: from the start), and `keyset(row)`
+    a row's `width` key values."""
     limit = parse_limit()
-    after = parse_cursor(name, len(keys))
-    if after is not None:
-        stmt = stmt.where(_after(keys, after))
-    rows = list(db.session.execute(stmt.order_by(*keys).limit(limit + 1)).scalars())
+    rows = fetch(parse_cursor(name, width), limit + 1)
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
-    last = rows[-1]
-    values = [getattr(last, key.key) for key in keys]
-    return rows, _serializer(name).dumps([_encode(v) for v in values])
+    return rows, _serializer(name).dumps([_encode(v) for v in keyset(rows[-1])])
