@@ -41,14 +41,15 @@ def _columns():
 
 
 @functools.cache
-def _page_sql(searched: bool, after: bool) -> str:
+def _page_sql(matching: str | None, after: bool) -> str:
     sql = _SELECT + " AND restricted_at IS NULL AND objected_at IS NULL"
-    if searched:
-        sql += f" AND id IN ({search.MATCHING_PG})"
+    if matching:
+        sql += f" AND id IN ({matching})"
     if after:
         # Spelled as the ORM's keyset condition (pagination._after), which the index serves.
         sql += " AND (created_at > %(at)s OR (created_at = %(at)s AND id > %(after)s))"
-    return sql + " ORDER BY created_at, id LIMIT %(limit)s"
+    # Qualified: a bare "id" here would be the output column, id::text, which no index orders.
+    return sql + " ORDER BY contacts.created_at, contacts.id LIMIT %(limit)s"
 
 
 def _utc(rows: list[tuple]) -> list[tuple]:
@@ -80,12 +81,11 @@ def page(conditions: Sequence, *, query: str, after: Sequence | None, limit: int
     `after` (created_at, id) if given, found by `query` if not empty. `conditions`: further
     ORM conditions on Contact (a company, a tag), which take the ORM statement."""
     if is_postgres() and not conditions:
-        params = {"tid": current_tenant.id, "limit": limit}
-        if query:
-            params.update(search.matching_pg_params(CONTACT, query))
+        matching, params = search.matching_pg(CONTACT, query) if query else (None, {"tid": current_tenant.id})
+        params["limit"] = limit
         if after is not None:
             params.update(at=after[0], after=after[1])
-        return _prepared(_page_sql(bool(query), after is not None), params)
+        return _prepared(_page_sql(matching, after is not None), params)
     stmt = sa.select(*_columns()).where(Contact.restricted_at.is_(None), Contact.objected_at.is_(None), *conditions)
     if query:
         stmt = stmt.where(Contact.id.in_(search.matching(CONTACT, query)))

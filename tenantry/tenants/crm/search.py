@@ -138,9 +138,16 @@ def matching(entity: str, query: str) -> sa.Select:
     return sa.union(*clauses) if len(clauses) > 1 else clauses[0]
 
 
-# `matching` for PostgreSQL as one fixed statement, the terms passed as arrays: the API's
-# prepared reads (contact_reads) take it as it is. No name words: the HAVING finds no group.
-MATCHING_PG = (
+# `matching` for PostgreSQL as fixed statements, for the API's prepared reads (contact_reads):
+# one value of one kind (a whole e-mail address, the API's usual search), or any terms passed
+# as arrays (no name words: the HAVING finds no group). Each keeps one plan: the general one's
+# generic plan is costed well above its custom plans, so PostgreSQL would plan it anew on
+# every execution, which cost more than running it (bench/crm.py, issue 3).
+MATCHING_ONE_PG = (
+    "SELECT row_id FROM crm_search_index WHERE tenant_id = %(tid)s AND entity = %(entity)s "
+    "AND kind = %(kind)s AND digest = %(digest)s"
+)
+MATCHING_ANY_PG = (
     "SELECT row_id FROM crm_search_index WHERE tenant_id = %(tid)s AND entity = %(entity)s "
     "AND (kind, digest) IN (SELECT * FROM unnest(CAST(%(kinds)s AS TEXT[]), CAST(%(digests)s AS TEXT[]))) "
     "UNION SELECT row_id FROM crm_search_index WHERE tenant_id = %(tid)s AND entity = %(entity)s "
@@ -149,9 +156,14 @@ MATCHING_PG = (
 )
 
 
-def matching_pg_params(entity: str, query: str) -> dict:
-    """MATCHING_PG's parameters for `query` (with the current tenant's id as tid)."""
+def matching_pg(entity: str, query: str) -> tuple[str, dict]:
+    """`matching` of `query` as (MATCHING_ONE_PG or MATCHING_ANY_PG, its parameters), with the
+    current tenant's id as tid."""
     exact, words = terms(query)
+    params = {"tid": current_tenant.id, "entity": entity}
+    if len(exact) == 1 and not words:
+        ((kind, digest),) = exact
+        return MATCHING_ONE_PG, {**params, "kind": kind, "digest": digest}
     ordered = sorted(exact)
-    return {"tid": current_tenant.id, "entity": entity, "kinds": [kind for kind, _ in ordered],
-            "digests": [d for _, d in ordered], "words": words, "word_count": len(words)}
+    return MATCHING_ANY_PG, {**params, "kinds": [kind for kind, _ in ordered], "digests": [d for _, d in ordered],
+                             "words": words, "word_count": len(words)}
