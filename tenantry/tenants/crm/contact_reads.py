@@ -64,7 +64,9 @@ def _utc(rows: list[tuple]) -> list[tuple]:
 
 
 def _prepared(sql: str, params: dict) -> list[tuple]:
-    return _utc(pg_driver(db.session).execute(sql, params, prepare=True).fetchall())
+    # Binary results: the ciphertexts come as they are, not hex-encoded by the server and
+    # decoded here (a page of 50 contacts is 400 of them).
+    return _utc(pg_driver(db.session).execute(sql, params, prepare=True, binary=True).fetchall())
 
 
 def one(contact_id: uuid.UUID) -> tuple | None:
