@@ -106,8 +106,10 @@ class Sealed:
     def open_values(cls, reader: fields.Reader, row_id, blobs) -> dict:
         """`plain()` of a row read as values rather than loaded: its ENCRYPTED columns' blobs,
         in that order, opened with a Reader of the row's tenant."""
-        return cls._shaped_row(reader.open_row(dict(zip(cls.ENCRYPTED, blobs, strict=True)), cls.__tablename__,
-                                               row_id))
+        lists = cls.LISTS
+        return {column: (orjson.loads(value) if value else []) if column in lists else (value or "")
+                for column, value in zip(cls.ENCRYPTED, reader.open_values(cls.__tablename__, cls.ENCRYPTED, blobs,
+                                                                           row_id), strict=True)}
 
     @classmethod
     def plain_all(cls, rows) -> list[dict]:
