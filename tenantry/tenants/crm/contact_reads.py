@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from tenantry.platform.db import db, is_postgres
 from tenantry.platform.tenancy import current_tenant, pg_driver
 
-from . import search
+from . import contacts, search
 from .models import CONTACT, Contact
 
 SEALED_FROM = 5  # a row's encrypted columns start here
@@ -88,7 +88,7 @@ def page(conditions: Sequence, *, query: str, after: Sequence | None, limit: int
         if after is not None:
             params.update(at=after[0], after=after[1])
         return _prepared(_page_sql(matching, after is not None), params)
-    stmt = sa.select(*_columns()).where(Contact.restricted_at.is_(None), Contact.objected_at.is_(None), *conditions)
+    stmt = sa.select(*_columns()).where(contacts.visible(), Contact.objected_at.is_(None), *conditions)
     if query:
         stmt = stmt.where(Contact.id.in_(search.matching(CONTACT, query)))
     if after is not None:
