@@ -116,3 +116,22 @@ def _reader(tenant_id):
     from tenantry.platform.crypto import fields
 
     return fields.Reader(tenant_id)
+
+
+def test_times_come_in_utc_whatever_the_connection_time_zone(web_app):
+    if not is_postgres_app(web_app):
+        pytest.skip("the connection's time zone is PostgreSQL's")
+    from tenantry.platform.tenancy import pg_driver
+
+    acme = new_tenant(web_app, "acme", country="CZ")
+    with in_app(web_app):
+        (contact_id,) = _seed(acme.id, 1)
+        db.session.commit()
+        with tenant_context(db.session.get(Tenant, acme.id)):
+            pg_driver(db.session).execute("SET LOCAL TIME ZONE 'Europe/Prague'")
+            row = contact_reads.one(contact_id)
+            (listed,) = contact_reads.page([], query="", after=None, limit=10)
+            db.session.rollback()
+    for got in (row, listed):
+        assert got[2] == datetime(2026, 1, 1, tzinfo=UTC) and got[2].utcoffset() == timedelta(0)
+        assert got[2].isoformat() == "2026-01-01T00:00:00+00:00"
