@@ -12,7 +12,7 @@ from tenantry.platform.crypto import fields
 from tenantry.platform.db import by_id, db
 from tenantry.platform.tenancy import current_tenant
 
-from . import search
+from . import name_order, search
 from .models import COMPANY, Company, Contact
 
 PAGE_SIZE = 25
@@ -138,11 +138,10 @@ def listing(*, q: str = "", has_contacts: str = "", sort: str = "name", page: in
         stmt = stmt.where(Company.id.not_in(with_contacts))
     sort = sort if sort in SORTS else "name"
     if sort in ("name", "-name"):
-        rows = db.session.execute(sa.select(Company).where(Company.id.in_(stmt))).scalars().all()
-        keyed = sorted(rows, key=lambda c: (fields.fold(c.reveal("name")), str(c.id)), reverse=sort == "-name")
-        total = len(keyed)
+        ordered = name_order.sorted_ids(Company, stmt, ("name",), reverse=sort == "-name")
+        total = len(ordered)
         page, pages = _clamp(page, total, page_size)
-        chosen = keyed[(page - 1) * page_size: page * page_size]
+        chosen = name_order.rows_of(Company, ordered[(page - 1) * page_size: page * page_size])
     else:
         total = db.session.execute(sa.select(sa.func.count()).select_from(stmt.subquery())).scalar_one()
         page, pages = _clamp(page, total, page_size)

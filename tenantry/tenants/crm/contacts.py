@@ -13,7 +13,7 @@ from tenantry.platform.crypto import fields
 from tenantry.platform.db import by_id, db
 from tenantry.platform.tenancy import current_tenant
 
-from . import search
+from . import name_order, search
 from .models import CONTACT, Contact
 
 PAGE_SIZE = 25
@@ -169,10 +169,10 @@ def listing(*, q: str = "", company_id: uuid.UUID | None = None, tag: str = "", 
             page: int = 1, page_size: int = PAGE_SIZE, bulk: bool = False) -> Page:
     """One page of the tenant's contacts.
 
-    Sorting by name decrypts the two name columns of every matching contact and sorts here:
-    the names are ciphertext, so SQL cannot order them. That is one AES-GCM open per name per
-    request, linear in the matching set (a search or company filter keeps it small); the
-    page itself is then decrypted in full. "newest"/"oldest" sort in SQL and decrypt only the
+    Sorting by name decrypts the two name columns of every matching contact and sorts here
+    (name_order): the names are ciphertext, so SQL cannot order them. That is one AES-GCM open
+    per name per request, linear in the matching set (a search or company filter keeps it
+    small); the page itself is then decrypted in full. "newest"/"oldest" sort in SQL and decrypt only the
     page shown.
 
     Restricted contacts are never listed; `bulk` (list exports) also leaves out those who
@@ -190,15 +190,10 @@ def listing(*, q: str = "", company_id: uuid.UUID | None = None, tag: str = "", 
         stmt = stmt.where(tagged(tag))
     sort = sort if sort in SORTS else "name"
     if sort in ("name", "-name"):
-        rows = db.session.execute(stmt).scalars().all()
-        keyed = sorted(
-            rows,
-            key=lambda c: (fields.fold(c.reveal("last_name")), fields.fold(c.reveal("first_name")), str(c.id)),
-            reverse=sort == "-name",
-        )
-        total = len(keyed)
+        ordered = name_order.sorted_ids(Contact, stmt, ("last_name", "first_name"), reverse=sort == "-name")
+        total = len(ordered)
         page, pages = _clamp(page, total, page_size)
-        chosen = keyed[(page - 1) * page_size: page * page_size]
+        chosen = name_order.rows_of(Contact, ordered[(page - 1) * page_size: page * page_size])
     else:
         total = db.session.execute(sa.select(sa.func.count()).select_from(stmt.subquery())).scalar_one()
         page, pages = _clamp(page, total, page_size)

@@ -1,0 +1,52 @@
+"""Lists of the web UI sorted by name, whose names are ciphertext that SQL cannot order.
+
+Every matching row's name columns are decrypted and folded (case and accents ignored), and
+the rows sorted here; only the page shown is then loaded whole. The names come as plain
+columns, not ORM objects, and open with one Reader: loading and revealing whole rows one
+value at a time took a list of 30,000 contacts 2.1 s of CPU per page view.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from tenantry.platform.crypto import fields
+from tenantry.platform.db import db
+from tenantry.platform.tenancy import current_tenant
+
+
+def sorted_ids(model, stmt: sa.Select, columns: tuple[str, ...], *, reverse: bool = False) -> list[uuid.UUID]:
+    """The ids of the `model` rows `stmt` selects (its conditions are kept, its columns are
+    not), ordered by the folded values of `columns`, then by id; the other way with `reverse`."""
+    tid = current_tenant.id
+    # Plain rows through the session's connection, not the ORM's loading: the tenant is said
+    # here, as the ORM's criteria would (and row-level security holds it on PostgreSQL).
+    names = stmt.with_only_columns(model.id, *(getattr(model, column) for column in columns)).where(
+        model.tenant_id == tid)
+    rows = db.session.connection().execute(names)
+    reader, table = fields.Reader(tid), model.__tablename__
+    folded: dict[str, str] = {}  # names repeat (first names above all); for this call only
+
+    def fold(name: str | None) -> str:
+        if not name:
+            return ""
+        key = folded.get(name)
+        if key is None:
+            key = folded[name] = fields.fold(name)
+        return key
+
+    # Ties go by id: its integer orders as its text does (fixed-width hex), compared in C.
+    keyed = [(*map(fold, reader.open_values(table, columns, row[1:], row[0])), row[0].int, row[0]) for row in rows]
+    keyed.sort(reverse=reverse)
+    return [key[-1] for key in keyed]
+
+
+def rows_of(model, ids: Sequence[uuid.UUID]) -> list:
+    """The `model` rows of `ids`, in that order."""
+    if not ids:
+        return []
+    found = {row.id: row for row in db.session.execute(sa.select(model).where(model.id.in_(ids))).scalars()}
+    return [found[row_id] for row_id in ids if row_id in found]
