@@ -44,9 +44,15 @@ def sorted_ids(model, stmt: sa.Select, columns: tuple[str, ...], *, reverse: boo
     return [key[-1] for key in keyed]
 
 
+# Ids per statement when loading rows by id: a list export asks for every row at once, and a
+# statement's bound parameters are limited (SQLite: 32,766; PostgreSQL: 65,535).
+CHUNK = 1000
+
+
 def rows_of(model, ids: Sequence[uuid.UUID]) -> list:
     """The `model` rows of `ids`, in that order."""
-    if not ids:
-        return []
-    found = {row.id: row for row in db.session.execute(sa.select(model).where(model.id.in_(ids))).scalars()}
+    found = {}
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start:start + CHUNK]
+        found.update((row.id, row) for row in db.session.execute(sa.select(model).where(model.id.in_(chunk))).scalars())
     return [found[row_id] for row_id in ids if row_id in found]

@@ -64,3 +64,17 @@ def test_companies_come_by_folded_name(web_app):
             names = [plain["name"] for _c, plain, _n in companies.listing(sort="name").items]
             assert names == ["Ábel a.s.", "Alfa", "beta", "Zeta s.r.o."]
             assert [plain["name"] for _c, plain, _n in companies.listing(sort="-name").items] == names[::-1]
+
+
+def test_a_whole_list_is_loaded_in_chunks_of_ids(web_app, monkeypatch):
+    from tenantry.tenants.crm import name_order
+
+    monkeypatch.setattr(name_order, "CHUNK", 3)
+    acme = new_tenant(web_app, "acme", country="CZ")
+    with in_app(web_app):
+        ours = _add_people(acme.id, PEOPLE)
+        db.session.commit()
+        expected = [row[0] for row in sorted(ours, key=lambda r: (fields.fold(r[2]), fields.fold(r[1]), r[0].int))]
+        with tenant_context(db.session.get(Tenant, acme.id)):
+            everyone = contacts.listing(sort="name", page_size=10_000, bulk=True)
+            assert [c.id for c, _p in everyone.items] == expected
