@@ -17,7 +17,7 @@ from tenantry.platform.db import db
 from tenantry.platform.tenancy import current_tenant
 from tenantry.platform.web import require_role, tenant_blueprint
 
-from . import activities, companies, contacts, custom_fields, deals, forms, overview, stages
+from . import activities, companies, contacts, custom_fields, deals, forms, name_order, overview, stages
 
 bp = tenant_blueprint("crm", __name__)
 
@@ -298,11 +298,12 @@ def _stages() -> list:
 
 
 def _contact_choices() -> list[tuple[str, str]]:
-    """Every contact, by name: decrypts each one, like companies.choices()."""
+    """Every contact, by name: decrypts each one's names, like companies.choices()."""
     from .models import Contact
 
-    rows = db.session.execute(db.select(Contact).where(contacts.visible())).scalars().all()
-    return sorted(((str(c.id), contacts.display_name(c.plain())) for c in rows), key=lambda p: (p[1].lower(), p[0]))
+    named = name_order.names(Contact, db.select(Contact.id).where(contacts.visible()), ("first_name", "last_name"))
+    return sorted(((str(contact_id), contacts.display_name({"first_name": first, "last_name": last}))
+                   for contact_id, (first, last) in named), key=lambda p: (p[1].lower(), p[0]))
 
 
 @bp.get("/crm/deals")
