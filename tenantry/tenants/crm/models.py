@@ -77,9 +77,13 @@ class Sealed:
     def _shaped_row(cls, opened: dict) -> dict:
         """Decrypted (or about to be sealed) columns as plain() gives them: lists parsed,
         nothing as ""."""
+        return cls._shaped_pairs(opened.items())
+
+    @classmethod
+    def _shaped_pairs(cls, pairs) -> dict:
         lists = cls.LISTS
         return {column: (orjson.loads(value) if value else []) if column in lists else (value or "")
-                for column, value in opened.items()}
+                for column, value in pairs}
 
     def plain(self, reader: fields.Reader | None = None) -> dict:
         """Every encrypted column in plain form; pass a `fields.Reader` of the row's tenant
@@ -106,10 +110,8 @@ class Sealed:
     def open_values(cls, reader: fields.Reader, row_id, blobs) -> dict:
         """`plain()` of a row read as values rather than loaded: its ENCRYPTED columns' blobs,
         in that order, opened with a Reader of the row's tenant."""
-        lists = cls.LISTS
-        return {column: (orjson.loads(value) if value else []) if column in lists else (value or "")
-                for column, value in zip(cls.ENCRYPTED, reader.open_values(cls.__tablename__, cls.ENCRYPTED, blobs,
-                                                                           row_id), strict=True)}
+        return cls._shaped_pairs(zip(cls.ENCRYPTED, reader.open_values(cls.__tablename__, cls.ENCRYPTED, blobs, row_id),
+                                     strict=True))
 
     @classmethod
     def plain_all(cls, rows) -> list[dict]:

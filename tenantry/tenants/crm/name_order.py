@@ -1,9 +1,10 @@
-"""Lists of the web UI sorted by name, whose names are ciphertext that SQL cannot order.
+"""Names of a tenant's rows, which are ciphertext that SQL cannot order: for the web UI's
+lists sorted by name and for the forms' selects.
 
-Every matching row's name columns are decrypted and folded (case and accents ignored), and
-the rows sorted here; only the page shown is then loaded whole. The names come as plain
-columns, not ORM objects, and open with one Reader: loading and revealing whole rows one
-value at a time took a list of 30,000 contacts 2.1 s of CPU per page view.
+Every matching row's name columns are decrypted (and, to sort, folded: case and accents
+ignored) here; a list then loads only the page shown whole. The names come as plain columns,
+not ORM objects, and open with one Reader: loading and revealing whole rows one value at a
+time took a list of 30,000 contacts 2.1 s of CPU per page view.
 """
 
 from __future__ import annotations
