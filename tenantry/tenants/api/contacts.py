@@ -31,7 +31,7 @@ def to_json(contact: Contact, plain: dict | None = None) -> dict:
 
 def _row_json(row: tuple, reader: fields.Reader) -> dict:
     """to_json of a contact_reads row."""
-    return _body(row[0], row[1], row[2], row[3], Contact.open_values(reader, row[0], row[contact_reads.SEALED_FROM:]))
+    return _body(row[0], row[1], row[2], row[3], Contact.plain_of(reader, row[0], row[contact_reads.SEALED_FROM:]))
 
 
 def _body(contact_id: str, company_id: str | None, created_at, updated_at, plain: dict) -> dict:

@@ -153,6 +153,14 @@ def of_company(company_id: uuid.UUID) -> list[tuple[Contact, dict]]:
     return sorted(zip(rows, Contact.plain_all(rows), strict=True), key=lambda pair: _name_key(pair[1]) + (str(pair[0].id),))
 
 
+def choices() -> list[tuple[str, str]]:
+    """(id, display name) of every contact that is not restricted, by name, for the deal
+    form's select; decrypts each one's names, like companies.choices()."""
+    named = name_order.names(Contact, sa.select(Contact.id).where(visible()), ("first_name", "last_name"))
+    return sorted(((str(contact_id), display_name({"first_name": first, "last_name": last}))
+                   for contact_id, (first, last) in named), key=lambda p: (p[1].lower(), p[0]))
+
+
 def _name_key(plain: dict) -> tuple[str, str]:
     return fields.fold(plain.get("last_name") or ""), fields.fold(plain.get("first_name") or "")
 
@@ -172,8 +180,8 @@ def listing(*, q: str = "", company_id: uuid.UUID | None = None, tag: str = "", 
     Sorting by name decrypts the two name columns of every matching contact and sorts here
     (name_order): the names are ciphertext, so SQL cannot order them. That is one AES-GCM open
     per name per request, linear in the matching set (a search or company filter keeps it
-    small); the page itself is then decrypted in full. "newest"/"oldest" sort in SQL and decrypt only the
-    page shown.
+    small); the page itself is then decrypted in full. "newest"/"oldest" sort in SQL and
+    decrypt only the page shown.
 
     Restricted contacts are never listed; `bulk` (list exports) also leaves out those who
     objected to processing [DSR-object].

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from tenantry.platform import audit
 from tenantry.platform.db import db
 
-from . import activities, companies, contacts, custom_fields, deals, stages
+from . import activities, companies, contacts, custom_fields, deals, name_order, stages
 from .csv_import import COMPANY_HEADERS, CONTACT_HEADERS
 from .models import Activity, Company, Contact, Deal
 
@@ -20,12 +20,7 @@ ALL = 10**9  # "one page with everything" for the listings
 
 
 def _names(model, ids: Iterable[uuid.UUID], show) -> dict[uuid.UUID, str]:
-    wanted = list({i for i in ids if i})
-    found: dict[uuid.UUID, str] = {}
-    for start in range(0, len(wanted), 500):
-        for row in db.session.execute(sa.select(model).where(model.id.in_(wanted[start:start + 500]))).scalars():
-            found[row.id] = show(row)
-    return found
+    return {row.id: show(row) for row in name_order.rows_of(model, list({i for i in ids if i}))}
 
 
 def _company_name(company: Company) -> str:

@@ -107,7 +107,7 @@ class Sealed:
         return {column: known[column] if column in known else fresh[column] for column in self.ENCRYPTED}
 
     @classmethod
-    def open_values(cls, reader: fields.Reader, row_id, blobs) -> dict:
+    def plain_of(cls, reader: fields.Reader, row_id, blobs) -> dict:
         """`plain()` of a row read as values rather than loaded: its ENCRYPTED columns' blobs,
         in that order, opened with a Reader of the row's tenant."""
         return cls._shaped_pairs(zip(cls.ENCRYPTED, reader.open_values(cls.__tablename__, cls.ENCRYPTED, blobs, row_id),

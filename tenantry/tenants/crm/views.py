@@ -17,7 +17,7 @@ from tenantry.platform.db import db
 from tenantry.platform.tenancy import current_tenant
 from tenantry.platform.web import require_role, tenant_blueprint
 
-from . import activities, companies, contacts, custom_fields, deals, forms, name_order, overview, stages
+from . import activities, companies, contacts, custom_fields, deals, forms, overview, stages
 
 bp = tenant_blueprint("crm", __name__)
 
@@ -297,15 +297,6 @@ def _stages() -> list:
     return found
 
 
-def _contact_choices() -> list[tuple[str, str]]:
-    """Every contact, by name: decrypts each one's names, like companies.choices()."""
-    from .models import Contact
-
-    named = name_order.names(Contact, db.select(Contact.id).where(contacts.visible()), ("first_name", "last_name"))
-    return sorted(((str(contact_id), contacts.display_name({"first_name": first, "last_name": last}))
-                   for contact_id, (first, last) in named), key=lambda p: (p[1].lower(), p[0]))
-
-
 @bp.get("/crm/deals")
 def deal_list():
     pipeline = _stages()
@@ -335,7 +326,7 @@ def deal_show(deal_id, activity_form=None):
 
 def _deal_form(deal=None):
     form = forms.DealForm(stage_choices=[(str(s.id), s.name) for s in _stages()],
-                          contact_choices=_contact_choices(), company_choices=companies.choices(),
+                          contact_choices=contacts.choices(), company_choices=companies.choices(),
                           owner_choices=deals.members())
     if request.method == "GET":
         if deal is not None:

@@ -87,7 +87,7 @@ def test_prepared_reads_answer_as_the_orm_statements_do(web_app, monkeypatch):
                 monkeypatch.undo()
             assert contact_reads.one(ids[1])[4] and not contact_reads.one(ids[3])[4]
             row = contact_reads.one(ids[3])
-            assert Contact.open_values(_reader(acme.id), row[0], row[contact_reads.SEALED_FROM:])["emails"] == [
+            assert Contact.plain_of(_reader(acme.id), row[0], row[contact_reads.SEALED_FROM:])["emails"] == [
                 "contact3@example.com"]
     with in_app(web_app), tenant_context(db.session.get(Tenant, globex.id)):
         assert contact_reads.one(ids[3]) is None
