@@ -169,6 +169,16 @@ def sign_in(client, person: Who, **kw):
     return factories.sign_in(client, person, **kw)
 
 
+def browser_sign_in(page, base_url: str, email: str, *, then: str) -> None:
+    """Signs `email` in through the login page of a real browser (Playwright) and waits until
+    it lands on a URL matching `then` (a glob)."""
+    page.goto(f"{base_url}/login")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(then)
+
+
 def logout(client):
     response = client.post("/logout")
     assert response.status_code == 302

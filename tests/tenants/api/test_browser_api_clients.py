@@ -10,19 +10,14 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect
 
-from tests.factories import PASSWORD
-from tests.identity.support import new_tenant
+from tests.identity.support import browser_sign_in, new_tenant
 
 
 @pytest.mark.browser
 def test_an_admin_creates_a_client_in_the_browser_and_its_secret_works(live_server, browser_page):
     acme = new_tenant(live_server.app, "acme")
     page = browser_page
-    page.goto(f"{live_server}/login")
-    page.get_by_label("E-mail").fill(acme.owner.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{live_server}/t/acme/**")
+    browser_sign_in(page, str(live_server), acme.owner.email, then=f"{live_server}/t/acme/**")
     page.get_by_role("link", name="API clients").click()
     page.get_by_label("Name").fill("Invoicing sync")
     page.get_by_label("crm:read").check()
