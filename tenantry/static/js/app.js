@@ -86,5 +86,149 @@
         timer = window.setTimeout(markScrollable, 150);
       });
     }
+
+    document.querySelectorAll("[data-picker]").forEach(picker);
   });
+
+  // A contact or company search box (crm/pickers.py) becomes a combobox (ARIA 1.2, list
+  // autocomplete): it asks the lookup route as one types, and choosing an option puts the
+  // record's id into the hidden input the form sends. Typing again forgets the choice; what is
+  // then sent as typed is looked up by the server, as without this script.
+  function picker(root) {
+    var url = root.getAttribute("data-picker");
+    var hidden = root.querySelector("input[type=hidden]");
+    var input = root.querySelector("input[type=search]");
+    var control = input.parentNode;
+    var label = root.querySelector("label");
+    var popup = document.createElement("div");
+    var list = document.createElement("ul");
+    var note = document.createElement("p");
+    var live = document.createElement("p");
+    var chosen = input.value;
+    var items = [];
+    var active = -1;
+    var asked = 0;
+    var timer;
+
+    list.id = input.id + "-options";
+    list.className = "picker-list";
+    list.setAttribute("role", "listbox");
+    if (label) list.setAttribute("aria-label", label.textContent.trim());
+    popup.className = "picker-popup";
+    popup.hidden = true;
+    note.className = "picker-note";
+    popup.appendChild(list);
+    popup.appendChild(note);
+    live.className = "visually-hidden";
+    live.setAttribute("aria-live", "polite");
+    control.appendChild(popup);
+    root.appendChild(live);
+    input.setAttribute("role", "combobox");
+    input.setAttribute("aria-autocomplete", "list");
+    input.setAttribute("aria-controls", list.id);
+    input.setAttribute("aria-expanded", "false");
+
+    function open(yes) {
+      list.hidden = !items.length;
+      note.hidden = !note.textContent;
+      popup.hidden = !yes || (list.hidden && note.hidden);
+      input.setAttribute("aria-expanded", !popup.hidden && items.length ? "true" : "false");
+    }
+
+    function highlight(index) {
+      active = index;
+      Array.prototype.forEach.call(list.children, function (li, i) {
+        li.setAttribute("aria-selected", i === index ? "true" : "false");
+        li.classList.toggle("is-active", i === index);
+      });
+      if (index >= 0) {
+        input.setAttribute("aria-activedescendant", list.children[index].id);
+        list.children[index].scrollIntoView({block: "nearest"});
+      } else {
+        input.removeAttribute("aria-activedescendant");
+      }
+    }
+
+    function choose(index) {
+      var item = items[index];
+      hidden.value = item.id;
+      input.value = chosen = item.label;
+      open(false);
+      highlight(-1);
+      live.textContent = item.label + " chosen.";
+    }
+
+    function show(data) {
+      items = data.items || [];
+      list.textContent = "";
+      items.forEach(function (item, i) {
+        var li = document.createElement("li");
+        var name = document.createElement("span");
+        li.id = list.id + "-" + i;
+        li.className = "picker-option";
+        li.setAttribute("role", "option");
+        li.setAttribute("aria-selected", "false");
+        name.textContent = item.label;
+        li.appendChild(name);
+        if (item.hint) {
+          var hint = document.createElement("span");
+          hint.className = "picker-hint";
+          hint.textContent = item.hint;
+          li.appendChild(hint);
+        }
+        li.addEventListener("mousedown", function (event) { event.preventDefault(); });  // keep the focus
+        li.addEventListener("click", function () { choose(i); input.focus(); });
+        list.appendChild(li);
+      });
+      var more = data.total > items.length ? items.length + " of " + data.total + " shown; type more to narrow them down." : "";
+      note.textContent = items.length ? more : "No match. Type a whole word, e-mail address or number.";
+      open(true);
+      highlight(-1);
+      live.textContent = items.length
+        ? (data.total === 1 ? "1 match" : (more || data.total + " matches")) + "; use the arrow keys to choose."
+        : note.textContent;
+    }
+
+    function ask() {
+      var q = input.value.trim();
+      var mine = ++asked;
+      if (!q) { items = []; open(false); live.textContent = ""; return; }
+      fetch(url + "?q=" + encodeURIComponent(q), {headers: {"Accept": "application/json"}, credentials: "same-origin"})
+        .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
+        .then(function (data) { if (mine === asked) show(data); })
+        .catch(function () {
+          if (mine !== asked) return;
+          items = [];
+          note.textContent = "The search did not answer. Try again, or send the form to look it up.";
+          open(true);
+          live.textContent = note.textContent;
+        });
+    }
+
+    input.addEventListener("input", function () {
+      if (input.value !== chosen) hidden.value = "";  // what is typed is no longer the record chosen
+      window.clearTimeout(timer);
+      timer = window.setTimeout(ask, 250);
+    });
+    input.addEventListener("keydown", function (event) {
+      var shown = !popup.hidden && items.length > 0;
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        if (!items.length) return;
+        event.preventDefault();
+        if (!shown) { open(true); highlight(event.key === "ArrowDown" ? 0 : items.length - 1); return; }
+        var step = event.key === "ArrowDown" ? 1 : -1;
+        highlight((active + step + items.length) % items.length);
+      } else if (event.key === "Enter" && shown && (active >= 0 || items.length === 1)) {
+        event.preventDefault();  // choosing is not sending the form
+        choose(active >= 0 ? active : 0);
+      } else if (event.key === "Escape" && !popup.hidden) {
+        event.preventDefault();
+        open(false);
+        highlight(-1);
+      }
+    });
+    input.addEventListener("blur", function () {
+      window.setTimeout(function () { open(false); highlight(-1); }, 100);
+    });
+  }
 })();

@@ -100,8 +100,8 @@ def count(tenant_id: uuid.UUID) -> int:
 
 
 def choices() -> list[tuple[str, str]]:
-    """(id, name) of every company, by name, for the contact form's select. Decrypts every
-    company name of the tenant on each call; fine for hundreds, a search box beyond that."""
+    """(id, name) of every company, by name, for a select (pickers: while the tenant has few).
+    Decrypts every company name of the tenant on each call."""
     named = [(str(company_id), name or "") for company_id, (name,) in
              name_order.names(Company, sa.select(Company.id), ("name",))]
     return sorted(named, key=lambda pair: (fields.fold(pair[1]), pair[0]))

@@ -154,8 +154,8 @@ def of_company(company_id: uuid.UUID) -> list[tuple[Contact, dict]]:
 
 
 def choices() -> list[tuple[str, str]]:
-    """(id, display name) of every contact that is not restricted, by name, for the deal
-    form's select; decrypts each one's names, like companies.choices()."""
+    """(id, display name) of every contact that is not restricted, by name, for a select
+    (pickers: while the tenant has few); decrypts each one's names, like companies.choices()."""
     named = name_order.names(Contact, sa.select(Contact.id).where(visible()), ("first_name", "last_name"))
     return sorted(((str(contact_id), display_name({"first_name": first, "last_name": last}))
                    for contact_id, (first, last) in named), key=lambda p: (p[1].lower(), p[0]))

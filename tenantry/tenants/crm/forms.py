@@ -34,6 +34,21 @@ MAX_LIST = 20
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*\.[^\s]{2,}$", re.I)
 
 
+class RecordField(SelectField):
+    """A contact or a company, or none: a select of its choices, or, once pickers.offer() has
+    given it a picker (a tenant with many), a search box whose record is settled when the form
+    is sent. Blank is none, but not through Optional(): that would also clear what settle()
+    says about a search box whose text found no single record."""
+
+    picker = None
+
+    def pre_validate(self, form):
+        if self.picker is not None:
+            self.picker.settle(self)
+        elif (self.data or "").strip():
+            super().pre_validate(form)
+
+
 def _lines(text: str | None) -> list[str]:
     return [line.strip() for line in (text or "").replace(",", "\n").replace(";", "\n").splitlines()
             if line.strip()]
@@ -129,7 +144,7 @@ class ContactForm(Form):
     emails = TextAreaField("E-mails", validators=[Optional(), Length(max=5000)])
     phones = TextAreaField("Phones", validators=[Optional(), Length(max=2000)])
     address = TextAreaField("Address", validators=[Optional(), Length(max=1000)])
-    company = SelectField("Company", validators=[Optional()])
+    company = RecordField("Company")
     position = StringField("Position", validators=[Optional(), Length(max=200)])
     notes = TextAreaField("Notes", validators=[Optional(), Length(max=10000)])
     tags = StringField("Tags", validators=[Optional(), Length(max=1000)])
@@ -179,7 +194,7 @@ class ContactForm(Form):
             raise ValidationError(f"A tag is at most {MAX_TAG} characters: {long[0][:40]}…")
 
     def validate_company(self, field):
-        if field.data:
+        if (field.data or "").strip():
             try:
                 uuid.UUID(field.data)
             except ValueError as exc:
@@ -220,14 +235,21 @@ def _iso_date(value: str | None):
         raise ValidationError("Enter a date as YYYY-MM-DD, for example 2025-06-30.") from exc
 
 
+class ContactFilter(Form):
+    """The contact list's company filter (a GET form: pickers.offer and the field's own
+    validate, no CSRF)."""
+
+    company = RecordField("Company")
+
+
 class DealForm(Form):
     title = StringField("Title", validators=[DataRequired(), Length(max=300)])
     value = StringField("Value", validators=[DataRequired(), Length(max=40)])
     currency = StringField("Currency", validators=[DataRequired(), Length(max=10)])
     stage = SelectField("Stage", validators=[DataRequired()])
     expected_close = StringField("Expected close date", validators=[Optional(), Length(max=20)])
-    contact = SelectField("Contact", validators=[Optional()])
-    company = SelectField("Company", validators=[Optional()])
+    contact = RecordField("Contact")
+    company = RecordField("Company")
     owner = SelectField("Owner", validators=[Optional()])
 
     def __init__(self, *args, stage_choices=(), contact_choices=(), company_choices=(), owner_choices=(), **kwargs):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from tenantry.platform import audit, clock
@@ -17,7 +17,7 @@ from tenantry.platform.db import db
 from tenantry.platform.tenancy import current_tenant
 from tenantry.platform.web import require_role, tenant_blueprint
 
-from . import activities, companies, contacts, custom_fields, deals, forms, overview, stages
+from . import activities, companies, contacts, custom_fields, deals, forms, overview, pickers, stages
 
 bp = tenant_blueprint("crm", __name__)
 
@@ -66,14 +66,33 @@ def _uuid_arg(name: str) -> uuid.UUID | None:
 @bp.get("/crm/contacts")
 def contact_list():
     q = request.args.get("q", "")[:200]
-    company_id = _uuid_arg("company")
+    filters = forms.ContactFilter(formdata=request.args, meta={"csrf": False})
+    pickers.offer(filters.company, "companies", none_label="Any")
+    company_id = forms.optional_uuid(filters.company.data) if filters.company.validate(filters) else None
     tag = request.args.get("tag", "").strip()[:contacts.MAX_TAG]
     sort = request.args.get("sort", "name")
     page = contacts.listing(q=q, company_id=company_id, tag=tag, sort=sort, page=_page_arg())
     _read("contact", [c.id for c, _ in page.items], listed=True, search=bool(q.strip()))
-    return render_template("crm/contacts.html", page=page, q=q, company_id=company_id, tag=tag, sort=sort,
-                           max_tag=contacts.MAX_TAG,
-                           company_choices=companies.choices(), display_name=contacts.display_name)
+    _read("company", pickers.shown_ids(filters.company), listed=True, filter=True)
+    return render_template("crm/contacts.html", page=page, q=q, filters=filters, company_id=company_id, tag=tag,
+                           sort=sort, max_tag=contacts.MAX_TAG, display_name=contacts.display_name)
+
+
+@bp.get("/crm/contacts/lookup")
+def contact_lookup():
+    return _lookup("contacts")
+
+
+@bp.get("/crm/companies/lookup")
+def company_lookup():
+    return _lookup("companies")
+
+
+def _lookup(kind: str):
+    """The pickers' search as one types: {"items": [{"id", "label", "hint"}], "total"}."""
+    found, total = pickers.find(kind, request.args.get("q", ""))
+    _read(pickers.KINDS[kind].entity, [option.id for option in found], listed=True, search=True, picker=True)
+    return jsonify({"items": [option.as_json() for option in found], "total": total})
 
 
 def _usable(contact_id):
@@ -105,7 +124,7 @@ def contact_show(contact_id, activity_form=None):
 
 def _contact_form(contact=None):
     shown = custom_fields.usable()
-    form = custom_fields.contact_form(forms.ContactForm, shown, company_choices=companies.choices())
+    form = custom_fields.contact_form(forms.ContactForm, shown)
     if request.method == "GET":
         if contact is not None:
             form.fill_from(contact, contact.plain())
@@ -113,6 +132,7 @@ def _contact_form(contact=None):
             _read("contact", [contact.id], listed=False, form=True)
         elif request.args.get("company"):
             form.company.data = request.args["company"]
+    pickers.offer(form.company, "companies")
     status = 200
     if form.validate_on_submit():
         try:
@@ -130,6 +150,7 @@ def _contact_form(contact=None):
             return redirect(url_for("crm.contact_show", contact_id=contact.id))
     if form.errors:
         status = 422
+    _read("company", pickers.shown_ids(form.company), listed=True, form=True)
     return render_template("crm/contact_form.html", form=form, contact=contact), status
 
 
@@ -325,9 +346,7 @@ def deal_show(deal_id, activity_form=None):
 
 
 def _deal_form(deal=None):
-    form = forms.DealForm(stage_choices=[(str(s.id), s.name) for s in _stages()],
-                          contact_choices=contacts.choices(), company_choices=companies.choices(),
-                          owner_choices=deals.members())
+    form = forms.DealForm(stage_choices=[(str(s.id), s.name) for s in _stages()], owner_choices=deals.members())
     if request.method == "GET":
         if deal is not None:
             form.fill_from(deal, deal.reveal("title"))
@@ -338,6 +357,8 @@ def _deal_form(deal=None):
             for name in ("contact", "company"):
                 if request.args.get(name):
                     getattr(form, name).data = request.args[name]
+    pickers.offer(form.contact, "contacts")
+    pickers.offer(form.company, "companies")
     if form.validate_on_submit():
         try:
             if deal is None:
@@ -352,6 +373,8 @@ def _deal_form(deal=None):
             db.session.commit()
             flash("Deal saved.", "success")
             return redirect(url_for("crm.deal_show", deal_id=deal.id))
+    _read("contact", pickers.shown_ids(form.contact), listed=True, form=True)
+    _read("company", pickers.shown_ids(form.company), listed=True, form=True)
     return render_template("crm/deal_form.html", form=form, deal=deal), 422 if form.errors else 200
 
 

@@ -17,7 +17,7 @@ from tenantry.platform.csv_cells import csv_download
 from tenantry.platform.db import db
 from tenantry.platform.identity.models import Role
 from tenantry.platform.web import require_role, tenant_blueprint
-from tenantry.tenants.crm import companies, contacts, custom_fields
+from tenantry.tenants.crm import contacts, custom_fields, pickers
 from tenantry.tenants.crm import forms as crm_forms
 
 from . import deadlines, finder, forms, service
@@ -259,11 +259,12 @@ def rectify(request_id):
         flash(str(exc), "error")
         return redirect(url_for("subject_requests.show", request_id=req.id))
     shown = custom_fields.usable()
-    form = custom_fields.contact_form(crm_forms.ContactForm, shown, company_choices=companies.choices())
+    form = custom_fields.contact_form(crm_forms.ContactForm, shown)
     if request.method == "GET":
         form.fill_from(contact, contact.plain())
         custom_fields.fill_form(form, contact)
         service.record_viewed(req, finder.Findings(contacts=[contact]), actor=current_user)
+    pickers.offer(form.company, "companies")
     if form.validate_on_submit():
         before = _snapshot(contact)
         try:

@@ -1,0 +1,164 @@
+"""Choosing a contact or a company in a form or a list filter.
+
+While a tenant has few, the field is a select of every one of them. From SELECT_UP_TO on, a
+select would put every name of the tenant into the page, each decrypted and each a read of
+personal data, in a list nobody can scroll: the field becomes a search box over the lists'
+blind-index search instead, which reveals only what matches, and the page carries only the
+name already chosen. app.js makes the box a combobox that asks the lookup route as one types
+(`find`); without it, the text typed is looked up when the form is sent (`Picker.settle`): a
+single match is taken, none or several are an error next to the field.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import request, url_for
+from wtforms.validators import ValidationError
+
+from tenantry.platform.tenancy import current_tenant
+
+from . import companies, contacts
+
+SELECT_UP_TO = 150
+LOOKUP_LIMIT = 20
+MAX_QUERY = 200
+SEARCH_SUFFIX = "_search"  # the name of the search box: the field's own name carries the id
+
+
+@dataclass(frozen=True)
+class Option:
+    id: str
+    label: str
+    hint: str  # what tells two of the same name apart: an e-mail, a company ID
+
+    def as_json(self) -> dict:
+        return {"id": self.id, "label": self.label, "hint": self.hint}
+
+
+@dataclass(frozen=True)
+class Kind:
+    entity: str  # "contact", as in the audit trail's actions
+    plural: str
+    hint: str
+    telling: str  # what only one record has, to tell those of one name apart
+    count: Callable[[], int]
+    choices: Callable[[], list[tuple[str, str]]]
+    search: Callable[[str, int], tuple[list[Option], int]]  # (query, limit) -> (options, total)
+    get: Callable[[uuid.UUID], Option | None]  # None: not one the field may take
+
+
+def _contact_option(contact, plain: dict) -> Option:
+    return Option(str(contact.id), contacts.display_name(plain), plain["emails"][0] if plain["emails"] else "")
+
+
+def _company_option(company, plain: dict) -> Option:
+    return Option(str(company.id), plain["name"] or "(no name)", plain["company_number"] or "")
+
+
+def _search_contacts(query: str, limit: int) -> tuple[list[Option], int]:
+    page = contacts.listing(q=query, sort="name", page_size=limit)
+    return [_contact_option(c, plain) for c, plain in page.items], page.total
+
+
+def _search_companies(query: str, limit: int) -> tuple[list[Option], int]:
+    page = companies.listing(q=query, sort="name", page_size=limit)
+    return [_company_option(c, plain) for c, plain, _count in page.items], page.total
+
+
+def _get_contact(contact_id: uuid.UUID) -> Option | None:
+    contact = contacts.get(contact_id)
+    # A restricted contact is not offered [DSR-restrict], so it cannot be chosen by id either.
+    if contact is None or contact.restricted_at is not None:
+        return None
+    return _contact_option(contact, contact.plain())
+
+
+def _get_company(company_id: uuid.UUID) -> Option | None:
+    company = companies.get(company_id)
+    return _company_option(company, company.plain()) if company is not None else None
+
+
+KINDS = {
+    "contacts": Kind("contact", "contacts", "A whole first name or surname, an e-mail address or a phone number; "
+                     "then choose from the list.", "an e-mail address", lambda: contacts.count(current_tenant.id), contacts.choices,
+                     _search_contacts, _get_contact),
+    "companies": Kind("company", "companies", "A whole word of the name or the company ID; then choose from "
+                      "the list.", "the company ID", lambda: companies.count(current_tenant.id), companies.choices, _search_companies, _get_company),
+}
+
+
+def find(kind: str, query: str) -> tuple[list[Option], int]:
+    """What the lookup route answers: the first LOOKUP_LIMIT matches by name, and how many
+    match in all."""
+    query = query.strip()[:MAX_QUERY]
+    return KINDS[kind].search(query, LOOKUP_LIMIT) if query else ([], 0)
+
+
+@dataclass
+class Picker:
+    kind: Kind
+    url: str
+    text: str  # what the search box shows: the chosen record's name, or what was typed
+
+    def settle(self, field) -> None:
+        """When the form is sent: the record chosen in the combobox (its id is the field's
+        data), else the one record the typed text finds. Sets the field's data to its id."""
+        chosen = (field.data or "").strip()
+        if chosen:
+            option = _option(self.kind, chosen)
+            if option is None:
+                raise ValidationError(f"Choose one of this workspace's {self.kind.plural}.")
+            field.data, self.text = option.id, option.label
+            return
+        typed = self.text.strip()[:MAX_QUERY]
+        if not typed:
+            field.data = ""
+            return
+        found, total = self.kind.search(typed, 1)
+        if total == 1:
+            field.data, self.text = found[0].id, found[0].label
+        elif total == 0:
+            raise ValidationError(f"No {self.kind.entity} matches “{typed}”. {self.kind.hint}")
+        else:
+            raise ValidationError(f"{total} {self.kind.plural} match “{typed}”: choose one from the list, or type "
+                                  f"something only one of them has, such as {self.kind.telling}.")
+
+    def shown_id(self, field) -> str | None:
+        return field.data if field.data and self.text else None
+
+
+def _option(kind: Kind, value: str) -> Option | None:
+    try:
+        return kind.get(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+def offer(field, kind: str, *, none_label: str = "— none —") -> None:
+    """Sets `field` (a forms.RecordField, its data already filled in) up for the tenant's size:
+    a select of every record, or a search box that holds only the chosen one."""
+    spec = KINDS[kind]
+    if spec.count() <= SELECT_UP_TO:
+        field.picker = None
+        field.choices = [("", none_label), *spec.choices()]
+        return
+    field.picker = Picker(spec, url_for(f"crm.{spec.entity}_lookup"), "")
+    field.choices = [("", none_label)]
+    typed = request.values.get(field.name + SEARCH_SUFFIX)
+    if typed is not None or field.raw_data is not None:  # sent: settle() decides, during validation
+        field.picker.text = typed or ""
+        return
+    option = _option(spec, field.data) if field.data else None
+    field.data = option.id if option else ""
+    field.picker.text = option.label if option else ""
+
+
+def shown_ids(field) -> list[str]:
+    """The records whose names the rendered field shows, for the page's read event."""
+    if getattr(field, "picker", None) is not None:
+        shown = field.picker.shown_id(field)
+        return [shown] if shown else []
+    return [value for value, _label in field.choices if value]
