@@ -12,7 +12,7 @@ from tenantry.tenants.crm import companies, contacts, deals, forms
 from tenantry.tenants.crm.models import Activity, Contact
 
 from . import openapi
-from .common import commit_read, ident, iso, no_search, or_null, parse_uuid, record_read, run_form, text
+from .common import commit_read, ident, iso, or_null, parse_uuid, query_arg, record_read, run_form, text
 from .core import bp, json_body, require_scope, validation_error
 from .errors import ApiError
 from .pagination import paginate
@@ -69,8 +69,10 @@ def _subject(given: dict):
 @bp.get("/activities")
 @require_scope("crm:read")
 def activity_list():
-    no_search("Activities")
+    q = query_arg()
     stmt = sa.select(Activity).where(sa.or_(Activity.contact_id.is_(None), Activity.contact_id.not_in(_restricted())))
+    if q:
+        stmt = stmt.where(service.matching(q))
     for subject in SUBJECTS:
         value = request.args.get(f"{subject}_id")
         if value:
@@ -154,10 +156,12 @@ openapi.add_schemas({
 _one = [openapi.id_parameter("activity_id")]
 _item = {"application/json": {"schema": openapi.ref("Activity")}}
 _filters = [{"name": f"{s}_id", "in": "query", "schema": {"type": "string", "format": "uuid"}} for s in SUBJECTS]
+_search = {**openapi.SEARCH_PARAMETER,
+           "description": "The activities of the contacts, companies and deals this finds, as their own q does"}
 openapi.add_paths({
     "/api/v1/activities": {
         "get": openapi.operation("List activities (oldest first), optionally of one subject", scope="crm:read",
-                                 errors=(400,), parameters=[*openapi.LIST_PARAMETERS, *_filters],
+                                 errors=(400,), parameters=[*openapi.LIST_PARAMETERS, _search, *_filters],
                                  responses={"200": {"description": "A page", "content": {"application/json": {
                                      "schema": openapi.ref("ActivityPage")}}}}),
         "post": openapi.operation("Create an activity", scope="crm:write", body="ActivityInput",

@@ -62,12 +62,6 @@ def query_arg() -> str:
     return q.strip()
 
 
-def no_search(name: str) -> None:
-    if request.args.get("q"):
-        raise ApiError(400, "unsupported_parameter", f"{name} cannot be searched with q.",
-                       {"q": "Not supported on this list."})
-
-
 def record_read(entity: str, ids: list, *, listed: bool) -> None:
     """One audit event per read of personal data, naming the client and the ids returned.
 

@@ -11,7 +11,7 @@ from tenantry.tenants.crm import forms, stages
 from tenantry.tenants.crm.models import Deal
 
 from . import openapi
-from .common import commit_read, ident, iso, no_search, parse_uuid, record_read, run_form, text
+from .common import commit_read, ident, iso, parse_uuid, query_arg, record_read, run_form, text
 from .core import bp, json_body, require_scope, validation_error
 from .pagination import paginate
 
@@ -75,8 +75,8 @@ _EMPTY = {"title": "", "value": "", "currency": "", "expected_close": "", **dict
 @bp.get("/deals")
 @require_scope("crm:read")
 def deal_list():
-    no_search("Deals")
-    stmt = sa.select(Deal)
+    q = query_arg()
+    stmt = sa.select(Deal).where(service.matching(q)) if q else sa.select(Deal)
     stage_id = request.args.get("stage_id")
     if stage_id:
         stmt = stmt.where(Deal.stage_id == parse_uuid(stage_id, "stage_id", "pipeline stages"))
@@ -145,10 +145,12 @@ openapi.add_schemas({
 _one = [openapi.id_parameter("deal_id")]
 _item = {"application/json": {"schema": openapi.ref("Deal")}}
 _stage_filter = {"name": "stage_id", "in": "query", "schema": {"type": "string", "format": "uuid"}}
+_search = {**openapi.SEARCH_PARAMETER, "description": "Whole words of the title, or the deal's contact or company as "
+                                                      "their own q finds them"}
 openapi.add_paths({
     "/api/v1/deals": {
         "get": openapi.operation("List deals (oldest first)", scope="crm:read", errors=(400,),
-                                 parameters=[*openapi.LIST_PARAMETERS, _stage_filter],
+                                 parameters=[*openapi.LIST_PARAMETERS, _search, _stage_filter],
                                  responses={"200": {"description": "A page", "content": {"application/json": {
                                      "schema": openapi.ref("DealPage")}}}}),
         "post": openapi.operation("Create a deal", scope="crm:write", body="DealInput", errors=(400, 415, 422),

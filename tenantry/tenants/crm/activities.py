@@ -12,7 +12,8 @@ from tenantry.platform import audit, clock
 from tenantry.platform.db import by_id, db
 from tenantry.platform.tenancy import current_tenant
 
-from .models import Activity
+from . import search
+from .models import COMPANY, CONTACT, Activity, Contact, Deal
 
 SUBJECTS = ("contact", "company", "deal")
 
@@ -89,3 +90,13 @@ def timeline(subject: str, subject_id: uuid.UUID) -> list[tuple[Activity, str]]:
     rows = db.session.execute(sa.select(Activity).where(column == subject_id)
                               .order_by(Activity.created_at.desc(), Activity.id.desc())).scalars()
     return [(a, a.reveal("note")) for a in rows]
+
+
+def matching(query: str):
+    """The condition for the activities `query` finds: those of a contact, a company or a deal
+    it finds (as their own searches do; never through a restricted contact [DSR-restrict])."""
+    from . import contacts, deals
+
+    found = sa.select(Contact.id).where(Contact.id.in_(search.matching(CONTACT, query)), contacts.visible())
+    return sa.or_(Activity.contact_id.in_(found), Activity.company_id.in_(search.matching(COMPANY, query)),
+                  Activity.deal_id.in_(sa.select(Deal.id).where(deals.matching(query))))

@@ -44,7 +44,7 @@ def tagged(tag: str):
         wanted = fields.normalise_tag(tag)
     except ValueError:  # nothing left once folded: no contact carries such a tag
         return sa.false()
-    if index_builds.is_current(current_tenant.id):
+    if index_builds.is_current(current_tenant.id, index_builds.TAGS):
         return Contact.id.in_(search.tagged(CONTACT, wanted))
     # Contacts saved before tags were indexed have no tag digests until the sweep has rebuilt
     # the tenant's index, so until then the tags are decrypted: slower, never incomplete.

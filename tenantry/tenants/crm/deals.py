@@ -10,11 +10,13 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from tenantry.platform import audit, clock
+from tenantry.platform.crypto import fields
 from tenantry.platform.db import by_id, db
 from tenantry.platform.identity.models import Membership
 from tenantry.platform.tenancy import current_tenant
 
-from .models import Activity, Deal, PipelineStage
+from . import name_order, search
+from .models import COMPANY, CONTACT, DEAL, Activity, Contact, Deal, PipelineStage
 
 PAGE_SIZE = 25
 SORTS = ("-value", "value", "close", "-close", "newest")
@@ -66,18 +68,26 @@ def _check(data: DealData) -> None:
         raise Refused("owner", "The owner must be a member of this workspace.")
 
 
-def _write(deal: Deal, data: DealData) -> None:
+def _write(deal: Deal, data: DealData, *, new: bool = False) -> None:
     _check(data)
     deal.seal("title", data.title)
     deal.value, deal.currency, deal.stage_id = data.value, data.currency, data.stage_id
     deal.expected_close, deal.contact_id, deal.company_id = data.expected_close, data.contact_id, data.company_id
     deal.owner_id = data.owner_id
     deal.updated_at = clock.now()
+    # An existing deal's UPDATE is autoflushed by replace()'s DELETE: its row lock comes before
+    # its digests', the order index_builds.rebuild takes them in.
+    search.replace(DEAL, deal.id, index_pairs(data.title, fields.TenantCipher(deal.tenant_id)), new=new)
+
+
+def index_pairs(title: str | None, cipher: fields.TenantCipher) -> set[tuple[str, str]]:
+    """The blind-index digests of a deal's title: each of its words, as a name's."""
+    return search.digests(names=[title], cipher=cipher)
 
 
 def create(data: DealData, *, actor=None) -> Deal:
     deal = Deal(id=uuid.uuid4(), tenant_id=current_tenant.id)
-    _write(deal, data)
+    _write(deal, data, new=True)
     db.session.add(deal)
     db.session.flush()
     audit.record("crm.deal.created", actor=actor, tenant_id=deal.tenant_id, target_type="deal", target_id=deal.id,
@@ -97,6 +107,7 @@ def update(deal: Deal, data: DealData, *, actor=None) -> Deal:
 def delete(deal: Deal, *, actor=None) -> None:
     before = deal.snapshot()
     db.session.execute(sa.delete(Activity).where(Activity.tenant_id == deal.tenant_id, Activity.deal_id == deal.id))
+    search.drop(DEAL, deal.id)
     db.session.delete(deal)
     db.session.flush()
     audit.record("crm.deal.deleted", actor=actor, tenant_id=deal.tenant_id, target_type="deal", target_id=deal.id,
@@ -134,11 +145,33 @@ class Page:
     pages: int
 
 
-def listing(*, stage_id: uuid.UUID | None = None, owner_id: uuid.UUID | None = None, sort: str = "-value",
-            page: int = 1, page_size: int = PAGE_SIZE) -> Page:
+def matching(query: str):
+    """The condition for the deals `query` finds: every word of it in the title, or their
+    contact or company found by it (as the contact and company searches find them; never
+    through a restricted contact [DSR-restrict])."""
+    from . import contacts, index_builds
+
+    found = sa.select(Contact.id).where(Contact.id.in_(search.matching(CONTACT, query)), contacts.visible())
+    by_link = sa.or_(Deal.contact_id.in_(found), Deal.company_id.in_(search.matching(COMPANY, query)))
+    if index_builds.is_current(current_tenant.id, index_builds.DEAL_TITLES):
+        return sa.or_(Deal.id.in_(search.matching(DEAL, query)), by_link)
+    # Deals saved before titles were indexed have no digests until the sweep has rebuilt the
+    # tenant's index: until then the titles are decrypted, slower but never incomplete.
+    words = set(fields.name_tokens(query)[:search.MAX_QUERY_WORDS])
+    if not words:
+        return by_link
+    titled = [row_id for row_id, (title,) in name_order.names(Deal, sa.select(Deal.id), ("title",))
+              if words <= set(fields.name_tokens(title or ""))]
+    return sa.or_(Deal.id.in_(titled), by_link)
+
+
+def listing(*, q: str = "", stage_id: uuid.UUID | None = None, owner_id: uuid.UUID | None = None,
+            sort: str = "-value", page: int = 1, page_size: int = PAGE_SIZE) -> Page:
     """One page of deals; filters and sorts run in SQL (value and dates are not encrypted), so
     only the page shown is decrypted. Values in different currencies sort by their number."""
     stmt = sa.select(Deal).where(Deal.tenant_id == current_tenant.id)
+    if q.strip():
+        stmt = stmt.where(matching(q))
     if stage_id is not None:
         stmt = stmt.where(Deal.stage_id == stage_id)
     if owner_id is not None:

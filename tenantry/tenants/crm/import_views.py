@@ -197,7 +197,8 @@ def company_export():
 @require_role("member")
 def deal_export():
     return _export("deals", *csv_export.deal_rows(
-        stage_id=_uuid_arg("stage"), owner_id=_uuid_arg("owner"), sort=request.args.get("sort", "-value")))
+        q=request.args.get("q", "")[:200], stage_id=_uuid_arg("stage"), owner_id=_uuid_arg("owner"),
+        sort=request.args.get("sort", "-value")))
 
 
 @bp.get("/crm/activities/export.csv")

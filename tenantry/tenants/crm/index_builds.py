@@ -1,9 +1,10 @@
-"""Rebuilding a tenant's contact index when a new kind of digest is added.
+"""Rebuilding a tenant's search index when a new kind of digest is added.
 
-Version 2 added tags. Contacts saved since carry tag digests; older ones get them here, in
-batches that each commit, so a sweep killed half-way resumes after the last finished batch.
-Until a tenant's build reaches INDEX_VERSION, contacts.tagged() decrypts rather than trusting
-an incomplete index.
+Version 2 added contacts' tags, version 3 deals' titles. Rows saved since carry their digests;
+older ones get them here, in batches that each commit, so a sweep killed half-way resumes
+after the last finished batch: first every contact (to version 2), then every deal (to 3).
+Until a tenant's build reaches a kind's version, searches by it decrypt rather than trust an
+incomplete index (contacts.tagged, deals.titled).
 """
 
 from __future__ import annotations
@@ -19,26 +20,28 @@ from tenantry.platform.crypto import fields
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, TenantStatus, all_tenants, tenant_context
 
-from . import contacts, search
-from .models import CONTACT, Contact, SearchIndexBuild
+from . import contacts, deals, search
+from .models import CONTACT, DEAL, Contact, Deal, SearchIndexBuild
 
 log = logging.getLogger(__name__)
 
-INDEX_VERSION = 2
+TAGS, DEAL_TITLES = 2, 3
+INDEX_VERSION = DEAL_TITLES
 BATCH_SIZE = 500
 # Tenants per sweep: the rest wait a minute rather than hold the sweep's other steps.
 TENANTS_PER_SWEEP = 20
 
 
-def is_current(tenant_id: uuid.UUID) -> bool:
-    version = db.session.execute(
+def is_current(tenant_id: uuid.UUID, version: int = INDEX_VERSION) -> bool:
+    """Whether the tenant's index holds every digest of `version` (TAGS, DEAL_TITLES)."""
+    built = db.session.execute(
         sa.select(SearchIndexBuild.version).where(SearchIndexBuild.tenant_id == tenant_id)).scalar()
-    return version is not None and version >= INDEX_VERSION
+    return built is not None and built >= version
 
 
 def rebuild(tenant: Tenant, *, batch_size: int = BATCH_SIZE) -> int:
-    """Rebuild one batch of `tenant`'s contact digests; the number of contacts done (0 when
-    the build was already current). Commits."""
+    """Rebuild one batch of `tenant`'s digests: contacts until version 2, then deals; the
+    number of rows done (0 when the build was already current). Commits."""
     with tenant_context(tenant):
         build = db.session.get(SearchIndexBuild, tenant.id)
         if build is None:
@@ -46,21 +49,29 @@ def rebuild(tenant: Tenant, *, batch_size: int = BATCH_SIZE) -> int:
             db.session.add(build)
         elif build.version >= INDEX_VERSION:
             return 0
-        stmt = sa.select(Contact).where(Contact.tenant_id == tenant.id).order_by(Contact.id).limit(batch_size)
-        if build.after_id is not None:
-            stmt = stmt.where(Contact.id > build.after_id)
-        # Locked, so that an edit cannot land between reading a contact and writing its digests.
-        rows = db.session.execute(stmt.with_for_update()).scalars().all()
         cipher = fields.TenantCipher(tenant.id)
-        for contact, plain in zip(rows, Contact.plain_all(rows), strict=True):
-            search.replace(CONTACT, contact.id, contacts.index_pairs(plain, cipher))
-        if len(rows) < batch_size:
-            build.version, build.after_id = INDEX_VERSION, None
-        else:
-            build.after_id = rows[-1].id
+        done = 0
+        while build.version < INDEX_VERSION and done < batch_size:
+            model, reached = (Contact, TAGS) if build.version < TAGS else (Deal, DEAL_TITLES)
+            limit = batch_size - done
+            stmt = sa.select(model).where(model.tenant_id == tenant.id).order_by(model.id).limit(limit)
+            if build.after_id is not None:
+                stmt = stmt.where(model.id > build.after_id)
+            # Locked, so that an edit cannot land between reading a row and writing its digests.
+            rows = db.session.execute(stmt.with_for_update()).scalars().all()
+            for row, plain in zip(rows, model.plain_all(rows), strict=True):
+                if model is Contact:
+                    search.replace(CONTACT, row.id, contacts.index_pairs(plain, cipher))
+                else:
+                    search.replace(DEAL, row.id, deals.index_pairs(plain["title"], cipher))
+            done += len(rows)
+            if len(rows) < limit:
+                build.version, build.after_id = reached, None
+            else:
+                build.after_id = rows[-1].id
         build.updated_at = clock.now()
     db.session.commit()
-    return len(rows)
+    return done
 
 
 def sweep(_as_of: datetime) -> int:

@@ -197,13 +197,13 @@ class Contact(Sealed, TenantScoped, db.Model):
     )
 
 
-COMPANY, CONTACT = "company", "contact"
+COMPANY, CONTACT, DEAL = "company", "contact", "deal"
 
 
 class SearchIndex(TenantScoped, db.Model):
     """Blind-index digests of a row's searchable values: e-mail, phone, company ID, every
-    single word of a name and each whole tag. HMACs under the tenant's index key, so they
-    reveal only equality within one tenant."""
+    single word of a name (a deal's title counts as its name) and each whole tag. HMACs under
+    the tenant's index key, so they reveal only equality within one tenant."""
 
     __tablename__ = "crm_search_index"
 
@@ -215,17 +215,18 @@ class SearchIndex(TenantScoped, db.Model):
     __table_args__ = (
         sa.PrimaryKeyConstraint("tenant_id", "entity", "row_id", "kind", "digest"),
         sa.Index("ix_crm_search_index_lookup", "tenant_id", "kind", "digest"),
-        sa.CheckConstraint("entity in ('company', 'contact')", name="entity"),
+        sa.CheckConstraint("entity in ('company', 'contact', 'deal')", name="entity"),
         sa.CheckConstraint("kind in ('email', 'phone', 'company_id', 'name', 'tag')", name="kind"),
     )
 
 
 class SearchIndexBuild(TenantScoped, db.Model):
-    """How far a tenant's contact index has been rebuilt for the current index version.
+    """How far a tenant's index has been rebuilt for the current index version.
 
-    A new kind of digest (tags, in version 2) exists only for rows saved since; the sweep
-    rebuilds the older rows in batches, resuming after `after_id`. Until `version` is current,
-    searches by that kind decrypt instead of trusting the index.
+    A new kind of digest (contacts' tags in version 2, deals' titles in version 3) exists only
+    for rows saved since; the sweep rebuilds the older rows in batches, resuming after
+    `after_id`. Until `version` reaches a kind's, searches by that kind decrypt instead of
+    trusting the index.
     """
 
     __tablename__ = "crm_search_index_builds"

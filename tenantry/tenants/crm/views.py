@@ -321,11 +321,12 @@ def _stages() -> list:
 @bp.get("/crm/deals")
 def deal_list():
     pipeline = _stages()
+    q = request.args.get("q", "")[:200]
     stage_id, owner_id = _uuid_arg("stage"), _uuid_arg("owner")
     sort = request.args.get("sort", "-value")
-    page = deals.listing(stage_id=stage_id, owner_id=owner_id, sort=sort, page=_page_arg())
-    _read("deal", [d.id for d, _ in page.items], listed=True)
-    return render_template("crm/deals.html", page=page, stages=pipeline, stage_names={s.id: s for s in pipeline},
+    page = deals.listing(q=q, stage_id=stage_id, owner_id=owner_id, sort=sort, page=_page_arg())
+    _read("deal", [d.id for d, _ in page.items], listed=True, search=bool(q.strip()))
+    return render_template("crm/deals.html", page=page, q=q, stages=pipeline, stage_names={s.id: s for s in pipeline},
                            owners=deals.members(), stage_id=stage_id, owner_id=owner_id, sort=sort)
 
 

@@ -28,6 +28,7 @@ from tenantry.tenants.crm import activities, companies, contacts, deals, search
 from tenantry.tenants.crm.custom_fields import CustomValue
 from tenantry.tenants.crm.models import COMPANY as SEARCH_COMPANY
 from tenantry.tenants.crm.models import CONTACT as SEARCH_CONTACT
+from tenantry.tenants.crm.models import DEAL as SEARCH_DEAL
 from tenantry.tenants.crm.models import Activity
 
 from . import service
@@ -233,6 +234,7 @@ def _anonymise(rule: RetentionRule, row) -> None:
         _clear_notes(Activity.company_id, row.id)
     elif entity == DEAL:
         row.seal("title", DEAL_PLACEHOLDER)
+        search.drop(SEARCH_DEAL, row.id)
         row.contact_id = None  # the link to a person is personal data too
         _clear_notes(Activity.deal_id, row.id)
     elif entity == ACTIVITY:

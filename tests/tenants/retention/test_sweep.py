@@ -162,6 +162,8 @@ def test_anonymising_companies_deals_and_activities_keeps_the_aggregates(web_app
     assert s.search_rows(web_app, "company", lonely) == 0
     assert s.search_rows(web_app, "company", staffed) > 0  # has a contact: not due
     deal = s.raw_row(web_app, Deal, closed)
+    assert s.search_rows(web_app, "deal", closed) == 0  # its title's words go with the title
+    assert s.search_rows(web_app, "deal", open_deal) > 0
     assert deal["stage_id"] == won_stage and deal["currency"] == "CZK" and deal["contact_id"] is None
     assert str(deal["value"]).startswith("12500.5")
     assert s.raw_row(web_app, Activity, on_deal)["note"] is None
@@ -188,6 +190,7 @@ def test_deleting_deals_and_activities_by_age(web_app, frozen, acme):
     s.at(frozen, SIX_MONTHS_ON)
     assert s.run_sweep(web_app, SIX_MONTHS_ON) == 3  # activities first (two), then the old deal
     assert s.ids_of(web_app, Deal) == {new_deal}
+    assert s.search_rows(web_app, "deal", old_deal) == 0 and s.search_rows(web_app, "deal", new_deal) > 0
     assert s.ids_of(web_app, Activity) == {later_task}
     assert old_call not in s.ids_of(web_app, Activity) and old_note not in s.ids_of(web_app, Activity)
     assert s.ids_of(web_app, Contact) == {person}
