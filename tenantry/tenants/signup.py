@@ -11,6 +11,7 @@ from tenantry.platform.db import db
 from tenantry.platform.identity import login, passwords
 from tenantry.platform.identity.models import Membership, Role, User
 from tenantry.platform.tenancy import Jurisdiction, Tenant, tenant_context
+from tenantry.tenants.crm import index_builds
 
 
 class SignupError(ValueError):
@@ -31,6 +32,7 @@ def create_tenant(*, slug: str, name: str, country: str, jurisdiction: str, owne
     db.session.flush()
     with tenant_context(tenant):
         db.session.add(Membership(tenant_id=tenant.id, user_id=owner.id, role=Role.OWNER.value))
+        index_builds.start_current(tenant.id)
         audit.record("tenant.created", actor=owner, tenant_id=tenant.id, target_type="tenant", target_id=tenant.id,
                      details={"country": tenant.country, "jurisdiction": tenant.jurisdiction})
         db.session.flush()

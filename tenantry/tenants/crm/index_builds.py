@@ -39,6 +39,12 @@ def is_current(tenant_id: uuid.UUID, version: int = INDEX_VERSION) -> bool:
     return built is not None and built >= version
 
 
+def start_current(tenant_id: uuid.UUID) -> None:
+    """A new tenant has no row saved before any kind of digest existed: its index is current
+    from the start, and searches need not decrypt until a sweep has looked at it."""
+    db.session.add(SearchIndexBuild(tenant_id=tenant_id, version=INDEX_VERSION))
+
+
 def rebuild(tenant: Tenant, *, batch_size: int = BATCH_SIZE) -> int:
     """Rebuild one batch of `tenant`'s digests: contacts until version 2, then deals; the
     number of rows done (0 when the build was already current). Commits."""

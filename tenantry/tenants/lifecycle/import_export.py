@@ -30,6 +30,7 @@ from tenantry.tenants.crm.custom_fields import CustomField, CustomValue
 from tenantry.tenants.crm.models import (
     COMPANY,
     CONTACT,
+    DEAL,
     Activity,
     Company,
     Contact,
@@ -234,6 +235,7 @@ def _custom_value(w: _Writer, r: dict) -> dict:
 
 def _deal(w: _Writer, r: dict, owner) -> dict:
     new = w.new_id(r["id"])
+    w.digests(DEAL, new, names=[r.get("title")])
     return {"id": new, "tenant_id": w.tid, "value": Decimal(r["value"]), "currency": r["currency"],
             "stage_id": w.mapped(r["stage_id"]), "expected_close": _day(r.get("expected_close")),
             "contact_id": w.mapped(r.get("contact_id")), "company_id": w.mapped(r.get("company_id")),

@@ -124,3 +124,15 @@ def test_until_titles_are_indexed_the_search_decrypts_them_and_the_rebuild_catch
         assert index_builds.is_current(acme.id, index_builds.DEAL_TITLES)
     assert all(_title_digests(web_app, ids[key]) > 0 for key in ("renewal", "windows", "secret"))
     assert _titles(member, "licenci obnova") == ["Roční obnova licencí"]
+
+
+def test_a_new_workspace_has_a_current_index_from_the_start(app, app_ctx):
+    from tenantry.tenants import signup
+    from tests import factories
+
+    tenant = signup.create_tenant(slug="fresh", name="Fresh", country="CZ", jurisdiction="gdpr",
+                                  owner=factories.make_user("fresh@example.com"))
+    db.session.commit()
+    with tenant_context(tenant):
+        assert index_builds.is_current(tenant.id)  # nothing saved before any digest existed
+    assert index_builds.rebuild(tenant) == 0

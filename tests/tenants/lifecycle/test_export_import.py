@@ -62,6 +62,8 @@ def test_export_import_export_round_trip_equals_the_original(app, app_ctx, tmp_p
         assert db.session.execute(search.matching("company", "25596641")).first() is not None
         # Tags too: the archive's contacts carry their tag digests from the start.
         assert len(db.session.scalars(search.tagged("contact", "VIP")).all()) == 3
+        # And deal titles, so that the index can be current however the tenant came to be.
+        assert db.session.execute(search.matching("deal", "renewal")).first() is not None
 
 
 def _pair_ids(source, copy) -> dict[str, str]:
