@@ -101,33 +101,39 @@ def find(kind: str, query: str) -> tuple[list[Option], int]:
 class Picker:
     kind: Kind
     url: str
-    text: str  # what the search box shows: the chosen record's name, or what was typed
+    text: str = ""  # what the search box shows: the chosen record's name, or what was typed
+    typed: str | None = None  # what the form sent in the box (None: the box was not sent)
+    shown: str | None = None  # the id of the record whose name the box shows
+
+    def show(self, option: Option | None) -> str:
+        self.text, self.shown = (option.label, option.id) if option else ("", None)
+        return option.id if option else ""
 
     def settle(self, field) -> None:
-        """When the form is sent: the record chosen in the combobox (its id is the field's
-        data), else the one record the typed text finds. Sets the field's data to its id."""
+        """When the form is sent: the record chosen (the field's data, its id) while the box
+        still shows its name, else the one record the text typed finds, else none when the
+        box was emptied. Sets the field's data to the record's id."""
         chosen = (field.data or "").strip()
+        typed = None if self.typed is None else self.typed.strip()[:MAX_QUERY]
         if chosen:
             option = _option(self.kind, chosen)
             if option is None:
                 raise ValidationError(f"Choose one of this workspace's {self.kind.plural}.")
-            field.data, self.text = option.id, option.label
-            return
-        typed = self.text.strip()[:MAX_QUERY]
+            # Without app.js the id stays in the page while the box is edited: the box wins.
+            if typed is None or typed == option.label.strip():
+                field.data = self.show(option)
+                return
         if not typed:
-            field.data = ""
+            field.data = self.show(None)
             return
         found, total = self.kind.search(typed, 1)
         if total == 1:
-            field.data, self.text = found[0].id, found[0].label
+            field.data = self.show(found[0])
         elif total == 0:
             raise ValidationError(f"No {self.kind.entity} matches “{typed}”. {self.kind.hint}")
         else:
             raise ValidationError(f"{total} {self.kind.plural} match “{typed}”: choose one from the list, or type "
                                   f"something only one of them has, such as {self.kind.telling}.")
-
-    def shown_id(self, field) -> str | None:
-        return field.data if field.data and self.text else None
 
 
 def _option(kind: Kind, value: str) -> Option | None:
@@ -145,20 +151,17 @@ def offer(field, kind: str, *, none_label: str = "— none —") -> None:
         field.picker = None
         field.choices = [("", none_label), *spec.choices()]
         return
-    field.picker = Picker(spec, url_for(f"crm.{spec.entity}_lookup"), "")
+    field.picker = picker = Picker(spec, url_for(f"crm.{spec.entity}_lookup"))
     field.choices = [("", none_label)]
-    typed = request.values.get(field.name + SEARCH_SUFFIX)
-    if typed is not None or field.raw_data is not None:  # sent: settle() decides, during validation
-        field.picker.text = typed or ""
+    picker.typed = request.values.get(field.name + SEARCH_SUFFIX)
+    if picker.typed is not None or field.raw_data is not None:  # sent: settle() decides, during validation
+        picker.text = picker.typed or ""
         return
-    option = _option(spec, field.data) if field.data else None
-    field.data = option.id if option else ""
-    field.picker.text = option.label if option else ""
+    field.data = picker.show(_option(spec, field.data) if field.data else None)
 
 
 def shown_ids(field) -> list[str]:
     """The records whose names the rendered field shows, for the page's read event."""
     if getattr(field, "picker", None) is not None:
-        shown = field.picker.shown_id(field)
-        return [shown] if shown else []
+        return [field.picker.shown] if field.picker.shown else []
     return [value for value, _label in field.choices if value]

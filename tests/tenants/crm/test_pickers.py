@@ -152,6 +152,29 @@ def test_typed_text_with_one_match_is_taken_without_a_script(web_app, member, ac
         assert (str(deal.contact_id), str(deal.company_id)) == (ids["eva@example.com"], ids["Železárny Nový Bor"])
 
 
+def test_without_a_script_the_box_wins_over_the_id_the_page_carried(web_app, member, acme, many):
+    ids = _seed(web_app, acme)
+    eva, petr = ids["eva@example.com"], ids["petr@example.com"]
+    # The page came with Eva chosen; the box was edited to another person, or emptied.
+    for typed, expected in (("petr@example.com", petr), ("Eva Černá", eva), ("", None)):
+        sent = member.post("/t/acme/crm/deals/new", data=_deal(ids["stage"], title=f"For {typed or 'nobody'}",
+                                                               contact=eva, contact_search=typed))
+        assert sent.status_code == 302, _errors(sent, "contact")
+        with in_app(web_app, commit=False), all_tenants():
+            deal = db.session.scalars(sa.select(Deal).order_by(Deal.created_at.desc(), Deal.id)).first()
+            assert (str(deal.contact_id) if deal.contact_id else None) == expected, typed
+            db.session.delete(deal)
+            db.session.commit()
+
+
+def test_a_form_sent_without_the_box_keeps_the_id(web_app, member, acme, many):
+    ids = _seed(web_app, acme)
+    sent = member.post("/t/acme/crm/deals/new", data=_deal(ids["stage"], contact=ids["eva@example.com"]))
+    assert sent.status_code == 302
+    with in_app(web_app, commit=False), all_tenants():
+        assert str(db.session.scalars(sa.select(Deal)).one().contact_id) == ids["eva@example.com"]
+
+
 @pytest.mark.parametrize(("typed", "message"), [
     ("jana", "2 contacts match “jana”: choose one from the list"),
     ("nobody", "No contact matches “nobody”."),
