@@ -9,7 +9,7 @@ from flask import abort, g, jsonify, request
 from tenantry.platform.db import db
 from tenantry.tenants.crm import activities as service
 from tenantry.tenants.crm import companies, contacts, deals, forms
-from tenantry.tenants.crm.models import Activity, Contact
+from tenantry.tenants.crm.models import Activity
 
 from . import openapi
 from .common import commit_read, ident, iso, or_null, parse_uuid, query_arg, record_read, run_form, text
@@ -33,10 +33,6 @@ def to_json(activity: Activity) -> dict:
 def _data(given: dict, current: dict) -> service.ActivityData:
     values = {name: text(given[name]) if name in given else current[name] for name in ("kind", "due_on", "note")}
     return run_form(forms.ActivityForm, values).data_for_service()
-
-
-def _restricted() -> sa.Select:
-    return sa.select(Contact.id).where(Contact.restricted_at.is_not(None))
 
 
 def _usable(activity: Activity | None) -> Activity:
@@ -70,7 +66,7 @@ def _subject(given: dict):
 @require_scope("crm:read")
 def activity_list():
     q = query_arg()
-    stmt = sa.select(Activity).where(sa.or_(Activity.contact_id.is_(None), Activity.contact_id.not_in(_restricted())))
+    stmt = sa.select(Activity).where(service.usable())
     if q:
         stmt = stmt.where(service.matching(q))
     for subject in SUBJECTS:

@@ -26,6 +26,7 @@ def init_app(app: Flask) -> None:
     add_tenant_nav(app, "crm.contact_list", "Contacts", order=10)
     add_tenant_nav(app, "crm.company_list", "Companies", order=11)
     add_tenant_nav(app, "crm.deal_list", "Deals", order=12)
+    add_tenant_nav(app, "crm.activity_list", "Activities", order=13)
     for model in (models.Company, models.Contact, models.Deal, models.Activity):
         for column in model.ENCRYPTED:
             rotation.register_encrypted_column(model, column)

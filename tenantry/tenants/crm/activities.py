@@ -92,6 +92,12 @@ def timeline(subject: str, subject_id: uuid.UUID) -> list[tuple[Activity, str]]:
     return [(a, a.reveal("note")) for a in rows]
 
 
+def usable():
+    """The condition every list of activities adds: not of a restricted contact [DSR-restrict]."""
+    return sa.or_(Activity.contact_id.is_(None),
+                  Activity.contact_id.not_in(sa.select(Contact.id).where(Contact.restricted_at.is_not(None))))
+
+
 def matching(query: str):
     """The condition for the activities `query` finds: those of a contact, a company or a deal
     it finds (as their own searches do; never through a restricted contact [DSR-restrict])."""

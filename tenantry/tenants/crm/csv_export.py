@@ -70,9 +70,12 @@ def deal_rows(*, q: str = "", stage_id, owner_id, sort: str):
     return header, rows, [d.id for d, _ in page.items]
 
 
-def activity_rows(*, kind: str = "", done: str = ""):
-    """Every activity of the workspace (newest first), optionally of one kind or state."""
+def activity_rows(*, q: str = "", kind: str = "", done: str = ""):
+    """Every activity of the workspace (newest first), optionally of one kind or state, or of
+    what `q` finds (activities.matching)."""
     stmt = sa.select(Activity).order_by(Activity.created_at.desc(), Activity.id)
+    if q.strip():
+        stmt = stmt.where(activities.matching(q))
     if kind in ("call", "meeting", "email", "task"):
         stmt = stmt.where(Activity.kind == kind)
     if done in ("yes", "no"):

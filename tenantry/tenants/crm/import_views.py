@@ -205,7 +205,7 @@ def deal_export():
 @require_role("member")
 def activity_export():
     return _export("activities", *csv_export.activity_rows(
-        kind=request.args.get("kind", ""), done=request.args.get("done", "")))
+        q=request.args.get("q", "")[:200], kind=request.args.get("kind", ""), done=request.args.get("done", "")))
 
 
 # --- custom fields (admins) ----------------------------------------------------------------

@@ -42,19 +42,23 @@ def due_activities(today: date) -> tuple[list[Due], int]:
     """Open activities due by a week from `today`, overdue first, and how many there are in all.
     An activity of a restricted contact is left out, as restricted contacts are from every list."""
     stmt = sa.select(Activity).where(
-        Activity.done.is_(False), Activity.due_on.is_not(None), Activity.due_on <= today + DUE_WITHIN,
-        sa.or_(Activity.contact_id.is_(None), Activity.contact_id.not_in(sa.select(Contact.id).where(~contacts.visible()))))
+        Activity.done.is_(False), Activity.due_on.is_not(None), Activity.due_on <= today + DUE_WITHIN, activities.usable())
     total = db.session.execute(sa.select(sa.func.count()).select_from(stmt.subquery())).scalar_one()
     rows = db.session.execute(
         stmt.order_by(Activity.due_on, Activity.created_at, Activity.id).limit(SHOWN)).scalars().all()
+    return described(rows, today), total
+
+
+def described(rows: list[Activity], today: date) -> list[Due]:
+    """Each activity with its note and the name of what it is about (for lists of activities)."""
     subjects = [activities.subject_of(a) for a in rows]
-    labels = _subject_labels(subjects)
+    labels = subject_labels(subjects)
     return [Due(activity, activity.reveal("note"), subject, subject_id, labels[subject, subject_id],
-                overdue=activity.due_on < today)
-            for activity, (subject, subject_id) in zip(rows, subjects, strict=True)], total
+                overdue=not activity.done and activity.due_on is not None and activity.due_on < today)
+            for activity, (subject, subject_id) in zip(rows, subjects, strict=True)]
 
 
-def _subject_labels(subjects: list[tuple[str, uuid.UUID]]) -> dict[tuple[str, uuid.UUID], str]:
+def subject_labels(subjects: list[tuple[str, uuid.UUID]]) -> dict[tuple[str, uuid.UUID], str]:
     """Each subject's name or title, each kind loaded in one query."""
     wanted: dict[str, set[uuid.UUID]] = defaultdict(set)
     for subject, subject_id in subjects:

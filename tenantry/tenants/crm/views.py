@@ -18,6 +18,8 @@ from tenantry.platform.tenancy import current_tenant
 from tenantry.platform.web import require_role, tenant_blueprint
 
 from . import activities, companies, contacts, custom_fields, deals, forms, overview, pickers, stages
+from . import activity_list as listed_activities
+from .models import ACTIVITY_KIND_LABELS, ACTIVITY_KINDS
 
 bp = tenant_blueprint("crm", __name__)
 
@@ -285,6 +287,28 @@ def _back_to(activity):
     return redirect(url_for(f"crm.{subject}_show", **{f"{subject}_id": subject_id}) + "#timeline")
 
 
+@bp.get("/crm/activities")
+def activity_list():
+    q = request.args.get("q", "")[:200]
+    kind = request.args.get("kind", "")
+    state = request.args.get("state", "open")
+    sort = request.args.get("sort", "due")
+    kind = kind if kind in ACTIVITY_KINDS else ""
+    state = state if state in listed_activities.STATES else "open"
+    sort = sort if sort in listed_activities.SORTS else "due"
+    today = clock.now().date()
+    page = listed_activities.listing(today=today, q=q, kind=kind, state=state, sort=sort, page=_page_arg())
+    _read("activity", [d.activity.id for d in page.items], listed=True, search=bool(q.strip()))
+    for subject in activities.SUBJECTS:  # their names are on the page
+        _read(subject, list(dict.fromkeys(d.subject_id for d in page.items if d.subject == subject)), listed=True)
+    return render_template("crm/activities.html", page=page, today=today, q=q, kind=kind, state=state, sort=sort,
+                           kinds=ACTIVITY_KIND_LABELS, states=listed_activities.STATES, sorts=listed_activities.SORTS)
+
+
+# The list's own query, carried through its forms as list_<name> so "Mark done" returns to it.
+_LIST_ARGS = ("q", "kind", "state", "sort", "page")
+
+
 @bp.post("/crm/activities/<uuid:activity_id>/done")
 @require_role("member")
 def activity_done(activity_id):
@@ -292,9 +316,13 @@ def activity_done(activity_id):
     done = request.form.get("done", "1") == "1"
     activities.complete(activity, done=done, actor=current_user)
     db.session.commit()
-    if request.form.get("back") == "dashboard":  # a fixed name, never a URL: no open redirect
+    back = request.form.get("back")  # a fixed name, never a URL: no open redirect
+    if back in ("dashboard", "activities"):
         flash("Activity marked as done." if done else "Activity reopened.", "success")
-        return redirect(url_for("tenant.dashboard"))
+        if back == "dashboard":
+            return redirect(url_for("tenant.dashboard"))
+        kept = {name: request.form[f"list_{name}"] for name in _LIST_ARGS if request.form.get(f"list_{name}")}
+        return redirect(url_for("crm.activity_list", **kept))
     return _back_to(activity)
 
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
-from tests.identity.support import login_password, new_member, new_tenant
+from tenantry.platform.audit import AuditEvent
+from tenantry.platform.db import db
+from tenantry.platform.tenancy import all_tenants
+from tests.identity.support import in_app, login_password, new_member, new_tenant
 
 
 @pytest.fixture
@@ -28,3 +32,11 @@ def member(web_app, acme):
 @pytest.fixture
 def admin(web_app, acme):
     return signed_in(web_app, acme, "admin")
+
+
+def listed_reads(app, tenant_id) -> dict[str, dict]:
+    """The details of each crm.<entity>.listed event of the tenant, by action."""
+    with in_app(app, commit=False), all_tenants():
+        events = db.session.scalars(sa.select(AuditEvent).where(
+            AuditEvent.tenant_id == tenant_id, AuditEvent.action.like("crm.%.listed"))).all()
+        return {e.action: e.details for e in events}

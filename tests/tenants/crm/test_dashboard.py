@@ -9,17 +9,15 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-import sqlalchemy as sa
 
 from tenantry.platform import clock
-from tenantry.platform.audit import AuditEvent
 from tenantry.platform.db import db
-from tenantry.platform.tenancy import Tenant, all_tenants, tenant_context
+from tenantry.platform.tenancy import Tenant, tenant_context
 from tenantry.tenants.crm import activities, companies, contacts, deals, stages
 from tenantry.tenants.crm.models import Activity
 from tests.identity.support import in_app, new_tenant, text
 
-from .conftest import signed_in
+from .conftest import listed_reads, signed_in
 
 
 def _seed(web_app, tenant_id):
@@ -140,11 +138,8 @@ def test_only_the_ten_due_soonest_are_shown_and_the_rest_counted(web_app, member
 def test_what_the_panel_shows_is_recorded_as_reads(web_app, member, acme):
     ids, subjects = _seed(web_app, acme.id)
     member.get("/t/acme/")
-    with in_app(web_app, commit=False), all_tenants():
-        events = db.session.scalars(sa.select(AuditEvent).where(
-            AuditEvent.tenant_id == acme.id, AuditEvent.action.like("crm.%.listed"))).all()
-        read = {e.action: (sorted(e.details["ids"]), e.details.get("dashboard"), e.details.get("via"))
-                for e in events}
+    read = {action: (sorted(d["ids"]), d.get("dashboard"), d.get("via"))
+            for action, d in listed_reads(web_app, acme.id).items()}
     assert read == {
         "crm.activity.listed": (sorted(str(ids[k]) for k in ("overdue", "today", "week")), True, "web"),
         "crm.contact.listed": ([str(subjects["jana"])], True, "web"),

@@ -1,0 +1,55 @@
+"""The activities list: every call, meeting, e-mail and task of the workspace, by kind and
+state, searched by what they are about, a page at a time. Filters and order run in SQL (kind,
+dates and the done flag are not encrypted); only the page shown is decrypted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import sqlalchemy as sa
+
+from tenantry.platform.db import db
+from tenantry.platform.tenancy import current_tenant
+
+from . import activities, overview
+from .models import ACTIVITY_KINDS, Activity
+
+PAGE_SIZE = 25
+STATES = {"open": "Open", "overdue": "Overdue", "done": "Done", "all": "All"}
+SORTS = {"due": "Due date, soonest first", "newest": "Newest first"}
+
+
+@dataclass
+class Page:
+    items: list[overview.Due]
+    total: int
+    page: int
+    pages: int
+
+
+def listing(*, today: date, q: str = "", kind: str = "", state: str = "open", sort: str = "due", page: int = 1,
+            page_size: int | None = None) -> Page:
+    """One page of activities. "open" and "overdue" leave out those done; those of a restricted
+    contact are never listed [DSR-restrict]. By due date, those without one come last."""
+    stmt = sa.select(Activity).where(Activity.tenant_id == current_tenant.id, activities.usable())
+    if kind in ACTIVITY_KINDS:
+        stmt = stmt.where(Activity.kind == kind)
+    if state in ("open", "overdue"):
+        stmt = stmt.where(Activity.done.is_(False))
+    if state == "overdue":
+        stmt = stmt.where(Activity.due_on < today)
+    elif state == "done":
+        stmt = stmt.where(Activity.done.is_(True))
+    if q.strip():
+        stmt = stmt.where(activities.matching(q))
+    page_size = page_size or PAGE_SIZE
+    total = db.session.execute(sa.select(sa.func.count()).select_from(stmt.subquery())).scalar_one()
+    pages = max(1, -(-total // page_size))
+    page = min(max(1, page), pages)
+    if sort == "newest":
+        order = [Activity.created_at.desc(), Activity.id.desc()]
+    else:
+        order = [Activity.due_on.is_(None), Activity.due_on, Activity.created_at, Activity.id]
+    rows = db.session.execute(stmt.order_by(*order).limit(page_size).offset((page - 1) * page_size)).scalars().all()
+    return Page(overview.described(list(rows), today), total, page, pages)

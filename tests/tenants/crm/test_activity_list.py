@@ -1,0 +1,106 @@
+"""The activities list: open ones by due date (undated last), the state, kind and search
+filters, pages, "Mark done" back to the same list, roles, the export of what is shown, and the
+read it records."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tenantry.tenants.crm import activity_list
+from tests.identity.support import text
+
+from .conftest import listed_reads, signed_in
+from .test_dashboard import _seed
+
+NOTES = ("Send the revised quote", "Call about the offer", "Follow-up e-mail", "Too far ahead", "No date",
+         "Already done", "Of a restricted contact")
+
+
+def _notes(client, **args) -> list[str]:
+    """The notes of the rows shown, in their order."""
+    html = text(client.get("/t/acme/crm/activities", query_string=args))
+    body = html[html.index("<tbody>"):html.index("</tbody>")] if "<tbody>" in html else ""
+    return [note for _, note in sorted((body.index(n), n) for n in NOTES if n in body)]
+
+
+def test_open_ones_by_due_date_undated_last_and_never_a_restricted_contacts(web_app, member, acme):
+    _seed(web_app, acme.id)
+    assert _notes(member) == ["Send the revised quote", "Call about the offer", "Follow-up e-mail",
+                              "Too far ahead", "No date"]
+    html = text(member.get("/t/acme/crm/activities"))
+    assert html.count("badge badge-danger") == 1 and "5 activities." in html
+    assert 'href="/t/acme/crm/deals/' in html and "Forged gates" in html and "Kovárna Novák s.r.o." in html
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    ({"state": "overdue"}, ["Send the revised quote"]),
+    ({"state": "done"}, ["Already done"]),
+    ({"state": "all", "kind": "call"}, ["Already done", "Call about the offer"]),
+    ({"kind": "email"}, ["Follow-up e-mail"]),
+    ({"q": "novakova"}, ["Call about the offer", "Too far ahead", "No date"]),  # Jana's
+    ({"q": "gates"}, ["Send the revised quote"]),  # the deal's title
+    ({"q": "kovarna"}, ["Follow-up e-mail"]),  # the company's name
+    ({"q": "restricted", "state": "all"}, []),
+    ({"state": "nonsense", "sort": "nonsense", "kind": "nonsense"}, ["Send the revised quote", "Call about the offer",
+                                                                     "Follow-up e-mail", "Too far ahead", "No date"]),
+])
+def test_filters_and_search(web_app, member, acme, args, expected):
+    _seed(web_app, acme.id)
+    assert _notes(member, **args) == expected
+
+
+def test_newest_first_and_pages_keep_the_query(web_app, member, acme, monkeypatch):
+    _seed(web_app, acme.id)
+    assert _notes(member, sort="newest", state="all") == ["Already done", "No date", "Too far ahead",
+                                                          "Follow-up e-mail", "Call about the offer",
+                                                          "Send the revised quote"]
+    monkeypatch.setattr(activity_list, "PAGE_SIZE", 2)
+    html = text(member.get("/t/acme/crm/activities?q=novakova"))
+    assert "Page 1 of 2" in html and "/t/acme/crm/activities?page=2&amp;q=novakova" in html
+    assert _notes(member, q="novakova", page=2) == ["No date"]
+
+
+def test_mark_done_returns_to_the_same_list(web_app, member, acme):
+    ids, _ = _seed(web_app, acme.id)
+    html = text(member.get("/t/acme/crm/activities?q=novakova&kind=call"))
+    assert 'name="list_q" value="novakova"' in html and 'name="list_kind" value="call"' in html
+    done = member.post(f"/t/acme/crm/activities/{ids['today']}/done",
+                       data={"done": "1", "back": "activities", "list_q": "novakova", "list_kind": "call",
+                             "list_next": "https://evil.example/"})
+    assert done.status_code == 302
+    assert done.headers["Location"] == "/t/acme/crm/activities?q=novakova&kind=call"
+    assert _notes(member, q="novakova", kind="call") == []
+    assert _notes(member, q="novakova", kind="call", state="done") == ["Already done", "Call about the offer"]
+    again = member.post(f"/t/acme/crm/activities/{ids['today']}/done", data={"done": "0", "back": "activities"})
+    assert again.headers["Location"] == "/t/acme/crm/activities"
+    assert "Call about the offer" in _notes(member)
+
+
+def test_a_viewer_reads_without_buttons_and_the_page_is_accessible(web_app, acme):
+    from tests.test_accessibility import _problems
+
+    _seed(web_app, acme.id)
+    viewer = signed_in(web_app, acme, "viewer")
+    response = viewer.get("/t/acme/crm/activities?state=all")
+    assert response.status_code == 200 and "Mark done" not in text(response) and "Export CSV" not in text(response)
+    assert _problems(response) == []
+    assert "Activities" in re.findall(r'<a [^>]*href="/t/acme/crm/activities"[^>]*>([^<]+)</a>', text(response))
+
+
+def test_the_export_holds_what_the_list_finds(web_app, member, acme):
+    _seed(web_app, acme.id)
+    html = text(member.get("/t/acme/crm/activities?q=gates&state=done"))
+    assert "/t/acme/crm/activities/export.csv?q=gates&amp;done=yes" in html
+    exported = member.get("/t/acme/crm/activities/export.csv?q=gates").get_data(as_text=True)
+    assert "Send the revised quote" in exported and "Call about the offer" not in exported
+
+
+@pytest.mark.obligation("DPA-B.monitoring")
+def test_what_the_list_shows_is_recorded_as_reads(web_app, member, acme):
+    ids, subjects = _seed(web_app, acme.id)
+    member.get("/t/acme/crm/activities?q=kovarna")
+    read = {action: (d["ids"], d.get("search")) for action, d in listed_reads(web_app, acme.id).items()}
+    assert read == {"crm.activity.listed": ([str(ids["week"])], True),
+                    "crm.company.listed": ([str(subjects["firm"])], None)}
