@@ -320,6 +320,11 @@ class ActivityForm(Form):
         return ActivityData(kind=self.kind.data, due_on=getattr(self, "_due", None),
                             note=(self.note.data or "").strip())
 
+    def fill_from(self, activity, note: str | None) -> None:
+        self.kind.data = activity.kind
+        self.due_on.data = activity.due_on.isoformat() if activity.due_on else ""
+        self.note.data = note or ""
+
 
 class StageForm(Form):
     name = StringField("Name", validators=[DataRequired(), Length(max=60)])

@@ -326,6 +326,29 @@ def activity_done(activity_id):
     return _back_to(activity)
 
 
+@bp.route("/crm/activities/<uuid:activity_id>/edit", methods=["GET", "POST"])
+@require_role("member")
+def activity_edit(activity_id):
+    activity = activities.get(activity_id) or abort(404)
+    subject, subject_id = activities.subject_of(activity)
+    person = contacts.get(subject_id) if subject == "contact" else None
+    if person is not None and person.restricted_at is not None:
+        abort(409, contacts.RESTRICTED)  # [DSR-restrict] its timeline is kept, not changed
+    form = forms.ActivityForm()
+    if request.method == "GET":
+        form.fill_from(activity, activity.reveal("note"))
+        _read("activity", [activity.id], listed=False, form=True)
+    elif form.validate_on_submit():
+        activities.update(activity, form.data_for_service(), actor=current_user)
+        db.session.commit()
+        flash("Activity saved.", "success")
+        return _back_to(activity)
+    label = overview.subject_labels([(subject, subject_id)])[subject, subject_id]
+    _read(subject, [subject_id], listed=True)  # its name is on the page
+    return render_template("crm/activity_form.html", form=form, activity=activity, subject=subject,
+                           subject_id=subject_id, subject_label=label), 422 if form.errors else 200
+
+
 @bp.post("/crm/activities/<uuid:activity_id>/delete")
 @require_role("member")
 def activity_delete(activity_id):
