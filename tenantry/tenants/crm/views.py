@@ -116,6 +116,7 @@ def contact_show(contact_id, activity_form=None):
               "exports and other bulk processing.", "info")
     company = companies.get(contact.company_id) if contact.company_id else None
     related = _timeline("contact", contact.id, activity_form)
+    related["locked"] = contact.restricted_at is not None
     _read("contact", [contact.id], listed=False)
     _read_timeline(related)
     return render_template("crm/contact.html", contact=contact, plain=contact.plain(),
@@ -282,6 +283,15 @@ def deal_activity_add(deal_id):
     return _add_activity("deal", deal_id, deal_show)
 
 
+def _changeable(activity_id):
+    """The activity, for a change: refused (409) while its contact is restricted [DSR-restrict],
+    whose timeline is kept as it is."""
+    activity = activities.get(activity_id) or abort(404)
+    if activity.contact_id is not None:
+        _usable(activity.contact_id)
+    return activity
+
+
 def _back_to(activity):
     subject, subject_id = activities.subject_of(activity)
     return redirect(url_for(f"crm.{subject}_show", **{f"{subject}_id": subject_id}) + "#timeline")
@@ -312,7 +322,7 @@ _LIST_ARGS = ("q", "kind", "state", "sort", "page")
 @bp.post("/crm/activities/<uuid:activity_id>/done")
 @require_role("member")
 def activity_done(activity_id):
-    activity = activities.get(activity_id) or abort(404)
+    activity = _changeable(activity_id)
     done = request.form.get("done", "1") == "1"
     activities.complete(activity, done=done, actor=current_user)
     db.session.commit()
@@ -329,11 +339,8 @@ def activity_done(activity_id):
 @bp.route("/crm/activities/<uuid:activity_id>/edit", methods=["GET", "POST"])
 @require_role("member")
 def activity_edit(activity_id):
-    activity = activities.get(activity_id) or abort(404)
+    activity = _changeable(activity_id)
     subject, subject_id = activities.subject_of(activity)
-    person = contacts.get(subject_id) if subject == "contact" else None
-    if person is not None and person.restricted_at is not None:
-        abort(409, contacts.RESTRICTED)  # [DSR-restrict] its timeline is kept, not changed
     form = forms.ActivityForm()
     if request.method == "GET":
         form.fill_from(activity, activity.reveal("note"))
@@ -352,7 +359,7 @@ def activity_edit(activity_id):
 @bp.post("/crm/activities/<uuid:activity_id>/delete")
 @require_role("member")
 def activity_delete(activity_id):
-    activity = activities.get(activity_id) or abort(404)
+    activity = _changeable(activity_id)
     back = _back_to(activity)
     activities.delete(activity, actor=current_user)
     db.session.commit()

@@ -66,4 +66,12 @@ def test_viewers_cannot_and_a_restricted_contacts_timeline_stays(web_app, member
     assert member.get(f"/t/acme/crm/activities/{activity}/edit").status_code == 409
     refused = member.post(f"/t/acme/crm/activities/{activity}/edit", data={"kind": "task", "note": "x"})
     assert refused.status_code == 409
+    assert member.post(f"/t/acme/crm/activities/{activity}/done", data={"done": "1"}).status_code == 409
+    assert member.post(f"/t/acme/crm/activities/{activity}/delete").status_code == 409
     assert _state(web_app, acme.id, activity)[2] == "Call about the offer"
+    with in_app(web_app, commit=False), tenant_context(db.session.get(Tenant, acme.id)):
+        assert activities.get(activity).done is False
+    # The timeline is shown, as the contact is, without a way to change it.
+    timeline = text(member.get(f"/t/acme/crm/contacts/{jana}"))
+    assert "Call about the offer" in timeline
+    assert "/edit" not in timeline and "Mark done" not in timeline and "Add activity" not in timeline
