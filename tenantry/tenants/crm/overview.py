@@ -53,19 +53,24 @@ def described(rows: list[Activity], today: date) -> list[Due]:
     """Each activity with its note and the name of what it is about (for lists of activities)."""
     subjects = [activities.subject_of(a) for a in rows]
     labels = subject_labels(subjects)
-    return [Due(activity, activity.reveal("note"), subject, subject_id, labels[subject, subject_id],
+    return [Due(activity, activity.reveal("note"), subject, subject_id, labels.get((subject, subject_id), RESTRICTED_LABEL),
                 overdue=not activity.done and activity.due_on is not None and activity.due_on < today)
             for activity, (subject, subject_id) in zip(rows, subjects, strict=True)]
 
 
+RESTRICTED_LABEL = "Restricted contact"
+
+
 def subject_labels(subjects: list[tuple[str, uuid.UUID]]) -> dict[tuple[str, uuid.UUID], str]:
-    """Each subject's name or title, each kind loaded in one query."""
+    """Each subject's name or title, each kind loaded in one query. A restricted contact's name
+    is not used [DSR-restrict]: it has no label (show RESTRICTED_LABEL)."""
     wanted: dict[str, set[uuid.UUID]] = defaultdict(set)
     for subject, subject_id in subjects:
         wanted[subject].add(subject_id)
     labels = {}
     if wanted["contact"]:
-        rows = db.session.execute(sa.select(Contact).where(Contact.id.in_(wanted["contact"]))).scalars().all()
+        rows = db.session.execute(sa.select(Contact).where(Contact.id.in_(wanted["contact"]),
+                                                           contacts.visible())).scalars().all()
         labels.update({("contact", c.id): contacts.display_name(plain)
                        for c, plain in zip(rows, Contact.plain_all(rows), strict=True)})
     for subject, model, column in (("company", Company, "name"), ("deal", Deal, "title")):

@@ -384,8 +384,13 @@ def deal_list():
     sort = request.args.get("sort", "-value")
     page = deals.listing(q=q, stage_id=stage_id, owner_id=owner_id, sort=sort, page=_page_arg())
     _read("deal", [d.id for d, _ in page.items], listed=True, search=bool(q.strip()))
+    labels = overview.subject_labels([(s, getattr(d, f"{s}_id")) for d, _ in page.items for s in ("contact", "company")
+                                      if getattr(d, f"{s}_id") is not None])
+    for subject in ("contact", "company"):  # their names are on the page
+        _read(subject, list(dict.fromkeys(i for s, i in labels if s == subject)), listed=True)
     return render_template("crm/deals.html", page=page, q=q, stages=pipeline, stage_names={s.id: s for s in pipeline},
-                           owners=deals.members(), stage_id=stage_id, owner_id=owner_id, sort=sort)
+                           owners=deals.members(), stage_id=stage_id, owner_id=owner_id, sort=sort, labels=labels,
+                           restricted_label=overview.RESTRICTED_LABEL)
 
 
 @bp.get("/crm/deals/<uuid:deal_id>")

@@ -78,6 +78,19 @@ def test_a_search_is_recorded_and_carried_to_the_pager_and_the_export(web_app, m
     assert "Okna pro showroom" in exported and "obnova" not in exported
 
 
+def test_the_list_names_each_deals_contact_and_company_but_not_a_restricted_one(web_app, member, acme):
+    from .conftest import listed_reads
+
+    ids = _world(web_app, acme)
+    html = text(member.get("/t/acme/crm/deals"))
+    assert f'<a href="/t/acme/crm/contacts/{ids["jana"]}">Jana Nováková</a>' in html
+    assert f'<a href="/t/acme/crm/companies/{ids["glass"]}">Sklárna Bor</a>' in html
+    assert "Skrytá" not in html and "Restricted contact" in html
+    reads = listed_reads(web_app, acme.id)
+    assert reads["crm.contact.listed"]["ids"] == [str(ids["jana"])]
+    assert reads["crm.company.listed"]["ids"] == [str(ids["glass"])]
+
+
 def _title_digests(app, deal_id) -> int:
     with in_app(app, commit=False), all_tenants():
         return db.session.execute(sa.select(sa.func.count()).select_from(SearchIndex).where(
