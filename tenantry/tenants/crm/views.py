@@ -76,8 +76,11 @@ def contact_list():
     page = contacts.listing(q=q, company_id=company_id, tag=tag, sort=sort, page=_page_arg())
     _read("contact", [c.id for c, _ in page.items], listed=True, search=bool(q.strip()))
     _read("company", pickers.shown_ids(filters.company), listed=True, filter=True)
+    firms = overview.subject_labels([("company", c.company_id) for c, _ in page.items if c.company_id is not None])
+    _read("company", list(dict.fromkeys(i for _, i in firms)), listed=True)
     return render_template("crm/contacts.html", page=page, q=q, filters=filters, company_id=company_id, tag=tag,
-                           sort=sort, max_tag=contacts.MAX_TAG, display_name=contacts.display_name)
+                           sort=sort, max_tag=contacts.MAX_TAG, display_name=contacts.display_name,
+                           firms={i: name for (_, i), name in firms.items()})
 
 
 @bp.get("/crm/contacts/lookup")

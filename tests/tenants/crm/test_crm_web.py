@@ -98,6 +98,8 @@ def test_create_show_edit_and_delete_a_contact_of_a_company(web_app, member):
     page = text(member.get(f"/t/acme/crm/contacts/{contact_id}"))
     assert "Jana Nováková" in page and "+420601234567" in page and "Železárny Nový Bor s.r.o." in page
     assert "Jana.Novakova@example.com" in page  # the domain is normalised, the local part kept
+    listed = text(member.get("/t/acme/crm/contacts"))
+    assert f'<a href="/t/acme/crm/companies/{company_id}">Železárny Nový Bor s.r.o.</a>' in listed
 
     edit = member.get(f"/t/acme/crm/contacts/{contact_id}/edit")
     assert edit.status_code == 200 and "Nováková" in text(edit)
