@@ -41,6 +41,7 @@ class RecordField(SelectField):
     says about a search box whose text found no single record."""
 
     picker = None
+    kept_id = None  # pickers.offer(kept=...): a linked record that can stay but not be chosen anew
 
     def pre_validate(self, form):
         if self.picker is not None:

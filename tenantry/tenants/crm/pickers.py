@@ -104,6 +104,7 @@ class Picker:
     text: str = ""  # what the search box shows: the chosen record's name, or what was typed
     typed: str | None = None  # what the form sent in the box (None: the box was not sent)
     shown: str | None = None  # the id of the record whose name the box shows
+    kept: str | None = None  # the record linked now, which may stay though it cannot be chosen
 
     def show(self, option: Option | None) -> str:
         self.text, self.shown = (option.label, option.id) if option else ("", None)
@@ -115,6 +116,9 @@ class Picker:
         box was emptied. Sets the field's data to the record's id."""
         chosen = (field.data or "").strip()
         typed = None if self.typed is None else self.typed.strip()[:MAX_QUERY]
+        if chosen and chosen == self.kept and typed in (None, KEPT_LABEL) and _option(self.kind, chosen) is None:
+            self.text = KEPT_LABEL
+            return
         if chosen:
             option = _option(self.kind, chosen)
             if option is None:
@@ -143,25 +147,39 @@ def _option(kind: Kind, value: str) -> Option | None:
         return None
 
 
-def offer(field, kind: str, *, none_label: str = "— none —") -> None:
+# A deal's contact that was restricted after it was linked stays linked through an edit, under
+# this label: its name is not used [DSR-restrict], nor can it be chosen anew.
+KEPT_LABEL = "Restricted contact (kept as it is)"
+
+
+def offer(field, kind: str, *, none_label: str = "— none —", kept: uuid.UUID | None = None) -> None:
     """Sets `field` (a forms.RecordField, its data already filled in) up for the tenant's size:
-    a select of every record, or a search box that holds only the chosen one."""
+    a select of every record, or a search box that holds only the chosen one. `kept`: the
+    record the object links to now, which stays a choice though it could not be chosen anew."""
     spec = KINDS[kind]
+    kept_id = str(kept) if kept is not None else None
     if spec.count() <= SELECT_UP_TO:
         field.picker = None
         field.choices = [("", none_label), *spec.choices()]
+        if kept_id is not None and kept_id not in {value for value, _label in field.choices}:
+            field.choices.append((kept_id, KEPT_LABEL))
+            field.kept_id = kept_id
         return
-    field.picker = picker = Picker(spec, url_for(f"crm.{spec.entity}_lookup"))
+    field.picker = picker = Picker(spec, url_for(f"crm.{spec.entity}_lookup"), kept=kept_id)
     field.choices = [("", none_label)]
     picker.typed = request.values.get(field.name + SEARCH_SUFFIX)
     if picker.typed is not None or field.raw_data is not None:  # sent: settle() decides, during validation
         picker.text = picker.typed or ""
         return
-    field.data = picker.show(_option(spec, field.data) if field.data else None)
+    option = _option(spec, field.data) if field.data else None
+    if option is None and field.data and field.data == kept_id:
+        picker.text = KEPT_LABEL
+        return
+    field.data = picker.show(option)
 
 
 def shown_ids(field) -> list[str]:
     """The records whose names the rendered field shows, for the page's read event."""
     if getattr(field, "picker", None) is not None:
         return [field.picker.shown] if field.picker.shown else []
-    return [value for value, _label in field.choices if value]
+    return [value for value, _label in field.choices if value and value != field.kept_id]

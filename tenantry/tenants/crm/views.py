@@ -405,9 +405,12 @@ def deal_show(deal_id, activity_form=None):
     related = _timeline("deal", deal.id, activity_form)
     _read("deal", [deal.id], listed=False)
     _read("activity", [a.id for a, _ in related["timeline"]], listed=True)
-    _read("contact", [contact.id] if contact else [], listed=True)  # its name is on the page
+    # The contact's name is on the page, unless it is restricted [DSR-restrict].
+    named = contact is not None and contact.restricted_at is None
+    _read("contact", [contact.id] if named else [], listed=True)
     return render_template("crm/deal.html", deal=deal, title=deal.reveal("title"), stage=stages.get(deal.stage_id),
-                           contact=contact, contact_name=contacts.display_name(contact.plain()) if contact else "",
+                           contact=contact,
+                           contact_name=contacts.display_name(contact.plain()) if named else overview.RESTRICTED_LABEL,
                            company=company, company_name=company.reveal("name") if company else "", owner=owner,
                            **related)
 
@@ -424,7 +427,7 @@ def _deal_form(deal=None):
             for name in ("contact", "company"):
                 if request.args.get(name):
                     getattr(form, name).data = request.args[name]
-    pickers.offer(form.contact, "contacts")
+    pickers.offer(form.contact, "contacts", kept=deal.contact_id if deal is not None else None)
     pickers.offer(form.company, "companies")
     if form.validate_on_submit():
         try:

@@ -254,3 +254,33 @@ def test_a_picker_page_passes_the_accessibility_checks(web_app, member, acme, ma
         assert _problems(member.get(url)) == [], url
     sent = member.post("/t/acme/crm/deals/new", data=_deal(ids["stage"], contact_search="jana"))
     assert _problems(sent) == []
+
+
+@pytest.mark.parametrize("size", ["few", "many"])
+def test_a_deals_contact_restricted_since_stays_linked_through_an_edit_without_its_name(
+        web_app, member, acme, monkeypatch, size):
+    if size == "many":
+        monkeypatch.setattr(pickers, "SELECT_UP_TO", 1)
+    ids = _seed(web_app, acme)
+    sent = member.post("/t/acme/crm/deals/new", data=_deal(ids["stage"], contact=ids["eva@example.com"],
+                                                           contact_search="Eva Černá"))
+    deal_id = sent.headers["Location"].rsplit("/", 1)[1]
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        contacts.get(uuid.UUID(ids["eva@example.com"])).restricted_at = sa.func.now()
+    shown = text(member.get(f"/t/acme/crm/deals/{deal_id}"))
+    assert "Černá" not in shown and "Restricted contact" in shown
+    form = text(member.get(f"/t/acme/crm/deals/{deal_id}/edit"))
+    assert "Černá" not in form
+    if size == "few":
+        assert f'<option selected value="{ids["eva@example.com"]}">{pickers.KEPT_LABEL}</option>' in form
+    else:
+        assert f'value="{pickers.KEPT_LABEL}"' in form and f'value="{ids["eva@example.com"]}"' in form
+    edit = _deal(ids["stage"], title="Renewal, new terms", contact=ids["eva@example.com"])
+    if size == "many":
+        edit["contact_search"] = pickers.KEPT_LABEL
+    assert member.post(f"/t/acme/crm/deals/{deal_id}/edit", data=edit).status_code == 302
+    with in_app(web_app, commit=False), all_tenants():
+        assert str(db.session.get(Deal, uuid.UUID(deal_id)).contact_id) == ids["eva@example.com"]
+    # Another deal cannot choose the restricted contact.
+    refused = member.post("/t/acme/crm/deals/new", data=_deal(ids["stage"], contact=ids["eva@example.com"]))
+    assert refused.status_code == 422
