@@ -82,11 +82,16 @@ def _get_company(company_id: uuid.UUID) -> Option | None:
 
 
 KINDS = {
-    "contacts": Kind("contact", "contacts", "A whole first name or surname, an e-mail address or a phone number; "
-                     "then choose from the list.", "an e-mail address", lambda: contacts.count(current_tenant.id), contacts.choices,
-                     _search_contacts, _get_contact),
-    "companies": Kind("company", "companies", "A whole word of the name or the company ID; then choose from "
-                      "the list.", "the company ID", lambda: companies.count(current_tenant.id), companies.choices, _search_companies, _get_company),
+    "contacts": Kind(
+        entity="contact", plural="contacts", telling="an e-mail address",
+        hint="A whole first name or surname, an e-mail address or a phone number; then choose from the list.",
+        count=lambda: contacts.count(current_tenant.id), choices=contacts.choices, search=_search_contacts,
+        get=_get_contact),
+    "companies": Kind(
+        entity="company", plural="companies", telling="the company ID",
+        hint="A whole word of the name or the company ID; then choose from the list.",
+        count=lambda: companies.count(current_tenant.id), choices=companies.choices, search=_search_companies,
+        get=_get_company),
 }
 
 
