@@ -38,6 +38,16 @@ def _read(entity: str, ids: list, *, listed: bool, **details) -> None:
                       details={"via": "web", **{k: v for k, v in details.items() if v}})
 
 
+def _read_names(shown, **details) -> None:
+    """The page names these records (pairs of subject and id, e.g. overview.subject_labels'
+    keys): one read event per kind of record."""
+    by_subject: dict[str, dict] = {subject: {} for subject in activities.SUBJECTS}
+    for subject, record_id in shown:
+        by_subject[subject][record_id] = None
+    for subject, ids in by_subject.items():
+        _read(subject, list(ids), listed=True, **details)
+
+
 def _read_timeline(related: dict) -> None:
     _read("activity", [a.id for a, _ in related["timeline"]], listed=True)
     _read("deal", [d.id for d, _ in related["related_deals"]], listed=True)
@@ -48,9 +58,7 @@ def dashboard_panel() -> dict:
     today = clock.now().date()
     due, due_total = overview.due_activities(today)
     _read("activity", [d.activity.id for d in due], listed=True, dashboard=True)
-    for subject in activities.SUBJECTS:
-        _read(subject, list(dict.fromkeys(d.subject_id for d in due if d.subject == subject)), listed=True,
-              dashboard=True)
+    _read_names(((d.subject, d.subject_id) for d in due), dashboard=True)
     return {"today": today, "due": due, "due_total": due_total, "pipeline": overview.open_pipeline(),
             "counts": {"contacts": contacts.count(current_tenant.id), "companies": companies.count(current_tenant.id)}}
 
@@ -77,7 +85,7 @@ def contact_list():
     _read("contact", [c.id for c, _ in page.items], listed=True, search=bool(q.strip()))
     _read("company", pickers.shown_ids(filters.company), listed=True, filter=True)
     firms = overview.subject_labels([("company", c.company_id) for c, _ in page.items if c.company_id is not None])
-    _read("company", list(dict.fromkeys(i for _, i in firms)), listed=True)
+    _read_names(firms)
     return render_template("crm/contacts.html", page=page, q=q, filters=filters, company_id=company_id, tag=tag,
                            sort=sort, max_tag=contacts.MAX_TAG, display_name=contacts.display_name,
                            firms={i: name for (_, i), name in firms.items()})
@@ -312,8 +320,7 @@ def activity_list():
     today = clock.now().date()
     page = listed_activities.listing(today=today, q=q, kind=kind, state=state, sort=sort, page=_page_arg())
     _read("activity", [d.activity.id for d in page.items], listed=True, search=bool(q.strip()))
-    for subject in activities.SUBJECTS:  # their names are on the page
-        _read(subject, list(dict.fromkeys(d.subject_id for d in page.items if d.subject == subject)), listed=True)
+    _read_names((d.subject, d.subject_id) for d in page.items)
     return render_template("crm/activities.html", page=page, today=today, q=q, kind=kind, state=state, sort=sort,
                            kinds=ACTIVITY_KIND_LABELS, states=listed_activities.STATES, sorts=listed_activities.SORTS)
 
@@ -389,8 +396,7 @@ def deal_list():
     _read("deal", [d.id for d, _ in page.items], listed=True, search=bool(q.strip()))
     labels = overview.subject_labels([(s, getattr(d, f"{s}_id")) for d, _ in page.items for s in ("contact", "company")
                                       if getattr(d, f"{s}_id") is not None])
-    for subject in ("contact", "company"):  # their names are on the page
-        _read(subject, list(dict.fromkeys(i for s, i in labels if s == subject)), listed=True)
+    _read_names(labels)
     return render_template("crm/deals.html", page=page, q=q, stages=pipeline, stage_names={s.id: s for s in pipeline},
                            owners=deals.members(), stage_id=stage_id, owner_id=owner_id, sort=sort, labels=labels,
                            restricted_label=overview.RESTRICTED_LABEL)
