@@ -13,7 +13,7 @@ from tenantry.platform.db import by_id, db
 from tenantry.platform.tenancy import current_tenant
 
 from . import search
-from .models import COMPANY, CONTACT, Activity, Contact, Deal
+from .models import COMPANY, Activity, Contact, Deal
 
 SUBJECTS = ("contact", "company", "deal")
 
@@ -94,8 +94,9 @@ def timeline(subject: str, subject_id: uuid.UUID) -> list[tuple[Activity, str]]:
 
 def usable():
     """The condition every list of activities adds: not of a restricted contact [DSR-restrict]."""
-    return sa.or_(Activity.contact_id.is_(None),
-                  Activity.contact_id.not_in(sa.select(Contact.id).where(Contact.restricted_at.is_not(None))))
+    from . import contacts
+
+    return sa.or_(Activity.contact_id.is_(None), Activity.contact_id.not_in(sa.select(Contact.id).where(~contacts.visible())))
 
 
 def matching(query: str):
@@ -103,6 +104,6 @@ def matching(query: str):
     it finds (as their own searches do; never through a restricted contact [DSR-restrict])."""
     from . import contacts, deals
 
-    found = sa.select(Contact.id).where(Contact.id.in_(search.matching(CONTACT, query)), contacts.visible())
-    return sa.or_(Activity.contact_id.in_(found), Activity.company_id.in_(search.matching(COMPANY, query)),
+    return sa.or_(Activity.contact_id.in_(contacts.found(query)),
+                  Activity.company_id.in_(search.matching(COMPANY, query)),
                   Activity.deal_id.in_(sa.select(Deal.id).where(deals.matching(query))))

@@ -36,6 +36,12 @@ def visible():
     return Contact.restricted_at.is_(None)
 
 
+def found(query: str) -> sa.Select:
+    """A select of the ids of the contacts `query` finds that may be used: not restricted. For
+    what is found through its contact (deals, activities)."""
+    return sa.select(Contact.id).where(Contact.id.in_(search.matching(CONTACT, query)), visible())
+
+
 def tagged(tag: str):
     """The condition for contacts carrying `tag`: whole, ignoring case, accents and spacing."""
     from . import index_builds

@@ -16,7 +16,7 @@ from tenantry.platform.identity.models import Membership
 from tenantry.platform.tenancy import current_tenant
 
 from . import name_order, search
-from .models import COMPANY, CONTACT, DEAL, Activity, Contact, Deal, PipelineStage
+from .models import COMPANY, DEAL, Activity, Deal, PipelineStage
 
 PAGE_SIZE = 25
 SORTS = ("-value", "value", "close", "-close", "newest")
@@ -151,8 +151,7 @@ def matching(query: str):
     through a restricted contact [DSR-restrict])."""
     from . import contacts, index_builds
 
-    found = sa.select(Contact.id).where(Contact.id.in_(search.matching(CONTACT, query)), contacts.visible())
-    by_link = sa.or_(Deal.contact_id.in_(found), Deal.company_id.in_(search.matching(COMPANY, query)))
+    by_link = sa.or_(Deal.contact_id.in_(contacts.found(query)), Deal.company_id.in_(search.matching(COMPANY, query)))
     if index_builds.is_current(current_tenant.id, index_builds.DEAL_TITLES):
         return sa.or_(Deal.id.in_(search.matching(DEAL, query)), by_link)
     # Deals saved before titles were indexed have no digests until the sweep has rebuilt the
