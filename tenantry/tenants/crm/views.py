@@ -415,7 +415,7 @@ def deal_show(deal_id, activity_form=None):
     named = contact is not None and contact.restricted_at is None
     _read("contact", [contact.id] if named else [], listed=True)
     return render_template("crm/deal.html", deal=deal, title=deal.reveal("title"), stage=stages.get(deal.stage_id),
-                           contact=contact,
+                           contact=contact, contact_named=named,
                            contact_name=contacts.display_name(contact.plain()) if named else overview.RESTRICTED_LABEL,
                            company=company, company_name=company.reveal("name") if company else "", owner=owner,
                            **related)

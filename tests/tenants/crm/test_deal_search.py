@@ -91,6 +91,15 @@ def test_the_list_names_each_deals_contact_and_company_but_not_a_restricted_one(
     assert reads["crm.company.listed"]["ids"] == [str(ids["glass"])]
 
 
+def test_the_deal_page_links_its_contact_but_not_a_restricted_one(web_app, member, acme):
+    ids = _world(web_app, acme)
+    shown = text(member.get(f"/t/acme/crm/deals/{ids['renewal']}"))
+    assert f'<dd><a href="/t/acme/crm/contacts/{ids["jana"]}">Jana Nováková</a></dd>' in shown
+    hidden = text(member.get(f"/t/acme/crm/deals/{ids['secret']}"))
+    assert "Skrytá" not in hidden and '<dd><span class="muted">Restricted contact</span></dd>' in hidden
+    assert f"/crm/contacts/{ids['hidden']}" not in hidden  # the label is not a way to the restricted person
+
+
 def _title_digests(app, deal_id) -> int:
     with in_app(app, commit=False), all_tenants():
         return db.session.execute(sa.select(sa.func.count()).select_from(SearchIndex).where(
