@@ -83,13 +83,20 @@ def subject_labels(subjects: list[tuple[str, uuid.UUID]]) -> dict[tuple[str, uui
 def open_pipeline() -> list[StageTotal]:
     """Deals in each stage that is neither won nor lost, in the tenant's order of stages."""
     open_stages = [s for s in stages.ordered() if not (s.is_won or s.is_lost)]
-    totals = {s.id: StageTotal(s.name) for s in open_stages}
+    totals = stage_totals(open_stages)
+    return [totals[s.id] for s in open_stages]
+
+
+def stage_totals(of_stages: list, *conditions) -> dict[uuid.UUID, StageTotal]:
+    """How many deals each of these stages holds and their value per currency, counting only
+    the deals that meet `conditions` (value and currency are in the clear: summed in SQL)."""
+    totals = {s.id: StageTotal(s.name) for s in of_stages}
     rows = db.session.execute(
         sa.select(Deal.stage_id, Deal.currency, sa.func.count(), sa.func.sum(Deal.value))
-        .where(Deal.stage_id.in_(list(totals))).group_by(Deal.stage_id, Deal.currency)
+        .where(Deal.stage_id.in_(list(totals)), *conditions).group_by(Deal.stage_id, Deal.currency)
         .order_by(Deal.currency)) if totals else []
     for stage_id, currency, count, value in rows:
         total = totals[stage_id]
         total.deals += count
         total.values[currency] = Decimal(value or 0)
-    return [totals[s.id] for s in open_stages]
+    return totals

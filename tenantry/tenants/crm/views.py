@@ -17,7 +17,7 @@ from tenantry.platform.db import db
 from tenantry.platform.tenancy import current_tenant
 from tenantry.platform.web import require_role, tenant_blueprint
 
-from . import activities, companies, contacts, custom_fields, deals, forms, overview, pickers, stages
+from . import activities, board, companies, contacts, custom_fields, deals, forms, overview, pickers, stages
 from . import activity_list as listed_activities
 from .models import ACTIVITY_KIND_LABELS, ACTIVITY_KINDS
 
@@ -64,8 +64,12 @@ def dashboard_panel() -> dict:
 
 
 def _uuid_arg(name: str) -> uuid.UUID | None:
+    return _uuid_or_none(request.args.get(name))
+
+
+def _uuid_or_none(value: str | None) -> uuid.UUID | None:
     try:
-        return uuid.UUID(request.args.get(name, ""))
+        return uuid.UUID(value or "")
     except ValueError:
         return None
 
@@ -474,6 +478,48 @@ def deal_delete(deal_id):
     db.session.commit()
     flash("Deal deleted.", "success")
     return redirect(url_for("crm.deal_list"))
+
+
+@bp.get("/crm/deals/board")
+def deal_board():
+    return _board_page(request.args.get("q", "")[:200], _uuid_arg("owner"))
+
+
+def _board_page(q: str, owner_id: uuid.UUID | None, move_errors: dict | None = None):
+    _stages()
+    columns = board.columns(q=q, owner_id=owner_id)
+    cards = [deal for column in columns for deal, _ in column.cards]
+    _read("deal", [d.id for d in cards], listed=True, board=True, search=bool(q.strip()))
+    labels = overview.subject_labels([(s, getattr(d, f"{s}_id")) for d in cards for s in ("contact", "company")
+                                      if getattr(d, f"{s}_id") is not None])
+    _read_names(labels, board=True)
+    return render_template("crm/board.html", columns=columns, q=q, owner_id=owner_id, owners=deals.members(),
+                           labels=labels, restricted_label=overview.RESTRICTED_LABEL, today=clock.now().date(),
+                           move_errors=move_errors or {}), 422 if move_errors else 200
+
+
+@bp.post("/crm/deals/<uuid:deal_id>/stage")
+@require_role("member")
+def deal_move(deal_id):
+    """A deal moved on the board (or from its page, with back=deal); the board's own query comes
+    as board_q and board_owner, so the move returns to the board it was made on."""
+    deal = deals.get(deal_id) or abort(404)
+    back = {name: request.form.get(f"board_{name}", "")[:200] for name in ("q", "owner")}
+    stage_id, owner_id = _uuid_or_none(request.form.get("stage")), _uuid_or_none(back["owner"])
+    try:
+        if stage_id is None:
+            raise deals.Refused("stage", "Choose a stage to move the deal to.")
+        moved = board.move(deal, stage_id, actor=current_user)
+    except deals.Refused as exc:
+        db.session.rollback()
+        return _board_page(back["q"], owner_id, move_errors={deal.id: str(exc)})
+    db.session.commit()
+    stage = stages.get(stage_id)
+    title = deal.reveal("title")
+    flash(f"“{title}” moved to {stage.name}." if moved else f"“{title}” is in {stage.name} already.", "success")
+    if request.form.get("back") == "deal":
+        return redirect(url_for("crm.deal_show", deal_id=deal.id))
+    return redirect(url_for("crm.deal_board", **{k: v for k, v in back.items() if v}) + f"#stage-{stage_id}")
 
 
 # --- pipeline stages (admins and owners) ---------------------------------------------------

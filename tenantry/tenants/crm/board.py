@@ -1,0 +1,71 @@
+"""The pipeline board: each stage of the tenant's pipeline as a column of its deals, with how
+many there are and what they are worth, and a deal moved from one stage to another.
+
+Counts, sums and the choice of cards run in SQL (value, currency and stage are in the clear);
+only the cards shown are decrypted. A column shows its most valuable deals first, at most
+CARDS_PER_STAGE of them; the deal list, filtered by the stage, has the rest."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from tenantry.platform import audit, clock
+from tenantry.platform.db import db
+from tenantry.platform.tenancy import current_tenant
+
+from . import deals, overview, stages
+from .models import Deal, PipelineStage
+
+CARDS_PER_STAGE = 30
+
+
+@dataclass
+class Column:
+    stage: PipelineStage
+    cards: list[tuple[Deal, str]]  # deal, its title
+    total: overview.StageTotal
+
+    @property
+    def more(self) -> int:
+        return self.total.deals - len(self.cards)
+
+
+def columns(*, q: str = "", owner_id: uuid.UUID | None = None, per_stage: int | None = None) -> list[Column]:
+    """Every stage in the tenant's order, with the deals `q` finds (all when empty) of `owner_id`
+    (anyone's when None)."""
+    pipeline = stages.ordered()
+    per_stage = per_stage or CARDS_PER_STAGE
+    conditions = [Deal.tenant_id == current_tenant.id]
+    if q.strip():
+        conditions.append(deals.matching(q))
+    if owner_id is not None:
+        conditions.append(Deal.owner_id == owner_id)
+    totals = overview.stage_totals(pipeline, *conditions)
+    place = sa.func.row_number().over(partition_by=Deal.stage_id,
+                                      order_by=(Deal.value.desc(), Deal.created_at.desc(), Deal.id)).label("place")
+    ranked = sa.select(Deal.id, place).where(*conditions).subquery()
+    chosen = db.session.execute(
+        sa.select(Deal).join(ranked, ranked.c.id == Deal.id).where(ranked.c.place <= per_stage)
+        .order_by(Deal.stage_id, ranked.c.place)).scalars().all()
+    by_stage: dict[uuid.UUID, list[tuple[Deal, str]]] = {s.id: [] for s in pipeline}
+    for deal in chosen:
+        by_stage[deal.stage_id].append((deal, deal.reveal("title")))
+    return [Column(s, by_stage[s.id], totals[s.id]) for s in pipeline]
+
+
+def move(deal: Deal, stage_id: uuid.UUID, *, actor=None) -> bool:
+    """The deal goes to another of the tenant's stages, audited as a change of the deal. False
+    when it was in that stage already (nothing written)."""
+    if stages.get(stage_id) is None:
+        raise deals.Refused("stage", "That stage is no longer in this workspace's pipeline. Reload the board.")
+    if deal.stage_id == stage_id:
+        return False
+    before = deal.stage_id
+    deal.stage_id, deal.updated_at = stage_id, clock.now()
+    db.session.flush()
+    audit.record("crm.deal.updated", actor=actor, tenant_id=deal.tenant_id, target_type="deal", target_id=deal.id,
+                 changes=audit.diff({"stage_id": before}, {"stage_id": stage_id}), details={"via": "board"})
+    return True

@@ -1,0 +1,46 @@
+"""The pipeline board in a real browser: a deal moved with the keyboard alone lands in its new
+column; the board never widens the page (it scrolls inside itself from tablet width up, and
+its columns stack on a phone)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.identity.support import browser_sign_in, new_tenant
+from tests.tenants.crm.test_board import _world
+
+PAGE_OVERFLOW = "document.scrollingElement.scrollWidth - document.scrollingElement.clientWidth"
+
+
+@pytest.mark.browser
+def test_a_deal_is_moved_with_the_keyboard_and_the_board_stays_inside_the_page(live_server, browser_page):
+    acme = new_tenant(live_server.app, "acme", country="CZ")
+    ids = _world(live_server.app, acme)
+    page = browser_page
+    page.set_viewport_size({"width": 1280, "height": 800})
+    browser_sign_in(page, str(live_server), acme.owner.email, then=f"{live_server}/t/acme/**")
+    page.goto(f"{live_server}/t/acme/crm/deals/board")
+    board = page.locator("[data-board]")
+    assert page.evaluate(PAGE_OVERFLOW) == 0
+    assert board.evaluate("b => b.scrollWidth > b.clientWidth"), "six stages are wider than a laptop's page"
+
+    page.get_by_label("Stage of “Plot”").focus()
+    page.keyboard.press("End")  # the last option: Lost
+    assert page.get_by_label("Stage of “Plot”").input_value() == str(ids["stages"]["Lost"])
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Move “Plot”"
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/crm/deals/board#stage-{ids['stages']['Lost']}")
+    lost = page.locator(f"#stage-{ids['stages']['Lost']}")
+    assert lost.locator(".board-title").all_inner_texts() == ["Plot"]
+    assert "1 deal" in lost.locator(".board-total").inner_text()
+    assert page.locator(f"#stage-{ids['stages']['Lead']} .board-empty").inner_text() == "No deals."
+    assert page.locator(".flash-success[role=status]").inner_text() == "“Plot” moved to Lost."
+    assert board.evaluate("b => b.scrollLeft") > 0, "the board scrolled to the column the deal went to"
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server}/t/acme/crm/deals/board")
+    assert page.evaluate(PAGE_OVERFLOW) == 0
+    columns = page.locator(".board-column")
+    first, second = columns.nth(0).bounding_box(), columns.nth(1).bounding_box()
+    assert second["y"] > first["y"] + first["height"] - 1 and abs(second["x"] - first["x"]) < 1, "stacked"
