@@ -44,3 +44,19 @@ def test_a_deal_is_moved_with_the_keyboard_and_the_board_stays_inside_the_page(l
     columns = page.locator(".board-column")
     first, second = columns.nth(0).bounding_box(), columns.nth(1).bounding_box()
     assert second["y"] > first["y"] + first["height"] - 1 and abs(second["x"] - first["x"]) < 1, "stacked"
+
+
+@pytest.mark.browser
+def test_a_card_dragged_onto_another_column_is_moved_there(live_server, browser_page):
+    acme = new_tenant(live_server.app, "acme", country="CZ")
+    ids = _world(live_server.app, acme)
+    page = browser_page
+    page.set_viewport_size({"width": 1600, "height": 900})
+    browser_sign_in(page, str(live_server), acme.owner.email, then=f"{live_server}/t/acme/**")
+    page.goto(f"{live_server}/t/acme/crm/deals/board")
+    card = page.locator(f"#deal-{ids['fence']}")
+    assert card.get_attribute("draggable") == "true"
+    page.drag_and_drop(f"#deal-{ids['fence']} .board-value", f"#stage-{ids['stages']['Proposal']} .board-head")
+    page.wait_for_url(f"**/crm/deals/board#stage-{ids['stages']['Proposal']}")
+    assert page.locator(f"#stage-{ids['stages']['Proposal']} .board-title").all_inner_texts() == ["Plot"]
+    assert page.locator(".flash-success").inner_text() == "“Plot” moved to Proposal."
