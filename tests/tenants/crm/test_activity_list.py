@@ -21,7 +21,7 @@ NOTES = ("Send the revised quote", "Call about the offer", "Follow-up e-mail", "
 def _notes(client, **args) -> list[str]:
     """The notes of the rows shown, in their order."""
     html = text(client.get("/t/acme/crm/activities", query_string=args))
-    body = html[html.index("<tbody>"):html.index("</tbody>")] if "<tbody>" in html else ""
+    body = html[html.index("<tbody"):html.index("</tbody>")] if "<tbody" in html else ""
     return [note for _, note in sorted((body.index(n), n) for n in NOTES if n in body)]
 
 
