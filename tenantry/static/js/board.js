@@ -25,6 +25,16 @@
       board.querySelectorAll(".is-drop-target").forEach(function (c) { c.classList.remove("is-drop-target"); });
     }
 
+    // After a move the page comes back at #stage-<id>; a link from a deal at #deal-<id>. The
+    // browser scrolls that just into view, often at the board's edge: show its column from the top.
+    var shown = window.location.hash && document.getElementById(window.location.hash.slice(1));
+    if (shown && board.contains(shown)) {
+      var column = columnOf(shown);
+      board.scrollLeft += column.getBoundingClientRect().left - board.getBoundingClientRect().left;
+      column.scrollIntoView({block: "start", inline: "nearest"});  // its name and sums in view
+      if (shown.getBoundingClientRect().bottom > window.innerHeight) shown.scrollIntoView({block: "nearest"});
+    }
+
     board.querySelectorAll(".board-card").forEach(function (card) {
       var form = card.querySelector("form.board-move");
       if (!form) return;  // a viewer's board: nothing moves

@@ -407,7 +407,7 @@ def deal_list():
 
 
 @bp.get("/crm/deals/<uuid:deal_id>")
-def deal_show(deal_id, activity_form=None):
+def deal_show(deal_id, activity_form=None, move_error: str | None = None):
     deal = deals.get(deal_id) or abort(404)
     contact = contacts.get(deal.contact_id) if deal.contact_id else None
     company = companies.get(deal.company_id) if deal.company_id else None
@@ -419,6 +419,7 @@ def deal_show(deal_id, activity_form=None):
     named = contact is not None and contact.restricted_at is None
     _read("contact", [contact.id] if named else [], listed=True)
     return render_template("crm/deal.html", deal=deal, title=deal.reveal("title"), stage=stages.get(deal.stage_id),
+                           pipeline=stages.ordered(), move_error=move_error,
                            contact=contact, contact_named=named,
                            contact_name=contacts.display_name(contact.plain()) if named else overview.RESTRICTED_LABEL,
                            company=company, company_name=company.reveal("name") if company else "", owner=owner,
@@ -512,6 +513,8 @@ def deal_move(deal_id):
         moved = board.move(deal, stage_id, actor=current_user)
     except deals.Refused as exc:
         db.session.rollback()
+        if request.form.get("back") == "deal":
+            return deal_show(deal.id, move_error=str(exc)), 422
         return _board_page(back["q"], owner_id, move_errors={deal.id: str(exc)})
     db.session.commit()
     stage = stages.get(stage_id)

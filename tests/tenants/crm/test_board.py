@@ -99,8 +99,9 @@ def test_search_and_owner_narrow_the_cards_and_the_sums(web_app, member, acme):
     mine = text(member.get("/t/acme/crm/deals/board", query_string={"owner": str(owner.id)}))
     assert _titles(mine) == ["Okna pro showroom"]
     assert f'<option value="{owner.id}" selected>' in mine
-    # The view switch and the forms keep the query.
+    # The view switch, both ways, and the forms keep the query.
     assert f"/t/acme/crm/deals?owner={owner.id}" in mine
+    assert f"/t/acme/crm/deals/board?owner={owner.id}" in text(member.get(f"/t/acme/crm/deals?owner={owner.id}"))
     assert f'name="board_owner" value="{owner.id}"' in mine
 
 
@@ -141,11 +142,22 @@ def test_moving_to_the_stage_it_is_in_writes_nothing(web_app, member, acme):
     assert len(audit_events(web_app, "crm.deal.updated")) == before
 
 
-def test_from_the_deal_page_a_move_returns_to_the_deal(web_app, member, acme):
+def test_the_deal_page_moves_its_deal_and_shows_a_refusal_next_to_its_stage(web_app, member, acme):
     ids = _world(web_app, acme)
+    page = text(member.get(f"/t/acme/crm/deals/{ids['fence']}"))
+    form = page[page.index('class="row stage-move"'):page.index("</form>", page.index('class="row stage-move"'))]
+    assert f'<option value="{ids["stages"]["Lead"]}" selected>Lead</option>' in form and 'name="back" value="deal"' in form
     answer = member.post(f"/t/acme/crm/deals/{ids['fence']}/stage",
-                         data={"stage": str(ids["stages"]["Won"]), "back": "deal"})
-    assert answer.headers["Location"].endswith(f"/t/acme/crm/deals/{ids['fence']}")
+                         data={"stage": str(ids["stages"]["Won"]), "back": "deal"}, follow_redirects=True)
+    assert answer.request.path == f"/t/acme/crm/deals/{ids['fence']}"
+    assert "“Plot” moved to Won." in text(answer) and '<span class="badge badge-ok">won</span>' in text(answer)
+    refused = member.post(f"/t/acme/crm/deals/{ids['fence']}/stage", data={"stage": str(uuid.uuid4()), "back": "deal"})
+    assert refused.status_code == 422
+    html = text(refused)
+    assert '<h1>Plot</h1>' in html and 'aria-describedby="move-stage-err"' in html
+    assert '<p class="error" id="move-stage-err">That stage is no longer' in html
+    with in_app(web_app, commit=False), all_tenants():
+        assert db.session.get(Deal, ids["fence"]).stage_id == ids["stages"]["Won"]
 
 
 @pytest.mark.parametrize("stage", ["", "not-a-uuid", "gone", "other-tenant"])
@@ -177,6 +189,7 @@ def test_a_viewer_sees_the_board_without_moves_and_cannot_move(web_app, acme):
     viewer = signed_in(web_app, acme, "viewer")
     html = text(viewer.get("/t/acme/crm/deals/board"))
     assert "Plot" in html and "board-move" not in html and "New deal" not in html
+    assert "stage-move" not in text(viewer.get(f"/t/acme/crm/deals/{ids['fence']}"))
     assert 'class="board-move"' in text(member.get("/t/acme/crm/deals/board"))
     assert viewer.post(f"/t/acme/crm/deals/{ids['fence']}/stage",
                        data={"stage": str(ids["stages"]["Won"])}).status_code == 403
