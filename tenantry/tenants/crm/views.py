@@ -435,7 +435,7 @@ def _deal_form(deal=None):
         else:
             form.currency.data = form.currency.data or "EUR"
             form.owner.data = str(current_user.id)
-            for name in ("contact", "company"):
+            for name in ("contact", "company", "stage"):
                 if request.args.get(name):
                     getattr(form, name).data = request.args[name]
     pickers.offer(form.contact, "contacts", kept=deal.contact_id if deal is not None else None)

@@ -204,3 +204,12 @@ def test_another_tenants_deal_is_not_found(web_app, member, acme):
     with in_app(web_app, commit=False), all_tenants():
         assert db.session.get(Deal, theirs["fence"]).stage_id == theirs["stages"]["Lead"]
         assert db.session.scalar(sa.select(sa.func.count()).select_from(PipelineStage)) == 12
+
+
+def test_a_column_adds_a_deal_in_its_stage(web_app, member, acme):
+    ids = _world(web_app, acme)
+    proposal = ids["stages"]["Proposal"]
+    column = _column(text(member.get("/t/acme/crm/deals/board")), proposal)
+    assert f'href="/t/acme/crm/deals/new?stage={proposal}">Add a deal<span class="visually-hidden"> in Proposal' in column
+    form = text(member.get(f"/t/acme/crm/deals/new?stage={proposal}"))
+    assert f'<option selected value="{proposal}">Proposal</option>' in form
