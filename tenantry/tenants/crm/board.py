@@ -59,9 +59,11 @@ def columns(*, q: str = "", owner_id: uuid.UUID | None = None, per_stage: int | 
     return [Column(s, by_stage[s.id], totals[s.id]) for s in pipeline]
 
 
-def move(deal: Deal, stage_id: uuid.UUID, *, actor=None) -> bool:
+def move(deal: Deal, stage_id: uuid.UUID | None, *, actor=None) -> bool:
     """The deal goes to another of the tenant's stages, audited as a change of the deal. False
     when it was in that stage already (nothing written)."""
+    if stage_id is None:
+        raise deals.Refused("stage", "Choose a stage to move the deal to.")
     if stages.get(stage_id) is None:
         raise deals.Refused("stage", "That stage is no longer in this workspace's pipeline. Reload the board.")
     if deal.stage_id == stage_id:

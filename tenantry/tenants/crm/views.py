@@ -418,8 +418,9 @@ def deal_show(deal_id, activity_form=None, move_error: str | None = None):
     # The contact's name is on the page, unless it is restricted [DSR-restrict].
     named = contact is not None and contact.restricted_at is None
     _read("contact", [contact.id] if named else [], listed=True)
-    return render_template("crm/deal.html", deal=deal, title=deal.reveal("title"), stage=stages.get(deal.stage_id),
-                           pipeline=stages.ordered(), move_error=move_error,
+    pipeline = stages.ordered()
+    return render_template("crm/deal.html", deal=deal, title=deal.reveal("title"), pipeline=pipeline,
+                           stage=next((s for s in pipeline if s.id == deal.stage_id), None), move_error=move_error,
                            contact=contact, contact_named=named,
                            contact_name=contacts.display_name(contact.plain()) if named else overview.RESTRICTED_LABEL,
                            company=company, company_name=company.reveal("name") if company else "", owner=owner,
@@ -508,8 +509,6 @@ def deal_move(deal_id):
     back = {name: request.form.get(f"board_{name}", "")[:200] for name in ("q", "owner")}
     stage_id, owner_id = _uuid_or_none(request.form.get("stage")), _uuid_or_none(back["owner"])
     try:
-        if stage_id is None:
-            raise deals.Refused("stage", "Choose a stage to move the deal to.")
         moved = board.move(deal, stage_id, actor=current_user)
     except deals.Refused as exc:
         db.session.rollback()
