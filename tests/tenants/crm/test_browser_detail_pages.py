@@ -89,6 +89,15 @@ def _sign_in(live_server, page, tenant) -> None:
     browser_sign_in(page, str(live_server), tenant.owner.email, then=f"{live_server}/t/acme/**")
 
 
+def _world(live_server, page, size) -> dict[str, str]:
+    """The seeded workspace's pages (see _pages), its owner signed in on a screen of `size`."""
+    acme = new_tenant(live_server.app, "acme", country="CZ")
+    ids = _seed(live_server.app, acme)
+    page.set_viewport_size(size)
+    _sign_in(live_server, page, acme)
+    return {name: f"{live_server}{path}" for name, path in _pages(ids).items()}
+
+
 def _pages(ids) -> dict[str, str]:
     return {
         "contact": f"/t/acme/crm/contacts/{ids['contact']}",
@@ -117,16 +126,13 @@ def _too_small(page, selector: str) -> list:
 
 @pytest.mark.browser
 def test_long_values_and_their_errors_never_widen_the_page_on_a_phone(live_server, browser_page):
-    acme = new_tenant(live_server.app, "acme", country="CZ")
-    ids = _seed(live_server.app, acme)
     page = browser_page
-    page.set_viewport_size(PHONE)
-    _sign_in(live_server, page, acme)
-    for name, path in _pages(ids).items():
-        page.goto(f"{live_server}{path}")
+    pages = _world(live_server, page, PHONE)
+    for name, url in pages.items():
+        page.goto(url)
         assert _overflow(page) == 0, name
     # The detail pages: the notes keep their lines, and a note without spaces is broken in the timeline.
-    page.goto(f"{live_server}{_pages(ids)['contact']}")
+    page.goto(pages["contact"])
     assert page.locator("dd.note").inner_text().count("\n") == 1
     note = page.locator(".timeline .note", has_text="Smlouva-o-dilo").first
     card = page.locator("#timeline").bounding_box()
@@ -135,9 +141,38 @@ def test_long_values_and_their_errors_never_widen_the_page_on_a_phone(live_serve
     assert note.inner_text().count("\n") == 1
     assert _too_small(page, ".timeline .btn") == [], "Edit, Mark done and Delete are 44px on a phone"
     # A form sent back with its errors: the error quotes a long value and still wraps.
-    page.goto(f"{live_server}{_pages(ids)['contact-edit']}")
+    page.goto(pages["contact-edit"])
     page.get_by_label("E-mails").fill("not-an-address-" + "x" * 70)
     with page.expect_navigation():
         page.get_by_role("button", name="Save").click()
     assert page.locator("#emails-err").is_visible()
     assert _overflow(page) == 0
+
+
+_ROWS = """() => [...document.querySelectorAll('main form > .grid.field-row')].map(grid => {
+  const next = grid.nextElementSibling.getBoundingClientRect(), g = grid.getBoundingClientRect();
+  const fields = [...grid.querySelectorAll(':scope > .field')].map(f => f.getBoundingClientRect());
+  return {right: Math.round(g.right), nextRight: Math.round(next.right),
+          gap: Math.round(next.top - Math.max(...fields.map(f => f.bottom))),
+          rhythm: parseFloat(getComputedStyle(grid.nextElementSibling).marginTop),
+          rows: new Set(fields.map(f => Math.round(f.top))).size};
+})"""
+
+
+@pytest.mark.browser
+def test_fields_side_by_side_line_up_with_the_fields_below_them(live_server, browser_page):
+    page = browser_page
+    pages = _world(live_server, page, LAPTOP)
+    for name in ("contact-edit", "deal-edit", "activity-edit", "custom-field-edit", "stages"):
+        page.goto(pages[name])
+        rows = page.evaluate(_ROWS)
+        assert rows, name
+        for row in rows:
+            assert row["rows"] == 1, (name, "two fields on one line on a laptop")
+            # As wide as what follows it, and as far from it as the form's other fields are apart.
+            assert row["right"] == row["nextRight"], (name, row)
+            assert row["gap"] == row["rhythm"] > 0, (name, row)
+    page.set_viewport_size(PHONE)
+    for name in ("contact-edit", "company-edit", "deal-edit", "activity-edit", "import", "custom-field-edit"):
+        page.goto(pages[name])
+        assert _too_small(page, ".form-actions > a") == [], (name, "Cancel is a 44px target")
