@@ -176,3 +176,40 @@ def test_fields_side_by_side_line_up_with_the_fields_below_them(live_server, bro
     for name in ("contact-edit", "company-edit", "deal-edit", "activity-edit", "import", "custom-field-edit"):
         page.goto(pages[name])
         assert _too_small(page, ".form-actions > a") == [], (name, "Cancel is a 44px target")
+
+
+def _height(locator) -> int:
+    return round(locator.bounding_box()["height"])
+
+
+@pytest.mark.browser
+def test_the_deal_s_stage_move_and_the_stage_list_are_touch_sized_and_aligned(live_server, browser_page):
+    page = browser_page
+    pages = _world(live_server, page, LAPTOP)
+    page.goto(pages["deal"])
+    move = page.locator(".stage-move")
+    assert _height(move.get_by_role("button", name="Move")) == _height(move.locator("select"))
+    page.goto(pages["stages"])
+    lead = page.locator(".stage-list > li").first
+    assert _height(lead.get_by_role("button", name="Save")) == _height(lead.locator(".stage-name"))
+
+    page.set_viewport_size(PHONE)
+    page.goto(pages["deal"])
+    assert _too_small(page, ".stage-move .btn, .stage-move a") == []
+    page.goto(pages["stages"])
+    assert _too_small(page, ".stage-list .btn") == []
+    lead.locator(".stage-name").fill("")
+    with page.expect_navigation():
+        lead.get_by_role("button", name="Save").click()
+    assert lead.locator(".error").is_visible()
+    assert _overflow(page) == 0
+    # Only the name is marked wrong: its outcome looks like any other stage's.
+    invalid = "e => getComputedStyle(e).boxShadow"  # the red ring of an invalid control
+    assert lead.locator("select").evaluate(invalid) == page.locator(".stage-list > li").nth(1).locator(
+        "select").evaluate(invalid)
+    assert lead.locator(".stage-name").evaluate(invalid) != lead.locator("select").evaluate(invalid)
+    # Name on a line of its own; outcome and Save share the next, inside the card.
+    name, outcome, save = (lead.locator(s).bounding_box() for s in (".stage-name", "select", "button >> nth=0"))
+    card = page.locator(".stage-list").bounding_box()
+    assert outcome["y"] >= name["y"] + name["height"] and abs(save["y"] - outcome["y"]) < 1
+    assert save["x"] + save["width"] <= card["x"] + card["width"] + 0.5
