@@ -88,7 +88,27 @@
     }
 
     document.querySelectorAll("[data-picker]").forEach(picker);
+    document.querySelectorAll("[data-tick-all]").forEach(tickAll);
   });
+
+  // A box that ticks every box of a list at once (the contact list's changes to the contacts
+  // ticked): data-tick-all names the form the boxes belong to. Shown only with this script.
+  function tickAll(box) {
+    var boxes = Array.prototype.slice.call(
+      document.querySelectorAll('input[type=checkbox][form="' + box.getAttribute("data-tick-all") + '"]'));
+    if (!boxes.length) return;
+    function sync() {
+      var ticked = boxes.filter(function (b) { return b.checked; }).length;
+      box.checked = ticked === boxes.length;
+      box.indeterminate = ticked > 0 && ticked < boxes.length;
+    }
+    box.parentNode.hidden = false;  // its label
+    box.addEventListener("change", function () {
+      boxes.forEach(function (b) { b.checked = box.checked; });
+    });
+    boxes.forEach(function (b) { b.addEventListener("change", sync); });
+    sync();
+  }
 
   // A contact or company search box (crm/pickers.py) becomes a combobox (ARIA 1.2, list
   // autocomplete): it asks the lookup route as one types, and choosing an option puts the

@@ -11,13 +11,26 @@ import uuid
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
+from werkzeug.datastructures import MultiDict
 
 from tenantry.platform import audit, clock
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import current_tenant
 from tenantry.platform.web import require_role, tenant_blueprint
 
-from . import activities, board, companies, contacts, custom_fields, deals, forms, overview, pickers, stages
+from . import (
+    activities,
+    board,
+    bulk,
+    companies,
+    contacts,
+    custom_fields,
+    deals,
+    forms,
+    overview,
+    pickers,
+    stages,
+)
 from . import activity_list as listed_activities
 from .models import ACTIVITY_KIND_LABELS, ACTIVITY_KINDS
 
@@ -79,20 +92,57 @@ def _uuid_or_none(value: str | None) -> uuid.UUID | None:
 
 @bp.get("/crm/contacts")
 def contact_list():
-    q = request.args.get("q", "")[:200]
-    filters = forms.ContactFilter(formdata=request.args, meta={"csrf": False})
+    return _contact_list(request.args)
+
+
+def _contact_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] = frozenset()):
+    """The contact list for the query `args`; with `bulk_errors`, shown again after a refused
+    change of the contacts `chosen` (their boxes still ticked), with a 422."""
+    q = args.get("q", "")[:200]
+    filters = forms.ContactFilter(formdata=args, meta={"csrf": False})
     pickers.offer(filters.company, "companies", none_label="Any")
     company_id = forms.optional_uuid(filters.company.data) if filters.company.validate(filters) else None
-    tag = request.args.get("tag", "").strip()[:contacts.MAX_TAG]
-    sort = request.args.get("sort", "name")
-    page = contacts.listing(q=q, company_id=company_id, tag=tag, sort=sort, page=_page_arg())
+    tag = args.get("tag", "").strip()[:contacts.MAX_TAG]
+    sort = args.get("sort", "name")
+    page = contacts.listing(q=q, company_id=company_id, tag=tag, sort=sort, page=args.get("page", 1, type=int) or 1)
     _read("contact", [c.id for c, _ in page.items], listed=True, search=bool(q.strip()))
     _read("company", pickers.shown_ids(filters.company), listed=True, filter=True)
     firms = overview.subject_labels([("company", c.company_id) for c, _ in page.items if c.company_id is not None])
     _read_names(firms)
     return render_template("crm/contacts.html", page=page, q=q, filters=filters, company_id=company_id, tag=tag,
                            sort=sort, max_tag=contacts.MAX_TAG, display_name=contacts.display_name,
-                           firms={i: name for (_, i), name in firms.items()})
+                           firms={i: name for (_, i), name in firms.items()}, bulk_errors=bulk_errors or {},
+                           chosen=chosen, bulk_tag=request.form.get("bulk_tag", "")), 422 if bulk_errors else 200
+
+
+# The list's own query, carried through the bulk form as list_<name>, so the list comes back as it was.
+_CONTACT_LIST_ARGS = ("q", "company", "tag", "sort", "page")
+
+
+@bp.post("/crm/contacts/bulk")
+@require_role("member")
+def contact_bulk():
+    listed = MultiDict({name: request.form[f"list_{name}"] for name in _CONTACT_LIST_ARGS
+                        if request.form.get(f"list_{name}")})
+    ids = request.form.getlist("ids")
+    action = request.form.get("action", "")
+    try:
+        if action not in bulk.ACTIONS:
+            raise bulk.Refused("action", "Choose what to do with the contacts chosen.")
+        chosen = bulk.chosen(ids)
+        if action == "delete":
+            done = f"{bulk.counted(bulk.delete(chosen, actor=current_user))} deleted."
+        else:
+            value = bulk.a_tag(request.form.get("bulk_tag", ""))
+            changed = (bulk.tag if action == "tag" else bulk.untag)(chosen, value, actor=current_user)
+            done = (f"Tag “{value}” {'added to' if action == 'tag' else 'removed from'} {bulk.counted(changed)} "
+                    f"(of {len(chosen)} chosen).")
+    except bulk.Refused as exc:
+        db.session.rollback()
+        return _contact_list(listed, bulk_errors={exc.field: str(exc)}, chosen=frozenset(ids))
+    db.session.commit()
+    flash(done, "success")
+    return redirect(url_for("crm.contact_list", **listed.to_dict()))
 
 
 @bp.get("/crm/contacts/lookup")
