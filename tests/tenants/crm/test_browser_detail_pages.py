@@ -213,3 +213,41 @@ def test_the_deal_s_stage_move_and_the_stage_list_are_touch_sized_and_aligned(li
     card = page.locator(".stage-list").bounding_box()
     assert outcome["y"] >= name["y"] + name["height"] and abs(save["y"] - outcome["y"]) < 1
     assert save["x"] + save["width"] <= card["x"] + card["width"] + 0.5
+
+
+_TEXT_TOP = """td => { const r = document.createRange(); r.selectNodeContents(td); return r.getBoundingClientRect().top; }"""
+
+
+@pytest.mark.browser
+def test_custom_fields_read_as_cards_and_the_import_pages_are_tidy_on_a_phone(live_server, browser_page):
+    page = browser_page
+    pages = _world(live_server, page, PHONE)
+    page.goto(pages["custom-fields"])
+    wrap = page.locator(".table-wrap")
+    assert wrap.evaluate("w => w.scrollWidth <= w.clientWidth"), "nothing to scroll sideways to reach the buttons"
+    assert _too_small(page, ".table-wrap .btn") == []
+    first = page.locator("tbody tr").first
+    title, key = first.locator(".card-title").bounding_box(), first.locator("[data-label=Key]").bounding_box()
+    assert title["y"] < key["y"], "the field's label heads its card"
+
+    page.goto(pages["company"])
+    amounts = page.locator("[aria-labelledby=deals-h] .nowrap")
+    assert amounts.count() == 2 and all(n == 1 for n in amounts.evaluate_all("s => s.map(e => e.getClientRects().length)"))
+
+    page.goto(pages["import"])
+    picker = page.locator("input[type=file]")
+    assert picker.evaluate("i => getComputedStyle(i, '::file-selector-button').minHeight") == "44px"
+    assert _height(picker) >= 44
+    picker.set_input_files(files=[{"name": "people.csv", "mimeType": "text/csv", "buffer": BAD_CSV}])
+    with page.expect_navigation():
+        page.get_by_role("button", name="Upload and preview").click()
+    assert _overflow(page) == 0
+    row = page.locator("[aria-labelledby=err-h] tbody tr").first
+    number, errors = row.locator("td").nth(0), row.locator("td").nth(1)
+    assert errors.bounding_box()["height"] > 60, "the error runs to several lines"
+    assert abs(number.evaluate(_TEXT_TOP) - errors.evaluate(_TEXT_TOP)) < 6, "the row's number beside its first error"
+
+    page.set_viewport_size(LAPTOP)
+    page.goto(pages["import"])
+    lefts = page.locator(".column-list > li").evaluate_all("ls => ls.map(l => Math.round(l.getBoundingClientRect().left))")
+    assert len(set(lefts)) > 1, "the recognised columns are listed in columns, not one long list"
