@@ -314,7 +314,7 @@ def _timeline(subject: str, subject_id, form=None) -> dict:
     related = deals.of(**{f"{subject}_id": subject_id}) if subject in ("contact", "company") else []
     return {"timeline": activities.timeline(subject, subject_id), "activity_form": form or forms.ActivityForm(),
             "activity_action": url_for(f"crm.{subject}_activity_add", **{f"{subject}_id": subject_id}),
-            "related_deals": related}
+            "related_deals": related, "today": clock.now().date()}
 
 
 def _add_activity(subject: str, subject_id, show):

@@ -281,3 +281,13 @@ def test_a_deal_title_and_activity_note_canary_is_absent_from_the_raw_database(w
 ])
 def test_amounts_read_in_their_currencys_places_with_thousands_grouped(value, code, shown):
     assert currencies.format_amount(value, code) == shown
+
+
+def test_the_timeline_marks_an_open_activity_past_its_due_date(web_app, member, acme):
+    from .test_dashboard import _seed
+
+    _ids, subjects = _seed(web_app, acme.id)
+    deal = text(member.get(f"/t/acme/crm/deals/{subjects['gates']}"))
+    assert deal.count("badge badge-danger\">Overdue") == 1  # "Send the revised quote", two days late
+    # Jana's: one done a day late, one due today, the rest later or undated: none overdue.
+    assert "Overdue" not in text(member.get(f"/t/acme/crm/contacts/{subjects['jana']}"))
