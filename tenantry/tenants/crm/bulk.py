@@ -9,7 +9,6 @@ import uuid
 
 import sqlalchemy as sa
 
-from tenantry.platform.crypto import fields
 from tenantry.platform.db import db
 
 from . import contacts
@@ -62,10 +61,8 @@ def a_tag(value: str) -> str:
         raise Refused("tag", "One tag at a time: a comma separates tags.")
     if len(tag) > contacts.MAX_TAG:
         raise Refused("tag", f"A tag is at most {contacts.MAX_TAG} characters.")
-    try:
-        fields.normalise_tag(tag)
-    except ValueError as exc:
-        raise Refused("tag", "A tag needs at least one letter or digit.") from exc
+    if contacts.normal_tag(tag) is None:
+        raise Refused("tag", "A tag needs at least one letter or digit.")
     return tag
 
 
@@ -81,11 +78,11 @@ def untag(chosen_contacts: list[Contact], value: str, *, actor=None) -> int:
 
 
 def _retag(chosen_contacts: list[Contact], value: str, *, add: bool, actor) -> int:
-    wanted = fields.normalise_tag(value)
+    wanted = contacts.normal_tag(value)
     changed = 0
     for contact, plain in zip(chosen_contacts, Contact.plain_all(chosen_contacts), strict=True):
         tags = list(plain["tags"] or [])
-        carrying = [t for t in tags if _normal(t) == wanted]
+        carrying = [t for t in tags if contacts.normal_tag(t) == wanted]
         if add == bool(carrying):
             continue
         tags = [*tags, value] if add else [t for t in tags if t not in carrying]
@@ -93,13 +90,6 @@ def _retag(chosen_contacts: list[Contact], value: str, *, add: bool, actor) -> i
                         actor=actor)
         changed += 1
     return changed
-
-
-def _normal(tag: str) -> str | None:
-    try:
-        return fields.normalise_tag(tag)
-    except ValueError:
-        return None
 
 
 def delete(chosen_contacts: list[Contact], *, actor=None) -> int:

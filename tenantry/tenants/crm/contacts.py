@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from dataclasses import dataclass, field
 
@@ -59,11 +58,16 @@ def tagged(tag: str):
 
 
 def _normal_tags(tags: list[str]) -> set[str]:
-    out = set()
-    for tag in tags:
-        with contextlib.suppress(ValueError):
-            out.add(fields.normalise_tag(tag))
-    return out
+    return {normal for normal in map(normal_tag, tags) if normal is not None}
+
+
+def normal_tag(tag: str) -> str | None:
+    """The tag as the tag filter matches it (ignoring case, accents and spacing); None for one
+    with nothing left once folded, which no filter finds."""
+    try:
+        return fields.normalise_tag(tag)
+    except ValueError:
+        return None
 
 
 @dataclass

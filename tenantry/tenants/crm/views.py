@@ -95,7 +95,7 @@ def contact_list():
     return _contact_list(request.args)
 
 
-def _contact_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] = frozenset()):
+def _contact_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] = frozenset(), bulk_tag: str = ""):
     """The contact list for the query `args`; with `bulk_errors`, shown again after a refused
     change of the contacts `chosen` (their boxes still ticked), with a 422."""
     q = args.get("q", "")[:200]
@@ -112,7 +112,7 @@ def _contact_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[st
     return render_template("crm/contacts.html", page=page, q=q, filters=filters, company_id=company_id, tag=tag,
                            sort=sort, max_tag=contacts.MAX_TAG, display_name=contacts.display_name,
                            firms={i: name for (_, i), name in firms.items()}, bulk_errors=bulk_errors or {},
-                           chosen=chosen, bulk_tag=request.form.get("bulk_tag", "")), 422 if bulk_errors else 200
+                           chosen=chosen, bulk_tag=bulk_tag), 422 if bulk_errors else 200
 
 
 # The list's own query, carried through the bulk form as list_<name>, so the list comes back as it was.
@@ -139,7 +139,8 @@ def contact_bulk():
                     f"(of {len(chosen)} chosen).")
     except bulk.Refused as exc:
         db.session.rollback()
-        return _contact_list(listed, bulk_errors={exc.field: str(exc)}, chosen=frozenset(ids))
+        return _contact_list(listed, bulk_errors={exc.field: str(exc)}, chosen=frozenset(ids),
+                             bulk_tag=request.form.get("bulk_tag", ""))
     db.session.commit()
     flash(done, "success")
     return redirect(url_for("crm.contact_list", **listed.to_dict()))
