@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from tenantry.platform.audit import AuditEvent
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import all_tenants
-from tests.identity.support import in_app, login_password, new_member, new_tenant
+from tests.identity.support import browser_sign_in, in_app, login_password, new_member, new_tenant
 
 
 @pytest.fixture
@@ -40,3 +40,14 @@ def listed_reads(app, tenant_id) -> dict[str, dict]:
         events = db.session.scalars(sa.select(AuditEvent).where(
             AuditEvent.tenant_id == tenant_id, AuditEvent.action.like("crm.%.listed"))).all()
         return {e.action: e.details for e in events}
+
+
+def acme_in_a_browser(live_server, page, seed, path: str, *, width: int, height: int):
+    """The acme workspace (CZ) seeded by seed(app, tenant), its owner signed in at `path` in a
+    real browser of that size; what `seed` returned."""
+    acme = new_tenant(live_server.app, "acme", country="CZ")
+    seeded = seed(live_server.app, acme)
+    page.set_viewport_size({"width": width, "height": height})
+    browser_sign_in(page, str(live_server), acme.owner.email, then=f"{live_server}/t/acme/**")
+    page.goto(f"{live_server}/t/acme{path}")
+    return seeded

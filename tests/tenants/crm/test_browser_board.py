@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.identity.support import browser_sign_in, new_tenant
+from tests.tenants.crm.conftest import acme_in_a_browser
 from tests.tenants.crm.test_board import _world
 
 PAGE_OVERFLOW = "document.scrollingElement.scrollWidth - document.scrollingElement.clientWidth"
@@ -14,12 +14,8 @@ PAGE_OVERFLOW = "document.scrollingElement.scrollWidth - document.scrollingEleme
 
 @pytest.mark.browser
 def test_a_deal_is_moved_with_the_keyboard_and_the_board_stays_inside_the_page(live_server, browser_page):
-    acme = new_tenant(live_server.app, "acme", country="CZ")
-    ids = _world(live_server.app, acme)
     page = browser_page
-    page.set_viewport_size({"width": 1280, "height": 800})
-    browser_sign_in(page, str(live_server), acme.owner.email, then=f"{live_server}/t/acme/**")
-    page.goto(f"{live_server}/t/acme/crm/deals/board")
+    ids = acme_in_a_browser(live_server, page, _world, "/crm/deals/board", width=1280, height=800)
     board = page.locator("[data-board]")
     assert page.evaluate(PAGE_OVERFLOW) == 0
     assert board.evaluate("b => b.scrollWidth > b.clientWidth"), "six stages are wider than a laptop's page"
@@ -48,12 +44,8 @@ def test_a_deal_is_moved_with_the_keyboard_and_the_board_stays_inside_the_page(l
 
 @pytest.mark.browser
 def test_a_card_dragged_onto_another_column_is_moved_there(live_server, browser_page):
-    acme = new_tenant(live_server.app, "acme", country="CZ")
-    ids = _world(live_server.app, acme)
     page = browser_page
-    page.set_viewport_size({"width": 1600, "height": 900})
-    browser_sign_in(page, str(live_server), acme.owner.email, then=f"{live_server}/t/acme/**")
-    page.goto(f"{live_server}/t/acme/crm/deals/board")
+    ids = acme_in_a_browser(live_server, page, _world, "/crm/deals/board", width=1600, height=900)
     card = page.locator(f"#deal-{ids['fence']}")
     assert card.get_attribute("draggable") == "true"
     page.drag_and_drop(f"#deal-{ids['fence']} .board-value", f"#stage-{ids['stages']['Proposal']} .board-head")

@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.identity.support import browser_sign_in, new_tenant
+from tests.tenants.crm.conftest import acme_in_a_browser
 from tests.tenants.crm.test_bulk import _people, _tags
 
 
 @pytest.mark.browser
 def test_all_on_this_page_ticks_every_box_and_a_tag_is_added_to_them(live_server, browser_page):
-    acme = new_tenant(live_server.app, "acme", country="CZ")
-    ids = _people(live_server.app, acme)
     page = browser_page
-    page.set_viewport_size({"width": 390, "height": 844})
-    browser_sign_in(page, str(live_server), acme.owner.email, then=f"{live_server}/t/acme/**")
-    page.goto(f"{live_server}/t/acme/crm/contacts")
+    ids = acme_in_a_browser(live_server, page, _people, "/crm/contacts", width=390, height=844)
     every = page.get_by_label("All on this page")
     boxes = page.locator("input.pick[form=bulk]")
     assert boxes.count() == 3  # the restricted contact is not listed
