@@ -452,7 +452,8 @@ def deal_list():
     labels = overview.subject_labels([(s, getattr(d, f"{s}_id")) for d, _ in page.items for s in ("contact", "company")
                                       if getattr(d, f"{s}_id") is not None])
     _read_names(labels)
-    return render_template("crm/deals.html", page=page, q=q, stages=pipeline, stage_names={s.id: s for s in pipeline},
+    return render_template("crm/deals.html", page=page, q=q, stage_choices=[(s.id, s.name) for s in pipeline],
+                           stage_names={s.id: s for s in pipeline},
                            owners=deals.members(), stage_id=stage_id, owner_id=owner_id, sort=sort, labels=labels,
                            restricted_label=overview.RESTRICTED_LABEL)
 
