@@ -184,7 +184,7 @@ def _walk(tenant_id: uuid.UUID, columns: list[EncryptedColumn], batch_size: int,
     rid = table.c[columns[0].row_id]
     cursor = _typed(rid, after) if after is not None else None
     while True:
-        stmt = sa.select(rid, *(table.c[c.column] for c in columns)).where(table.c.tenant_id == tenant_id)
+        stmt = _values_of(tenant_id, rid, columns)
         if cursor is not None:
             stmt = stmt.where(rid > cursor)
         rows = db.session.execute(stmt.order_by(rid).limit(batch_size)).all()
@@ -193,20 +193,43 @@ def _walk(tenant_id: uuid.UUID, columns: list[EncryptedColumn], batch_size: int,
         version, _key = keyring.active_data_key(tenant_id)
         changed = 0
         for row in rows:
-            values = {}
-            for i, entry in enumerate(columns, start=1):
-                blob = row[i]
-                if blob is None or fields.key_version(bytes(blob)) == version:
-                    continue
-                where = {"tenant_id": tenant_id, "table": table.name, "column": entry.column, "row_id": row[0]}
-                values[entry.column] = fields.encrypt(fields.decrypt(bytes(blob), **where), **where)
-            if values:
-                db.session.execute(
-                    table.update().where(table.c.tenant_id == tenant_id, rid == row[0]).values(**values)
-                )
-                changed += len(values)
+            changed += _move_row(table, rid, columns, tenant_id, version, row)
         cursor = rows[-1][0]
         yield cursor, len(rows), changed
+
+
+def _values_of(tenant_id: uuid.UUID, rid: sa.Column, columns: list[EncryptedColumn]) -> sa.Select:
+    table = columns[0].table
+    return sa.select(rid, *(table.c[c.column] for c in columns)).where(table.c.tenant_id == tenant_id)
+
+
+def _move_row(table: sa.Table, rid: sa.Column, columns: list[EncryptedColumn], tenant_id: uuid.UUID,
+              version: int, row) -> int:
+    """Re-encrypt one row's values that are not on `version`; returns how many moved.
+
+    The UPDATE matches the very ciphertexts it read. A person saving the row between the read
+    and the write (their value is already on the active version) leaves it matching nothing,
+    and the row is read again: re-encrypting the old value would overwrite their change."""
+    while row is not None:
+        values = {}
+        for i, entry in enumerate(columns, start=1):
+            blob = row[i]
+            if blob is None or fields.key_version(bytes(blob)) == version:
+                continue
+            where = {"tenant_id": tenant_id, "table": table.name, "column": entry.column, "row_id": row[0]}
+            values[entry.column] = (bytes(blob), fields.encrypt(fields.decrypt(bytes(blob), **where), **where))
+        if not values:
+            return 0
+        moved = db.session.execute(
+            table.update()
+            .where(table.c.tenant_id == tenant_id, rid == row[0],
+                   *(table.c[column] == old for column, (old, _new) in values.items()))
+            .values({column: new for column, (_old, new) in values.items()})
+        ).rowcount
+        if moved:
+            return len(values)
+        row = db.session.execute(_values_of(tenant_id, rid, columns).where(rid == row[0])).first()
+    return 0  # deleted meanwhile
 
 
 def _typed(column: sa.Column, value: str):

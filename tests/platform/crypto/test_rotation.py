@@ -114,6 +114,37 @@ def test_values_written_behind_the_cursor_with_the_old_key_are_caught_before_ret
     assert _statuses(acme) == [(1, "retired"), (2, "active")]
 
 
+@pytest.mark.obligation("DPA-B.integrity")
+def test_a_value_saved_while_its_row_is_re_encrypted_is_kept_not_overwritten(two_tenants, notes, monkeypatch):
+    acme, _ = two_tenants
+    expected = write_notes(notes, acme, 5)
+    rotation_id = rotation.rotate(acme).id
+    db.session.commit()
+    jobs.discard_pending()
+    real_decrypt = fields.decrypt
+    saved = []
+
+    def someone_saves_row_3_meanwhile(blob, **where):
+        plain = real_decrypt(blob, **where)
+        if where["row_id"] == 3 and where["column"] == "body" and not saved:
+            # Between the job's read of row 3 and its write, a person saves a new body (on
+            # the active key, as every write is).
+            saved.append("Nová poznámka, uložená během rotace")
+            db.session.execute(notes.update().where(notes.c.tenant_id == acme.id, notes.c.id == 3).values(
+                body=fields.encrypt(saved[0], tenant_id=acme.id, table=notes.name, column="body", row_id=3)))
+        return plain
+
+    monkeypatch.setattr(fields, "decrypt", someone_saves_row_3_meanwhile)
+    with tenant_context(acme):
+        assert rotation.reencrypt(rotation_id, batch_size=2) == "done"
+    monkeypatch.setattr(fields, "decrypt", real_decrypt)
+    db.session.remove()
+    assert saved
+    assert read_notes(notes, acme) == {**expected, 3: saved[0]}
+    assert key_versions_in_use(notes, acme) == {2}
+    assert _statuses(acme) == [(1, "retired"), (2, "active")]
+
+
 def test_rotating_again_during_a_rotation_supersedes_it_and_moves_everything(two_tenants, notes):
     acme, _ = two_tenants
     expected = write_notes(notes, acme, 6)
