@@ -12,7 +12,7 @@ from tenantry.platform import audit, clock
 from tenantry.platform.db import by_id, db
 from tenantry.platform.tenancy import current_tenant
 
-from . import search
+from . import search, versions
 from .models import COMPANY, Activity, Contact, Deal
 
 SUBJECTS = ("contact", "company", "deal")
@@ -43,12 +43,13 @@ def create(subject: str, subject_id: uuid.UUID, data: ActivityData, *, actor=Non
     return activity
 
 
-def update(activity: Activity, data: ActivityData, *, actor=None) -> Activity:
+def update(activity: Activity, data: ActivityData, *, actor=None, version: int | None = None) -> Activity:
     """Change kind, due date and note; the subject stays (an activity does not move)."""
-    before = activity.snapshot()
-    activity.kind, activity.due_on = data.kind, data.due_on
-    activity.seal("note", data.note)
-    db.session.flush()
+    with versions.checked(activity, version):
+        before = activity.snapshot()
+        activity.kind, activity.due_on = data.kind, data.due_on
+        activity.seal("note", data.note)
+        db.session.flush()
     audit.record("crm.activity.updated", actor=actor, tenant_id=activity.tenant_id, target_type="activity",
                  target_id=activity.id, changes=audit.diff(before, activity.snapshot()))
     return activity
@@ -62,10 +63,11 @@ def complete(activity: Activity, *, done: bool = True, actor=None) -> None:
                  tenant_id=activity.tenant_id, target_type="activity", target_id=activity.id)
 
 
-def delete(activity: Activity, *, actor=None) -> None:
-    before = activity.snapshot()
-    db.session.delete(activity)
-    db.session.flush()
+def delete(activity: Activity, *, actor=None, version: int | None = None) -> None:
+    with versions.checked(activity, version):
+        before = activity.snapshot()
+        db.session.delete(activity)
+        db.session.flush()
     audit.record("crm.activity.deleted", actor=actor, tenant_id=activity.tenant_id, target_type="activity",
                  target_id=activity.id, changes=audit.diff(before, None))
 

@@ -12,7 +12,7 @@ from tenantry.platform.crypto import fields
 from tenantry.platform.db import by_id, db
 from tenantry.platform.tenancy import current_tenant
 
-from . import name_order, search
+from . import name_order, search, versions
 from .models import COMPANY, Company, Contact
 
 PAGE_SIZE = 25
@@ -65,30 +65,32 @@ def create(data: CompanyData, *, actor=None) -> Company:
     return company
 
 
-def update(company: Company, data: CompanyData, *, actor=None) -> Company:
-    before = company.snapshot()
-    sealed = _write(company, data)
-    db.session.flush()
+def update(company: Company, data: CompanyData, *, actor=None, version: int | None = None) -> Company:
+    with versions.checked(company, version):
+        before = company.snapshot()
+        sealed = _write(company, data)
+        db.session.flush()
     audit.record("crm.company.updated", actor=actor, tenant_id=company.tenant_id, target_type="company",
                  target_id=company.id, changes=audit.diff(before, company.snapshot(sealed)))
     return company
 
 
-def delete(company: Company, *, actor=None) -> int:
+def delete(company: Company, *, actor=None, version: int | None = None) -> int:
     """Delete the company; its contacts and deals stay, without a company, and its activities
     go. Returns how many contacts were detached."""
     from . import activities, deals
 
-    before = company.snapshot()
-    activities.delete_of("company", company.id)
-    deals.detach(company_id=company.id)
-    detached = db.session.execute(
-        sa.update(Contact).where(Contact.tenant_id == company.tenant_id, Contact.company_id == company.id)
-        .values(company_id=None, updated_at=clock.now())
-    ).rowcount
-    search.drop(COMPANY, company.id)
-    db.session.delete(company)
-    db.session.flush()
+    with versions.checked(company, version):
+        before = company.snapshot()
+        activities.delete_of("company", company.id)
+        deals.detach(company_id=company.id)
+        detached = db.session.execute(
+            sa.update(Contact).where(Contact.tenant_id == company.tenant_id, Contact.company_id == company.id)
+            .values(company_id=None, updated_at=clock.now(), version=Contact.version + 1)
+        ).rowcount
+        search.drop(COMPANY, company.id)
+        db.session.delete(company)
+        db.session.flush()
     audit.record("crm.company.deleted", actor=actor, tenant_id=company.tenant_id, target_type="company",
                  target_id=company.id, details={"contacts_detached": detached}, changes=audit.diff(before, None))
     return detached

@@ -12,7 +12,7 @@ from tenantry.platform.crypto import fields
 from tenantry.platform.db import by_id, db
 from tenantry.platform.tenancy import current_tenant
 
-from . import name_order, search
+from . import name_order, search, versions
 from .models import CONTACT, Contact
 
 PAGE_SIZE = 25
@@ -130,25 +130,27 @@ def create(data: ContactData, *, actor=None) -> Contact:
     return contact
 
 
-def update(contact: Contact, data: ContactData, *, actor=None) -> Contact:
-    before = contact.snapshot()
-    sealed = _write(contact, data)
-    db.session.flush()
+def update(contact: Contact, data: ContactData, *, actor=None, version: int | None = None) -> Contact:
+    with versions.checked(contact, version):
+        before = contact.snapshot()
+        sealed = _write(contact, data)
+        db.session.flush()
     audit.record("crm.contact.updated", actor=actor, tenant_id=contact.tenant_id, target_type="contact",
                  target_id=contact.id, changes=audit.diff(before, contact.snapshot(sealed)))
     return contact
 
 
-def delete(contact: Contact, *, actor=None) -> None:
+def delete(contact: Contact, *, actor=None, version: int | None = None) -> None:
     from . import activities, deals
 
-    before = contact.snapshot()
-    lock(contact)
-    activities.delete_of("contact", contact.id)
-    deals.detach(contact_id=contact.id)
-    search.drop(CONTACT, contact.id)
-    db.session.delete(contact)
-    db.session.flush()
+    with versions.checked(contact, version):
+        before = contact.snapshot()
+        lock(contact)
+        activities.delete_of("contact", contact.id)
+        deals.detach(contact_id=contact.id)
+        search.drop(CONTACT, contact.id)
+        db.session.delete(contact)
+        db.session.flush()
     audit.record("crm.contact.deleted", actor=actor, tenant_id=contact.tenant_id, target_type="contact",
                  target_id=contact.id, changes=audit.diff(before, None))
 

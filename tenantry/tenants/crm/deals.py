@@ -15,7 +15,7 @@ from tenantry.platform.db import by_id, db
 from tenantry.platform.identity.models import Membership
 from tenantry.platform.tenancy import current_tenant
 
-from . import name_order, search
+from . import name_order, search, versions
 from .models import COMPANY, DEAL, Activity, Deal, PipelineStage
 
 PAGE_SIZE = 25
@@ -95,21 +95,23 @@ def create(data: DealData, *, actor=None) -> Deal:
     return deal
 
 
-def update(deal: Deal, data: DealData, *, actor=None) -> Deal:
-    before = deal.snapshot()
-    _write(deal, data)
-    db.session.flush()
+def update(deal: Deal, data: DealData, *, actor=None, version: int | None = None) -> Deal:
+    with versions.checked(deal, version):
+        before = deal.snapshot()
+        _write(deal, data)
+        db.session.flush()
     audit.record("crm.deal.updated", actor=actor, tenant_id=deal.tenant_id, target_type="deal", target_id=deal.id,
                  changes=audit.diff(before, deal.snapshot()))
     return deal
 
 
-def delete(deal: Deal, *, actor=None) -> None:
-    before = deal.snapshot()
-    db.session.execute(sa.delete(Activity).where(Activity.tenant_id == deal.tenant_id, Activity.deal_id == deal.id))
-    search.drop(DEAL, deal.id)
-    db.session.delete(deal)
-    db.session.flush()
+def delete(deal: Deal, *, actor=None, version: int | None = None) -> None:
+    with versions.checked(deal, version):
+        before = deal.snapshot()
+        db.session.execute(sa.delete(Activity).where(Activity.tenant_id == deal.tenant_id, Activity.deal_id == deal.id))
+        search.drop(DEAL, deal.id)
+        db.session.delete(deal)
+        db.session.flush()
     audit.record("crm.deal.deleted", actor=actor, tenant_id=deal.tenant_id, target_type="deal", target_id=deal.id,
                  changes=audit.diff(before, None))
 
@@ -120,10 +122,10 @@ def detach(*, contact_id: uuid.UUID | None = None, company_id: uuid.UUID | None 
     tid = current_tenant.id
     if contact_id is not None:
         db.session.execute(sa.update(Deal).where(Deal.tenant_id == tid, Deal.contact_id == contact_id)
-                           .values(contact_id=None, updated_at=clock.now()))
+                           .values(contact_id=None, updated_at=clock.now(), version=Deal.version + 1))
     if company_id is not None:
         db.session.execute(sa.update(Deal).where(Deal.tenant_id == tid, Deal.company_id == company_id)
-                           .values(company_id=None, updated_at=clock.now()))
+                           .values(company_id=None, updated_at=clock.now(), version=Deal.version + 1))
 
 
 def of(*, contact_id: uuid.UUID | None = None, company_id: uuid.UUID | None = None) -> list[tuple[Deal, str]]:

@@ -18,7 +18,7 @@ from stdnum import iban as stdnum_iban
 from stdnum.cz import dic as stdnum_cz_dic
 from stdnum.eu import vat as stdnum_vat
 from stdnum.exceptions import ValidationError as StdnumError
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from tenantry.platform.forms import Form
@@ -73,7 +73,22 @@ def czech_ico(value: str) -> str:
     return digits
 
 
-class CompanyForm(Form):
+class EditForm(Form):
+    """A form that edits a row: it carries the version it was filled from (crm/versions.py)."""
+
+    version = HiddenField()
+
+    def based_on(self, row) -> None:
+        self.version.data = str(row.version)
+
+    def sent_version(self) -> int | None:
+        """The version the sent form was filled from; None from a form without one (opened
+        before versions existed, or a new row's), which is then not checked."""
+        raw = (self.version.data or "").strip()
+        return int(raw) if raw.isdigit() and len(raw) < 10 else None
+
+
+class CompanyForm(EditForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=300)])
     country = SelectField("Country of registration", validators=[DataRequired()])
     company_number = StringField("Company ID", validators=[Optional(), Length(max=40)])
@@ -133,12 +148,13 @@ class CompanyForm(Form):
         )
 
     def fill_from(self, company, plain: dict) -> None:
+        self.based_on(company)
         self.country.data = company.country
         for column in ("name", "company_number", "vat_id", "address", "iban", "website", "notes"):
             getattr(self, column).data = plain[column]
 
 
-class ContactForm(Form):
+class ContactForm(EditForm):
     first_name = StringField("First name", validators=[Optional(), Length(max=200)])
     # No Optional(): it would stop the chain before the "first name or surname" check.
     last_name = StringField("Surname", validators=[Length(max=200)])
@@ -212,6 +228,7 @@ class ContactForm(Form):
         )
 
     def fill_from(self, contact, plain: dict) -> None:
+        self.based_on(contact)
         for column in ("first_name", "last_name", "address", "position", "notes"):
             getattr(self, column).data = plain[column]
         self.emails.data = "\n".join(plain["emails"])
@@ -243,7 +260,7 @@ class ContactFilter(Form):
     company = RecordField("Company")
 
 
-class DealForm(Form):
+class DealForm(EditForm):
     title = StringField("Title", validators=[DataRequired(), Length(max=300)])
     value = StringField("Value", validators=[DataRequired(), Length(max=40)])
     currency = StringField("Currency", validators=[DataRequired(), Length(max=10)])
@@ -299,6 +316,7 @@ class DealForm(Form):
                         owner_id=optional_uuid(self.owner.data))
 
     def fill_from(self, deal, title: str) -> None:
+        self.based_on(deal)
         self.title.data, self.value.data, self.currency.data = title, f"{deal.value.normalize():f}", deal.currency
         self.stage.data = str(deal.stage_id)
         self.expected_close.data = deal.expected_close.isoformat() if deal.expected_close else ""
@@ -307,7 +325,7 @@ class DealForm(Form):
             getattr(self, name).data = str(value) if value else ""
 
 
-class ActivityForm(Form):
+class ActivityForm(EditForm):
     kind = SelectField("Kind", choices=list(ACTIVITY_KIND_LABELS.items()), validators=[DataRequired()])
     due_on = StringField("Due date", validators=[Optional(), Length(max=20)])
     note = TextAreaField("Note", validators=[Optional(), Length(max=10000)])
@@ -322,6 +340,7 @@ class ActivityForm(Form):
                             note=(self.note.data or "").strip())
 
     def fill_from(self, activity, note: str | None) -> None:
+        self.based_on(activity)
         self.kind.data = activity.kind
         self.due_on.data = activity.due_on.isoformat() if activity.due_on else ""
         self.note.data = note or ""

@@ -153,6 +153,10 @@ class Company(Sealed, TenantScoped, db.Model):
     notes: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # Raised by every write of the row (version_id_col: an UPDATE or DELETE based on an older
+    # version matches nothing). A form and an API If-Match carry it [crm/versions.py].
+    version: Mapped[int] = mapped_column(server_default="1")
+    __mapper_args__ = {"version_id_col": version}
 
     __table_args__ = (
         # API lists page by (created_at, id) [bench/crm.py]: without it every page sorts the tenant.
@@ -179,6 +183,8 @@ class Contact(Sealed, TenantScoped, db.Model):
     tags: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+    version: Mapped[int] = mapped_column(server_default="1")  # as Company.version
+    __mapper_args__ = {"version_id_col": version}
     # Set by a data subject request (subject_requests): restricted [DSR-restrict] = kept but hidden
     # from lists, search, edits and list exports until lifted; objected [DSR-object] = left out
     # of bulk processing (list exports, the API's contact list).
@@ -279,6 +285,8 @@ class Deal(Sealed, TenantScoped, db.Model):
     owner_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+    version: Mapped[int] = mapped_column(server_default="1")  # as Company.version
+    __mapper_args__ = {"version_id_col": version}
 
     __table_args__ = (
         # API lists page by (created_at, id) [bench/crm.py]: without it every page sorts the tenant.
@@ -314,6 +322,8 @@ class Activity(Sealed, TenantScoped, db.Model):
     company_id: Mapped[uuid.UUID | None]
     deal_id: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    version: Mapped[int] = mapped_column(server_default="1")  # as Company.version
+    __mapper_args__ = {"version_id_col": version}
 
     __table_args__ = (
         # API lists page by (created_at, id) [bench/crm.py]: without it every page sorts the tenant.

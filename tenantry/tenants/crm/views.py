@@ -30,6 +30,7 @@ from . import (
     overview,
     pickers,
     stages,
+    versions,
 )
 from . import activity_list as listed_activities
 from .models import ACTIVITY_KIND_LABELS, ACTIVITY_KINDS
@@ -202,25 +203,36 @@ def _contact_form(contact=None):
         elif request.args.get("company"):
             form.company.data = request.args["company"]
     pickers.offer(form.company, "companies")
-    status = 200
+    status, conflict = 200, None
     if form.validate_on_submit():
         try:
             if contact is None:
                 contact = contacts.create(form.data_for_service(), actor=current_user)
             else:
-                contacts.update(contact, form.data_for_service(), actor=current_user)
+                contacts.update(contact, form.data_for_service(), actor=current_user, version=form.sent_version())
             custom_fields.save(contact, custom_fields.form_values(form), only=shown)
         except contacts.UnknownCompany as exc:
             db.session.rollback()
             form.company.errors = [*form.company.errors, str(exc)]
+        except versions.EditConflict:
+            db.session.rollback()
+            contact = _usable(contact.id)
+            saved = custom_fields.contact_form(forms.ContactForm, shown, formdata=None)
+            saved.fill_from(contact, contact.plain())
+            custom_fields.fill_form(saved, contact)
+            conflict = versions.saved_meanwhile(form, saved)
+            _read("contact", [contact.id], listed=False, form=True)
         else:
             db.session.commit()
             flash("Contact saved.", "success")
             return redirect(url_for("crm.contact_show", contact_id=contact.id))
-    if form.errors:
-        status = 422
+    if conflict == []:  # what was saved meanwhile is what they sent: nothing of theirs is lost
+        flash("Contact saved.", "success")
+        return redirect(url_for("crm.contact_show", contact_id=contact.id))
+    if form.errors or conflict:
+        status = 409 if conflict else 422
     _read("company", pickers.shown_ids(form.company), listed=True, form=True)
-    return render_template("crm/contact_form.html", form=form, contact=contact), status
+    return render_template("crm/contact_form.html", form=form, contact=contact, conflict=conflict), status
 
 
 @bp.route("/crm/contacts/new", methods=["GET", "POST"])
@@ -275,15 +287,26 @@ def _company_form(company=None):
     if request.method == "GET" and company is not None:
         form.fill_from(company, company.plain())
         _read("company", [company.id], listed=False, form=True)
+    conflict = None
     if form.validate_on_submit():
-        if company is None:
-            company = companies.create(form.data_for_service(), actor=current_user)
-        else:
-            companies.update(company, form.data_for_service(), actor=current_user)
-        db.session.commit()
-        flash("Company saved.", "success")
-        return redirect(url_for("crm.company_show", company_id=company.id))
-    return render_template("crm/company_form.html", form=form, company=company), 422 if form.errors else 200
+        try:
+            if company is None:
+                company = companies.create(form.data_for_service(), actor=current_user)
+            else:
+                companies.update(company, form.data_for_service(), actor=current_user, version=form.sent_version())
+        except versions.EditConflict:
+            db.session.rollback()
+            company = companies.get(company.id) or abort(404)
+            saved = forms.CompanyForm(formdata=None)
+            saved.fill_from(company, company.plain())
+            conflict = versions.saved_meanwhile(form, saved)
+            _read("company", [company.id], listed=False, form=True)
+        if not conflict:  # saved, or what was saved meanwhile is what they sent
+            db.session.commit()
+            flash("Company saved.", "success")
+            return redirect(url_for("crm.company_show", company_id=company.id))
+    status = 409 if conflict else 422 if form.errors else 200
+    return render_template("crm/company_form.html", form=form, company=company, conflict=conflict), status
 
 
 @bp.route("/crm/companies/new", methods=["GET", "POST"])
@@ -410,15 +433,26 @@ def activity_edit(activity_id):
     if request.method == "GET":
         form.fill_from(activity, activity.reveal("note"))
         _read("activity", [activity.id], listed=False, form=True)
-    elif form.validate_on_submit():
-        activities.update(activity, form.data_for_service(), actor=current_user)
-        db.session.commit()
-        flash("Activity saved.", "success")
-        return _back_to(activity)
+    conflict = None
+    if form.validate_on_submit():
+        try:
+            activities.update(activity, form.data_for_service(), actor=current_user, version=form.sent_version())
+        except versions.EditConflict:
+            db.session.rollback()
+            activity = _changeable(activity.id)
+            saved = forms.ActivityForm(formdata=None)
+            saved.fill_from(activity, activity.reveal("note"))
+            conflict = versions.saved_meanwhile(form, saved)
+            _read("activity", [activity.id], listed=False, form=True)
+        if not conflict:  # saved, or what was saved meanwhile is what they sent
+            db.session.commit()
+            flash("Activity saved.", "success")
+            return _back_to(activity)
     label = overview.subject_labels([(subject, subject_id)])[subject, subject_id]
     _read(subject, [subject_id], listed=True)  # its name is on the page
+    status = 409 if conflict else 422 if form.errors else 200
     return render_template("crm/activity_form.html", form=form, activity=activity, subject=subject,
-                           subject_id=subject_id, subject_label=label), 422 if form.errors else 200
+                           subject_id=subject_id, subject_label=label, conflict=conflict), status
 
 
 @bp.post("/crm/activities/<uuid:activity_id>/delete")
@@ -493,23 +527,32 @@ def _deal_form(deal=None):
                     getattr(form, name).data = request.args[name]
     pickers.offer(form.contact, "contacts", kept=deal.contact_id if deal is not None else None)
     pickers.offer(form.company, "companies")
+    conflict = None
     if form.validate_on_submit():
         try:
             if deal is None:
                 deal = deals.create(form.data_for_service(), actor=current_user)
             else:
-                deals.update(deal, form.data_for_service(), actor=current_user)
+                deals.update(deal, form.data_for_service(), actor=current_user, version=form.sent_version())
         except deals.Refused as exc:
             db.session.rollback()
             field = getattr(form, exc.field)
             field.errors = [*field.errors, str(exc)]
-        else:
+        except versions.EditConflict:
+            db.session.rollback()
+            deal = deals.get(deal.id) or abort(404)
+            saved = forms.DealForm(formdata=None)
+            saved.fill_from(deal, deal.reveal("title"))
+            conflict = versions.saved_meanwhile(form, saved)
+            _read("deal", [deal.id], listed=False, form=True)
+        if not form.errors and not conflict:  # saved, or what was saved meanwhile is what they sent
             db.session.commit()
             flash("Deal saved.", "success")
             return redirect(url_for("crm.deal_show", deal_id=deal.id))
     _read("contact", pickers.shown_ids(form.contact), listed=True, form=True)
     _read("company", pickers.shown_ids(form.company), listed=True, form=True)
-    return render_template("crm/deal_form.html", form=form, deal=deal), 422 if form.errors else 200
+    status = 409 if conflict else 422 if form.errors else 200
+    return render_template("crm/deal_form.html", form=form, deal=deal, conflict=conflict), status
 
 
 @bp.route("/crm/deals/new", methods=["GET", "POST"])

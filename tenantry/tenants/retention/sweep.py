@@ -203,7 +203,7 @@ def _delete(entity: str, row) -> None:
 
 def _clear_notes(column, subject_id: uuid.UUID) -> None:
     db.session.execute(sa.update(Activity).where(Activity.tenant_id == current_tenant.id, column == subject_id)
-                       .values(note=None))
+                       .values(note=None, version=Activity.version + 1))
 
 
 def _mark(rule: RetentionRule, entity: str, row) -> None:
