@@ -16,6 +16,7 @@ from .common import commit_read, ident, iso, or_null, parse_uuid, query_arg, rec
 from .core import bp, json_body, require_scope, validation_error
 from .errors import ApiError
 from .pagination import paginate
+from .preconditions import check, tagged
 
 SUBJECTS = {"contact": contacts.get, "company": companies.get, "deal": deals.get}
 PLURAL = {"contact": "contacts", "company": "companies", "deal": "deals"}
@@ -89,9 +90,10 @@ def activity_create():
     activity = service.create(subject, subject_id, data, actor=g.api_client)
     if given.get("done"):
         service.complete(activity, done=True, actor=g.api_client)
-    body = to_json(activity)
+    db.session.flush()  # the version the ETag names
+    answer = tagged(to_json(activity), activity.version, 201)
     db.session.commit()
-    return body, 201
+    return answer
 
 
 @bp.get("/activities/<uuid:activity_id>")
@@ -101,13 +103,14 @@ def activity_get(activity_id):
     body = to_json(activity)
     record_read("activity", [activity.id], listed=False)
     commit_read()
-    return jsonify(body)
+    return tagged(body, activity.version)
 
 
 @bp.patch("/activities/<uuid:activity_id>")
 @require_scope("crm:write")
 def activity_update(activity_id):
     activity = _usable(service.get(activity_id))
+    check(activity)
     given = json_body(FIELDS)
     moved = {f"{s}_id": "An activity stays with its contact, company or deal; create a new one instead."
              for s in SUBJECTS if f"{s}_id" in given}
@@ -118,15 +121,17 @@ def activity_update(activity_id):
         service.update(activity, _data(given, current), actor=g.api_client)
     if "done" in given and given["done"] != activity.done:
         service.complete(activity, done=given["done"], actor=g.api_client)
-    body = to_json(activity)
+    db.session.flush()  # the version the ETag names
+    answer = tagged(to_json(activity), activity.version)
     db.session.commit()
-    return jsonify(body)
+    return answer
 
 
 @bp.delete("/activities/<uuid:activity_id>")
 @require_scope("crm:write")
 def activity_delete(activity_id):
     activity = _usable(service.get(activity_id))
+    check(activity)
     service.delete(activity, actor=g.api_client)
     db.session.commit()
     return "", 204
@@ -175,3 +180,5 @@ openapi.add_paths({
                                     responses={"204": {"description": "Deleted"}}),
     },
 })
+
+openapi.versioned("/api/v1/activities", "/api/v1/activities/{activity_id}")

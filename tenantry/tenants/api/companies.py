@@ -15,6 +15,7 @@ from . import openapi
 from .common import commit_read, iso, or_null, query_arg, record_read, run_form, text
 from .core import bp, json_body, require_scope
 from .pagination import paginate
+from .preconditions import check, tagged
 
 TEXT = ("name", "company_number", "vat_id", "address", "iban", "website", "notes")
 FIELDS = {name: (str, None) for name in (*TEXT, "country")}
@@ -51,9 +52,9 @@ def company_list():
 def company_create():
     data = _validate(json_body(FIELDS), {**dict.fromkeys(TEXT, ""), "country": current_tenant.country})
     company = service.create(data, actor=g.api_client)
-    body = to_json(company)
+    answer = tagged(to_json(company), company.version, 201)
     db.session.commit()
-    return body, 201
+    return answer
 
 
 @bp.get("/companies/<uuid:company_id>")
@@ -63,24 +64,26 @@ def company_get(company_id):
     body = to_json(company)
     record_read("company", [company.id], listed=False)
     commit_read()
-    return jsonify(body)
+    return tagged(body, company.version)
 
 
 @bp.patch("/companies/<uuid:company_id>")
 @require_scope("crm:write")
 def company_update(company_id):
     company = service.get(company_id) or abort(404)
+    check(company)
     data = _validate(json_body(FIELDS), {**company.plain(), "country": company.country})
     service.update(company, data, actor=g.api_client)
-    body = to_json(company)
+    answer = tagged(to_json(company), company.version)
     db.session.commit()
-    return jsonify(body)
+    return answer
 
 
 @bp.delete("/companies/<uuid:company_id>")
 @require_scope("crm:write")
 def company_delete(company_id):
     company = service.get(company_id) or abort(404)
+    check(company)
     service.delete(company, actor=g.api_client)
     db.session.commit()
     return "", 204
@@ -123,3 +126,5 @@ openapi.add_paths({
                                     parameters=_one, errors=(404,), responses={"204": {"description": "Deleted"}}),
     },
 })
+
+openapi.versioned("/api/v1/companies", "/api/v1/companies/{company_id}")

@@ -16,6 +16,7 @@ from .common import commit_read, ident, iso, parse_uuid, query_arg, record_read,
 from .core import bp, json_body, require_scope
 from .errors import ApiError
 from .pagination import paginate_rows
+from .preconditions import check, tagged
 
 S, L, N = str, list, None
 FIELDS = {"first_name": (S, N), "last_name": (S, N), "email": (S, N), "emails": (L, N), "phone": (S, N),
@@ -75,7 +76,7 @@ _EMPTY = {"first_name": "", "last_name": "", "emails": [], "phones": [], "addres
           "position": "", "notes": "", "tags": []}
 
 
-def _save(write):
+def _save(write, status: int = 200):
     try:
         contact = write()
     except service.UnknownCompany as exc:
@@ -83,9 +84,9 @@ def _save(write):
         from .core import validation_error
 
         raise validation_error({"company_id": str(exc)}) from exc
-    body = to_json(contact)
+    answer = tagged(to_json(contact), contact.version, status)
     db.session.commit()
-    return body
+    return answer
 
 
 @bp.get("/contacts")
@@ -117,7 +118,7 @@ def contact_list():
 @require_scope("crm:write")
 def contact_create():
     data = _validate(json_body(FIELDS), _EMPTY)
-    return _save(lambda: service.create(data, actor=g.api_client)), 201
+    return _save(lambda: service.create(data, actor=g.api_client), 201)
 
 
 def _usable(contact_id) -> Contact:
@@ -136,13 +137,14 @@ def contact_get(contact_id):
     body = _row_json(row, fields.Reader(current_tenant.id))
     record_read("contact", [row[0]], listed=False)
     commit_read()
-    return jsonify(body)
+    return tagged(body, row[5])
 
 
 @bp.patch("/contacts/<uuid:contact_id>")
 @require_scope("crm:write")
 def contact_update(contact_id):
     contact = _usable(contact_id)
+    check(contact)
     given = json_body(FIELDS)
     current = {**contact.plain(), "company_id": ident(contact.company_id) or ""}
     data = _validate(given, current)
@@ -153,6 +155,7 @@ def contact_update(contact_id):
 @require_scope("crm:write")
 def contact_delete(contact_id):
     contact = _usable(contact_id)
+    check(contact)
     service.delete(contact, actor=g.api_client)
     db.session.commit()
     return "", 204
@@ -206,3 +209,5 @@ openapi.add_paths({
                                     parameters=_one, errors=(404, 409), responses={"204": {"description": "Deleted"}}),
     },
 })
+
+openapi.versioned("/api/v1/contacts", "/api/v1/contacts/{contact_id}")

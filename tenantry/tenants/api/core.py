@@ -13,9 +13,11 @@ from flask import Blueprint, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from tenantry.platform import clock, tenancy
+from tenantry.platform.db import db
 from tenantry.platform.extensions import csrf, limiter
+from tenantry.tenants.crm import versions
 
-from . import rate_limit, token_cache
+from . import preconditions, rate_limit, token_cache
 from .errors import ApiError, api_error
 from .oauth import protector
 
@@ -34,6 +36,12 @@ LAST_USED_PRECISION = timedelta(minutes=1)
 @bp.errorhandler(ApiError)
 def _api_error(exc: ApiError):
     return exc.response()
+
+
+@bp.errorhandler(versions.EditConflict)
+def _edit_conflict(_exc):
+    db.session.rollback()
+    return preconditions.conflict().response()
 
 
 @bp.errorhandler(HTTPException)

@@ -14,6 +14,7 @@ from . import openapi
 from .common import commit_read, ident, iso, parse_uuid, query_arg, record_read, run_form, text
 from .core import bp, json_body, require_scope, validation_error
 from .pagination import paginate
+from .preconditions import check, tagged
 
 REFS = ("stage", "contact", "company", "owner")
 FIELDS = {"title": (str, None), "value": (str, int, float, None), "currency": (str, None),
@@ -58,15 +59,15 @@ def _validate(given: dict, current: dict) -> service.DealData:
     return form.data_for_service()
 
 
-def _save(write):
+def _save(write, status: int = 200):
     try:
         deal = write()
     except service.Refused as exc:
         db.session.rollback()
         raise validation_error({f"{exc.field}_id": str(exc)}) from exc
-    body = to_json(deal)
+    answer = tagged(to_json(deal), deal.version, status)
     db.session.commit()
-    return body
+    return answer
 
 
 _EMPTY = {"title": "", "value": "", "currency": "", "expected_close": "", **dict.fromkeys(REFS, "")}
@@ -91,7 +92,7 @@ def deal_list():
 @require_scope("crm:write")
 def deal_create():
     data = _validate(json_body(FIELDS), _EMPTY)
-    return _save(lambda: service.create(data, actor=g.api_client)), 201
+    return _save(lambda: service.create(data, actor=g.api_client), 201)
 
 
 @bp.get("/deals/<uuid:deal_id>")
@@ -101,13 +102,14 @@ def deal_get(deal_id):
     body = to_json(deal)
     record_read("deal", [deal.id], listed=False)
     commit_read()
-    return jsonify(body)
+    return tagged(body, deal.version)
 
 
 @bp.patch("/deals/<uuid:deal_id>")
 @require_scope("crm:write")
 def deal_update(deal_id):
     deal = service.get(deal_id) or abort(404)
+    check(deal)
     given = json_body(FIELDS)
     current = {"title": deal.reveal("title"), "value": _amount(deal), "currency": deal.currency,
                "expected_close": iso(deal.expected_close) or "",
@@ -120,6 +122,7 @@ def deal_update(deal_id):
 @require_scope("crm:write")
 def deal_delete(deal_id):
     deal = service.get(deal_id) or abort(404)
+    check(deal)
     service.delete(deal, actor=g.api_client)
     db.session.commit()
     return "", 204
@@ -166,3 +169,5 @@ openapi.add_paths({
                                     parameters=_one, errors=(404,), responses={"204": {"description": "Deleted"}}),
     },
 })
+
+openapi.versioned("/api/v1/deals", "/api/v1/deals/{deal_id}")

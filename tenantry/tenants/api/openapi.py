@@ -41,10 +41,35 @@ def error_responses(*statuses: int) -> dict[str, Any]:
     text = {400: "Malformed request (bad JSON, unknown field, wrong type, bad limit or cursor)",
             401: "Missing, invalid, expired or revoked access token",
             403: "The token lacks the scope", 404: "No such object in this workspace",
-            409: "The workspace refuses writes now", 415: "The body is not application/json",
+            409: "The workspace refuses writes now, the object is restricted, or another write changed it "
+                 "meanwhile (edit_conflict: send it again)",
+            412: "If-Match names an older version of the object: read it again",
+            415: "The body is not application/json",
             422: "A value is not valid (see error.fields)", 429: "Rate limit reached (see Retry-After)"}
     return {str(s): {"description": text[s], "content": {"application/json": {"schema": ref("Error")}}}
             for s in statuses}
+
+
+IF_MATCH = {"name": "If-Match", "in": "header", "schema": {"type": "string"},
+            "description": 'The ETag of the object as read (such as "3"): the write is refused with 412 if the '
+                           "object was changed since. Without it the write is not checked"}
+_ETAG_HEADER = {"ETag": {"description": "The object's version; send it as If-Match to change or delete it only "
+                                        "if nobody changed it since", "schema": {"type": "string"}}}
+
+
+def versioned(collection: str, item: str) -> None:
+    """The ETag on a CRM object's answers and If-Match on its writes (preconditions.py), for the
+    paths add_paths registered."""
+    for operation_ in (_paths[collection].get("post"), *(_paths[item].get(m) for m in ("get", "patch"))):
+        if operation_ is not None:
+            for status in ("200", "201"):
+                if status in operation_["responses"]:
+                    operation_["responses"][status]["headers"] = copy.deepcopy(_ETAG_HEADER)
+    for method in ("patch", "delete"):
+        operation_ = _paths[item].get(method)
+        if operation_ is not None:
+            operation_["parameters"] = [*operation_.get("parameters", []), copy.deepcopy(IF_MATCH)]
+            operation_["responses"].update(error_responses(400, 409, 412))
 
 
 def operation(summary: str, *, scope: str | None, responses: dict[str, Any], body: str | None = None,

@@ -28,15 +28,15 @@ from tenantry.platform.tenancy import current_tenant, pg_driver
 from . import contacts, search
 from .models import CONTACT, Contact
 
-SEALED_FROM = 5  # a row's encrypted columns start here
+SEALED_FROM = 6  # a row's encrypted columns start here
 _SEALED = ", ".join(Contact.ENCRYPTED)
-_SELECT = ("SELECT id::text, company_id::text, created_at, updated_at, restricted_at IS NOT NULL, "  # noqa: S608
+_SELECT = ("SELECT id::text, company_id::text, created_at, updated_at, restricted_at IS NOT NULL, version, "  # noqa: S608
            f"{_SEALED} FROM contacts WHERE tenant_id = %(tid)s")  # (the model's column names; values are parameters)
 
 
 def _columns():
     return (sa.cast(Contact.id, sa.String), sa.cast(Contact.company_id, sa.String), Contact.created_at,
-            Contact.updated_at, Contact.restricted_at.is_not(None),
+            Contact.updated_at, Contact.restricted_at.is_not(None), Contact.version,
             *(getattr(Contact, column) for column in Contact.ENCRYPTED))
 
 
