@@ -23,6 +23,7 @@ from flask import (
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -155,6 +156,14 @@ def init_app(app: Flask, settings: Settings) -> None:
     @app.errorhandler(CSRFError)
     def _csrf_error(exc):
         return error_response(400, "csrf", "The form expired or was sent from elsewhere. Reload the page and try again.")
+
+    @app.errorhandler(StaleDataError)
+    def _changed_meanwhile(_exc):
+        # A versioned row written by another request between this one's read and its write
+        # (crm/versions.py): refused rather than written over; edit forms show the difference.
+        db.session.rollback()
+        return error_response(409, "edit_conflict", "Someone else changed this at the same moment, so nothing "
+                                                    "was saved. Reload the page and try again.")
 
     @app.errorhandler(HTTPException)
     def _http_error(exc):

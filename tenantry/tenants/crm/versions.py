@@ -15,8 +15,10 @@ from contextlib import contextmanager
 from sqlalchemy.orm.exc import StaleDataError
 
 
-class EditConflict(Exception):
-    """The row was saved (or deleted) by someone else after the version this write was based on."""
+class EditConflict(StaleDataError):
+    """The row was saved (or deleted) by someone else after the version this write was based on.
+    A StaleDataError, so that a view that does not show the difference (a delete, a board move)
+    answers 409 through the app's handler (platform/web.py) instead of a 500."""
 
 
 @contextmanager

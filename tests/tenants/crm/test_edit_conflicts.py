@@ -177,3 +177,31 @@ def test_a_write_that_loses_the_race_after_the_check_is_refused_too(web_app, acm
             contacts.update(contact, contacts.ContactData(first_name="Eva"), version=checked_at)
         db.session.rollback()
     assert _contact(web_app, jana)["first_name"] == "Jana"
+
+
+def test_a_board_move_that_loses_the_race_is_a_409_not_a_500_and_writes_nothing(web_app, acme, jana, monkeypatch):
+    """Writes that show no form (a move, a delete) have no difference to show: the app answers
+    that someone else changed the row at the same moment."""
+    from tenantry.tenants.crm import board
+    from tenantry.tenants.crm.models import Deal
+
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        ids = {s.name: s.id for s in stages.ensure_defaults()}
+        deal_id = deals.create(deals.DealData(title="Okna", value=Decimal("100"), currency="CZK",
+                                              stage_id=ids["Lead"])).id
+    real_get = board.stages.get
+
+    def another_save_lands(stage_id):
+        table = Deal.__table__
+        db.session.execute(sa.update(table).where(table.c.id == deal_id).values(version=table.c.version + 1))
+        return real_get(stage_id)
+
+    monkeypatch.setattr(board.stages, "get", another_save_lands)
+    eva = signed_in(web_app, acme, "member")
+    refused = eva.post(f"/t/acme/crm/deals/{deal_id}/stage", data={"stage": str(ids["Won"])})
+    assert refused.status_code == 409
+    assert "Someone else changed this at the same moment, so nothing was saved." in text(refused)
+    monkeypatch.setattr(board.stages, "get", real_get)
+    with in_app(web_app, commit=False), tenant_context(db.session.get(Tenant, acme.id)):
+        deal = deals.get(deal_id)
+        assert (deal.stage_id, deal.version) == (ids["Lead"], 1)
