@@ -25,7 +25,7 @@ from tenantry.platform.forms import Form
 from tenantry.platform.tenancy import current_tenant
 from tenantry.tenants.forms import country_choices
 
-from . import currencies, search
+from . import currencies, search, versions
 from .companies import CompanyData
 from .contacts import MAX_TAG, ContactData
 from .models import ACTIVITY_KIND_LABELS
@@ -82,10 +82,8 @@ class EditForm(Form):
         self.version.data = str(row.version)
 
     def sent_version(self) -> int | None:
-        """The version the sent form was filled from; None from a form without one (opened
-        before versions existed, or a new row's), which is then not checked."""
-        raw = (self.version.data or "").strip()
-        return int(raw) if raw.isdigit() and len(raw) < 10 else None
+        """The version the sent form was filled from (versions.parsed)."""
+        return versions.parsed(self.version.data)
 
 
 class CompanyForm(EditForm):

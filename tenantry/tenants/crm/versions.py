@@ -21,14 +21,26 @@ class EditConflict(StaleDataError):
     answers 409 through the app's handler (platform/web.py) instead of a 500."""
 
 
+def parsed(raw: str | None) -> int | None:
+    """A version as a form sent it; None for none (a form opened before versions existed, or
+    a new row's), which is then not checked, and for anything that is not one."""
+    raw = (raw or "").strip()
+    return int(raw) if raw.isdigit() and len(raw) < 10 else None
+
+
+def expect(row, version: int | None) -> None:
+    """EditConflict when `row` is at another version than `version`; None checks nothing."""
+    if version is not None and row.version != version:
+        raise EditConflict(f"{type(row).__name__} {row.id} is at version {row.version}, not {version}")
+
+
 @contextmanager
 def checked(row, version: int | None):
     """Around a write of `row` (up to its flush): refuse it at once when the row is at another
     version than `version` (None checks nothing), and when its versioned UPDATE or DELETE
     matches no row because another write got there first. The session must then be rolled
     back, as after any failed flush."""
-    if version is not None and row.version != version:
-        raise EditConflict(f"{type(row).__name__} {row.id} is at version {row.version}, not {version}")
+    expect(row, version)
     try:
         yield
     except StaleDataError as exc:

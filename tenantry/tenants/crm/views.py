@@ -26,6 +26,7 @@ from . import (
     contacts,
     custom_fields,
     deals,
+    duplicates,
     forms,
     overview,
     pickers,
@@ -145,6 +146,65 @@ def contact_bulk():
     db.session.commit()
     flash(done, "success")
     return redirect(url_for("crm.contact_list", **listed.to_dict()))
+
+
+@bp.get("/crm/contacts/duplicates")
+@require_role("member")
+def contact_duplicates():
+    found, total = duplicates.groups()
+    plain = duplicates.opened(found)
+    _read("contact", list(plain), listed=True, duplicates=True)
+    return render_template("crm/duplicates.html", groups=found, total=total, plain=plain,
+                           display_name=contacts.display_name)
+
+
+def _merge_pair(keep_id, other_id):
+    """The two contacts of a merge; a restricted one is refused before anything of it is shown."""
+    ids = [_uuid_or_none(i) for i in (keep_id, other_id)]
+    if None in ids:
+        abort(404)
+    return _usable(ids[0]), _usable(ids[1])
+
+
+def _merge_page(keep, other, *, error: str = "", changed: bool = False, status: int = 200):
+    try:
+        duplicates.mergeable(keep, other)
+    except duplicates.Refused as exc:
+        error, status = error or str(exc), max(status, 409)
+    merged = duplicates.merged_data(keep, other)
+    company_ids = {c for c in (keep.company_id, other.company_id, merged.company_id) if c}
+    company_names = {c.id: c.reveal("name") for c in map(companies.get, company_ids) if c}
+    _read("contact", [keep.id, other.id], listed=False, merge=True)
+    _read("company", list(company_names), listed=True, merge=True)
+    return render_template("crm/merge.html", keep=keep, other=other, a=keep.plain(), b=other.plain(), merged=merged,
+                           company_names=company_names, display_name=contacts.display_name, error=error,
+                           changed=changed, moving=duplicates.moving(other)), status
+
+
+@bp.get("/crm/contacts/merge")
+@require_role("member")
+def contact_merge_preview():
+    return _merge_page(*_merge_pair(request.args.get("keep"), request.args.get("other")))
+
+
+@bp.post("/crm/contacts/merge")
+@require_role("member")
+def contact_merge():
+    pair = request.form.get("keep"), request.form.get("other")
+    keep, other = _merge_pair(*pair)
+    names = (contacts.display_name(other.plain()), contacts.display_name(keep.plain()))
+    try:
+        duplicates.merge(keep, other, actor=current_user, keep_version=versions.parsed(request.form.get("keep_version")),
+                         other_version=versions.parsed(request.form.get("other_version")))
+    except duplicates.Refused as exc:
+        db.session.rollback()
+        return _merge_page(*_merge_pair(*pair), error=str(exc), status=422)
+    except versions.EditConflict:
+        db.session.rollback()
+        return _merge_page(*_merge_pair(*pair), changed=True, status=409)
+    db.session.commit()
+    flash(f"{names[0]} merged into {names[1]}.", "success")
+    return redirect(url_for("crm.contact_show", contact_id=keep.id))
 
 
 @bp.get("/crm/contacts/lookup")

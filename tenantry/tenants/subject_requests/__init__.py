@@ -11,9 +11,11 @@ def init_app(app: Flask) -> None:
     from tenantry.platform import cron
     from tenantry.platform.crypto import rotation
     from tenantry.platform.web import add_tenant_nav
-    from tenantry.tenants.subject_requests import reminders, views
+    from tenantry.tenants.crm import duplicates
+    from tenantry.tenants.subject_requests import reminders, service, views
 
     app.register_blueprint(views.bp)
+    duplicates.add_guard(app, service.open_request_blocks_merge)
     cron.register(app, "subject-request-deadlines", reminders.sweep)
     add_tenant_nav(app, "subject_requests.index", "[[Data subject]] requests", role="admin", order=85)
     for model in (models.SubjectRequest, models.SubjectRequestEvent):

@@ -1,0 +1,192 @@
+"""Contacts that are probably one person, and merging two of them into one.
+
+Found without decrypting anything: two contacts sharing an e-mail or a phone share its
+blind-index digest (crm_search_index), so the database groups them. Restricted contacts are
+left out [DSR-restrict]; so is a contact with an open data subject request (`GUARDS`), whose
+request must be answered for the person as recorded.
+
+A merge keeps one contact (its id, page and links) and folds the other into it: every value
+the kept one lacks, every e-mail, phone and tag it does not have, both notes, the custom field
+values it lacks; the other's activities and deals move over; an objection to processing
+[DSR-object] carries over. The other is then deleted as from its page. All or nothing, in one
+transaction, audited as a change of the kept contact plus the other's deletion.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import current_app
+
+from tenantry.platform import audit, clock
+from tenantry.platform.db import db
+from tenantry.platform.tenancy import current_tenant
+
+from . import contacts, custom_fields, versions
+from .contacts import ContactData
+from .models import CONTACT, Activity, Contact, Deal, SearchIndex
+
+MATCHED_BY = ("email", "phone")
+MAX_GROUPS = 20  # one look at the page opens at most ~60 contacts: under the mass-read alert's 200
+MAX_IN_GROUP = 3
+
+# app.extensions[GUARDS]: (contact id) -> why the contact may not be merged now, or None.
+# subject_requests adds one (crm cannot import it: it imports crm).
+GUARDS = "tenantry.contact_merge_guards"
+
+
+def add_guard(app, guard: Callable[[uuid.UUID], str | None]) -> None:
+    app.extensions.setdefault(GUARDS, []).append(guard)
+
+
+class Refused(Exception):
+    """The merge is not done; the message says why, for the page."""
+
+
+@dataclass
+class Group:
+    ids: list[uuid.UUID]
+    matched_by: set[str]  # "email", "phone"
+    more: int = 0  # members beyond MAX_IN_GROUP, not shown
+
+
+def groups() -> tuple[list[Group], int]:
+    """Groups of usable contacts that share an e-mail or a phone, biggest first, at most
+    MAX_GROUPS of them; and how many groups there are in all."""
+    shared = (sa.select(SearchIndex.kind, SearchIndex.digest)
+              .where(SearchIndex.entity == CONTACT, SearchIndex.kind.in_(MATCHED_BY))
+              .group_by(SearchIndex.kind, SearchIndex.digest).having(sa.func.count() > 1).subquery())
+    rows = db.session.execute(
+        sa.select(SearchIndex.kind, SearchIndex.digest, SearchIndex.row_id, Contact.created_at)
+        .join(shared, sa.and_(shared.c.kind == SearchIndex.kind, shared.c.digest == SearchIndex.digest))
+        .join(Contact, Contact.id == SearchIndex.row_id)
+        .where(SearchIndex.entity == CONTACT, contacts.visible())
+        .order_by(SearchIndex.row_id)).all()
+    # Contacts linked through any shared value are one group (union-find over the digests).
+    parent: dict[uuid.UUID, uuid.UUID] = {}
+
+    def root(x):
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    by_digest: dict[tuple[str, str], list[uuid.UUID]] = {}
+    created = {}
+    for kind, digest, row_id, created_at in rows:
+        by_digest.setdefault((kind, digest), []).append(row_id)
+        created[row_id] = created_at
+    kinds: dict[uuid.UUID, set[str]] = {}
+    for (kind, _digest), ids in by_digest.items():
+        if len(ids) < 2:  # the others sharing it are restricted
+            continue
+        for other in ids[1:]:
+            parent[root(other)] = root(ids[0])
+        for row_id in ids:
+            kinds.setdefault(row_id, set()).add(kind)
+    members: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for row_id in kinds:
+        members.setdefault(root(row_id), []).append(row_id)
+    blocked = {row_id for row_id in kinds if _guarded(row_id)}
+    found = []
+    for ids in members.values():
+        ids = [i for i in ids if i not in blocked]
+        if len(ids) > 1:
+            ids.sort(key=lambda i: (created[i], str(i)))  # the oldest first: the one a merge keeps unless swapped
+            found.append(Group(ids=ids[:MAX_IN_GROUP], more=max(0, len(ids) - MAX_IN_GROUP),
+                               matched_by=set().union(*(kinds[i] for i in ids))))
+    found.sort(key=lambda g: (-(len(g.ids) + g.more), str(g.ids[0])))
+    return found[:MAX_GROUPS], len(found)
+
+
+def opened(found: list[Group]) -> dict[uuid.UUID, dict]:
+    """The plain values of every contact shown in `found`, by id."""
+    ids = [contact_id for group in found for contact_id in group.ids]
+    if not ids:
+        return {}
+    rows = db.session.execute(sa.select(Contact).where(Contact.id.in_(ids))).scalars().all()
+    return {row.id: plain for row, plain in zip(rows, Contact.plain_all(rows), strict=True)}
+
+
+def moving(other: Contact) -> dict[str, int]:
+    """How many activities and deals a merge moves from `other` to the contact kept."""
+    return {name: db.session.execute(sa.select(sa.func.count()).select_from(model).where(
+        model.tenant_id == current_tenant.id, model.contact_id == other.id)).scalar_one()
+        for name, model in (("activities", Activity), ("deals", Deal))}
+
+
+def _guarded(contact_id: uuid.UUID) -> str | None:
+    for guard in current_app.extensions.get(GUARDS, []):
+        reason = guard(contact_id)
+        if reason:
+            return reason
+    return None
+
+
+def mergeable(keep: Contact, other: Contact) -> None:
+    """Refused with the reason when these two may not be merged now."""
+    if keep.id == other.id:
+        raise Refused("Choose two different contacts to merge.")
+    for contact in (keep, other):
+        if contact.restricted_at is not None:
+            raise Refused(contacts.RESTRICTED)
+        reason = _guarded(contact.id)
+        if reason:
+            raise Refused(reason)
+
+
+def merged_data(keep: Contact, other: Contact) -> ContactData:
+    """What the kept contact holds after the merge: its own values first, the other's where it
+    has none, lists joined without repeats, both notes."""
+    a, b = keep.plain(), other.plain()
+
+    def first(column: str) -> str:
+        return a[column] or b[column]
+
+    def joined(column: str, key=str.casefold) -> list[str]:
+        seen, out = set(), []
+        for value in [*a[column], *b[column]]:
+            if key(value) not in seen:
+                seen.add(key(value))
+                out.append(value)
+        return out
+
+    notes = a["notes"] if b["notes"] in ("", a["notes"]) else "\n\n".join(n for n in (a["notes"], b["notes"]) if n)
+    return ContactData(first_name=first("first_name"), last_name=first("last_name"),
+                       emails=joined("emails"), phones=joined("phones", key=str), address=first("address"),
+                       company_id=keep.company_id or other.company_id, position=first("position"), notes=notes,
+                       tags=joined("tags", key=lambda t: contacts.normal_tag(t) or t))
+
+
+def merge(keep: Contact, other: Contact, *, actor=None, keep_version: int | None = None,
+          other_version: int | None = None) -> Contact:
+    """Fold `other` into `keep` (see the module); both as the page showed them (their versions),
+    else EditConflict."""
+    mergeable(keep, other)
+    for contact in sorted((keep, other), key=lambda c: str(c.id)):  # one lock order for two merges
+        contacts.lock(contact)
+    versions.expect(other, other_version)
+    data = merged_data(keep, other)
+    wanted = custom_fields.values_of(other.id)
+    have = custom_fields.values_of(keep.id)
+    contacts.update(keep, data, actor=actor, version=keep_version)
+    lacking = {field_id: value for field_id, value in wanted.items() if not have.get(field_id)}
+    if lacking:
+        custom_fields.save(keep, {**have, **lacking}, only=custom_fields.definitions())
+    if other.objected_at is not None and keep.objected_at is None:
+        keep.objected_at = other.objected_at
+    now = clock.now()
+    moved_activities = db.session.execute(
+        sa.update(Activity).where(Activity.tenant_id == current_tenant.id, Activity.contact_id == other.id)
+        .values(contact_id=keep.id, version=Activity.version + 1)).rowcount
+    moved_deals = db.session.execute(
+        sa.update(Deal).where(Deal.tenant_id == current_tenant.id, Deal.contact_id == other.id)
+        .values(contact_id=keep.id, updated_at=now, version=Deal.version + 1)).rowcount
+    contacts.delete(other, actor=actor, version=other.version)
+    audit.record("crm.contact.merged", actor=actor, tenant_id=keep.tenant_id, target_type="contact",
+                 target_id=keep.id, details={"merged_contact_id": str(other.id), "activities_moved": moved_activities,
+                                             "deals_moved": moved_deals})
+    return keep
