@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from flask_wtf import FlaskForm
-from wtforms import StringField
+from wtforms import StringField, TextAreaField
 
 # Control characters (NUL among them, which PostgreSQL refuses outright) never belong in a
 # form's text; tabs and line breaks do, in multi-line fields.
@@ -14,6 +14,12 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 class Form(FlaskForm):
     def validate(self, extra_validators=None) -> bool:
+        for field in self:
+            # Browsers send a textarea's line breaks as CRLF, JSON and CSV usually as LF: one form
+            # of the same note, so that the API, exports and comparisons see what was typed (and a
+            # length limit counts a line break once).
+            if isinstance(field, TextAreaField) and isinstance(field.data, str) and "\r" in field.data:
+                field.data = field.data.replace("\r\n", "\n").replace("\r", "\n")
         ok = super().validate(extra_validators)
         for field in self:
             if isinstance(field, StringField) and isinstance(field.data, str) and _CONTROL.search(field.data):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -272,3 +273,13 @@ def test_the_record_of_processing_lists_the_contacts_and_companies_held(web_app,
         assert kind in held["CRM contacts"]["data"]
     for kind in ("company and VAT ID", "registered address", "bank account"):
         assert kind in held["CRM companies"]["data"]
+
+
+def test_a_textarea_sent_with_crlf_line_breaks_is_kept_with_lf(web_app, member):
+    """Browsers send CRLF; the note is stored as typed, as the API and exports give it back."""
+    created = member.post("/t/acme/crm/contacts/new", data=_contact_form(notes="Met at the fair\r\nLikes tea\rBye",
+                                                                         address="Dlouhá 1\r\nPraha"))
+    contact_id = _id_from(created, "contacts")
+    with in_app(web_app, commit=False), all_tenants():
+        plain = db.session.get(Contact, uuid.UUID(contact_id)).plain()
+    assert (plain["notes"], plain["address"]) == ("Met at the fair\nLikes tea\nBye", "Dlouhá 1\nPraha")
