@@ -356,3 +356,26 @@ def test_one_tenants_failure_does_not_hold_up_the_others(web_app, frozen, acme, 
     assert s.run_sweep(web_app, SIX_MONTHS_ON) == 1
     assert s.ids_of(web_app, Contact) == set()
     assert [r["status"] for r in s.runs(web_app, acme.id)] == ["done"]
+
+
+@pytest.mark.obligation("TT-retention")
+def test_an_edit_form_opened_before_anonymisation_cannot_put_the_data_back(web_app, frozen, acme):
+    """The form still holds the person's data; saving it after the sweep is refused (crm/versions.py)."""
+    from tests.tenants.crm.conftest import signed_in
+    from tests.tenants.crm.test_edit_conflicts import _opened
+
+    person = s.contact(web_app, acme, first="Jana", last="Nováková", email="jana@example.com")
+    s.rule(web_app, acme, "contact_inactive", 6, "anonymise")
+    later = SIX_MONTHS_ON + timedelta(days=200)
+    s.at(frozen, later)
+    member = signed_in(web_app, acme, "member")
+    path = f"/t/acme/crm/contacts/{person}/edit"
+    opened = _opened(member, path)
+    assert opened["first_name"] == "Jana"
+    assert s.run_sweep(web_app, later) == 1
+
+    refused = member.post(path, data={**opened, "position": "CFO"})
+    assert refused.status_code == 409
+    row = s.raw_row(web_app, Contact, person)
+    assert all(row[column] is None for column in Contact.ENCRYPTED)
+    assert s.search_rows(web_app, "contact", person) == 0
