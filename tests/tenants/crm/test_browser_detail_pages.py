@@ -241,6 +241,8 @@ def test_custom_fields_read_as_cards_and_the_import_pages_are_tidy_on_a_phone(li
     with page.expect_navigation():
         page.get_by_role("button", name="Upload and preview").click()
     assert _overflow(page) == 0
+    widths = page.locator(".import-actions .btn").evaluate_all("bs => bs.map(b => Math.round(b.getBoundingClientRect().width))")
+    assert len(widths) == 3 and len(set(widths)) == 1, f"the preview's choices are one under the other, alike: {widths}"
     row = page.locator("[aria-labelledby=err-h] tbody tr").first
     number, errors = row.locator("td").nth(0), row.locator("td").nth(1)
     assert errors.bounding_box()["height"] > 60, "the error runs to several lines"
