@@ -102,6 +102,22 @@ def groups() -> tuple[list[Group], int]:
     return found[:MAX_GROUPS], len(found)
 
 
+def of(contact: Contact, limit: int = 3) -> list[tuple[Contact, dict]]:
+    """Up to `limit` usable contacts sharing an e-mail or a phone with `contact`, oldest first,
+    with their plain values: for its page."""
+    mine = (sa.select(SearchIndex.kind, SearchIndex.digest)
+            .where(SearchIndex.entity == CONTACT, SearchIndex.row_id == contact.id, SearchIndex.kind.in_(MATCHED_BY))
+            .subquery())
+    rows = db.session.execute(
+        sa.select(Contact)
+        .where(Contact.id != contact.id, contacts.visible(), Contact.id.in_(
+            sa.select(SearchIndex.row_id).join(mine, sa.and_(mine.c.kind == SearchIndex.kind,
+                                                              mine.c.digest == SearchIndex.digest))
+            .where(SearchIndex.entity == CONTACT)))
+        .order_by(Contact.created_at, Contact.id).limit(limit)).scalars().all()
+    return list(zip(rows, Contact.plain_all(rows), strict=True))
+
+
 def opened(found: list[Group]) -> dict[uuid.UUID, dict]:
     """The plain values of every contact shown in `found`, by id."""
     ids = [contact_id for group in found for contact_id in group.ids]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
@@ -244,9 +244,12 @@ def contact_show(contact_id, activity_form=None):
     company = companies.get(contact.company_id) if contact.company_id else None
     related = _timeline("contact", contact.id, activity_form)
     related["locked"] = contact.restricted_at is not None
+    member = g.get("membership")
+    alike = duplicates.of(contact) if not related["locked"] and member is not None and member.can("member") else []
     _read("contact", [contact.id], listed=False)
+    _read("contact", [c.id for c, _plain in alike], listed=True, duplicates=True)
     _read_timeline(related)
-    return render_template("crm/contact.html", contact=contact, plain=contact.plain(),
+    return render_template("crm/contact.html", contact=contact, plain=contact.plain(), alike=alike,
                            company=company, company_name=company.reveal("name") if company else "",
                            custom=custom_fields.shown(contact),
                            display_name=contacts.display_name, **related)

@@ -158,3 +158,15 @@ def test_viewers_cannot_see_or_merge_and_unknown_ids_are_404(web_app, acme, peop
     member = signed_in(web_app, acme, "member")
     assert member.get(f"/t/acme/crm/contacts/merge?keep={people['jana']}&other=zz").status_code == 404
     assert member.get(f"/t/acme/crm/contacts/merge?keep={people['jana']}").status_code == 404
+
+
+def test_a_contact_s_page_names_its_possible_duplicates_to_members(web_app, acme, people):
+    member = signed_in(web_app, acme, "member")
+    html = text(member.get(f"/t/acme/crm/contacts/{people['jana']}"))
+    assert "Possibly the same person, with the same e-mail or phone:" in html
+    assert f"/crm/contacts/merge?keep={people['jana']}&amp;other={people['jana2']}" in html
+    assert f"/crm/contacts/merge?keep={people['jana']}&amp;other={people['eva']}" in html
+    assert "Skrytá" not in html and "Petr" not in html  # restricted, and not alike
+    assert "Possibly the same person" not in text(member.get(f"/t/acme/crm/contacts/{people['petr']}"))
+    viewer = signed_in(web_app, acme, "viewer")
+    assert "Possibly the same person" not in text(viewer.get(f"/t/acme/crm/contacts/{people['jana']}"))
