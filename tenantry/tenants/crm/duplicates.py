@@ -154,10 +154,9 @@ def mergeable(keep: Contact, other: Contact) -> None:
             raise Refused(reason)
 
 
-def merged_data(keep: Contact, other: Contact) -> ContactData:
+def merged_data(keep: Contact, a: dict, other: Contact, b: dict) -> ContactData:
     """What the kept contact holds after the merge: its own values first, the other's where it
-    has none, lists joined without repeats, both notes."""
-    a, b = keep.plain(), other.plain()
+    has none, lists joined without repeats, both notes. `a`, `b`: their plain values."""
 
     def first(column: str) -> str:
         return a[column] or b[column]
@@ -185,7 +184,7 @@ def merge(keep: Contact, other: Contact, *, actor=None, keep_version: int | None
     for contact in sorted((keep, other), key=lambda c: str(c.id)):  # one lock order for two merges
         contacts.lock(contact)
     versions.expect(other, other_version)
-    data = merged_data(keep, other)
+    data = merged_data(keep, keep.plain(), other, other.plain())
     wanted = custom_fields.values_of(other.id)
     have = custom_fields.values_of(keep.id)
     contacts.update(keep, data, actor=actor, version=keep_version)

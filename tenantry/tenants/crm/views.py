@@ -171,12 +171,13 @@ def _merge_page(keep, other, *, error: str = "", changed: bool = False, status: 
         duplicates.mergeable(keep, other)
     except duplicates.Refused as exc:
         error, status = error or str(exc), max(status, 409)
-    merged = duplicates.merged_data(keep, other)
+    a, b = keep.plain(), other.plain()
+    merged = duplicates.merged_data(keep, a, other, b)
     company_ids = {c for c in (keep.company_id, other.company_id, merged.company_id) if c}
     company_names = {c.id: c.reveal("name") for c in map(companies.get, company_ids) if c}
     _read("contact", [keep.id, other.id], listed=False, merge=True)
     _read("company", list(company_names), listed=True, merge=True)
-    return render_template("crm/merge.html", keep=keep, other=other, a=keep.plain(), b=other.plain(), merged=merged,
+    return render_template("crm/merge.html", keep=keep, other=other, a=a, b=b, merged=merged,
                            company_names=company_names, display_name=contacts.display_name, error=error,
                            changed=changed, moving=duplicates.moving(other)), status
 
@@ -255,6 +256,13 @@ def contact_show(contact_id, activity_form=None):
                            display_name=contacts.display_name, **related)
 
 
+def _saved_meanwhile(form, saved, entity: str, row) -> list[str]:
+    """An edit refused as based on an older version: the sent form marked with what is saved
+    now (versions.saved_meanwhile), which the page shows, so it is a read."""
+    _read(entity, [row.id], listed=False, form=True)
+    return versions.saved_meanwhile(form, saved)
+
+
 def _contact_form(contact=None):
     shown = custom_fields.usable()
     form = custom_fields.contact_form(forms.ContactForm, shown)
@@ -266,7 +274,7 @@ def _contact_form(contact=None):
         elif request.args.get("company"):
             form.company.data = request.args["company"]
     pickers.offer(form.company, "companies")
-    status, conflict = 200, None
+    conflict = None
     if form.validate_on_submit():
         try:
             if contact is None:
@@ -283,17 +291,12 @@ def _contact_form(contact=None):
             saved = custom_fields.contact_form(forms.ContactForm, shown, formdata=None)
             saved.fill_from(contact, contact.plain())
             custom_fields.fill_form(saved, contact)
-            conflict = versions.saved_meanwhile(form, saved)
-            _read("contact", [contact.id], listed=False, form=True)
-        else:
+            conflict = _saved_meanwhile(form, saved, "contact", contact)
+        if not form.errors and not conflict:  # saved, or what was saved meanwhile is what they sent
             db.session.commit()
             flash("Contact saved.", "success")
             return redirect(url_for("crm.contact_show", contact_id=contact.id))
-    if conflict == []:  # what was saved meanwhile is what they sent: nothing of theirs is lost
-        flash("Contact saved.", "success")
-        return redirect(url_for("crm.contact_show", contact_id=contact.id))
-    if form.errors or conflict:
-        status = 409 if conflict else 422
+    status = 409 if conflict else 422 if form.errors else 200
     _read("company", pickers.shown_ids(form.company), listed=True, form=True)
     return render_template("crm/contact_form.html", form=form, contact=contact, conflict=conflict), status
 
@@ -362,8 +365,7 @@ def _company_form(company=None):
             company = companies.get(company.id) or abort(404)
             saved = forms.CompanyForm(formdata=None)
             saved.fill_from(company, company.plain())
-            conflict = versions.saved_meanwhile(form, saved)
-            _read("company", [company.id], listed=False, form=True)
+            conflict = _saved_meanwhile(form, saved, "company", company)
         if not conflict:  # saved, or what was saved meanwhile is what they sent
             db.session.commit()
             flash("Company saved.", "success")
@@ -505,8 +507,7 @@ def activity_edit(activity_id):
             activity = _changeable(activity.id)
             saved = forms.ActivityForm(formdata=None)
             saved.fill_from(activity, activity.reveal("note"))
-            conflict = versions.saved_meanwhile(form, saved)
-            _read("activity", [activity.id], listed=False, form=True)
+            conflict = _saved_meanwhile(form, saved, "activity", activity)
         if not conflict:  # saved, or what was saved meanwhile is what they sent
             db.session.commit()
             flash("Activity saved.", "success")
@@ -606,8 +607,7 @@ def _deal_form(deal=None):
             deal = deals.get(deal.id) or abort(404)
             saved = forms.DealForm(formdata=None)
             saved.fill_from(deal, deal.reveal("title"))
-            conflict = versions.saved_meanwhile(form, saved)
-            _read("deal", [deal.id], listed=False, form=True)
+            conflict = _saved_meanwhile(form, saved, "deal", deal)
         if not form.errors and not conflict:  # saved, or what was saved meanwhile is what they sent
             db.session.commit()
             flash("Deal saved.", "success")

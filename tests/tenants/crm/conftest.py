@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 import pytest
 import sqlalchemy as sa
 
 from tenantry.platform.audit import AuditEvent
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import all_tenants
-from tests.identity.support import browser_sign_in, in_app, login_password, new_member, new_tenant
+from tests.identity.support import browser_sign_in, in_app, login_password, new_member, new_tenant, text
 
 
 @pytest.fixture
@@ -51,3 +53,45 @@ def acme_in_a_browser(live_server, page, seed, path: str, *, width: int, height:
     browser_sign_in(page, str(live_server), acme.owner.email, then=f"{live_server}/t/acme/**")
     page.goto(f"{live_server}/t/acme{path}")
     return seeded
+
+
+class SentForm(HTMLParser):
+    """The values a browser would send from the page's edit form (the one with a version)."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.values: dict[str, str] = {}
+        self._textarea = self._select = None
+        self.feed(html[html.index('<form method="post" novalidate class="stack">'):])
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "input" and a.get("name") and a.get("type") not in ("checkbox", "radio", "submit"):
+            self.values.setdefault(a["name"], a.get("value") or "")
+        elif tag == "textarea":
+            self._textarea = a["name"]
+            self.values[a["name"]] = ""
+        elif tag == "select":
+            self._select = a["name"]
+            self.values.setdefault(a["name"], "")
+        elif tag == "option" and self._select and "selected" in a:
+            self.values[self._select] = a.get("value") or ""
+
+    def handle_endtag(self, tag):
+        if tag == "textarea":  # a browser drops the newline that starts a textarea's content
+            value = self.values[self._textarea]
+            self.values[self._textarea] = value[2:] if value.startswith("\r\n") else value.removeprefix("\n")
+            self._textarea = None
+        elif tag == "select":
+            self._select = None
+
+    def handle_data(self, data):
+        if self._textarea:
+            self.values[self._textarea] += data
+
+
+def opened_form(client, path: str) -> dict[str, str]:
+    """The values of the edit form at `path`, as the browser would send them back."""
+    page = client.get(path)
+    assert page.status_code == 200
+    return SentForm(text(page)).values

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from html.parser import HTMLParser
 
 import pytest
 import sqlalchemy as sa
@@ -18,48 +17,7 @@ from tenantry.tenants.crm import activities, companies, contacts, deals, stages,
 from tenantry.tenants.crm.models import Contact
 from tests.identity.support import in_app, text
 
-from .conftest import signed_in
-
-
-class _EditForm(HTMLParser):
-    """The values a browser would send from the page's edit form (the one with a version)."""
-
-    def __init__(self, html: str):
-        super().__init__()
-        self.values: dict[str, str] = {}
-        self._textarea = self._select = None
-        self.feed(html[html.index('<form method="post" novalidate class="stack">'):])
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "input" and a.get("name") and a.get("type") not in ("checkbox", "radio", "submit"):
-            self.values.setdefault(a["name"], a.get("value") or "")
-        elif tag == "textarea":
-            self._textarea = a["name"]
-            self.values[a["name"]] = ""
-        elif tag == "select":
-            self._select = a["name"]
-            self.values.setdefault(a["name"], "")
-        elif tag == "option" and self._select and "selected" in a:
-            self.values[self._select] = a.get("value") or ""
-
-    def handle_endtag(self, tag):
-        if tag == "textarea":  # a browser drops the newline that starts a textarea's content
-            value = self.values[self._textarea]
-            self.values[self._textarea] = value[2:] if value.startswith("\r\n") else value.removeprefix("\n")
-            self._textarea = None
-        elif tag == "select":
-            self._select = None
-
-    def handle_data(self, data):
-        if self._textarea:
-            self.values[self._textarea] += data
-
-
-def _opened(client, path: str) -> dict[str, str]:
-    page = client.get(path)
-    assert page.status_code == 200
-    return _EditForm(text(page)).values
+from .conftest import SentForm, opened_form, signed_in
 
 
 def _saved_now(html: str, field_id: str) -> str | None:
@@ -84,7 +42,7 @@ def _contact(web_app, contact_id) -> dict:
 def test_a_save_based_on_an_older_version_is_refused_with_what_was_saved_meanwhile(web_app, acme, jana):
     eva, petr = signed_in(web_app, acme, "member"), signed_in(web_app, acme, "member")
     path = f"/t/acme/crm/contacts/{jana}/edit"
-    evas, petrs = _opened(eva, path), _opened(petr, path)
+    evas, petrs = opened_form(eva, path), opened_form(petr, path)
     assert evas["version"] == petrs["version"] == "1"
 
     assert eva.post(path, data={**evas, "notes": "Wants a quote by Friday"}).status_code == 302
@@ -97,7 +55,7 @@ def test_a_save_based_on_an_older_version_is_refused_with_what_was_saved_meanwhi
     assert _saved_now(page, "notes") == "Wants a quote by Friday"
     assert _saved_now(page, "last_name") == "Nováková"
     assert _saved_now(page, "first_name") is None
-    again = _EditForm(page).values
+    again = SentForm(page).values
     assert again["last_name"] == "Dvořáková" and again["notes"] == "Met at the fair"
     assert 'aria-describedby="notes-saved"' in page
     # Nothing of Petr's was written; Eva's note is kept.
@@ -114,7 +72,7 @@ def test_a_save_based_on_an_older_version_is_refused_with_what_was_saved_meanwhi
 def test_a_stale_form_that_sends_what_is_saved_anyway_just_saves(web_app, acme, jana):
     eva, petr = signed_in(web_app, acme, "member"), signed_in(web_app, acme, "member")
     path = f"/t/acme/crm/contacts/{jana}/edit"
-    evas, petrs = _opened(eva, path), _opened(petr, path)
+    evas, petrs = opened_form(eva, path), opened_form(petr, path)
     assert eva.post(path, data={**evas, "position": "CFO"}).status_code == 302
     assert petr.post(path, data={**petrs, "position": "CFO"}).status_code == 302  # nothing of either is lost
     assert _contact(web_app, jana)["position"] == "CFO"
@@ -123,7 +81,7 @@ def test_a_stale_form_that_sends_what_is_saved_anyway_just_saves(web_app, acme, 
 def test_a_form_without_a_version_is_not_checked(web_app, acme, jana):
     eva = signed_in(web_app, acme, "member")
     path = f"/t/acme/crm/contacts/{jana}/edit"
-    opened = _opened(eva, path)
+    opened = opened_form(eva, path)
     assert eva.post(path, data={**opened, "version": "", "position": "CEO"}).status_code == 302
     assert eva.post(path, data={**opened, "version": "", "position": "CTO"}).status_code == 302
     assert _contact(web_app, jana)["position"] == "CTO"
@@ -136,7 +94,7 @@ def test_an_edit_form_left_open_while_the_deal_moved_on_the_board_does_not_move_
                                               stage_id=ids["Lead"], contact_id=jana)).id
     eva, petr = signed_in(web_app, acme, "member"), signed_in(web_app, acme, "member")
     path = f"/t/acme/crm/deals/{deal_id}/edit"
-    opened = _opened(eva, path)
+    opened = opened_form(eva, path)
     assert petr.post(f"/t/acme/crm/deals/{deal_id}/stage", data={"stage": str(ids["Won"]), "back": "board"}
                      ).status_code == 302
     refused = eva.post(path, data={**opened, "title": "Okna a dveře"})
@@ -156,12 +114,12 @@ def test_companies_and_activities_are_checked_too(web_app, acme, jana):
     for path, field, theirs, mine in (
             (f"/t/acme/crm/companies/{company_id}/edit", "notes", "Pays late", "Good client"),
             (f"/t/acme/crm/activities/{activity_id}/edit", "note", "Called, no answer", "Left a message")):
-        evas, petrs = _opened(eva, path), _opened(petr, path)
+        evas, petrs = opened_form(eva, path), opened_form(petr, path)
         assert eva.post(path, data={**evas, field: theirs}).status_code == 302
         refused = petr.post(path, data={**petrs, field: mine})
         assert refused.status_code == 409, path
         assert _saved_now(text(refused), field) == theirs
-        assert _EditForm(text(refused)).values[field] == mine
+        assert SentForm(text(refused)).values[field] == mine
 
 
 def test_a_write_that_loses_the_race_after_the_check_is_refused_too(web_app, acme, jana):

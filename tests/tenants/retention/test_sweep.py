@@ -361,8 +361,7 @@ def test_one_tenants_failure_does_not_hold_up_the_others(web_app, frozen, acme, 
 @pytest.mark.obligation("TT-retention")
 def test_an_edit_form_opened_before_anonymisation_cannot_put_the_data_back(web_app, frozen, acme):
     """The form still holds the person's data; saving it after the sweep is refused (crm/versions.py)."""
-    from tests.tenants.crm.conftest import signed_in
-    from tests.tenants.crm.test_edit_conflicts import _opened
+    from tests.tenants.crm.conftest import opened_form, signed_in
 
     person = s.contact(web_app, acme, first="Jana", last="Nováková", email="jana@example.com")
     s.rule(web_app, acme, "contact_inactive", 6, "anonymise")
@@ -370,7 +369,7 @@ def test_an_edit_form_opened_before_anonymisation_cannot_put_the_data_back(web_a
     s.at(frozen, later)
     member = signed_in(web_app, acme, "member")
     path = f"/t/acme/crm/contacts/{person}/edit"
-    opened = _opened(member, path)
+    opened = opened_form(member, path)
     assert opened["first_name"] == "Jana"
     assert s.run_sweep(web_app, later) == 1
 
