@@ -34,9 +34,10 @@ def _query_names() -> list[str]:
 
 NAMES = _query_names()
 # Empty, negative, out of range, not a number, NUL, impossible and far dates, a nil UUID,
-# quoting, very long, JSON-looking, a lone percent sign.
+# quoting, very long, JSON-looking, a lone percent sign, digits that str.isdigit() takes and int()
+# refuses (superscripts).
 VALUES = ["", "-1", "99999999999999999999999", "abc", "\x00", "2026-13-45", "9999-12-31",
-          "00000000-0000-0000-0000-000000000000", "' OR 1=1 --", "x" * 5000, "[]", "%"]
+          "00000000-0000-0000-0000-000000000000", "' OR 1=1 --", "x" * 5000, "[]", "%", "12345²"]
 
 
 def _walk(client, urls: list[str]) -> list[tuple[str, str, int]]:

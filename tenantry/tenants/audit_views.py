@@ -213,7 +213,7 @@ class RetentionForm(Form):
 
     def validate_days(self, field) -> None:
         value = (field.data or "").strip()
-        if not value.lstrip("-").isdigit():
+        if not (value.isascii() and value.lstrip("-").isdigit()):  # isdigit() alone takes "²"
             raise ValidationError("Enter a whole number of days.")
         # A long run of digits is out of range without converting it (int() refuses 4,300+ digits).
         days = int(value) if len(value) <= 6 else audit_retention.MAX_DAYS + 1

@@ -141,8 +141,9 @@ def agreement():
     # ?version=N shows an earlier (or upcoming) version's text; a query argument, not a path
     # parameter, because versions are the same for every tenant.
     shown = version
-    if concluded and request.args.get("version", "").isdigit():
-        shown = next((v for v in all_versions if v.version == int(request.args["version"])), None)
+    wanted = request.args.get("version", "")
+    if concluded and wanted.isascii() and wanted.isdigit() and len(wanted) < 10:  # isdigit() alone takes "²"
+        shown = next((v for v in all_versions if v.version == int(wanted)), None)
         if shown is None:
             abort(404)
     diff, compare = None, None

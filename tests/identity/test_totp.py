@@ -281,3 +281,12 @@ def test_replacing_the_authenticator_needs_re_authentication(web_app, web, enrol
 
     with in_app(web_app, commit=False):
         assert totp.secret_of(db.session.get(User, person.id)) == person.secret
+
+
+def test_a_code_with_digits_that_are_not_ascii_is_a_wrong_code_not_a_500(web_app, web, enrolled):
+    """str.isdigit() takes "²" and "٣"; hmac.compare_digest refuses non-ASCII text."""
+    tenant, person, _ = enrolled
+    for odd in ("12345²", "١٢٣٤٥٦", code_at(person.secret, STEP0)[:5] + "²"):
+        answer = login_with_code(web, person, odd)
+        assert answer.status_code == 422, odd
+        assert not _signed_in(web, tenant.slug)

@@ -51,7 +51,7 @@ def current_step() -> int:
 
 def matching_step(secret: str, code: str, after_step: int) -> int | None:
     """The time step within ±WINDOW that `code` belongs to, if it is later than `after_step`."""
-    code = "".join(ch for ch in code if ch.isdigit())
+    code = "".join(ch for ch in code if ch in "0123456789")  # str.isdigit() takes "²" too
     if len(code) != 6:
         return None
     otp = pyotp.TOTP(secret, interval=STEP_SECONDS)

@@ -55,7 +55,7 @@ def parse_limit() -> int:
     raw = request.args.get("limit")
     if raw is None or raw == "":
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
         raise ApiError(400, "invalid_limit", f"limit must be a whole number from 1 to {MAX_LIMIT}.",
                        {"limit": f"A whole number from 1 to {MAX_LIMIT}."})
     return int(raw)

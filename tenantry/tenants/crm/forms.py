@@ -65,7 +65,7 @@ def optional_uuid(value: str | None) -> uuid.UUID | None:
 def czech_ico(value: str) -> str:
     """The IČO as its 8 digits, or ValidationError."""
     digits = re.sub(r"\s", "", value)
-    if not digits.isdigit() or len(digits) > 8:
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 8:
         raise ValidationError("A Czech company ID (IČO) has 8 digits.")
     digits = digits.zfill(8)  # older IČOs are written without their leading zeros
     if stdnum_cz_dic.calc_check_digit_legal(digits[:7]) != digits[7]:

@@ -25,7 +25,7 @@ def parsed(raw: str | None) -> int | None:
     """A version as a form sent it; None for none (a form opened before versions existed, or
     a new row's), which is then not checked, and for anything that is not one."""
     raw = (raw or "").strip()
-    return int(raw) if raw.isdigit() and len(raw) < 10 else None
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else None
 
 
 def expect(row, version: int | None) -> None:

@@ -9,11 +9,11 @@ import pytest
 
 from tests.tenants.api.conftest import error_of
 
-ODD = [None, 0, -1, 1.5, 10**30, True, [], [None], [1, 2], {}, {"a": 1}, "", " ", "\t", "x" * 20_000, "\x00",
+ODD = [None, 0, -1, 1.5, 10**30, True, [], [None], [1, 2], {}, {"a": 1}, "", " ", "\t", "x" * 20_000, "\x00", "2²",
        "a\x00b", "=1+1", "2026-13-45", "not-a-uuid", "00000000-0000-0000-0000-000000000000", "NaN", "1e400",
        "🙂" * 50, ["x" * 5_000] * 50, "\u202e", "-0", "1,5", "CZK", "EUR 1"]
 BODIES = [b"", b"{", b"[]", b"null", b'"x"', b"\xff\xfe", b'{"a":' * 5_000]
-QUERIES = ["limit=0", "limit=-1", "limit=abc", "limit=201", "cursor=zzz", "cursor=", "q=%00", "q=%ff",
+QUERIES = ["limit=0", "limit=-1", "limit=abc", "limit=201", "limit=%C2%B2", "cursor=zzz", "cursor=", "q=%00", "q=%ff",
            "q=" + "a" * 5_000, "company_id=zz", "contact_id=zz", "deal_id=zz", "stage_id=zz", "sort=zz"]
 IDS = ["zz", "0" * 40, "00000000-0000-0000-0000-000000000000"]
 MINIMAL = {"companies": {"name": "Acme"}, "contacts": {"first_name": "Jana"},
