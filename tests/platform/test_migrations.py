@@ -4,6 +4,9 @@ application role; and the chain downgrades to nothing and up again."""
 
 from __future__ import annotations
 
+import gc
+import time
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -81,6 +84,19 @@ def test_the_app_role_owns_nothing_and_cannot_bypass_rls(app_ctx):
     db.session.rollback()
 
 
+def _drop_database(conn, name: str) -> None:
+    """DROP ... WITH (FORCE) as the owner, once the sessions the migrate commands opened are
+    gone. FORCE may not end another role's session (the app role's, which an app made for a
+    migration may still hold until its engine's connections are collected): waiting for them
+    is what made the drop stop failing now and then."""
+    for _ in range(100):
+        if conn.execute(sa.text("SELECT 1 FROM pg_stat_activity WHERE datname = :name"), {"name": name}).first() is None:
+            break
+        gc.collect()  # a connection dropped without close() is closed when collected
+        time.sleep(0.05)
+    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 def test_downgrade_to_base_and_upgrade_again(database, tmp_path):
     """The whole chain runs both ways, on a database of its own."""
     if database.kind == "sqlite":
@@ -90,13 +106,13 @@ def test_downgrade_to_base_and_upgrade_again(database, tmp_path):
         name = f"{sa.make_url(database.url).database}_roundtrip"
         admin = sa.create_engine(pg_url(database.owner_url), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
         with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            _drop_database(conn, name)
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
         url, owner_url = with_database(database.url, name), with_database(database.owner_url, name)
 
         def cleanup():
             with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                _drop_database(conn, name)
             admin.dispose()
 
     try:
