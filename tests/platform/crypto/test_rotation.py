@@ -15,6 +15,16 @@ from tenantry.platform.tenancy import tenant_context
 from tests.platform.crypto.conftest import key_versions_in_use, read_notes, write_notes
 
 
+def _rotating(notes, tenant, count: int, **kw):
+    """`count` notes written, then a rotation started whose job is left for the test to run:
+    their {id: body}, and the rotation's id."""
+    expected = write_notes(notes, tenant, count, **kw)
+    rotation_id = rotation.rotate(tenant).id
+    db.session.commit()
+    jobs.discard_pending()
+    return expected, rotation_id
+
+
 def _statuses(tenant):
     return [(r.version, r.status) for r in keyring.versions(tenant.id)]
 
@@ -49,10 +59,7 @@ def test_rotation_re_encrypts_every_value_and_retires_the_old_version(two_tenant
 def test_a_rotation_killed_half_way_and_started_again_finishes_with_every_value_readable(
         two_tenants, notes, monkeypatch):
     acme, _ = two_tenants
-    expected = write_notes(notes, acme, 47)
-    rotation_id = rotation.rotate(acme).id
-    db.session.commit()
-    jobs.discard_pending()
+    expected, rotation_id = _rotating(notes, acme, 47)
 
     real_encrypt = fields.encrypt
     calls = {"n": 0}
@@ -88,10 +95,7 @@ def test_a_rotation_killed_half_way_and_started_again_finishes_with_every_value_
 def test_values_written_behind_the_cursor_with_the_old_key_are_caught_before_retiring(
         two_tenants, notes, monkeypatch):
     acme, _ = two_tenants
-    expected = write_notes(notes, acme, 6, start=10)
-    rotation_id = rotation.rotate(acme).id
-    db.session.commit()
-    jobs.discard_pending()
+    expected, rotation_id = _rotating(notes, acme, 6, start=10)
     v1 = keyring.data_key(acme.id, 1)
     real_commit, real_active = rotation._commit, keyring.active_data_key
 
@@ -117,10 +121,7 @@ def test_values_written_behind_the_cursor_with_the_old_key_are_caught_before_ret
 @pytest.mark.obligation("DPA-B.integrity")
 def test_a_value_saved_while_its_row_is_re_encrypted_is_kept_not_overwritten(two_tenants, notes, monkeypatch):
     acme, _ = two_tenants
-    expected = write_notes(notes, acme, 5)
-    rotation_id = rotation.rotate(acme).id
-    db.session.commit()
-    jobs.discard_pending()
+    expected, rotation_id = _rotating(notes, acme, 5)
     real_decrypt = fields.decrypt
     saved = []
 
