@@ -25,7 +25,7 @@ def test_an_admin_creates_a_client_in_the_browser_and_its_secret_works(live_serv
     expect(page.get_by_role("heading", name="“Invoicing sync” is ready")).to_be_visible()
     client_id = page.locator('code[data-copy-label="client ID"]').inner_text().strip()
     secret = page.locator('code[data-copy-label="client secret"]').inner_text().strip()
-    assert page.get_by_role("button", name="Copy client secret").is_visible()
+    expect(page.get_by_role("button", name="Copy client secret")).to_be_visible()  # app.js adds it: wait for it
 
     basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
     request = urllib.request.Request(f"{live_server}/oauth/token", data=b"grant_type=client_credentials",
