@@ -10,6 +10,10 @@ the kept one lacks, every e-mail, phone and tag it does not have, both notes, th
 values it lacks; the other's activities and deals move over; an objection to processing
 [DSR-object] carries over. The other is then deleted as from its page. All or nothing, in one
 transaction, audited as a change of the kept contact plus the other's deletion.
+
+Before a duplicate is made at all: a new contact whose e-mail or phone, or a new company
+whose company or VAT ID, is already in the CRM is shown what it matches (`already_there`)
+and made only when the user says so, as the CSV import refuses such rows.
 """
 
 from __future__ import annotations
@@ -22,12 +26,14 @@ import sqlalchemy as sa
 from flask import current_app
 
 from tenantry.platform import audit, clock
+from tenantry.platform.crypto import fields
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import current_tenant
 
-from . import contacts, custom_fields, versions
+from . import contacts, custom_fields, search, versions
+from .companies import CompanyData
 from .contacts import ContactData
-from .models import CONTACT, Activity, Contact, Deal, SearchIndex
+from .models import COMPANY, CONTACT, Activity, Company, Contact, Deal, SearchIndex
 
 MATCHED_BY = ("email", "phone")
 MAX_GROUPS = 20  # one look at the page opens at most ~60 contacts: under the mass-read alert's 200
@@ -116,6 +122,45 @@ def of(contact: Contact, limit: int = 3) -> list[tuple[Contact, dict]]:
             .where(SearchIndex.entity == CONTACT)))
         .order_by(Contact.created_at, Contact.id).limit(limit)).scalars().all()
     return list(zip(rows, Contact.plain_all(rows), strict=True))
+
+
+@dataclass
+class Match:
+    row: Contact | Company
+    plain: dict
+    matched_by: list[str]  # the index kinds shared: "email", "phone", "company_id"
+
+
+def already_there(data: ContactData | CompanyData, limit: int = 3) -> list[Match]:
+    """Up to `limit` records of the kind `data` would make that share an e-mail or a phone
+    (contacts, restricted ones left out) or a company or VAT ID (companies) with it, oldest
+    first. Blind-index digests only: nothing else is decrypted."""
+    cipher = fields.TenantCipher(current_tenant.id)
+    if isinstance(data, ContactData):
+        model, entity, visible = Contact, CONTACT, contacts.visible()
+        pairs = search.digests(emails=data.emails, phones=data.phones, cipher=cipher)
+    else:
+        model, entity, visible = Company, COMPANY, sa.true()
+        pairs = search.digests(company_ids=[data.company_number, data.vat_id], cipher=cipher)
+    if not pairs:
+        return []
+    hits = db.session.execute(
+        sa.select(SearchIndex.row_id, SearchIndex.kind, SearchIndex.digest).where(
+            SearchIndex.tenant_id == current_tenant.id, SearchIndex.entity == entity,
+            SearchIndex.kind.in_(sorted({kind for kind, _digest in pairs})),
+            SearchIndex.digest.in_(sorted({digest for _kind, digest in pairs})))).all()
+    kinds: dict[uuid.UUID, set[str]] = {}
+    for row_id, kind, digest in hits:
+        if (kind, digest) in pairs:
+            kinds.setdefault(row_id, set()).add(kind)
+    if not kinds:
+        return []
+    rows = db.session.execute(
+        sa.select(model).where(model.id.in_(list(kinds)), visible)
+        .order_by(model.created_at, model.id).limit(limit)).scalars().all()
+    order = {"email": 0, "phone": 1, "company_id": 2}
+    return [Match(row, plain, sorted(kinds[row.id], key=order.__getitem__))
+            for row, plain in zip(rows, model.plain_all(rows), strict=True)]
 
 
 def opened(found: list[Group]) -> dict[uuid.UUID, dict]:

@@ -263,6 +263,16 @@ def _saved_meanwhile(form, saved, entity: str, row) -> list[str]:
     return versions.saved_meanwhile(form, saved)
 
 
+def _already_there(row, data, entity: str) -> list:
+    """What a new record would duplicate (duplicates.already_there), shown by name before it
+    is made, so a read; nothing once the user chose to make it anyway, or for an edit."""
+    if row is not None or request.form.get("create_anyway"):
+        return []
+    found = duplicates.already_there(data)
+    _read(entity, [m.row.id for m in found], listed=True, duplicates=True)
+    return found
+
+
 def _contact_form(contact=None):
     shown = custom_fields.usable()
     form = custom_fields.contact_form(forms.ContactForm, shown)
@@ -274,13 +284,16 @@ def _contact_form(contact=None):
         elif request.args.get("company"):
             form.company.data = request.args["company"]
     pickers.offer(form.company, "companies")
-    conflict = None
+    conflict = already = None
     if form.validate_on_submit():
+        data = form.data_for_service()
+        already = _already_there(contact, data, "contact")
+    if already is not None and not already:
         try:
             if contact is None:
-                contact = contacts.create(form.data_for_service(), actor=current_user)
+                contact = contacts.create(data, actor=current_user)
             else:
-                contacts.update(contact, form.data_for_service(), actor=current_user, version=form.sent_version())
+                contacts.update(contact, data, actor=current_user, version=form.sent_version())
             custom_fields.save(contact, custom_fields.form_values(form), only=shown)
         except contacts.UnknownCompany as exc:
             db.session.rollback()
@@ -296,9 +309,10 @@ def _contact_form(contact=None):
             db.session.commit()
             flash("Contact saved.", "success")
             return redirect(url_for("crm.contact_show", contact_id=contact.id))
-    status = 409 if conflict else 422 if form.errors else 200
+    status = 409 if conflict or already else 422 if form.errors else 200
     _read("company", pickers.shown_ids(form.company), listed=True, form=True)
-    return render_template("crm/contact_form.html", form=form, contact=contact, conflict=conflict), status
+    return render_template("crm/contact_form.html", form=form, contact=contact, conflict=conflict,
+                           already=already, name_of=contacts.display_name), status
 
 
 @bp.route("/crm/contacts/new", methods=["GET", "POST"])
@@ -353,13 +367,16 @@ def _company_form(company=None):
     if request.method == "GET" and company is not None:
         form.fill_from(company, company.plain())
         _read("company", [company.id], listed=False, form=True)
-    conflict = None
+    conflict = already = None
     if form.validate_on_submit():
+        data = form.data_for_service()
+        already = _already_there(company, data, "company")
+    if already is not None and not already:
         try:
             if company is None:
-                company = companies.create(form.data_for_service(), actor=current_user)
+                company = companies.create(data, actor=current_user)
             else:
-                companies.update(company, form.data_for_service(), actor=current_user, version=form.sent_version())
+                companies.update(company, data, actor=current_user, version=form.sent_version())
         except versions.EditConflict:
             db.session.rollback()
             company = companies.get(company.id) or abort(404)
@@ -370,8 +387,9 @@ def _company_form(company=None):
             db.session.commit()
             flash("Company saved.", "success")
             return redirect(url_for("crm.company_show", company_id=company.id))
-    status = 409 if conflict else 422 if form.errors else 200
-    return render_template("crm/company_form.html", form=form, company=company, conflict=conflict), status
+    status = 409 if conflict or already else 422 if form.errors else 200
+    return render_template("crm/company_form.html", form=form, company=company, conflict=conflict,
+                           already=already, name_of=lambda plain: plain["name"]), status
 
 
 @bp.route("/crm/companies/new", methods=["GET", "POST"])

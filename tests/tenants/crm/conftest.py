@@ -62,7 +62,7 @@ class SentForm(HTMLParser):
         super().__init__()
         self.values: dict[str, str] = {}
         self._textarea = self._select = None
-        self.feed(html[html.index('<form method="post" novalidate class="stack">'):])
+        self.feed(html[html.index('<form method="post" novalidate class="stack"'):])
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)

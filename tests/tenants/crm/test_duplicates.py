@@ -17,12 +17,12 @@ from tenantry.platform.audit import AuditEvent
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, all_tenants, tenant_context
 from tenantry.tenants.crm import activities, contacts, custom_fields, deals, duplicates, stages
-from tenantry.tenants.crm.models import Activity, Contact, Deal
+from tenantry.tenants.crm.models import Activity, Company, Contact, Deal
 from tenantry.tenants.subject_requests import finder
 from tenantry.tenants.subject_requests import service as subject_requests
 from tests.identity.support import in_app, text
 
-from .conftest import listed_reads, signed_in
+from .conftest import listed_reads, opened_form, signed_in
 
 
 @pytest.fixture
@@ -170,3 +170,61 @@ def test_a_contact_s_page_names_its_possible_duplicates_to_members(web_app, acme
     assert "Possibly the same person" not in text(member.get(f"/t/acme/crm/contacts/{people['petr']}"))
     viewer = signed_in(web_app, acme, "viewer")
     assert "Possibly the same person" not in text(viewer.get(f"/t/acme/crm/contacts/{people['jana']}"))
+
+
+def _contact_count(web_app, acme) -> int:
+    with in_app(web_app, commit=False), tenant_context(db.session.get(Tenant, acme.id)):
+        return db.session.scalar(sa.select(sa.func.count()).select_from(Contact))
+
+
+def test_a_new_contact_already_in_the_crm_is_shown_what_it_matches_and_made_only_when_asked(web_app, acme, people):
+    member = signed_in(web_app, acme, "member")
+    before = _contact_count(web_app, acme)
+    form = {"first_name": "Jana", "last_name": "Nová", "emails": "JANA@Example.cz", "phones": "601 234 567",
+            "address": "", "company": "", "position": "", "notes": "New lead", "tags": ""}
+    page = member.post("/t/acme/crm/contacts/new", data=form)
+    assert page.status_code == 409
+    html = unescape(text(page))
+    assert "This contact may be in the CRM already. Nothing is saved yet." in html
+    # The e-mail as typed and the phone in the country's short form both match.
+    assert f'/crm/contacts/{people["jana"]}">Jana Nováková</a>\n      has the same e-mail address and phone number.' in html
+    assert f'/crm/contacts/{people["jana2"]}">Nováková</a>\n      has the same e-mail address.' in html
+    assert f'/crm/contacts/{people["eva"]}">Eva Dvořáková</a>\n      has the same phone number.' in html
+    assert "Skrytá" not in html and "Petr" not in html  # restricted, and not alike
+    assert "JANA@Example.cz" in html and "New lead" in html  # what was typed is kept
+    assert 'form="contact-form" name="create_anyway" value="1"' in html
+    assert _contact_count(web_app, acme) == before
+    reads = listed_reads(web_app, acme.id)["crm.contact.listed"]
+    assert reads["duplicates"] is True
+    anyway = member.post("/t/acme/crm/contacts/new", data={**form, "create_anyway": "1"})
+    assert anyway.status_code == 302
+    assert _contact_count(web_app, acme) == before + 1
+    # Something that matches no one is saved at once; so is an edit that comes to match someone.
+    alone = member.post("/t/acme/crm/contacts/new", data={**form, "emails": "someone.else@example.cz", "phones": ""})
+    assert alone.status_code == 302
+    edit = f"/t/acme/crm/contacts/{people['petr']}/edit"
+    sent = member.post(edit, data={**opened_form(member, edit), "emails": "jana@example.cz"})
+    assert sent.status_code == 302
+
+
+def test_a_new_company_with_a_company_or_vat_id_already_in_the_crm_is_shown_it_first(web_app, acme):
+    member = signed_in(web_app, acme, "member")
+    form = {"name": "Železárny Nový Bor s.r.o.", "country": "CZ", "company_number": "25596641",
+            "vat_id": "", "address": "", "iban": "", "website": "", "notes": ""}
+    assert member.post("/t/acme/crm/companies/new", data=form).status_code == 302
+    # The same IČO as the other's VAT ID's digits do not match: only a whole ID does.
+    again = member.post("/t/acme/crm/companies/new", data={**form, "name": "Železárny NB", "company_number": "",
+                                                           "vat_id": "CZ25596641"})
+    assert again.status_code == 302
+    twin = member.post("/t/acme/crm/companies/new", data={**form, "name": "ŽNB a.s.", "vat_id": "CZ25596641"})
+    assert twin.status_code == 409
+    html = unescape(text(twin))
+    assert "This company may be in the CRM already. Nothing is saved yet." in html
+    assert ">Železárny Nový Bor s.r.o.</a>\n      has the same company or VAT ID." in html
+    assert ">Železárny NB</a>\n      has the same company or VAT ID." in html
+    assert "ŽNB a.s." in html  # kept in the form
+    with in_app(web_app, commit=False), tenant_context(db.session.get(Tenant, acme.id)):
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Company)) == 2
+    assert member.post("/t/acme/crm/companies/new", data={**form, "create_anyway": "1"}).status_code == 302
+    viewer = signed_in(web_app, acme, "viewer")
+    assert viewer.post("/t/acme/crm/companies/new", data={**form, "create_anyway": "1"}).status_code == 403
