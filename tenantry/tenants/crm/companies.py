@@ -75,6 +75,11 @@ def update(company: Company, data: CompanyData, *, actor=None, version: int | No
     return company
 
 
+def lock(company: Company) -> None:
+    """Take the company's row lock before its digests', the order index_builds.rebuild uses."""
+    db.session.execute(sa.select(Company.id).where(Company.id == company.id).with_for_update())
+
+
 def delete(company: Company, *, actor=None, version: int | None = None) -> int:
     """Delete the company; its contacts and deals stay, without a company, and its activities
     go. Returns how many contacts were detached."""

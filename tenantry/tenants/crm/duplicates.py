@@ -21,6 +21,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -111,17 +112,24 @@ def groups() -> tuple[list[Group], int]:
 def of(contact: Contact, limit: int = 3) -> list[tuple[Contact, dict]]:
     """Up to `limit` usable contacts sharing an e-mail or a phone with `contact`, oldest first,
     with their plain values: for its page."""
+    return sharing(contact, CONTACT, MATCHED_BY, contacts.visible(), limit)
+
+
+def sharing(row, entity: str, kinds: tuple[str, ...], condition, limit: int) -> list[tuple[Any, dict]]:
+    """Up to `limit` other rows of `row`'s model that meet `condition` and share a digest of
+    one of `kinds` with it, oldest first, with their plain values."""
+    model = type(row)
     mine = (sa.select(SearchIndex.kind, SearchIndex.digest)
-            .where(SearchIndex.entity == CONTACT, SearchIndex.row_id == contact.id, SearchIndex.kind.in_(MATCHED_BY))
+            .where(SearchIndex.entity == entity, SearchIndex.row_id == row.id, SearchIndex.kind.in_(kinds))
             .subquery())
     rows = db.session.execute(
-        sa.select(Contact)
-        .where(Contact.id != contact.id, contacts.visible(), Contact.id.in_(
+        sa.select(model)
+        .where(model.id != row.id, condition, model.id.in_(
             sa.select(SearchIndex.row_id).join(mine, sa.and_(mine.c.kind == SearchIndex.kind,
                                                               mine.c.digest == SearchIndex.digest))
-            .where(SearchIndex.entity == CONTACT)))
-        .order_by(Contact.created_at, Contact.id).limit(limit)).scalars().all()
-    return list(zip(rows, Contact.plain_all(rows), strict=True))
+            .where(SearchIndex.entity == entity)))
+        .order_by(model.created_at, model.id).limit(limit)).scalars().all()
+    return list(zip(rows, model.plain_all(rows), strict=True))
 
 
 @dataclass
@@ -214,11 +222,25 @@ def merged_data(keep: Contact, a: dict, other: Contact, b: dict) -> ContactData:
                 out.append(value)
         return out
 
-    notes = a["notes"] if b["notes"] in ("", a["notes"]) else "\n\n".join(n for n in (a["notes"], b["notes"]) if n)
     return ContactData(first_name=first("first_name"), last_name=first("last_name"),
                        emails=joined("emails"), phones=joined("phones", key=str), address=first("address"),
-                       company_id=keep.company_id or other.company_id, position=first("position"), notes=notes,
+                       company_id=keep.company_id or other.company_id, position=first("position"),
+                       notes=both_notes(a["notes"], b["notes"]),
                        tags=joined("tags", key=lambda t: contacts.normal_tag(t) or t))
+
+
+def both_notes(kept: str, other: str) -> str:
+    """The kept record's notes, then the other's when they say something else."""
+    return kept if other in ("", kept) else "\n\n".join(n for n in (kept, other) if n)
+
+
+def lock_pair(keep, other, lock, other_version: int | None) -> None:
+    """Both rows of a merge locked, in one order (two merges of one pair cannot deadlock), and
+    `other` still as the page showed it (EditConflict otherwise; `keep` is checked as it is
+    written)."""
+    for row in sorted((keep, other), key=lambda r: str(r.id)):
+        lock(row)
+    versions.expect(other, other_version)
 
 
 def merge(keep: Contact, other: Contact, *, actor=None, keep_version: int | None = None,
@@ -226,9 +248,7 @@ def merge(keep: Contact, other: Contact, *, actor=None, keep_version: int | None
     """Fold `other` into `keep` (see the module); both as the page showed them (their versions),
     else EditConflict."""
     mergeable(keep, other)
-    for contact in sorted((keep, other), key=lambda c: str(c.id)):  # one lock order for two merges
-        contacts.lock(contact)
-    versions.expect(other, other_version)
+    lock_pair(keep, other, contacts.lock, other_version)
     data = merged_data(keep, keep.plain(), other, other.plain())
     wanted = custom_fields.values_of(other.id)
     have = custom_fields.values_of(keep.id)

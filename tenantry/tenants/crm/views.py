@@ -23,6 +23,7 @@ from . import (
     board,
     bulk,
     companies,
+    company_merge,
     contacts,
     custom_fields,
     deals,
@@ -158,6 +159,11 @@ def contact_duplicates():
                            display_name=contacts.display_name)
 
 
+def _ended(sentence: str) -> str:
+    """With its full stop, unless a name at its end brought one ("… s.r.o.")."""
+    return sentence if sentence.endswith(".") else sentence + "."
+
+
 def _merge_pair(keep_id, other_id):
     """The two contacts of a merge; a restricted one is refused before anything of it is shown."""
     ids = [_uuid_or_none(i) for i in (keep_id, other_id)]
@@ -191,21 +197,27 @@ def contact_merge_preview():
 @bp.post("/crm/contacts/merge")
 @require_role("member")
 def contact_merge():
+    return _merge_sent(_merge_pair, _merge_page, duplicates.merge, lambda c: contacts.display_name(c.plain()),
+                       lambda keep: url_for("crm.contact_show", contact_id=keep.id))
+
+
+def _merge_sent(pair_of, page, merge, name_of, shown_at):
+    """A merge form sent: merged, or its page again with why not (nothing written)."""
     pair = request.form.get("keep"), request.form.get("other")
-    keep, other = _merge_pair(*pair)
-    names = (contacts.display_name(other.plain()), contacts.display_name(keep.plain()))
+    keep, other = pair_of(*pair)
+    names = name_of(other), name_of(keep)
     try:
-        duplicates.merge(keep, other, actor=current_user, keep_version=versions.parsed(request.form.get("keep_version")),
-                         other_version=versions.parsed(request.form.get("other_version")))
+        merge(keep, other, actor=current_user, keep_version=versions.parsed(request.form.get("keep_version")),
+              other_version=versions.parsed(request.form.get("other_version")))
     except duplicates.Refused as exc:
         db.session.rollback()
-        return _merge_page(*_merge_pair(*pair), error=str(exc), status=422)
+        return page(*pair_of(*pair), error=str(exc), status=422)
     except versions.EditConflict:
         db.session.rollback()
-        return _merge_page(*_merge_pair(*pair), changed=True, status=409)
+        return page(*pair_of(*pair), changed=True, status=409)
     db.session.commit()
-    flash(f"{names[0]} merged into {names[1]}.", "success")
-    return redirect(url_for("crm.contact_show", contact_id=keep.id))
+    flash(_ended(f"{names[0]} merged into {names[1]}"), "success")
+    return redirect(shown_at(keep))
 
 
 @bp.get("/crm/contacts/lookup")
@@ -355,11 +367,46 @@ def company_show(company_id, activity_form=None):
     company = companies.get(company_id) or abort(404)
     people = contacts.of_company(company.id)
     related = _timeline("company", company.id, activity_form)
+    member = g.get("membership")
+    alike = company_merge.of(company) if member is not None and member.can("member") else []
     _read("company", [company.id], listed=False)
+    _read("company", [c.id for c, _plain in alike], listed=True, duplicates=True)
     _read("contact", [c.id for c, _ in people], listed=True)
     _read_timeline(related)
-    return render_template("crm/company.html", company=company, plain=company.plain(),
+    return render_template("crm/company.html", company=company, plain=company.plain(), alike=alike,
                            people=people, display_name=contacts.display_name, **related)
+
+
+def _company_pair(keep_id, other_id):
+    ids = [_uuid_or_none(i) for i in (keep_id, other_id)]
+    if None in ids:
+        abort(404)
+    return tuple(companies.get(i) or abort(404) for i in ids)
+
+
+def _company_merge_page(keep, other, *, error: str = "", changed: bool = False, status: int = 200):
+    try:
+        company_merge.mergeable(keep, other)
+    except duplicates.Refused as exc:
+        error, status = error or str(exc), max(status, 409)
+    a, b = keep.plain(), other.plain()
+    _read("company", [keep.id, other.id], listed=False, merge=True)
+    return render_template("crm/company_merge.html", keep=keep, other=other, a=a, b=b,
+                           merged=company_merge.merged_data(keep, a, other, b), error=error, changed=changed,
+                           moving=company_merge.moving(other)), status
+
+
+@bp.get("/crm/companies/merge")
+@require_role("member")
+def company_merge_preview():
+    return _company_merge_page(*_company_pair(request.args.get("keep"), request.args.get("other")))
+
+
+@bp.post("/crm/companies/merge")
+@require_role("member")
+def company_merge_post():
+    return _merge_sent(_company_pair, _company_merge_page, company_merge.merge, lambda c: c.reveal("name"),
+                       lambda keep: url_for("crm.company_show", company_id=keep.id))
 
 
 def _company_form(company=None):
