@@ -18,10 +18,15 @@ from tenantry.platform.tenancy import current_tenant
 
 from . import companies
 from .companies import CompanyData
-from .duplicates import Refused, both_notes, lock_pair, sharing
+from .duplicates import Group, Refused, both_notes, grouped, lock_pair, sharing
 from .models import COMPANY, Activity, Company, Contact, Deal
 
 MATCHED_BY = ("company_id",)  # the company number and the VAT ID share the kind
+
+
+def groups() -> tuple[list[Group], int]:
+    """Groups of companies that share a company or VAT ID, biggest first (duplicates.grouped)."""
+    return grouped(Company, COMPANY, MATCHED_BY, sa.true())
 
 
 def of(company: Company, limit: int = 3) -> list[tuple[Company, dict]]:

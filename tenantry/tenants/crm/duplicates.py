@@ -63,16 +63,24 @@ class Group:
 def groups() -> tuple[list[Group], int]:
     """Groups of usable contacts that share an e-mail or a phone, biggest first, at most
     MAX_GROUPS of them; and how many groups there are in all."""
+    return grouped(Contact, CONTACT, MATCHED_BY, contacts.visible(), _guarded)
+
+
+def grouped(model, entity: str, kinds: tuple[str, ...], condition,
+            guarded: Callable[[uuid.UUID], str | None] | None = None) -> tuple[list[Group], int]:
+    """Groups of `model`'s rows meeting `condition` that share a digest of one of `kinds`
+    (rows `guarded` says may not be merged left out), biggest first, at most MAX_GROUPS of them;
+    and how many groups there are in all."""
     shared = (sa.select(SearchIndex.kind, SearchIndex.digest)
-              .where(SearchIndex.entity == CONTACT, SearchIndex.kind.in_(MATCHED_BY))
+              .where(SearchIndex.entity == entity, SearchIndex.kind.in_(kinds))
               .group_by(SearchIndex.kind, SearchIndex.digest).having(sa.func.count() > 1).subquery())
     rows = db.session.execute(
-        sa.select(SearchIndex.kind, SearchIndex.digest, SearchIndex.row_id, Contact.created_at)
+        sa.select(SearchIndex.kind, SearchIndex.digest, SearchIndex.row_id, model.created_at)
         .join(shared, sa.and_(shared.c.kind == SearchIndex.kind, shared.c.digest == SearchIndex.digest))
-        .join(Contact, Contact.id == SearchIndex.row_id)
-        .where(SearchIndex.entity == CONTACT, contacts.visible())
+        .join(model, model.id == SearchIndex.row_id)
+        .where(SearchIndex.entity == entity, condition)
         .order_by(SearchIndex.row_id)).all()
-    # Contacts linked through any shared value are one group (union-find over the digests).
+    # Rows linked through any shared value are one group (union-find over the digests).
     parent: dict[uuid.UUID, uuid.UUID] = {}
 
     def root(x):
@@ -86,25 +94,25 @@ def groups() -> tuple[list[Group], int]:
     for kind, digest, row_id, created_at in rows:
         by_digest.setdefault((kind, digest), []).append(row_id)
         created[row_id] = created_at
-    kinds: dict[uuid.UUID, set[str]] = {}
+    matched: dict[uuid.UUID, set[str]] = {}
     for (kind, _digest), ids in by_digest.items():
-        if len(ids) < 2:  # the others sharing it are restricted
+        if len(ids) < 2:  # the others sharing it are left out by `condition`
             continue
         for other in ids[1:]:
             parent[root(other)] = root(ids[0])
         for row_id in ids:
-            kinds.setdefault(row_id, set()).add(kind)
+            matched.setdefault(row_id, set()).add(kind)
     members: dict[uuid.UUID, list[uuid.UUID]] = {}
-    for row_id in kinds:
+    for row_id in matched:
         members.setdefault(root(row_id), []).append(row_id)
-    blocked = {row_id for row_id in kinds if _guarded(row_id)}
+    blocked = {row_id for row_id in matched if guarded(row_id)} if guarded else set()
     found = []
     for ids in members.values():
         ids = [i for i in ids if i not in blocked]
         if len(ids) > 1:
             ids.sort(key=lambda i: (created[i], str(i)))  # the oldest first: the one a merge keeps unless swapped
             found.append(Group(ids=ids[:MAX_IN_GROUP], more=max(0, len(ids) - MAX_IN_GROUP),
-                               matched_by=set().union(*(kinds[i] for i in ids))))
+                               matched_by=set().union(*(matched[i] for i in ids))))
     found.sort(key=lambda g: (-(len(g.ids) + g.more), str(g.ids[0])))
     return found[:MAX_GROUPS], len(found)
 
@@ -171,13 +179,13 @@ def already_there(data: ContactData | CompanyData, limit: int = 3) -> list[Match
             for row, plain in zip(rows, model.plain_all(rows), strict=True)]
 
 
-def opened(found: list[Group]) -> dict[uuid.UUID, dict]:
-    """The plain values of every contact shown in `found`, by id."""
-    ids = [contact_id for group in found for contact_id in group.ids]
+def opened(found: list[Group], model=Contact) -> dict[uuid.UUID, dict]:
+    """The plain values of every row shown in `found`, by id."""
+    ids = [row_id for group in found for row_id in group.ids]
     if not ids:
         return {}
-    rows = db.session.execute(sa.select(Contact).where(Contact.id.in_(ids))).scalars().all()
-    return {row.id: plain for row, plain in zip(rows, Contact.plain_all(rows), strict=True)}
+    rows = db.session.execute(sa.select(model).where(model.id.in_(ids))).scalars().all()
+    return {row.id: plain for row, plain in zip(rows, model.plain_all(rows), strict=True)}
 
 
 def moving(other: Contact) -> dict[str, int]:

@@ -35,7 +35,7 @@ from . import (
     versions,
 )
 from . import activity_list as listed_activities
-from .models import ACTIVITY_KIND_LABELS, ACTIVITY_KINDS
+from .models import ACTIVITY_KIND_LABELS, ACTIVITY_KINDS, Company
 
 bp = tenant_blueprint("crm", __name__)
 
@@ -155,8 +155,23 @@ def contact_duplicates():
     found, total = duplicates.groups()
     plain = duplicates.opened(found)
     _read("contact", list(plain), listed=True, duplicates=True)
-    return render_template("crm/duplicates.html", groups=found, total=total, plain=plain,
-                           display_name=contacts.display_name)
+    return render_template("crm/duplicates.html", groups=found, total=total, plain=plain, nouns="contacts",
+                           shared="an e-mail address or a phone number", name_of=contacts.display_name,
+                           details_of=lambda p: p["emails"] + p["phones"], show="crm.contact_show",
+                           id_arg="contact_id", merge="crm.contact_merge_preview", back="crm.contact_list")
+
+
+@bp.get("/crm/companies/duplicates")
+@require_role("member")
+def company_duplicates():
+    found, total = company_merge.groups()
+    plain = duplicates.opened(found, Company)
+    _read("company", list(plain), listed=True, duplicates=True)
+    return render_template("crm/duplicates.html", groups=found, total=total, plain=plain, nouns="companies",
+                           shared="a company ID or a VAT ID", name_of=lambda p: p["name"],
+                           details_of=lambda p: [v for v in (p["company_number"], p["vat_id"]) if v],
+                           show="crm.company_show", id_arg="company_id", merge="crm.company_merge_preview",
+                           back="crm.company_list")
 
 
 def _ended(sentence: str) -> str:

@@ -59,6 +59,23 @@ def test_a_company_s_page_names_companies_with_its_ids_to_members(web_app, acme,
     assert "Possibly the same company" not in text(viewer.get(f"/t/acme/crm/companies/{firms['zel']}"))
 
 
+def test_the_possible_duplicates_page_groups_companies_by_their_ids(web_app, acme, firms):
+    member = signed_in(web_app, acme, "member")
+    assert "/crm/companies/duplicates" in text(member.get("/t/acme/crm/companies"))
+    page = member.get("/t/acme/crm/companies/duplicates")
+    assert page.status_code == 200
+    html = text(page)
+    assert "Companies that share a company ID or a VAT ID." in html and "Same company or VAT ID" in html
+    assert "<strong>Železárny Nový Bor s.r.o.</strong>" in html and "<strong>ŽNB</strong>" in html
+    assert "25596641 · CZ25596641" in html and "Sklárna" not in html
+    assert f"/crm/companies/merge?keep={firms['zel']}&amp;other={firms['znb']}" in html
+    assert listed_reads(web_app, acme.id)["crm.company.listed"]["duplicates"] is True
+    assert signed_in(web_app, acme, "viewer").get("/t/acme/crm/companies/duplicates").status_code == 403
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        companies.delete(db.session.get(Company, firms["znb"]))
+    assert "No two companies share a company ID or a VAT ID." in text(member.get("/t/acme/crm/companies/duplicates"))
+
+
 def test_the_preview_shows_both_and_the_result_and_the_merge_keeps_everything(web_app, acme, firms):
     member = signed_in(web_app, acme, "member")
     preview = member.get(f"/t/acme/crm/companies/merge?keep={firms['zel']}&other={firms['znb']}")
