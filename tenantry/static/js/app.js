@@ -89,7 +89,19 @@
 
     document.querySelectorAll("[data-picker]").forEach(picker);
     document.querySelectorAll("[data-tick-all]").forEach(tickAll);
+    document.querySelectorAll(".sidebar nav").forEach(showActive);
   });
+
+  // On a phone the sidebar is a strip that scrolls sideways: bring the section one is in
+  // into view, or a page under Retention would open with its tab out of sight.
+  function showActive(nav) {
+    var link = nav.querySelector("a.active");
+    if (!link || nav.scrollWidth <= nav.clientWidth) return;
+    var left = link.getBoundingClientRect().left - nav.getBoundingClientRect().left + nav.scrollLeft;
+    if (left < nav.scrollLeft || left + link.offsetWidth > nav.scrollLeft + nav.clientWidth) {
+      nav.scrollLeft = left - (nav.clientWidth - link.offsetWidth) / 2;
+    }
+  }
 
   // A box that ticks every box of a list at once (the contact list's changes to the contacts
   // ticked): data-tick-all names the form the boxes belong to. Shown only with this script.

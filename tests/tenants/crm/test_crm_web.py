@@ -119,6 +119,21 @@ def test_create_show_edit_and_delete_a_contact_of_a_company(web_app, member):
     assert _saved(web_app) == (0, 0, 0)
 
 
+def test_the_sidebar_marks_the_section_of_a_page_below_its_own(web_app, member, admin):
+    def marked(path: str, client=member) -> list[tuple[str, str]]:
+        page = client.get(path)
+        assert page.status_code == 200
+        return re.findall(r'<a href="([^"]+)" class="active" aria-current="(page|true)">', text(page))
+
+    contact_id = _id_from(member.post("/t/acme/crm/contacts/new", data=_contact_form()), "contacts")
+    assert marked("/t/acme/crm/contacts") == [("/t/acme/crm/contacts", "page")]
+    assert marked(f"/t/acme/crm/contacts/{contact_id}/edit") == [("/t/acme/crm/contacts", "true")]
+    assert marked("/t/acme/crm/deals/board") == [("/t/acme/crm/deals", "true")]
+    assert marked("/t/acme/crm/companies/duplicates") == [("/t/acme/crm/companies", "true")]
+    assert marked("/t/acme/") == [("/t/acme/", "page")]
+    assert marked("/t/acme/crm/stages", admin) == []  # below the workspace's root only
+
+
 def _search(client, kind: str, q: str = "", **args) -> list[str]:
     response = client.get(f"/t/acme/crm/{kind}", query_string={"q": q, **args})
     assert response.status_code == 200
