@@ -8,12 +8,12 @@ from flask import abort, g, jsonify
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import current_tenant
 from tenantry.tenants.crm import companies as service
-from tenantry.tenants.crm import forms, search
+from tenantry.tenants.crm import company_merge, forms, search
 from tenantry.tenants.crm.models import COMPANY, Company
 
-from . import openapi
+from . import merging, openapi
 from .common import commit_read, iso, or_null, query_arg, record_read, run_form, text
-from .core import bp, json_body, require_scope
+from .core import bp, json_body, require_scope, validation_error
 from .pagination import paginate
 from .preconditions import check, tagged
 
@@ -79,6 +79,17 @@ def company_update(company_id):
     return answer
 
 
+@bp.post("/companies/<uuid:company_id>/merge")
+@require_scope("crm:write")
+def company_merge_into(company_id):
+    keep = service.get(company_id) or abort(404)
+    other_id, other_etag = merging.other_named(keep.id, "companies")
+    other = service.get(other_id)
+    if other is None:
+        raise validation_error({"other_id": "No such company in this workspace."})
+    return merging.merged(keep, other, other_etag, company_merge.merge, to_json)
+
+
 @bp.delete("/companies/<uuid:company_id>")
 @require_scope("crm:write")
 def company_delete(company_id):
@@ -125,6 +136,9 @@ openapi.add_paths({
         "delete": openapi.operation("Delete a company (its contacts and deals stay, without it)", scope="crm:write",
                                     parameters=_one, errors=(404,), responses={"204": {"description": "Deleted"}}),
     },
+    "/api/v1/companies/{company_id}/merge": {"post": merging.operation(
+        "Merge another company into this one: it takes every value this one lacks and both notes; the other's "
+        "contacts, deals and activities move over and the other is deleted", "Company", "company_id")},
 })
 
 openapi.versioned("/api/v1/companies", "/api/v1/companies/{company_id}")

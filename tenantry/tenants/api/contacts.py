@@ -7,13 +7,13 @@ from flask import abort, g, jsonify, request
 from tenantry.platform.crypto import fields
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import current_tenant
-from tenantry.tenants.crm import contact_reads, forms
+from tenantry.tenants.crm import contact_reads, duplicates, forms
 from tenantry.tenants.crm import contacts as service
 from tenantry.tenants.crm.models import Contact
 
-from . import openapi
+from . import merging, openapi
 from .common import commit_read, ident, iso, parse_uuid, query_arg, record_read, run_form, text
-from .core import bp, json_body, require_scope
+from .core import bp, json_body, require_scope, validation_error
 from .errors import ApiError
 from .pagination import paginate_rows
 from .preconditions import check, tagged
@@ -151,6 +151,19 @@ def contact_update(contact_id):
     return _save(lambda: service.update(contact, data, actor=g.api_client))
 
 
+@bp.post("/contacts/<uuid:contact_id>/merge")
+@require_scope("crm:write")
+def contact_merge_into(contact_id):
+    keep = _usable(contact_id)
+    other_id, other_etag = merging.other_named(keep.id, "contacts")
+    other = service.get(other_id)
+    if other is None:
+        raise validation_error({"other_id": "No such contact in this workspace."})
+    if other.restricted_at is not None:
+        raise ApiError(409, "restricted", service.RESTRICTED)
+    return merging.merged(keep, other, other_etag, duplicates.merge, to_json)
+
+
 @bp.delete("/contacts/<uuid:contact_id>")
 @require_scope("crm:write")
 def contact_delete(contact_id):
@@ -208,6 +221,10 @@ openapi.add_paths({
         "delete": openapi.operation("Delete a contact (its activities go with it)", scope="crm:write",
                                     parameters=_one, errors=(404, 409), responses={"204": {"description": "Deleted"}}),
     },
+    "/api/v1/contacts/{contact_id}/merge": {"post": merging.operation(
+        "Merge another contact into this one: it takes every value this one lacks, all e-mails, phones and tags, "
+        "both notes; the other's activities, deals and custom values move over and the other is deleted (409 "
+        "while either is restricted or has an open data subject request)", "Contact", "contact_id")},
 })
 
 openapi.versioned("/api/v1/contacts", "/api/v1/contacts/{contact_id}")

@@ -53,7 +53,7 @@ def error_responses(*statuses: int) -> dict[str, Any]:
 IF_MATCH = {"name": "If-Match", "in": "header", "schema": {"type": "string"},
             "description": 'The ETag of the object as read (such as "3"): the write is refused with 412 if the '
                            "object was changed since. Without it the write is not checked"}
-_ETAG_HEADER = {"ETag": {"description": "The object's version; send it as If-Match to change or delete it only "
+ETAG_HEADER = {"ETag": {"description": "The object's version; send it as If-Match to change or delete it only "
                                         "if nobody changed it since", "schema": {"type": "string"}}}
 
 
@@ -64,7 +64,7 @@ def versioned(collection: str, item: str) -> None:
         if operation_ is not None:
             for status in ("200", "201"):
                 if status in operation_["responses"]:
-                    operation_["responses"][status]["headers"] = copy.deepcopy(_ETAG_HEADER)
+                    operation_["responses"][status]["headers"] = copy.deepcopy(ETAG_HEADER)
     for method in ("patch", "delete"):
         operation_ = _paths[item].get(method)
         if operation_ is not None:
