@@ -251,6 +251,13 @@ def _iso_date(value: str | None):
         raise ValidationError("Enter a date as YYYY-MM-DD, for example 2025-06-30.") from exc
 
 
+class MergeWith(Form):
+    """The other record of a merge, chosen from all of them (a GET form: pickers.offer and the
+    field's own validate, no CSRF); its label is set to the kind of record."""
+
+    other = RecordField("Merge with")
+
+
 class ContactFilter(Form):
     """The contact list's company filter (a GET form: pickers.offer and the field's own
     validate, no CSRF)."""

@@ -203,6 +203,40 @@ def _merge_page(keep, other, *, error: str = "", changed: bool = False, status: 
                            changed=changed, moving=duplicates.moving(other)), status
 
 
+@bp.get("/crm/contacts/<uuid:contact_id>/merge-with")
+@require_role("member")
+def contact_merge_with(contact_id):
+    contact = _usable(contact_id)
+    return _merge_with(contact, "contacts", contacts.display_name(contact.plain()), "crm.contact_merge_preview",
+                       url_for("crm.contact_show", contact_id=contact.id))
+
+
+def _merge_with(row, kind: str, name: str, preview: str, back: str):
+    """Choose the other record of a merge from all of them, not only the possible duplicates:
+    the choice opens the merge's preview, where nothing is changed yet."""
+    spec = pickers.KINDS[kind]
+    sent = "other" in request.args or "other" + pickers.SEARCH_SUFFIX in request.args
+    form = forms.MergeWith(formdata=request.args if sent else None, meta={"csrf": False})
+    form.other.label.text = spec.entity.capitalize()
+    pickers.offer(form.other, kind, none_label=f"— choose a {spec.entity} —")
+    if form.other.picker is None:  # the select: every record but this one
+        form.other.choices = [(value, label) for value, label in form.other.choices if value != str(row.id)]
+    itself = [f"Choose another {spec.entity} than {name}."]
+    if sent and (form.other.data or "").strip() == str(row.id):  # not among the select's choices
+        form.other.errors = itself
+    elif sent and form.other.validate(form):
+        other_id = forms.optional_uuid(form.other.data)
+        if other_id == row.id:  # what was typed in the search box finds this one
+            form.other.errors = itself
+        elif other_id is None:
+            form.other.errors = [f"Choose the {spec.entity} to merge with {name}."]
+        else:
+            return redirect(url_for(preview, keep=row.id, other=other_id))
+    _read(spec.entity, pickers.shown_ids(form.other), listed=True, form=True)
+    return render_template("crm/merge_with.html", form=form, noun=spec.entity, name=name, back=back), \
+        422 if form.other.errors else 200
+
+
 @bp.get("/crm/contacts/merge")
 @require_role("member")
 def contact_merge_preview():
@@ -409,6 +443,14 @@ def _company_merge_page(keep, other, *, error: str = "", changed: bool = False, 
     return render_template("crm/company_merge.html", keep=keep, other=other, a=a, b=b,
                            merged=company_merge.merged_data(keep, a, other, b), error=error, changed=changed,
                            moving=company_merge.moving(other)), status
+
+
+@bp.get("/crm/companies/<uuid:company_id>/merge-with")
+@require_role("member")
+def company_merge_with(company_id):
+    company = companies.get(company_id) or abort(404)
+    return _merge_with(company, "companies", company.reveal("name"), "crm.company_merge_preview",
+                       url_for("crm.company_show", company_id=company.id))
 
 
 @bp.get("/crm/companies/merge")
