@@ -42,12 +42,18 @@ class RecordField(SelectField):
 
     picker = None
     kept_id = None  # pickers.offer(kept=...): a linked record that can stay but not be chosen anew
+    plural = None  # pickers.offer: "contacts", for the message when the value is none of them
 
     def pre_validate(self, form):
         if self.picker is not None:
             self.picker.settle(self)
         elif (self.data or "").strip():
-            super().pre_validate(form)
+            try:
+                super().pre_validate(form)
+            except ValidationError as exc:
+                if self.plural is None:
+                    raise
+                raise ValidationError(f"Choose one of this workspace's {self.plural}.") from exc
 
 
 def _lines(text: str | None) -> list[str]:

@@ -163,6 +163,7 @@ def offer(field, kind: str, *, none_label: str = "— none —", kept: uuid.UUID
     record the object links to now, which stays a choice though it could not be chosen anew."""
     spec = KINDS[kind]
     kept_id = str(kept) if kept is not None else None
+    field.plural = spec.plural
     if spec.count() <= SELECT_UP_TO:
         field.picker = None
         field.choices = [("", none_label), *spec.choices()]

@@ -56,7 +56,7 @@ def test_a_contact_is_merged_with_one_chosen_from_all(web_app, acme, records):
 @pytest.mark.parametrize(("other", "message"), [
     ("", "Choose the contact to merge with Jana Nováková."),
     ("SELF", "Choose another contact than Jana Nováková."),
-    ("HIDDEN", "Not a valid choice."),
+    ("HIDDEN", "Choose one of this workspace's contacts."),
 ])
 def test_no_choice_itself_or_a_restricted_contact_is_an_error_next_to_the_field(web_app, acme, records, other,
                                                                                  message):

@@ -207,6 +207,17 @@ def test_an_id_that_is_no_contact_of_the_workspace_is_refused(web_app, member, a
         assert _errors(sent, "contact") == ["Choose one of this workspace's contacts."]
 
 
+def test_a_select_refuses_another_workspace_s_record_in_the_same_words(web_app, member, acme):
+    ids = _seed(web_app, acme)
+    theirs = _seed(web_app, new_tenant(web_app, "other", country="CZ"))
+    sent = member.post("/t/acme/crm/deals/new", data=_deal(ids["stage"], contact=theirs["eva@example.com"],
+                                                            company=theirs["Sklárna Bor"]))
+    assert sent.status_code == 422
+    assert 'type="search"' not in text(sent)  # a small workspace: selects, not search boxes
+    assert _errors(sent, "contact") == ["Choose one of this workspace's contacts."]
+    assert _errors(sent, "company") == ["Choose one of this workspace's companies."]
+
+
 def test_a_restricted_contact_cannot_be_chosen_by_id(web_app, member, acme, many):
     ids = _seed(web_app, acme)
     with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
