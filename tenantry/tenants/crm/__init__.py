@@ -11,7 +11,15 @@ def init_app(app: Flask) -> None:
     from tenantry.platform import cron
     from tenantry.platform.crypto import rotation
     from tenantry.platform.web import add_dashboard_panel, add_tenant_nav
-    from tenantry.tenants.crm import companies, contacts, currencies, import_views, index_builds, views
+    from tenantry.tenants.crm import (
+        companies,
+        contacts,
+        currencies,
+        import_views,
+        index_builds,
+        merge_views,  # noqa: F401  (its routes are on views.bp, registered below)
+        views,
+    )
     from tenantry.tenants.crm.models import ACTIVITY_KIND_LABELS
 
     app.register_blueprint(views.bp)

@@ -1,0 +1,175 @@
+"""Possible duplicates and merging, of contacts (crm/duplicates.py) and of companies
+(crm/company_merge.py): the lists of likely duplicates, choosing any other record to merge
+with, the side-by-side preview, and the merge itself. Routes of the CRM's blueprint."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from tenantry.platform.db import db
+from tenantry.platform.web import require_role
+
+from . import companies, company_merge, contacts, duplicates, forms, pickers, versions
+from .models import Company
+from .views import _read, _usable, _uuid_or_none, bp
+
+
+@bp.get("/crm/contacts/duplicates")
+@require_role("member")
+def contact_duplicates():
+    found, total = duplicates.groups()
+    plain = duplicates.opened(found)
+    _read("contact", list(plain), listed=True, duplicates=True)
+    return render_template("crm/duplicates.html", groups=found, total=total, plain=plain, nouns="contacts",
+                           shared="an e-mail address or a phone number", name_of=contacts.display_name,
+                           details_of=lambda p: p["emails"] + p["phones"], show="crm.contact_show",
+                           id_arg="contact_id", merge="crm.contact_merge_preview", back="crm.contact_list")
+
+
+@bp.get("/crm/companies/duplicates")
+@require_role("member")
+def company_duplicates():
+    found, total = company_merge.groups()
+    plain = duplicates.opened(found, Company)
+    _read("company", list(plain), listed=True, duplicates=True)
+    return render_template("crm/duplicates.html", groups=found, total=total, plain=plain, nouns="companies",
+                           shared="a company ID or a VAT ID", name_of=lambda p: p["name"],
+                           details_of=lambda p: [v for v in (p["company_number"], p["vat_id"]) if v],
+                           show="crm.company_show", id_arg="company_id", merge="crm.company_merge_preview",
+                           back="crm.company_list")
+
+
+def _ended(sentence: str) -> str:
+    """With its full stop, unless a name at its end brought one ("… s.r.o.")."""
+    return sentence if sentence.endswith(".") else sentence + "."
+
+
+def _merge_pair(keep_id, other_id):
+    """The two contacts of a merge; a restricted one is refused before anything of it is shown."""
+    ids = [_uuid_or_none(i) for i in (keep_id, other_id)]
+    if None in ids:
+        abort(404)
+    return _usable(ids[0]), _usable(ids[1])
+
+
+def _merge_page(keep, other, *, error: str = "", changed: bool = False, status: int = 200):
+    try:
+        duplicates.mergeable(keep, other)
+    except duplicates.Refused as exc:
+        error, status = error or str(exc), max(status, 409)
+    a, b = keep.plain(), other.plain()
+    merged = duplicates.merged_data(keep, a, other, b)
+    company_ids = {c for c in (keep.company_id, other.company_id, merged.company_id) if c}
+    company_names = {c.id: c.reveal("name") for c in map(companies.get, company_ids) if c}
+    _read("contact", [keep.id, other.id], listed=False, merge=True)
+    _read("company", list(company_names), listed=True, merge=True)
+    return render_template("crm/merge.html", keep=keep, other=other, a=a, b=b, merged=merged,
+                           company_names=company_names, display_name=contacts.display_name, error=error,
+                           changed=changed, moving=duplicates.moving(other)), status
+
+
+@bp.get("/crm/contacts/<uuid:contact_id>/merge-with")
+@require_role("member")
+def contact_merge_with(contact_id):
+    contact = _usable(contact_id)
+    return _merge_with(contact, "contacts", contacts.display_name(contact.plain()), "crm.contact_merge_preview",
+                       url_for("crm.contact_show", contact_id=contact.id))
+
+
+def _merge_with(row, kind: str, name: str, preview: str, back: str):
+    """Choose the other record of a merge from all of them, not only the possible duplicates:
+    the choice opens the merge's preview, where nothing is changed yet."""
+    spec = pickers.KINDS[kind]
+    sent = "other" in request.args or "other" + pickers.SEARCH_SUFFIX in request.args
+    form = forms.MergeWith(formdata=request.args if sent else None, meta={"csrf": False})
+    form.other.label.text = spec.entity.capitalize()
+    pickers.offer(form.other, kind, none_label=f"— choose a {spec.entity} —")
+    if form.other.picker is None:  # the select: every record but this one
+        form.other.choices = [(value, label) for value, label in form.other.choices if value != str(row.id)]
+    itself = [f"Choose another {spec.entity} than {name}."]
+    if sent and (form.other.data or "").strip() == str(row.id):  # not among the select's choices
+        form.other.errors = itself
+    elif sent and form.other.validate(form):
+        other_id = forms.optional_uuid(form.other.data)
+        if other_id == row.id:  # what was typed in the search box finds this one
+            form.other.errors = itself
+        elif other_id is None:
+            form.other.errors = [f"Choose the {spec.entity} to merge with {name}."]
+        else:
+            return redirect(url_for(preview, keep=row.id, other=other_id))
+    _read(spec.entity, pickers.shown_ids(form.other), listed=True, form=True)
+    return render_template("crm/merge_with.html", form=form, noun=spec.entity, name=name, back=back), \
+        422 if form.other.errors else 200
+
+
+@bp.get("/crm/contacts/merge")
+@require_role("member")
+def contact_merge_preview():
+    return _merge_page(*_merge_pair(request.args.get("keep"), request.args.get("other")))
+
+
+@bp.post("/crm/contacts/merge")
+@require_role("member")
+def contact_merge():
+    return _merge_sent(_merge_pair, _merge_page, duplicates.merge, lambda c: contacts.display_name(c.plain()),
+                       lambda keep: url_for("crm.contact_show", contact_id=keep.id))
+
+
+def _merge_sent(pair_of, page, merge, name_of, shown_at):
+    """A merge form sent: merged, or its page again with why not (nothing written)."""
+    pair = request.form.get("keep"), request.form.get("other")
+    keep, other = pair_of(*pair)
+    names = name_of(other), name_of(keep)
+    try:
+        merge(keep, other, actor=current_user, keep_version=versions.parsed(request.form.get("keep_version")),
+              other_version=versions.parsed(request.form.get("other_version")))
+    except duplicates.Refused as exc:
+        db.session.rollback()
+        return page(*pair_of(*pair), error=str(exc), status=422)
+    except versions.EditConflict:
+        db.session.rollback()
+        return page(*pair_of(*pair), changed=True, status=409)
+    db.session.commit()
+    flash(_ended(f"{names[0]} merged into {names[1]}"), "success")
+    return redirect(shown_at(keep))
+
+
+def _company_pair(keep_id, other_id):
+    ids = [_uuid_or_none(i) for i in (keep_id, other_id)]
+    if None in ids:
+        abort(404)
+    return tuple(companies.get(i) or abort(404) for i in ids)
+
+
+def _company_merge_page(keep, other, *, error: str = "", changed: bool = False, status: int = 200):
+    try:
+        company_merge.mergeable(keep, other)
+    except duplicates.Refused as exc:
+        error, status = error or str(exc), max(status, 409)
+    a, b = keep.plain(), other.plain()
+    _read("company", [keep.id, other.id], listed=False, merge=True)
+    return render_template("crm/company_merge.html", keep=keep, other=other, a=a, b=b,
+                           merged=company_merge.merged_data(keep, a, other, b), error=error, changed=changed,
+                           moving=company_merge.moving(other)), status
+
+
+@bp.get("/crm/companies/<uuid:company_id>/merge-with")
+@require_role("member")
+def company_merge_with(company_id):
+    company = companies.get(company_id) or abort(404)
+    return _merge_with(company, "companies", company.reveal("name"), "crm.company_merge_preview",
+                       url_for("crm.company_show", company_id=company.id))
+
+
+@bp.get("/crm/companies/merge")
+@require_role("member")
+def company_merge_preview():
+    return _company_merge_page(*_company_pair(request.args.get("keep"), request.args.get("other")))
+
+
+@bp.post("/crm/companies/merge")
+@require_role("member")
+def company_merge_post():
+    return _merge_sent(_company_pair, _company_merge_page, company_merge.merge, lambda c: c.reveal("name"),
+                       lambda keep: url_for("crm.company_show", company_id=keep.id))
