@@ -204,6 +204,15 @@ def _saved_meanwhile(form, saved, entity: str, row) -> list[str]:
     return versions.saved_meanwhile(form, saved)
 
 
+def _sent(form, row, entity: str) -> tuple:
+    """The values of the form if it was sent and is valid (else None), and what a new record of
+    them would duplicate (_already_there), which holds the save back until the user says so."""
+    if not form.validate_on_submit():
+        return None, []
+    data = form.data_for_service()
+    return data, _already_there(row, data, entity)
+
+
 def _already_there(row, data, entity: str) -> list:
     """What a new record would duplicate (duplicates.already_there), shown by name before it
     is made, so a read; nothing once the user chose to make it anyway, or for an edit."""
@@ -225,11 +234,9 @@ def _contact_form(contact=None):
         elif request.args.get("company"):
             form.company.data = request.args["company"]
     pickers.offer(form.company, "companies")
-    conflict = already = None
-    if form.validate_on_submit():
-        data = form.data_for_service()
-        already = _already_there(contact, data, "contact")
-    if already is not None and not already:
+    conflict = None
+    data, already = _sent(form, contact, "contact")
+    if data is not None and not already:
         try:
             if contact is None:
                 contact = contacts.create(data, actor=current_user)
@@ -311,11 +318,9 @@ def _company_form(company=None):
     if request.method == "GET" and company is not None:
         form.fill_from(company, company.plain())
         _read("company", [company.id], listed=False, form=True)
-    conflict = already = None
-    if form.validate_on_submit():
-        data = form.data_for_service()
-        already = _already_there(company, data, "company")
-    if already is not None and not already:
+    conflict = None
+    data, already = _sent(form, company, "company")
+    if data is not None and not already:
         try:
             if company is None:
                 company = companies.create(data, actor=current_user)
