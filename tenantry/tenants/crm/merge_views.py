@@ -45,12 +45,18 @@ def _ended(sentence: str) -> str:
     return sentence if sentence.endswith(".") else sentence + "."
 
 
-def _merge_pair(keep_id, other_id):
-    """The two contacts of a merge; a restricted one is refused before anything of it is shown."""
+def _pair(keep_id, other_id, load) -> tuple:
+    """The two records of a merge by the ids sent, each through `load` (which refuses one that
+    is not there or not usable); 404 for a missing or malformed id."""
     ids = [_uuid_or_none(i) for i in (keep_id, other_id)]
     if None in ids:
         abort(404)
-    return _usable(ids[0]), _usable(ids[1])
+    return load(ids[0]), load(ids[1])
+
+
+def _merge_pair(keep_id, other_id):
+    """The two contacts of a merge; a restricted one is refused before anything of it is shown."""
+    return _pair(keep_id, other_id, _usable)
 
 
 def _merge_page(keep, other, *, error: str = "", changed: bool = False, status: int = 200):
@@ -136,10 +142,7 @@ def _merge_sent(pair_of, page, merge, name_of, shown_at):
 
 
 def _company_pair(keep_id, other_id):
-    ids = [_uuid_or_none(i) for i in (keep_id, other_id)]
-    if None in ids:
-        abort(404)
-    return tuple(companies.get(i) or abort(404) for i in ids)
+    return _pair(keep_id, other_id, lambda company_id: companies.get(company_id) or abort(404))
 
 
 def _company_merge_page(keep, other, *, error: str = "", changed: bool = False, status: int = 200):
