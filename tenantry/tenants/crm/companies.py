@@ -46,13 +46,14 @@ def _write(company: Company, data: CompanyData, *, new: bool = False) -> dict:
     cipher = fields.TenantCipher(company.tenant_id)
     sealed = company.seal_all(data.sealed(), cipher)
     company.updated_at = clock.now()
-    search.replace(COMPANY, company.id, new=new, pairs=index_pairs(data, cipher))
+    search.replace(COMPANY, company.id, new=new, pairs=index_pairs(data.sealed(), cipher))
     return sealed
 
 
-def index_pairs(data: CompanyData, cipher: fields.TenantCipher) -> set[tuple[str, str]]:
-    """The blind-index digests of a company's values."""
-    return search.digests(company_ids=[data.company_number, data.vat_id], names=[data.name], cipher=cipher)
+def index_pairs(values: dict, cipher: fields.TenantCipher) -> set[tuple[str, str]]:
+    """The blind-index digests of a company's plain values."""
+    return search.digests(company_ids=[values["company_number"], values["vat_id"]], names=[values["name"]],
+                          cipher=cipher)
 
 
 def create(data: CompanyData, *, actor=None) -> Company:

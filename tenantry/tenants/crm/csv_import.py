@@ -39,7 +39,7 @@ from tenantry.platform.csv_cells import FORMULA_LEADS
 from tenantry.platform.db import by_id, db, new_id
 from tenantry.platform.tenancy import Tenant, TenantScoped, all_tenants, current_tenant, tenant_context
 
-from . import companies, contacts, custom_fields, forms
+from . import companies, contacts, custom_fields, forms, search
 from .companies import CompanyData
 from .contacts import ContactData
 from .models import COMPANY, CONTACT, Company, Contact, SearchIndex
@@ -357,8 +357,8 @@ def _check_companies(rows: list[Row], mapping: Mapping, cipher: fields.TenantCip
         form = forms.CompanyForm(formdata=data, meta={"csrf": False})
         if form.validate():
             row.data = form.data_for_service()
-            row.keys = [cipher.blind_index("company_id", v) for v in (row.data.company_number, row.data.vat_id)
-                        if v]
+            row.keys = [cipher.blind_index("company_id", v)
+                        for v in search.company_id_values(row.data.company_number, row.data.vat_id)]
         row.errors.extend(_form_errors(form))
     _flag_duplicates(rows, COMPANY, "company_id", "Company ID: the same company or VAT ID as row {}",
                      DUPLICATE[COMPANY][1])
@@ -447,7 +447,7 @@ def write(checked: Checked) -> int:
                 values.extend(custom_fields.value_rows(cipher, row_id, {uuid.UUID(k): v for k, v in row.custom.items()}))
             else:
                 record["country"] = data.country
-                pairs = companies.index_pairs(data, cipher)
+                pairs = companies.index_pairs(data.sealed(), cipher)
             records.append(record)
             index.extend({"tenant_id": tid, "entity": checked.entity, "row_id": row_id, "kind": kind, "digest": d}
                          for kind, d in sorted(pairs))

@@ -1,10 +1,12 @@
 """Rebuilding a tenant's search index when a new kind of digest is added.
 
-Version 2 added contacts' tags, version 3 deals' titles. Rows saved since carry their digests;
-older ones get them here, in batches that each commit, so a sweep killed half-way resumes
-after the last finished batch: first every contact (to version 2), then every deal (to 3).
-Until a tenant's build reaches a kind's version, searches by it decrypt rather than trust an
-incomplete index (contacts.tagged, deals.titled).
+Version 2 added contacts' tags, version 3 deals' titles, version 4 the IČO inside a Czech
+VAT ID (search.company_id_values). Rows saved since carry their digests; older ones get them
+here, in batches that each commit, so a sweep killed half-way resumes after the last finished
+batch: first every contact (to version 2), then every deal (to 3), then every company (to 4).
+Until a tenant's build reaches a kind's version, searches by tags and titles decrypt rather
+than trust an incomplete index (contacts.tagged, deals.titled); a company found by the IČO in
+its VAT ID only is a convenience, and is simply not found until its company is rebuilt.
 """
 
 from __future__ import annotations
@@ -20,13 +22,19 @@ from tenantry.platform.crypto import fields
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, TenantStatus, all_tenants, tenant_context
 
-from . import contacts, deals, search
-from .models import CONTACT, DEAL, Contact, Deal, SearchIndexBuild
+from . import companies, contacts, deals, search
+from .models import COMPANY, CONTACT, DEAL, Company, Contact, Deal, SearchIndexBuild
 
 log = logging.getLogger(__name__)
 
-TAGS, DEAL_TITLES = 2, 3
-INDEX_VERSION = DEAL_TITLES
+TAGS, DEAL_TITLES, COMPANY_IDS = 2, 3, 4
+INDEX_VERSION = COMPANY_IDS
+# (the version a pass reaches, the rows it rebuilds, their entity, their digests from plain values)
+_PASSES = (
+    (TAGS, Contact, CONTACT, contacts.index_pairs),
+    (DEAL_TITLES, Deal, DEAL, lambda plain, cipher: deals.index_pairs(plain["title"], cipher)),
+    (COMPANY_IDS, Company, COMPANY, companies.index_pairs),
+)
 BATCH_SIZE = 500
 # Tenants per sweep: the rest wait a minute rather than hold the sweep's other steps.
 TENANTS_PER_SWEEP = 20
@@ -46,8 +54,8 @@ def start_current(tenant_id: uuid.UUID) -> None:
 
 
 def rebuild(tenant: Tenant, *, batch_size: int = BATCH_SIZE) -> int:
-    """Rebuild one batch of `tenant`'s digests: contacts until version 2, then deals; the
-    number of rows done (0 when the build was already current). Commits."""
+    """Rebuild one batch of `tenant`'s digests: contacts until version 2, then deals, then
+    companies; the number of rows done (0 when the build was already current). Commits."""
     with tenant_context(tenant):
         build = db.session.get(SearchIndexBuild, tenant.id)
         if build is None:
@@ -58,7 +66,7 @@ def rebuild(tenant: Tenant, *, batch_size: int = BATCH_SIZE) -> int:
         cipher = fields.TenantCipher(tenant.id)
         done = 0
         while build.version < INDEX_VERSION and done < batch_size:
-            model, reached = (Contact, TAGS) if build.version < TAGS else (Deal, DEAL_TITLES)
+            reached, model, entity, pairs = next(p for p in _PASSES if build.version < p[0])
             limit = batch_size - done
             stmt = sa.select(model).where(model.tenant_id == tenant.id).order_by(model.id).limit(limit)
             if build.after_id is not None:
@@ -66,10 +74,7 @@ def rebuild(tenant: Tenant, *, batch_size: int = BATCH_SIZE) -> int:
             # Locked, so that an edit cannot land between reading a row and writing its digests.
             rows = db.session.execute(stmt.with_for_update()).scalars().all()
             for row, plain in zip(rows, model.plain_all(rows), strict=True):
-                if model is Contact:
-                    search.replace(CONTACT, row.id, contacts.index_pairs(plain, cipher))
-                else:
-                    search.replace(DEAL, row.id, deals.index_pairs(plain["title"], cipher))
+                search.replace(entity, row.id, pairs(plain, cipher))
             done += len(rows)
             if len(rows) < limit:
                 build.version, build.after_id = reached, None
@@ -94,5 +99,5 @@ def sweep(_as_of: datetime) -> int:
             done += rebuild(tenant)
         except Exception:
             db.session.rollback()
-            log.exception("rebuilding the contact index of tenant %s failed; the next sweep resumes it", tenant.id)
+            log.exception("rebuilding the search index of tenant %s failed; the next sweep resumes it", tenant.id)
     return done

@@ -24,6 +24,8 @@ from .models import SearchIndex
 
 MAX_QUERY_WORDS = 8
 _ADDRESS = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+# A Czech legal person's VAT ID (DIČ) is "CZ" and its IČO; a natural person's has 9 or 10 digits.
+_CZ_LEGAL_VAT = re.compile(r"CZ(\d{8})")
 
 
 def e164(raw: str, region: str | None = None) -> str | None:
@@ -37,12 +39,26 @@ def e164(raw: str, region: str | None = None) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def company_id_values(*values: str) -> list[str]:
+    """The company and VAT IDs given (blank ones left out), and the IČO inside a Czech legal
+    person's VAT ID: so "CZ25596641" and "25596641" find each other, in search and among
+    duplicates, whichever of the two a record holds."""
+    out = []
+    for value in values:
+        if value and value.strip():
+            out.append(value)
+            inner = _CZ_LEGAL_VAT.fullmatch(fields.normalise("company_id", value))
+            if inner:
+                out.append(inner.group(1))
+    return list(dict.fromkeys(out))
+
+
 def digests(*, cipher: fields.TenantCipher, emails=(), phones=(), company_ids=(), names=(),
             tags=()) -> set[tuple[str, str]]:
     """(kind, digest) pairs for a row's values, under the row's tenant's `cipher` (each kind's
     index key derived once); phones are E.164 already."""
     out = set()
-    for kind, values in (("email", emails), ("phone", phones), ("company_id", company_ids)):
+    for kind, values in (("email", emails), ("phone", phones), ("company_id", company_id_values(*company_ids))):
         for value in values:
             if value and value.strip():
                 out.add((kind, cipher.blind_index(kind, value)))
@@ -116,7 +132,8 @@ def terms(query: str) -> tuple[set[tuple[str, str]], list[str]]:
     if phone:
         exact.add(("phone", fields.blind_index("phone", phone, tenant_id=tid)))
     if query and len(query) <= 40:
-        exact.add(("company_id", fields.blind_index("company_id", query, tenant_id=tid)))
+        exact.update(("company_id", fields.blind_index("company_id", value, tenant_id=tid))
+                     for value in company_id_values(query))
     words = list(dict.fromkeys(fields.name_indexes(query, tenant_id=tid)))[:MAX_QUERY_WORDS]
     return exact, words
 

@@ -255,6 +255,19 @@ def test_companies_import_with_checksums_and_duplicate_company_ids(web_app, memb
     assert set(found) == {"Existing a.s.", "Železárny s.r.o.", "British Ltd"}
 
 
+def test_a_czech_vat_id_and_the_same_ico_are_one_company_in_an_import(web_app, member, acme):
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        companies.create(companies.CompanyData(name="Existing a.s.", country="CZ", vat_id="CZ27082440"))
+    data = ("Name,Company ID,VAT ID,Country\n"
+            "Existing again a.s.,27082440,,CZ\n"
+            f"Železárny s.r.o.,,CZ{VALID_ICO},CZ\n"
+            f"Železárny Nový Bor,{VALID_ICO},,CZ\n").encode()
+    path, page = preview(member, data, kind="companies")
+    assert "3 rows: 1 valid, 2 with errors" in page
+    assert "a company with this company or VAT ID exists already" in page
+    assert "the same company or VAT ID as row 3" in page
+
+
 def test_contacts_are_linked_to_companies_by_name(web_app, member, acme):
     with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
         company_id = companies.create(companies.CompanyData(name="Železárny s.r.o.", country="CZ")).id

@@ -212,10 +212,12 @@ def test_a_new_company_with_a_company_or_vat_id_already_in_the_crm_is_shown_it_f
     form = {"name": "Železárny Nový Bor s.r.o.", "country": "CZ", "company_number": "25596641",
             "vat_id": "", "address": "", "iban": "", "website": "", "notes": ""}
     assert member.post("/t/acme/crm/companies/new", data=form).status_code == 302
-    # The same IČO as the other's VAT ID's digits do not match: only a whole ID does.
-    again = member.post("/t/acme/crm/companies/new", data={**form, "name": "Železárny NB", "company_number": "",
-                                                           "vat_id": "CZ25596641"})
-    assert again.status_code == 302
+    # A Czech legal person's VAT ID is "CZ" and its IČO: one company's IČO matches the other's VAT ID.
+    vat_only = {**form, "name": "Železárny NB", "company_number": "", "vat_id": "CZ25596641"}
+    again = member.post("/t/acme/crm/companies/new", data=vat_only)
+    assert again.status_code == 409
+    assert ">Železárny Nový Bor s.r.o.</a>\n      has the same company or VAT ID." in unescape(text(again))
+    assert member.post("/t/acme/crm/companies/new", data={**vat_only, "create_anyway": "1"}).status_code == 302
     twin = member.post("/t/acme/crm/companies/new", data={**form, "name": "ŽNB a.s.", "vat_id": "CZ25596641"})
     assert twin.status_code == 409
     html = unescape(text(twin))
