@@ -45,6 +45,36 @@ def _ended(sentence: str) -> str:
     return sentence if sentence.endswith(".") else sentence + "."
 
 
+FROM_DUPLICATES = "duplicates"
+
+
+def _way_back(keep, other, name_of, duplicates_page: str, page_of) -> dict:
+    """Where the merge page's Cancel leads: back to the possible duplicates when it was opened
+    from their list, else to the page of the record it was opened from (`from` names it; the
+    kept one when it names neither). With the `from` to pass on to a swap or a resend."""
+    came = request.values.get("from", "")
+    if came == FROM_DUPLICATES:
+        return {"back_url": url_for(duplicates_page), "back_label": "Back to possible duplicates", "came": came}
+    row = other if came == str(other.id) else keep
+    return {"back_url": page_of(row), "back_label": f"Back to {name_of(row)}", "came": str(row.id)}
+
+
+def _contact_name(contact) -> str:
+    return contacts.display_name(contact.plain())
+
+
+def _contact_page(contact) -> str:
+    return url_for("crm.contact_show", contact_id=contact.id)
+
+
+def _company_name(company) -> str:
+    return company.reveal("name")
+
+
+def _company_page(company) -> str:
+    return url_for("crm.company_show", company_id=company.id)
+
+
 def _pair(keep_id, other_id, load) -> tuple:
     """The two records of a merge by the ids sent, each through `load` (which refuses one that
     is not there or not usable); 404 for a missing or malformed id."""
@@ -72,15 +102,15 @@ def _merge_page(keep, other, *, error: str = "", changed: bool = False, status: 
     _read("company", list(company_names), listed=True, merge=True)
     return render_template("crm/merge.html", keep=keep, other=other, a=a, b=b, merged=merged,
                            company_names=company_names, display_name=contacts.display_name, error=error,
-                           changed=changed, moving=duplicates.moving(other)), status
+                           changed=changed, moving=duplicates.moving(other),
+                           **_way_back(keep, other, _contact_name, "crm.contact_duplicates", _contact_page)), status
 
 
 @bp.get("/crm/contacts/<uuid:contact_id>/merge-with")
 @require_role("member")
 def contact_merge_with(contact_id):
     contact = _usable(contact_id)
-    return _merge_with(contact, "contacts", contacts.display_name(contact.plain()), "crm.contact_merge_preview",
-                       url_for("crm.contact_show", contact_id=contact.id))
+    return _merge_with(contact, "contacts", _contact_name(contact), "crm.contact_merge_preview", _contact_page(contact))
 
 
 def _merge_with(row, kind: str, name: str, preview: str, back: str):
@@ -103,7 +133,7 @@ def _merge_with(row, kind: str, name: str, preview: str, back: str):
         elif other_id is None:
             form.other.errors = [f"Choose the {spec.entity} to merge with {name}."]
         else:
-            return redirect(url_for(preview, keep=row.id, other=other_id))
+            return redirect(url_for(preview, keep=row.id, other=other_id, **{"from": row.id}))
     _read(spec.entity, pickers.shown_ids(form.other), listed=True, form=True)
     return render_template("crm/merge_with.html", form=form, noun=spec.entity, name=name, back=back), \
         422 if form.other.errors else 200
@@ -118,8 +148,7 @@ def contact_merge_preview():
 @bp.post("/crm/contacts/merge")
 @require_role("member")
 def contact_merge():
-    return _merge_sent(_merge_pair, _merge_page, duplicates.merge, lambda c: contacts.display_name(c.plain()),
-                       lambda keep: url_for("crm.contact_show", contact_id=keep.id))
+    return _merge_sent(_merge_pair, _merge_page, duplicates.merge, _contact_name, _contact_page)
 
 
 def _merge_sent(pair_of, page, merge, name_of, shown_at):
@@ -154,15 +183,16 @@ def _company_merge_page(keep, other, *, error: str = "", changed: bool = False, 
     _read("company", [keep.id, other.id], listed=False, merge=True)
     return render_template("crm/company_merge.html", keep=keep, other=other, a=a, b=b,
                            merged=company_merge.merged_data(keep, a, other, b), error=error, changed=changed,
-                           moving=company_merge.moving(other)), status
+                           moving=company_merge.moving(other),
+                           **_way_back(keep, other, _company_name, "crm.company_duplicates", _company_page)), status
 
 
 @bp.get("/crm/companies/<uuid:company_id>/merge-with")
 @require_role("member")
 def company_merge_with(company_id):
     company = companies.get(company_id) or abort(404)
-    return _merge_with(company, "companies", company.reveal("name"), "crm.company_merge_preview",
-                       url_for("crm.company_show", company_id=company.id))
+    return _merge_with(company, "companies", _company_name(company), "crm.company_merge_preview",
+                       _company_page(company))
 
 
 @bp.get("/crm/companies/merge")
@@ -174,5 +204,4 @@ def company_merge_preview():
 @bp.post("/crm/companies/merge")
 @require_role("member")
 def company_merge_post():
-    return _merge_sent(_company_pair, _company_merge_page, company_merge.merge, lambda c: c.reveal("name"),
-                       lambda keep: url_for("crm.company_show", company_id=keep.id))
+    return _merge_sent(_company_pair, _company_merge_page, company_merge.merge, _company_name, _company_page)
