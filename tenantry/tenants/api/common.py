@@ -62,7 +62,7 @@ def query_arg() -> str:
     return q.strip()
 
 
-def record_read(entity: str, ids: list, *, listed: bool) -> None:
+def record_read(entity: str, ids: list, *, listed: bool, details: dict | None = None) -> None:
     """One audit event per read of personal data, naming the client and the ids returned.
 
     It joins the view's own transaction, which every API read view commits right after this
@@ -71,7 +71,8 @@ def record_read(entity: str, ids: list, *, listed: bool) -> None:
     that cannot be written fails the view's commit (AuditWriteError, 503): the body is never sent."""
     audit.record_read(f"crm.{entity}.{'listed' if listed else 'viewed'}", target_type=entity, target_ids=ids,
                       actor=g.api_client, tenant_id=current_tenant.id, in_transaction=True,
-                      details={"via": "api", **({"search": True} if listed and request.args.get("q") else {})})
+                      details={"via": "api", **({"search": True} if listed and request.args.get("q") else {}),
+                               **(details or {})})
 
 
 def commit_read() -> None:

@@ -11,7 +11,7 @@ from tenantry.tenants.crm import companies as service
 from tenantry.tenants.crm import company_merge, forms, search
 from tenantry.tenants.crm.models import COMPANY, Company
 
-from . import merging, openapi
+from . import duplicate_check, merging, openapi
 from .common import commit_read, iso, or_null, query_arg, record_read, run_form, text
 from .core import bp, json_body, require_scope, validation_error
 from .pagination import paginate
@@ -51,6 +51,7 @@ def company_list():
 @require_scope("crm:write")
 def company_create():
     data = _validate(json_body(FIELDS), {**dict.fromkeys(TEXT, ""), "country": current_tenant.country})
+    duplicate_check.refuse_if_held(data)
     company = service.create(data, actor=g.api_client)
     answer = tagged(to_json(company), company.version, 201)
     db.session.commit()
@@ -124,7 +125,8 @@ openapi.add_paths({
             parameters=[*openapi.LIST_PARAMETERS, openapi.SEARCH_PARAMETER],
             responses={"200": {"description": "A page", "content": {"application/json": {
                 "schema": openapi.ref("CompanyPage")}}}}),
-        "post": openapi.operation("Create a company", scope="crm:write", body="CompanyInput", errors=(400, 415, 422),
+        "post": openapi.operation("Create a company", scope="crm:write", body="CompanyInput",
+                                  errors=(400, 409, 415, 422), parameters=[duplicate_check.PARAMETER],
                                   responses={"201": {"description": "Created", "content": _item}}),
     },
     "/api/v1/companies/{company_id}": {

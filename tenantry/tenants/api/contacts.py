@@ -11,7 +11,7 @@ from tenantry.tenants.crm import contact_reads, duplicates, forms
 from tenantry.tenants.crm import contacts as service
 from tenantry.tenants.crm.models import Contact
 
-from . import merging, openapi
+from . import duplicate_check, merging, openapi
 from .common import commit_read, ident, iso, parse_uuid, query_arg, record_read, run_form, text
 from .core import bp, json_body, require_scope, validation_error
 from .errors import ApiError
@@ -118,6 +118,7 @@ def contact_list():
 @require_scope("crm:write")
 def contact_create():
     data = _validate(json_body(FIELDS), _EMPTY)
+    duplicate_check.refuse_if_held(data)
     return _save(lambda: service.create(data, actor=g.api_client), 201)
 
 
@@ -205,7 +206,8 @@ openapi.add_paths({
             responses={"200": {"description": "A page", "content": {"application/json": {
                 "schema": openapi.ref("ContactPage")}}}}),
         "post": openapi.operation(
-            "Create a contact", scope="crm:write", body="ContactInput", errors=(400, 415, 422),
+            "Create a contact", scope="crm:write", body="ContactInput", errors=(400, 409, 415, 422),
+            parameters=[duplicate_check.PARAMETER],
             responses={"201": {"description": "Created", "content": {"application/json": {
                 "schema": openapi.ref("Contact")}}}}),
     },

@@ -11,14 +11,17 @@ class ApiError(Exception):
     """Raised anywhere below a view; the blueprint turns it into `api_error(...)`."""
 
     def __init__(self, status: int, code: str, message: str, fields: dict[str, Any] | None = None,
-                 headers: dict[str, str] | None = None):
+                 headers: dict[str, str] | None = None, more: dict[str, Any] | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.fields, self.headers = status, code, message, fields, headers
+        self.more = more
 
     def response(self):
-        body, status = api_error(self.status, self.code, self.message, self.fields)
+        body, status = api_error(self.status, self.code, self.message, self.fields, self.more)
         return body, status, self.headers or {}
 
 
-def api_error(status: int, code: str, message: str, fields: dict[str, Any] | None = None):
-    return jsonify({"error": {"code": code, "message": message, "fields": fields or {}}}), status
+def api_error(status: int, code: str, message: str, fields: dict[str, Any] | None = None,
+              more: dict[str, Any] | None = None):
+    """`more`: keys an error of one code adds beside the three (such as "duplicates")."""
+    return jsonify({"error": {"code": code, "message": message, "fields": fields or {}, **(more or {})}}), status

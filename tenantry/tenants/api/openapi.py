@@ -41,8 +41,9 @@ def error_responses(*statuses: int) -> dict[str, Any]:
     text = {400: "Malformed request (bad JSON, unknown field, wrong type, bad limit or cursor)",
             401: "Missing, invalid, expired or revoked access token",
             403: "The token lacks the scope", 404: "No such object in this workspace",
-            409: "The workspace refuses writes now, the object is restricted, or another write changed it "
-                 "meanwhile (edit_conflict: send it again)",
+            409: "The workspace refuses writes now, the object is restricted, another write changed it "
+                 "meanwhile (edit_conflict: send it again), or with on_duplicate=refuse the object is held "
+                 "already (duplicate: see error.duplicates)",
             412: "If-Match names an older version of the object: read it again",
             415: "The body is not application/json",
             422: "A value is not valid (see error.fields)", 429: "Rate limit reached (see Retry-After)"}
@@ -110,7 +111,12 @@ add_schemas({
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {
         "type": "object", "required": ["code", "message", "fields"], "properties": {
             "code": {"type": "string"}, "message": {"type": "string"},
-            "fields": {"type": "object", "additionalProperties": {"type": "string"}}}}}},
+            "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+            "duplicates": {"type": "array", "description": "With the code duplicate: the objects held already",
+                           "items": {"type": "object", "required": ["id", "matched_by"], "properties": {
+                               "id": {"type": "string", "format": "uuid"},
+                               "matched_by": {"type": "array", "items": {
+                                   "enum": ["email", "phone", "company_id"]}}}}}}}}},
     "Token": {"type": "object", "required": ["access_token", "token_type", "expires_in"], "properties": {
         "access_token": {"type": "string"}, "token_type": {"const": "Bearer"},
         "expires_in": {"type": "integer"}, "scope": {"type": "string"}}},
