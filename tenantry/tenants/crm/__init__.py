@@ -12,6 +12,7 @@ def init_app(app: Flask) -> None:
     from tenantry.platform.crypto import rotation
     from tenantry.platform.web import add_dashboard_panel, add_tenant_nav
     from tenantry.tenants.crm import (
+        bulk_views,  # noqa: F401  (its routes are on views.bp, registered below)
         companies,
         contacts,
         currencies,

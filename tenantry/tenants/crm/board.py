@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from tenantry.platform import audit, clock
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import current_tenant
 
@@ -59,18 +58,12 @@ def columns(*, q: str = "", owner_id: uuid.UUID | None = None, per_stage: int | 
     return [Column(s, by_stage[s.id], totals[s.id]) for s in pipeline]
 
 
-def move(deal: Deal, stage_id: uuid.UUID | None, *, actor=None) -> bool:
-    """The deal goes to another of the tenant's stages, audited as a change of the deal. False
-    when it was in that stage already (nothing written)."""
+def move(deal: Deal, stage_id: uuid.UUID | None, *, actor=None, via: str = "board") -> bool:
+    """The deal goes to another of the tenant's stages, audited as a change of the deal made
+    `via` the board or the list's bulk change. False when it was in that stage already
+    (nothing written)."""
     if stage_id is None:
         raise deals.Refused("stage", "Choose a stage to move the deal to.")
     if stages.get(stage_id) is None:
         raise deals.Refused("stage", "That stage is no longer in this workspace's pipeline. Reload the board.")
-    if deal.stage_id == stage_id:
-        return False
-    before = deal.stage_id
-    deal.stage_id, deal.updated_at = stage_id, clock.now()
-    db.session.flush()
-    audit.record("crm.deal.updated", actor=actor, tenant_id=deal.tenant_id, target_type="deal", target_id=deal.id,
-                 changes=audit.diff({"stage_id": before}, {"stage_id": stage_id}), details={"via": "board"})
-    return True
+    return deals.set_column(deal, "stage_id", stage_id, actor=actor, via=via)

@@ -1,7 +1,8 @@
-"""Changes to several contacts at once, chosen on the contact list: a tag added or removed, or
-the contacts deleted. All or nothing: every contact chosen must still be this workspace's and
-usable, or nothing is written. Each contact's change goes through contacts.update or
-contacts.delete, so it is encrypted, indexed and audited exactly as one changed on its page."""
+"""Changes to several records at once, chosen on their list: contacts tagged, untagged or
+deleted; deals moved to a stage, given an owner or deleted. All or nothing: every record
+chosen must still be this workspace's and usable, or nothing is written. Each record's change
+goes through its own service (contacts.update, board.move, deals.set_column, the deletes), so it
+is encrypted, indexed and audited exactly as one changed on its page."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ import sqlalchemy as sa
 
 from tenantry.platform.db import db
 
-from . import contacts
-from .models import Contact
+from . import board, contacts, deals, stages
+from .models import Contact, Deal
 
 MAX_CHOSEN = 100  # the contact list shows at most 100 a page
-ACTIONS = ("tag", "untag", "delete")
+CONTACT_ACTIONS = ("tag", "untag", "delete")
+DEAL_ACTIONS = ("stage", "owner", "delete")
+NOBODY = "nobody"  # the owner chosen to take a deal's owner away
 
 
 class Refused(ValueError):
@@ -26,26 +29,27 @@ class Refused(ValueError):
         self.field = field
 
 
-def chosen(ids: list[str]) -> list[Contact]:
-    """The contacts of these ids, in the order given; refused unless every one is a contact of
-    this workspace that may be changed (a restricted one may not [DSR-restrict])."""
+def chosen(ids: list[str], model=Contact) -> list:
+    """The records of `model` of these ids, in the order given; refused unless every one is of
+    this workspace and may be changed (a restricted contact may not [DSR-restrict])."""
+    noun = _NOUNS[model]
     wanted: dict[uuid.UUID, None] = {}
     for value in ids:
         try:
             wanted[uuid.UUID(value)] = None
         except ValueError as exc:
-            raise Refused("ids", "Choose contacts from the list.") from exc
+            raise Refused("ids", f"Choose {noun}s from the list.") from exc
     if not wanted:
-        raise Refused("ids", "Choose at least one contact: tick the box next to its name.")
+        raise Refused("ids", f"Choose at least one {noun}: tick the box next to its name.")
     if len(wanted) > MAX_CHOSEN:
-        raise Refused("ids", f"Choose at most {MAX_CHOSEN} contacts at a time.")
+        raise Refused("ids", f"Choose at most {MAX_CHOSEN} {noun}s at a time.")
     # The ORM scopes this to the current tenant: another tenant's id is simply not found.
-    found = {c.id: c for c in db.session.execute(sa.select(Contact).where(Contact.id.in_(list(wanted)))).scalars()}
+    found = {r.id: r for r in db.session.execute(sa.select(model).where(model.id.in_(list(wanted)))).scalars()}
     gone = len(wanted) - len(found)
     if gone:
-        raise Refused("ids", f"{counted(gone)} chosen {'is' if gone == 1 else 'are'} no longer in this workspace. "
-                             "Reload the list and choose again.")
-    restricted = sum(1 for c in found.values() if c.restricted_at is not None)
+        raise Refused("ids", f"{counted(gone, noun)} chosen {'is' if gone == 1 else 'are'} no longer in this "
+                             "workspace. Reload the list and choose again.")
+    restricted = sum(1 for r in found.values() if getattr(r, "restricted_at", None) is not None)
     if restricted:
         raise Refused("ids", f"{counted(restricted)} chosen {'is' if restricted == 1 else 'are'} restricted and "
                              "cannot be changed.")
@@ -92,11 +96,53 @@ def _retag(chosen_contacts: list[Contact], value: str, *, add: bool, actor) -> i
     return changed
 
 
-def delete(chosen_contacts: list[Contact], *, actor=None) -> int:
-    for contact in chosen_contacts:
-        contacts.delete(contact, actor=actor)
-    return len(chosen_contacts)
+def delete(chosen_records: list, *, actor=None) -> int:
+    """Each record deleted as from its page (a contact's or deal's activities go with it)."""
+    for record in chosen_records:
+        (contacts.delete if isinstance(record, Contact) else deals.delete)(record, actor=actor)
+    return len(chosen_records)
 
 
-def counted(n: int) -> str:
-    return f"{n} contact{'s' if n != 1 else ''}"
+def a_stage(value: str):
+    """The stage chosen for the deals ticked: one of this workspace's."""
+    stage_id = _uuid_or_none(value)
+    stage = stages.get(stage_id) if stage_id is not None else None
+    if stage is None:
+        raise Refused("stage", "Choose the stage to move the deals to." if not value else
+                      "That stage is no longer in this workspace's pipeline. Reload the list.")
+    return stage
+
+
+def an_owner(value: str) -> uuid.UUID | None:
+    """The owner chosen for the deals ticked: a member of this workspace, or nobody (None)."""
+    if value == NOBODY:
+        return None
+    owner_id = _uuid_or_none(value)
+    if owner_id is None or owner_id not in {uuid.UUID(user_id) for user_id, _label in deals.members()}:
+        raise Refused("owner", "Choose the new owner, a member of this workspace, or nobody." if not value else
+                      "The owner must be a member of this workspace.")
+    return owner_id
+
+
+def move(chosen_deals: list[Deal], stage, *, actor=None) -> int:
+    """Each deal not in `stage` yet goes there, as on the board; how many moved."""
+    return sum(board.move(deal, stage.id, actor=actor, via="bulk") for deal in chosen_deals)
+
+
+def reassign(chosen_deals: list[Deal], owner_id: uuid.UUID | None, *, actor=None) -> int:
+    """Each deal gets `owner_id` as its owner (None: nobody); how many changed."""
+    return sum(deals.set_column(deal, "owner_id", owner_id, actor=actor, via="bulk") for deal in chosen_deals)
+
+
+def counted(n: int, noun: str = "contact") -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
+_NOUNS = {Contact: "contact", Deal: "deal"}
+
+
+def _uuid_or_none(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None

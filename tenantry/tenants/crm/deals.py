@@ -105,6 +105,21 @@ def update(deal: Deal, data: DealData, *, actor=None, version: int | None = None
     return deal
 
 
+def set_column(deal: Deal, column: str, value, *, actor=None, via: str) -> bool:
+    """One of the deal's columns in the clear (stage_id, owner_id; checked by the caller) set to
+    `value`, audited as a change of the deal made `via` the board or a list's bulk change.
+    False when it held `value` already (nothing written)."""
+    before = getattr(deal, column)
+    if before == value:
+        return False
+    setattr(deal, column, value)
+    deal.updated_at = clock.now()
+    db.session.flush()
+    audit.record("crm.deal.updated", actor=actor, tenant_id=deal.tenant_id, target_type="deal", target_id=deal.id,
+                 changes=audit.diff({column: before}, {column: value}), details={"via": via})
+    return True
+
+
 def delete(deal: Deal, *, actor=None, version: int | None = None) -> None:
     with versions.checked(deal, version):
         before = deal.snapshot()

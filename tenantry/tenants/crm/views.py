@@ -11,7 +11,6 @@ import uuid
 
 from flask import abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
-from werkzeug.datastructures import MultiDict
 
 from tenantry.platform import audit, clock
 from tenantry.platform.db import db
@@ -116,37 +115,6 @@ def _contact_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[st
                            sort=sort, max_tag=contacts.MAX_TAG, display_name=contacts.display_name,
                            firms={i: name for (_, i), name in firms.items()}, bulk_errors=bulk_errors or {},
                            chosen=chosen, bulk_tag=bulk_tag), 422 if bulk_errors else 200
-
-
-# The list's own query, carried through the bulk form as list_<name>, so the list comes back as it was.
-_CONTACT_LIST_ARGS = ("q", "company", "tag", "sort", "page")
-
-
-@bp.post("/crm/contacts/bulk")
-@require_role("member")
-def contact_bulk():
-    listed = MultiDict({name: request.form[f"list_{name}"] for name in _CONTACT_LIST_ARGS
-                        if request.form.get(f"list_{name}")})
-    ids = request.form.getlist("ids")
-    action = request.form.get("action", "")
-    try:
-        if action not in bulk.ACTIONS:
-            raise bulk.Refused("action", "Choose what to do with the contacts chosen.")
-        chosen = bulk.chosen(ids)
-        if action == "delete":
-            done = f"{bulk.counted(bulk.delete(chosen, actor=current_user))} deleted."
-        else:
-            value = bulk.a_tag(request.form.get("bulk_tag", ""))
-            changed = (bulk.tag if action == "tag" else bulk.untag)(chosen, value, actor=current_user)
-            done = (f"Tag “{value}” {'added to' if action == 'tag' else 'removed from'} {bulk.counted(changed)} "
-                    f"(of {len(chosen)} chosen).")
-    except bulk.Refused as exc:
-        db.session.rollback()
-        return _contact_list(listed, bulk_errors={exc.field: str(exc)}, chosen=frozenset(ids),
-                             bulk_tag=request.form.get("bulk_tag", ""))
-    db.session.commit()
-    flash(done, "success")
-    return redirect(url_for("crm.contact_list", **listed.to_dict()))
 
 
 @bp.get("/crm/contacts/lookup")
@@ -508,11 +476,19 @@ def _stages() -> list:
 
 @bp.get("/crm/deals")
 def deal_list():
+    return _deal_list(request.args)
+
+
+def _deal_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] = frozenset(),
+               bulk_sent: dict | None = None):
+    """The deal list for the query `args`; with `bulk_errors`, shown again after a refused
+    change of the deals `chosen` (their boxes still ticked, the choices `bulk_sent` kept), with
+    a 422."""
     pipeline = _stages()
-    q = request.args.get("q", "")[:200]
-    stage_id, owner_id = _uuid_arg("stage"), _uuid_arg("owner")
-    sort = request.args.get("sort", "-value")
-    page = deals.listing(q=q, stage_id=stage_id, owner_id=owner_id, sort=sort, page=_page_arg())
+    q = args.get("q", "")[:200]
+    stage_id, owner_id = _uuid_or_none(args.get("stage")), _uuid_or_none(args.get("owner"))
+    sort = args.get("sort", "-value")
+    page = deals.listing(q=q, stage_id=stage_id, owner_id=owner_id, sort=sort, page=args.get("page", 1, type=int) or 1)
     _read("deal", [d.id for d, _ in page.items], listed=True, search=bool(q.strip()))
     labels = overview.subject_labels([(s, getattr(d, f"{s}_id")) for d, _ in page.items for s in ("contact", "company")
                                       if getattr(d, f"{s}_id") is not None])
@@ -520,7 +496,8 @@ def deal_list():
     return render_template("crm/deals.html", page=page, q=q, stage_choices=[(s.id, s.name) for s in pipeline],
                            stage_names={s.id: s for s in pipeline},
                            owners=deals.members(), stage_id=stage_id, owner_id=owner_id, sort=sort, labels=labels,
-                           restricted_label=overview.RESTRICTED_LABEL)
+                           restricted_label=overview.RESTRICTED_LABEL, bulk_errors=bulk_errors or {}, chosen=chosen,
+                           bulk_sent=bulk_sent or {}, nobody=bulk.NOBODY), 422 if bulk_errors else 200
 
 
 @bp.get("/crm/deals/<uuid:deal_id>")

@@ -1,5 +1,6 @@
-"""The contact list's changes to the contacts ticked, in a real browser: "All on this page"
-(app.js) ticks every box and shows a partial choice as mixed; the tag is added to the ones ticked."""
+"""The lists' changes to the records ticked, in a real browser: "All on this page" (app.js)
+ticks every box and shows a partial choice as mixed; a tag is added to the contacts ticked, the
+deals ticked move to a stage, and a refusal keeps the boxes ticked, on a phone."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pytest
 
 from tests.tenants.crm.conftest import acme_in_a_browser
 from tests.tenants.crm.test_bulk import _people, _tags
+from tests.tenants.crm.test_deal_bulk import _deal, _deals
 
 
 @pytest.mark.browser
@@ -26,4 +28,22 @@ def test_all_on_this_page_ticks_every_box_and_a_tag_is_added_to_them(live_server
     assert _tags(live_server.app, ids["jana"]) == ["VIP", "Newsletter"]
     assert _tags(live_server.app, ids["petr"]) == ["Lead", "Newsletter"]
     assert _tags(live_server.app, ids["eva"]) == []
+    assert page.evaluate("document.scrollingElement.scrollWidth <= document.scrollingElement.clientWidth")
+
+
+@pytest.mark.browser
+def test_the_deals_ticked_move_to_a_stage_on_a_phone(live_server, browser_page):
+    page = browser_page
+    ids = acme_in_a_browser(live_server, page, _deals, "/crm/deals", width=390, height=844)
+    page.get_by_label("All on this page").check()
+    page.get_by_label("Tick Střecha").uncheck()
+    page.locator("#bulk-stage").select_option(label="Won")
+    page.get_by_role("button", name="Move").click()
+    assert page.locator(".flash-success").inner_text() == "2 deals moved to Won (of 2 chosen)."
+    assert {_deal(live_server.app, ids[key]).stage_id for key in ("windows", "doors")} == {ids["won"]}
+    # Nothing chosen for the owner: the error is next to the owner's select, the boxes stay ticked.
+    page.get_by_label("Tick Okna").check()
+    page.get_by_role("button", name="Set owner").click()
+    assert page.locator("#bulk-owner-err").inner_text() == "Choose the new owner, a member of this workspace, or nobody."
+    assert page.get_by_label("Tick Okna").is_checked()
     assert page.evaluate("document.scrollingElement.scrollWidth <= document.scrollingElement.clientWidth")
