@@ -103,8 +103,8 @@
     }
   }
 
-  // A box that ticks every box of a list at once (the contact and deal lists' changes to the
-  // records ticked): data-tick-all names the form the boxes belong to. Shown only with this script.
+  // A box that ticks every box of a list at once (the contact, deal and activity lists' changes
+  // to the records ticked): data-tick-all names the form the boxes belong to. Shown only with this script.
   function tickAll(box) {
     var boxes = Array.prototype.slice.call(
       document.querySelectorAll('input[type=checkbox][form="' + box.getAttribute("data-tick-all") + '"]'));

@@ -1,8 +1,9 @@
 """Changes to several records at once, chosen on their list: contacts tagged, untagged or
-deleted; deals moved to a stage, given an owner or deleted. All or nothing: every record
-chosen must still be this workspace's and usable, or nothing is written. Each record's change
-goes through its own service (contacts.update, board.move, deals.set_column, the deletes), so it
-is encrypted, indexed and audited exactly as one changed on its page."""
+deleted; deals moved to a stage, given an owner or deleted; activities marked done, reopened
+or deleted. All or nothing: every record chosen must still be this workspace's and usable, or
+nothing is written. Each record's change goes through its own service (contacts.update,
+board.move, deals.set_column, activities.complete, the deletes), so it is encrypted, indexed
+and audited exactly as one changed on its page."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ import sqlalchemy as sa
 
 from tenantry.platform.db import db
 
-from . import board, contacts, deals, stages
-from .models import Contact, Deal
+from . import activities, board, contacts, deals, stages
+from .models import Activity, Contact, Deal
 
 MAX_CHOSEN = 100  # the contact list shows at most 100 a page
 CONTACT_ACTIONS = ("tag", "untag", "delete")
 DEAL_ACTIONS = ("stage", "owner", "delete")
+ACTIVITY_ACTIONS = ("done", "reopen", "delete")
 NOBODY = "nobody"  # the owner chosen to take a deal's owner away
 
 
@@ -31,28 +33,34 @@ class Refused(ValueError):
 
 def chosen(ids: list[str], model=Contact) -> list:
     """The records of `model` of these ids, in the order given; refused unless every one is of
-    this workspace and may be changed (a restricted contact may not [DSR-restrict])."""
-    noun = _NOUNS[model]
+    this workspace and may be changed (not a restricted contact, nor an activity of one
+    [DSR-restrict])."""
+    one, many = _NOUNS[model]
     wanted: dict[uuid.UUID, None] = {}
     for value in ids:
         try:
             wanted[uuid.UUID(value)] = None
         except ValueError as exc:
-            raise Refused("ids", f"Choose {noun}s from the list.") from exc
+            raise Refused("ids", f"Choose {many} from the list.") from exc
     if not wanted:
-        raise Refused("ids", f"Choose at least one {noun}: tick the box next to its name.")
+        raise Refused("ids", f"Choose at least one {one}: tick the box next to it.")
     if len(wanted) > MAX_CHOSEN:
-        raise Refused("ids", f"Choose at most {MAX_CHOSEN} {noun}s at a time.")
+        raise Refused("ids", f"Choose at most {MAX_CHOSEN} {many} at a time.")
     # The ORM scopes this to the current tenant: another tenant's id is simply not found.
     found = {r.id: r for r in db.session.execute(sa.select(model).where(model.id.in_(list(wanted)))).scalars()}
     gone = len(wanted) - len(found)
     if gone:
-        raise Refused("ids", f"{counted(gone, noun)} chosen {'is' if gone == 1 else 'are'} no longer in this "
+        raise Refused("ids", f"{counted(gone, model)} chosen {'is' if gone == 1 else 'are'} no longer in this "
                              "workspace. Reload the list and choose again.")
-    restricted = sum(1 for r in found.values() if getattr(r, "restricted_at", None) is not None)
-    if restricted:
-        raise Refused("ids", f"{counted(restricted)} chosen {'is' if restricted == 1 else 'are'} restricted and "
-                             "cannot be changed.")
+    usable = _USABLE.get(model)
+    if usable is not None:
+        held = len(found) - len(db.session.execute(
+            sa.select(model.id).where(model.id.in_(list(found)), usable())).all())
+        if held:
+            whose = "restricted" if model is Contact else \
+                "of a restricted contact" if held == 1 else "of restricted contacts"
+            raise Refused("ids", f"{counted(held, model)} chosen {'is' if held == 1 else 'are'} {whose} and "
+                                 "cannot be changed.")
     return [found[i] for i in wanted]
 
 
@@ -99,8 +107,20 @@ def _retag(chosen_contacts: list[Contact], value: str, *, add: bool, actor) -> i
 def delete(chosen_records: list, *, actor=None) -> int:
     """Each record deleted as from its page (a contact's or deal's activities go with it)."""
     for record in chosen_records:
-        (contacts.delete if isinstance(record, Contact) else deals.delete)(record, actor=actor)
+        _DELETE[type(record)](record, actor=actor)
     return len(chosen_records)
+
+
+_DELETE = {Contact: contacts.delete, Deal: deals.delete, Activity: activities.delete}
+
+
+def complete(chosen_activities: list[Activity], *, done: bool, actor=None) -> int:
+    """Each activity not in that state yet marked done (or open again), as from its row; how
+    many changed."""
+    changed = [a for a in chosen_activities if a.done != done]
+    for activity in changed:
+        activities.complete(activity, done=done, actor=actor)
+    return len(changed)
 
 
 def a_stage(value: str):
@@ -134,11 +154,18 @@ def reassign(chosen_deals: list[Deal], owner_id: uuid.UUID | None, *, actor=None
     return sum(deals.set_column(deal, "owner_id", owner_id, actor=actor, via="bulk") for deal in chosen_deals)
 
 
-def counted(n: int, noun: str = "contact") -> str:
-    return f"{n} {noun}{'s' if n != 1 else ''}"
+def plural(model) -> str:
+    return _NOUNS[model][1]
 
 
-_NOUNS = {Contact: "contact", Deal: "deal"}
+def counted(n: int, model=Contact) -> str:
+    one, many = _NOUNS[model]
+    return f"{n} {one if n == 1 else many}"
+
+
+_NOUNS = {Contact: ("contact", "contacts"), Deal: ("deal", "deals"), Activity: ("activity", "activities")}
+# The condition a record chosen must meet to be changed, where there is one [DSR-restrict].
+_USABLE = {Contact: contacts.visible, Activity: activities.usable}
 
 
 def _uuid_or_none(value: str) -> uuid.UUID | None:

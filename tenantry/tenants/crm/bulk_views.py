@@ -1,5 +1,6 @@
 """The lists' changes to the records ticked (crm/bulk.py): contacts tagged, untagged or
-deleted; deals moved to a stage, given an owner or deleted. Routes of the CRM's blueprint.
+deleted; deals moved to a stage, given an owner or deleted; activities marked done, reopened
+or deleted. Routes of the CRM's blueprint.
 
 A refused change shows its list again with the boxes still ticked and the error next to the
 choice it is about (422), and writes nothing; a done one returns to the list as it was, its
@@ -15,73 +16,89 @@ from tenantry.platform.db import db
 from tenantry.platform.web import require_role
 
 from . import bulk, deals
-from .models import Deal
-from .views import _contact_list, _deal_list, bp
+from .models import Activity, Contact, Deal
+from .views import ACTIVITY_LIST_ARGS, _activity_list, _contact_list, _deal_list, bp
 
 _CONTACT_LIST_ARGS = ("q", "company", "tag", "sort", "page")
 _DEAL_LIST_ARGS = ("q", "stage", "owner", "sort", "page")
 
 
-def _listed(names: tuple[str, ...]) -> MultiDict:
-    """The list's own query, as the bulk form carried it."""
-    return MultiDict({name: request.form[f"list_{name}"] for name in names if request.form.get(f"list_{name}")})
-
-
-def _done(message: str, list_endpoint: str, listed: MultiDict):
+def _bulk(model, list_args: tuple[str, ...], actions: tuple[str, ...], list_endpoint: str, shown_again, run):
+    """A list's bulk form sent: `run(action, chosen records)` does the change and says what it
+    did, and the list comes back as it was; or, refused, `shown_again(query, errors, ids)` is
+    the list with the error, and nothing is written. The checks of `run` before its first
+    write come first: the error to see about a missing choice is that, not one about the boxes."""
+    listed = MultiDict({name: request.form[f"list_{name}"] for name in list_args if request.form.get(f"list_{name}")})
+    ids = request.form.getlist("ids")
+    action = request.form.get("action", "")
+    try:
+        if action not in actions:
+            raise bulk.Refused("action", f"Choose what to do with the {bulk.plural(model)} chosen.")
+        done = run(action, lambda: bulk.chosen(ids, model))
+    except bulk.Refused as exc:
+        db.session.rollback()
+        return shown_again(listed, {exc.field: str(exc)}, frozenset(ids))
     db.session.commit()
-    flash(message, "success")
+    flash(done, "success")
     return redirect(url_for(list_endpoint, **listed.to_dict()))
+
+
+def _deleted(chosen, model) -> str:
+    return f"{bulk.counted(bulk.delete(chosen, actor=current_user), model)} deleted."
 
 
 @bp.post("/crm/contacts/bulk")
 @require_role("member")
 def contact_bulk():
-    listed = _listed(_CONTACT_LIST_ARGS)
-    ids = request.form.getlist("ids")
-    action = request.form.get("action", "")
-    try:
-        if action not in bulk.CONTACT_ACTIONS:
-            raise bulk.Refused("action", "Choose what to do with the contacts chosen.")
-        chosen = bulk.chosen(ids)
+    typed = request.form.get("bulk_tag", "")
+
+    def run(action, chosen):
         if action == "delete":
-            done = f"{bulk.counted(bulk.delete(chosen, actor=current_user))} deleted."
-        else:
-            value = bulk.a_tag(request.form.get("bulk_tag", ""))
-            changed = (bulk.tag if action == "tag" else bulk.untag)(chosen, value, actor=current_user)
-            done = (f"Tag “{value}” {'added to' if action == 'tag' else 'removed from'} {bulk.counted(changed)} "
-                    f"(of {len(chosen)} chosen).")
-    except bulk.Refused as exc:
-        db.session.rollback()
-        return _contact_list(listed, bulk_errors={exc.field: str(exc)}, chosen=frozenset(ids),
-                             bulk_tag=request.form.get("bulk_tag", ""))
-    return _done(done, "crm.contact_list", listed)
+            return _deleted(chosen(), Contact)
+        value = bulk.a_tag(typed)
+        picked = chosen()
+        changed = (bulk.tag if action == "tag" else bulk.untag)(picked, value, actor=current_user)
+        return (f"Tag “{value}” {'added to' if action == 'tag' else 'removed from'} {bulk.counted(changed)} "
+                f"(of {len(picked)} chosen).")
+
+    return _bulk(Contact, _CONTACT_LIST_ARGS, bulk.CONTACT_ACTIONS, "crm.contact_list",
+                 lambda listed, errors, ids: _contact_list(listed, bulk_errors=errors, chosen=ids, bulk_tag=typed), run)
 
 
 @bp.post("/crm/deals/bulk")
 @require_role("member")
 def deal_bulk():
-    listed = _listed(_DEAL_LIST_ARGS)
-    ids = request.form.getlist("ids")
-    action = request.form.get("action", "")
     sent = {name: request.form.get(f"bulk_{name}", "") for name in ("stage", "owner")}
-    try:
-        if action not in bulk.DEAL_ACTIONS:
-            raise bulk.Refused("action", "Choose what to do with the deals chosen.")
-        # The choice first: "choose a stage" is the error to see, not one about the boxes.
-        stage = bulk.a_stage(sent["stage"]) if action == "stage" else None
-        owner_id = bulk.an_owner(sent["owner"]) if action == "owner" else None
-        chosen = bulk.chosen(ids, Deal)
+
+    def run(action, chosen):
         if action == "delete":
-            done = f"{bulk.counted(bulk.delete(chosen, actor=current_user), 'deal')} deleted."
-        elif stage is not None:
-            moved = bulk.move(chosen, stage, actor=current_user)
-            done = f"{bulk.counted(moved, 'deal')} moved to {stage.name} (of {len(chosen)} chosen)."
-        else:
-            changed = bulk.reassign(chosen, owner_id, actor=current_user)
-            whom = dict(deals.members()).get(str(owner_id), "") if owner_id else ""
-            done = (f"{bulk.counted(changed, 'deal')} {f'given to {whom}' if whom else 'left without an owner'} "
-                    f"(of {len(chosen)} chosen).")
-    except bulk.Refused as exc:
-        db.session.rollback()
-        return _deal_list(listed, bulk_errors={exc.field: str(exc)}, chosen=frozenset(ids), bulk_sent=sent)
-    return _done(done, "crm.deal_list", listed)
+            return _deleted(chosen(), Deal)
+        if action == "stage":
+            stage = bulk.a_stage(sent["stage"])
+            picked = chosen()
+            return f"{bulk.counted(bulk.move(picked, stage, actor=current_user), Deal)} moved to {stage.name} " \
+                   f"(of {len(picked)} chosen)."
+        owner_id = bulk.an_owner(sent["owner"])
+        picked = chosen()
+        changed = bulk.reassign(picked, owner_id, actor=current_user)
+        whom = dict(deals.members()).get(str(owner_id), "") if owner_id else ""
+        return (f"{bulk.counted(changed, Deal)} {f'given to {whom}' if whom else 'left without an owner'} "
+                f"(of {len(picked)} chosen).")
+
+    return _bulk(Deal, _DEAL_LIST_ARGS, bulk.DEAL_ACTIONS, "crm.deal_list",
+                 lambda listed, errors, ids: _deal_list(listed, bulk_errors=errors, chosen=ids, bulk_sent=sent), run)
+
+
+@bp.post("/crm/activities/bulk")
+@require_role("member")
+def activity_bulk():
+    def run(action, chosen):
+        if action == "delete":
+            return _deleted(chosen(), Activity)
+        picked = chosen()
+        changed = bulk.complete(picked, done=action == "done", actor=current_user)
+        return (f"{bulk.counted(changed, Activity)} {'marked as done' if action == 'done' else 'reopened'} "
+                f"(of {len(picked)} chosen).")
+
+    return _bulk(Activity, ACTIVITY_LIST_ARGS, bulk.ACTIVITY_ACTIONS, "crm.activity_list",
+                 lambda listed, errors, ids: _activity_list(listed, bulk_errors=errors, chosen=ids), run)

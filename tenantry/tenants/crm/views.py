@@ -388,23 +388,31 @@ def _back_to(activity):
 
 @bp.get("/crm/activities")
 def activity_list():
-    q = request.args.get("q", "")[:200]
-    kind = request.args.get("kind", "")
-    state = request.args.get("state", "open")
-    sort = request.args.get("sort", "due")
+    return _activity_list(request.args)
+
+
+def _activity_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] = frozenset()):
+    """The activity list for the query `args`; with `bulk_errors`, shown again after a refused
+    change of the activities `chosen` (their boxes still ticked), with a 422."""
+    q = args.get("q", "")[:200]
+    kind = args.get("kind", "")
+    state = args.get("state", "open")
+    sort = args.get("sort", "due")
     kind = kind if kind in ACTIVITY_KINDS else ""
     state = state if state in listed_activities.STATES else "open"
     sort = sort if sort in listed_activities.SORTS else "due"
     today = clock.now().date()
-    page = listed_activities.listing(today=today, q=q, kind=kind, state=state, sort=sort, page=_page_arg())
+    page = listed_activities.listing(today=today, q=q, kind=kind, state=state, sort=sort,
+                                     page=args.get("page", 1, type=int) or 1)
     _read("activity", [d.activity.id for d in page.items], listed=True, search=bool(q.strip()))
     _read_names((d.subject, d.subject_id) for d in page.items)
     return render_template("crm/activities.html", page=page, today=today, q=q, kind=kind, state=state, sort=sort,
-                           kinds=ACTIVITY_KIND_LABELS, states=listed_activities.STATES, sorts=listed_activities.SORTS)
+                           kinds=ACTIVITY_KIND_LABELS, states=listed_activities.STATES, sorts=listed_activities.SORTS,
+                           bulk_errors=bulk_errors or {}, chosen=chosen), 422 if bulk_errors else 200
 
 
 # The list's own query, carried through its forms as list_<name> so "Mark done" returns to it.
-_LIST_ARGS = ("q", "kind", "state", "sort", "page")
+ACTIVITY_LIST_ARGS = ("q", "kind", "state", "sort", "page")
 
 
 @bp.post("/crm/activities/<uuid:activity_id>/done")
@@ -419,7 +427,7 @@ def activity_done(activity_id):
         flash("Activity marked as done." if done else "Activity reopened.", "success")
         if back == "dashboard":
             return redirect(url_for("tenant.dashboard"))
-        kept = {name: request.form[f"list_{name}"] for name in _LIST_ARGS if request.form.get(f"list_{name}")}
+        kept = {name: request.form[f"list_{name}"] for name in ACTIVITY_LIST_ARGS if request.form.get(f"list_{name}")}
         return redirect(url_for("crm.activity_list", **kept))
     return _back_to(activity)
 

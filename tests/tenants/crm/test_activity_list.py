@@ -1,15 +1,19 @@
 """The activities list: open ones by due date (undated last), the state, kind and search
-filters, pages, "Mark done" back to the same list, roles, the export of what is shown, and the
-read it records."""
+filters, pages, "Mark done" back to the same list, roles, the export of what is shown, the
+read it records, and the changes to the activities ticked."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
+import sqlalchemy as sa
 
+from tenantry.platform.audit import AuditEvent
+from tenantry.platform.db import db
+from tenantry.platform.tenancy import all_tenants
 from tenantry.tenants.crm import activity_list
-from tests.identity.support import text
+from tests.identity.support import in_app, text
 
 from .conftest import listed_reads, signed_in
 from .test_dashboard import _seed
@@ -104,3 +108,46 @@ def test_what_the_list_shows_is_recorded_as_reads(web_app, member, acme):
     read = {action: (d["ids"], d.get("search")) for action, d in listed_reads(web_app, acme.id).items()}
     assert read == {"crm.activity.listed": ([str(ids["week"])], True),
                     "crm.company.listed": ([str(subjects["firm"])], None)}
+
+
+def test_the_activities_ticked_are_marked_done_reopened_or_deleted(web_app, member, acme):
+    ids, _subjects = _seed(web_app, acme.id)
+    ticked = [str(ids["today"]), str(ids["week"]), str(ids["done"])]
+    page = text(member.get("/t/acme/crm/activities", query_string={"state": "all"}))
+    assert 'id="bulk"' in page and 'aria-label="Tick: Call about Jana Nováková"' in page
+    done = member.post("/t/acme/crm/activities/bulk", data={"ids": ticked, "action": "done", "list_kind": "call"})
+    assert done.status_code == 302 and done.headers["Location"].endswith("/t/acme/crm/activities?kind=call")
+    assert "2 activities marked as done (of 3 chosen)." in text(member.get(done.headers["Location"]))
+    assert _notes(member) == ["Send the revised quote", "Too far ahead", "No date"]
+    assert _completed(web_app) == set(ticked)  # the one done already was done by the seed, not again
+    reopened = member.post("/t/acme/crm/activities/bulk", data={"ids": ticked[:1], "action": "reopen"})
+    assert "1 activity reopened (of 1 chosen)." in text(member.get(reopened.headers["Location"]))
+    deleted = member.post("/t/acme/crm/activities/bulk", data={"ids": ticked[1:], "action": "delete"})
+    assert "2 activities deleted." in text(member.get(deleted.headers["Location"]))
+    assert "Follow-up e-mail" not in _notes(member, state="all") and "Already done" not in _notes(member, state="all")
+
+
+@pytest.mark.parametrize(("chosen", "action", "message"), [
+    (["today", "restricted"], "done", "1 activity chosen is of a restricted contact and cannot be changed."),
+    ([], "done", "Choose at least one activity: tick the box next to it."),
+    (["today"], "explode", "Choose what to do with the activities chosen."),
+])
+def test_a_refused_change_writes_nothing_and_keeps_the_boxes(web_app, member, acme, chosen, action, message):
+    ids, _subjects = _seed(web_app, acme.id)
+    answer = member.post("/t/acme/crm/activities/bulk", data={
+        "ids": [str(ids[key]) for key in chosen], "action": action, "list_state": "all"})
+    assert answer.status_code == 422
+    html = text(answer)
+    field = "action" if action == "explode" else "ids"
+    assert f'<p class="error" id="bulk-{field}-err" role="alert">{message}</p>' in html
+    if chosen:
+        assert f'id="pick-{ids["today"]}" class="pick" checked' in html
+    assert "Call about the offer" in _notes(member)  # still open
+    viewer = signed_in(web_app, acme, "viewer")
+    assert 'id="bulk"' not in text(viewer.get("/t/acme/crm/activities"))
+    assert viewer.post("/t/acme/crm/activities/bulk", data={"ids": [str(ids["today"])], "action": "done"}).status_code == 403
+
+
+def _completed(web_app) -> set[str]:
+    with in_app(web_app, commit=False), all_tenants():
+        return set(db.session.scalars(sa.select(AuditEvent.target_id).where(AuditEvent.action == "crm.activity.completed")))
