@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from tenantry.platform.db import db
 
-from . import activities, board, contacts, deals, stages
+from . import activities, board, contacts, deals, forms, stages
 from .models import Activity, Contact, Deal
 
 MAX_CHOSEN = 100  # the contact list shows at most 100 a page
@@ -125,7 +125,7 @@ def complete(chosen_activities: list[Activity], *, done: bool, actor=None) -> in
 
 def a_stage(value: str):
     """The stage chosen for the deals ticked: one of this workspace's."""
-    stage_id = _uuid_or_none(value)
+    stage_id = forms.uuid_or_none(value)
     stage = stages.get(stage_id) if stage_id is not None else None
     if stage is None:
         raise Refused("stage", "Choose the stage to move the deals to." if not value else
@@ -137,7 +137,7 @@ def an_owner(value: str) -> uuid.UUID | None:
     """The owner chosen for the deals ticked: a member of this workspace, or nobody (None)."""
     if value == NOBODY:
         return None
-    owner_id = _uuid_or_none(value)
+    owner_id = forms.uuid_or_none(value)
     if owner_id is None or owner_id not in {uuid.UUID(user_id) for user_id, _label in deals.members()}:
         raise Refused("owner", "Choose the new owner, a member of this workspace, or nobody." if not value else
                       "The owner must be a member of this workspace.")
@@ -167,9 +167,3 @@ _NOUNS = {Contact: ("contact", "contacts"), Deal: ("deal", "deals"), Activity: (
 # The condition a record chosen must meet to be changed, where there is one [DSR-restrict].
 _USABLE = {Contact: contacts.visible, Activity: activities.usable}
 
-
-def _uuid_or_none(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None

@@ -68,6 +68,15 @@ def optional_uuid(value: str | None) -> uuid.UUID | None:
     return uuid.UUID(value) if value else None
 
 
+def uuid_or_none(value: str | None) -> uuid.UUID | None:
+    """An id sent outside a form's fields (a query argument, a bulk choice); None when it is
+    none or not an id at all."""
+    try:
+        return uuid.UUID(value or "")
+    except ValueError:
+        return None
+
+
 def czech_ico(value: str) -> str:
     """The IČO as its 8 digits, or ValidationError."""
     digits = re.sub(r"\s", "", value)

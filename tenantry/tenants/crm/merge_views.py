@@ -12,7 +12,7 @@ from tenantry.platform.web import require_role
 
 from . import companies, company_merge, contacts, duplicates, forms, pickers, versions
 from .models import Company
-from .views import _read, _usable, _uuid_or_none, bp
+from .views import _read, _usable, bp
 
 
 @bp.get("/crm/contacts/duplicates")
@@ -78,7 +78,7 @@ def _company_page(company) -> str:
 def _pair(keep_id, other_id, load) -> tuple:
     """The two records of a merge by the ids sent, each through `load` (which refuses one that
     is not there or not usable); 404 for a missing or malformed id."""
-    ids = [_uuid_or_none(i) for i in (keep_id, other_id)]
+    ids = [forms.uuid_or_none(i) for i in (keep_id, other_id)]
     if None in ids:
         abort(404)
     return load(ids[0]), load(ids[1])

@@ -79,14 +79,7 @@ def dashboard_panel() -> dict:
 
 
 def _uuid_arg(name: str) -> uuid.UUID | None:
-    return _uuid_or_none(request.args.get(name))
-
-
-def _uuid_or_none(value: str | None) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value or "")
-    except ValueError:
-        return None
+    return forms.uuid_or_none(request.args.get(name))
 
 
 # --- contacts ------------------------------------------------------------------------------
@@ -494,7 +487,7 @@ def _deal_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] 
     a 422."""
     pipeline = _stages()
     q = args.get("q", "")[:200]
-    stage_id, owner_id = _uuid_or_none(args.get("stage")), _uuid_or_none(args.get("owner"))
+    stage_id, owner_id = forms.uuid_or_none(args.get("stage")), forms.uuid_or_none(args.get("owner"))
     sort = args.get("sort", "-value")
     page = deals.listing(q=q, stage_id=stage_id, owner_id=owner_id, sort=sort, page=args.get("page", 1, type=int) or 1)
     _read("deal", [d.id for d, _ in page.items], listed=True, search=bool(q.strip()))
@@ -617,7 +610,7 @@ def deal_move(deal_id):
     as board_q and board_owner, so the move returns to the board it was made on."""
     deal = deals.get(deal_id) or abort(404)
     back = {name: request.form.get(f"board_{name}", "")[:200] for name in ("q", "owner")}
-    stage_id, owner_id = _uuid_or_none(request.form.get("stage")), _uuid_or_none(back["owner"])
+    stage_id, owner_id = forms.uuid_or_none(request.form.get("stage")), forms.uuid_or_none(back["owner"])
     try:
         moved = board.move(deal, stage_id, actor=current_user)
     except deals.Refused as exc:
