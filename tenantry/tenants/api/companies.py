@@ -13,7 +13,7 @@ from tenantry.tenants.crm.models import COMPANY, Company
 
 from . import duplicate_check, merging, openapi
 from .common import commit_read, iso, or_null, query_arg, record_read, run_form, text
-from .core import bp, json_body, require_scope, validation_error
+from .core import bp, json_body, require_scope
 from .pagination import paginate
 from .preconditions import check, tagged
 
@@ -84,10 +84,7 @@ def company_update(company_id):
 @require_scope("crm:write")
 def company_merge_into(company_id):
     keep = service.get(company_id) or abort(404)
-    other_id, other_etag = merging.other_named(keep.id, "companies")
-    other = service.get(other_id)
-    if other is None:
-        raise validation_error({"other_id": "No such company in this workspace."})
+    other, other_etag = merging.the_other(keep.id, service.get, "company", "companies")
     return merging.merged(keep, other, other_etag, company_merge.merge, to_json)
 
 

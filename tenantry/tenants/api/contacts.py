@@ -13,7 +13,7 @@ from tenantry.tenants.crm.models import Contact
 
 from . import duplicate_check, merging, openapi
 from .common import commit_read, ident, iso, parse_uuid, query_arg, record_read, run_form, text
-from .core import bp, json_body, require_scope, validation_error
+from .core import bp, json_body, require_scope
 from .errors import ApiError
 from .pagination import paginate_rows
 from .preconditions import check, tagged
@@ -156,10 +156,7 @@ def contact_update(contact_id):
 @require_scope("crm:write")
 def contact_merge_into(contact_id):
     keep = _usable(contact_id)
-    other_id, other_etag = merging.other_named(keep.id, "contacts")
-    other = service.get(other_id)
-    if other is None:
-        raise validation_error({"other_id": "No such contact in this workspace."})
+    other, other_etag = merging.the_other(keep.id, service.get, "contact", "contacts")
     if other.restricted_at is not None:
         raise ApiError(409, "restricted", service.RESTRICTED)
     return merging.merged(keep, other, other_etag, duplicates.merge, to_json)

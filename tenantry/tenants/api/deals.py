@@ -6,11 +6,11 @@ import sqlalchemy as sa
 from flask import abort, g, jsonify, request
 
 from tenantry.platform.db import db
+from tenantry.tenants.crm import deal_merge, forms, stages
 from tenantry.tenants.crm import deals as service
-from tenantry.tenants.crm import forms, stages
 from tenantry.tenants.crm.models import Deal
 
-from . import openapi
+from . import merging, openapi
 from .common import commit_read, ident, iso, parse_uuid, query_arg, record_read, run_form, text
 from .core import bp, json_body, require_scope, validation_error
 from .pagination import paginate
@@ -118,6 +118,14 @@ def deal_update(deal_id):
     return _save(lambda: service.update(deal, data, actor=g.api_client))
 
 
+@bp.post("/deals/<uuid:deal_id>/merge")
+@require_scope("crm:write")
+def deal_merge_into(deal_id):
+    keep = service.get(deal_id) or abort(404)
+    other, other_etag = merging.the_other(keep.id, service.get, "deal", "deals")
+    return merging.merged(keep, other, other_etag, deal_merge.merge, to_json)
+
+
 @bp.delete("/deals/<uuid:deal_id>")
 @require_scope("crm:write")
 def deal_delete(deal_id):
@@ -168,6 +176,10 @@ openapi.add_paths({
         "delete": openapi.operation("Delete a deal (its activities go with it)", scope="crm:write",
                                     parameters=_one, errors=(404,), responses={"204": {"description": "Deleted"}}),
     },
+    "/api/v1/deals/{deal_id}/merge": {"post": merging.operation(
+        "Merge another deal into this one: it keeps its title, value, currency and stage and takes the other's "
+        "expected close date, contact, company and owner where it has none; the other's activities move over and "
+        "the other is deleted", "Deal", "deal_id")},
 })
 
 openapi.versioned("/api/v1/deals", "/api/v1/deals/{deal_id}")

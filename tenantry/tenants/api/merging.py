@@ -26,13 +26,23 @@ from .preconditions import CHANGED, check, etag, tagged
 FIELDS = {"other_id": str, "other_etag": (str, None)}
 
 
-def other_named(keep_id: uuid.UUID, what: str) -> tuple[uuid.UUID, str | None]:
+def _other_named(keep_id: uuid.UUID, what: str) -> tuple[uuid.UUID, str | None]:
     """The id of the record to fold into `keep_id`'s, and the ETag it was read at (if sent)."""
     given = json_body(FIELDS, required=("other_id",))
     other_id = parse_uuid(given["other_id"], "other_id", what)
     if other_id == keep_id:
         raise validation_error({"other_id": f"Name another of this workspace's {what} than the one kept."})
     return other_id, given.get("other_etag")
+
+
+def the_other(keep_id: uuid.UUID, get: Callable, one: str, many: str) -> tuple[object, str | None]:
+    """The record the body names to fold into `keep_id`'s (`get` loads a `one`, such as
+    "contact"), and the ETag it was read at; 422 on other_id when there is no such record."""
+    other_id, other_etag = _other_named(keep_id, many)
+    other = get(other_id)
+    if other is None:
+        raise validation_error({"other_id": f"No such {one} in this workspace."})
+    return other, other_etag
 
 
 def merged(keep, other, other_etag: str | None, merge: Callable, body_of: Callable[[object], dict]):

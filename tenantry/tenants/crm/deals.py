@@ -105,6 +105,19 @@ def update(deal: Deal, data: DealData, *, actor=None, version: int | None = None
     return deal
 
 
+def lock(deal: Deal) -> None:
+    """Take the deal's row lock before its digests', the order index_builds.rebuild uses."""
+    db.session.execute(sa.select(Deal.id).where(Deal.id == deal.id).with_for_update())
+
+
+def choices() -> list[tuple[str, str]]:
+    """(id, title) of every deal, by title, for a select (pickers: while the tenant has few).
+    Decrypts every deal title of the tenant on each call."""
+    titled = [(str(deal_id), title or "") for deal_id, (title,) in
+              name_order.names(Deal, sa.select(Deal.id), ("title",))]
+    return sorted(titled, key=lambda pair: (fields.fold(pair[1]), pair[0]))
+
+
 def set_column(deal: Deal, column: str, value, *, actor=None, via: str) -> bool:
     """One of the deal's columns in the clear (stage_id, owner_id; checked by the caller) set to
     `value`, audited as a change of the deal made `via` the board or a list's bulk change.

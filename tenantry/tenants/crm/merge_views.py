@@ -1,6 +1,7 @@
-"""Possible duplicates and merging, of contacts (crm/duplicates.py) and of companies
-(crm/company_merge.py): the lists of likely duplicates, choosing any other record to merge
-with, the side-by-side preview, and the merge itself. Routes of the CRM's blueprint."""
+"""Possible duplicates and merging, of contacts (crm/duplicates.py), companies
+(crm/company_merge.py) and deals (crm/deal_merge.py): the lists of likely duplicates (contacts
+and companies), choosing any other record to merge with, the side-by-side preview, and the
+merge itself. Routes of the CRM's blueprint."""
 
 from __future__ import annotations
 
@@ -10,9 +11,21 @@ from flask_login import current_user
 from tenantry.platform.db import db
 from tenantry.platform.web import require_role
 
-from . import companies, company_merge, contacts, duplicates, forms, pickers, versions
+from . import (
+    companies,
+    company_merge,
+    contacts,
+    deal_merge,
+    deals,
+    duplicates,
+    forms,
+    overview,
+    pickers,
+    stages,
+    versions,
+)
 from .models import Company
-from .views import _read, _usable, bp
+from .views import _read, _read_names, _usable, bp
 
 
 @bp.get("/crm/contacts/duplicates")
@@ -48,12 +61,12 @@ def _ended(sentence: str) -> str:
 FROM_DUPLICATES = "duplicates"
 
 
-def _way_back(keep, other, name_of, duplicates_page: str, page_of) -> dict:
+def _way_back(keep, other, name_of, duplicates_page: str | None, page_of) -> dict:
     """Where the merge page's Cancel leads: back to the possible duplicates when it was opened
     from their list, else to the page of the record it was opened from (`from` names it; the
     kept one when it names neither). With the `from` to pass on to a swap or a resend."""
     came = request.values.get("from", "")
-    if came == FROM_DUPLICATES:
+    if came == FROM_DUPLICATES and duplicates_page is not None:
         return {"back_url": url_for(duplicates_page), "back_label": "Back to possible duplicates", "came": came}
     row = other if came == str(other.id) else keep
     return {"back_url": page_of(row), "back_label": f"Back to {name_of(row)}", "came": str(row.id)}
@@ -73,6 +86,14 @@ def _company_name(company) -> str:
 
 def _company_page(company) -> str:
     return url_for("crm.company_show", company_id=company.id)
+
+
+def _deal_name(deal) -> str:
+    return deal.reveal("title")
+
+
+def _deal_page(deal) -> str:
+    return url_for("crm.deal_show", deal_id=deal.id)
 
 
 def _pair(keep_id, other_id, load) -> tuple:
@@ -205,3 +226,45 @@ def company_merge_preview():
 @require_role("member")
 def company_merge_post():
     return _merge_sent(_company_pair, _company_merge_page, company_merge.merge, _company_name, _company_page)
+
+
+def _deal_pair(keep_id, other_id):
+    return _pair(keep_id, other_id, lambda deal_id: deals.get(deal_id) or abort(404))
+
+
+def _deal_merge_page(keep, other, *, error: str = "", changed: bool = False, status: int = 200):
+    try:
+        deal_merge.mergeable(keep, other)
+    except duplicates.Refused as exc:
+        error, status = error or str(exc), max(status, 409)
+    titles = {keep.id: keep.reveal("title"), other.id: other.reveal("title")}
+    merged = deal_merge.merged_data(keep, titles[keep.id], other)
+    # The contacts' and companies' names, as the deal pages show them (a restricted contact's not).
+    labels = overview.subject_labels([(subject, getattr(d, f"{subject}_id")) for d in (keep, other, merged)
+                                      for subject in ("contact", "company") if getattr(d, f"{subject}_id")])
+    _read("deal", [keep.id, other.id], listed=False, merge=True)
+    _read_names(labels, merge=True)
+    return render_template("crm/deal_merge.html", keep=keep, other=other, titles=titles, merged=merged,
+                           labels=labels, restricted_label=overview.RESTRICTED_LABEL,
+                           stage_names={s.id: s.name for s in stages.ordered()}, owners=dict(deals.members()),
+                           error=error, changed=changed, moving=deal_merge.moving(other),
+                           **_way_back(keep, other, _deal_name, None, _deal_page)), status
+
+
+@bp.get("/crm/deals/<uuid:deal_id>/merge-with")
+@require_role("member")
+def deal_merge_with(deal_id):
+    deal = deals.get(deal_id) or abort(404)
+    return _merge_with(deal, "deals", _deal_name(deal), "crm.deal_merge_preview", _deal_page(deal))
+
+
+@bp.get("/crm/deals/merge")
+@require_role("member")
+def deal_merge_preview():
+    return _deal_merge_page(*_deal_pair(request.args.get("keep"), request.args.get("other")))
+
+
+@bp.post("/crm/deals/merge")
+@require_role("member")
+def deal_merge_post():
+    return _merge_sent(_deal_pair, _deal_merge_page, deal_merge.merge, _deal_name, _deal_page)

@@ -1,4 +1,4 @@
-"""Choosing a contact or a company in a form or a list filter.
+"""Choosing a contact, a company or a deal in a form or a list filter.
 
 While a tenant has few, the field is a select of every one of them. From SELECT_UP_TO on, a
 select would put every name of the tenant into the page, each decrypted and each a read of
@@ -20,7 +20,7 @@ from wtforms.validators import ValidationError
 
 from tenantry.platform.tenancy import current_tenant
 
-from . import companies, contacts
+from . import companies, contacts, currencies, deals
 
 SELECT_UP_TO = 150
 LOOKUP_LIMIT = 20
@@ -58,6 +58,10 @@ def _company_option(company, plain: dict) -> Option:
     return Option(str(company.id), plain["name"] or "(no name)", plain["company_number"] or "")
 
 
+def _deal_option(deal, title: str) -> Option:
+    return Option(str(deal.id), title or "(no title)", currencies.format_amount(deal.value, deal.currency))
+
+
 def _search_contacts(query: str, limit: int) -> tuple[list[Option], int]:
     page = contacts.listing(q=query, sort="name", page_size=limit)
     return [_contact_option(c, plain) for c, plain in page.items], page.total
@@ -66,6 +70,11 @@ def _search_contacts(query: str, limit: int) -> tuple[list[Option], int]:
 def _search_companies(query: str, limit: int) -> tuple[list[Option], int]:
     page = companies.listing(q=query, sort="name", page_size=limit)
     return [_company_option(c, plain) for c, plain, _count in page.items], page.total
+
+
+def _search_deals(query: str, limit: int) -> tuple[list[Option], int]:
+    page = deals.listing(q=query, sort="newest", page_size=limit)
+    return [_deal_option(d, title) for d, title in page.items], page.total
 
 
 def _get_contact(contact_id: uuid.UUID) -> Option | None:
@@ -81,6 +90,11 @@ def _get_company(company_id: uuid.UUID) -> Option | None:
     return _company_option(company, company.plain()) if company is not None else None
 
 
+def _get_deal(deal_id: uuid.UUID) -> Option | None:
+    deal = deals.get(deal_id)
+    return _deal_option(deal, deal.reveal("title")) if deal is not None else None
+
+
 KINDS = {
     "contacts": Kind(
         entity="contact", plural="contacts", telling="an e-mail address",
@@ -92,6 +106,11 @@ KINDS = {
         hint="A whole word of the name or the company ID; then choose from the list.",
         count=lambda: companies.count(current_tenant.id), choices=companies.choices, search=_search_companies,
         get=_get_company),
+    "deals": Kind(
+        entity="deal", plural="deals", telling="a word of the title only it has",
+        hint="A whole word of the title, or the deal's contact or company as their search finds them; then "
+             "choose from the list.",
+        count=lambda: deals.count(current_tenant.id), choices=deals.choices, search=_search_deals, get=_get_deal),
 }
 
 

@@ -120,6 +120,11 @@ def company_lookup():
     return _lookup("companies")
 
 
+@bp.get("/crm/deals/lookup")
+def deal_lookup():
+    return _lookup("deals")
+
+
 def _lookup(kind: str):
     """The pickers' search as one types: {"items": [{"id", "label", "hint"}], "total"}."""
     found, total = pickers.find(kind, request.args.get("q", ""))

@@ -1,8 +1,8 @@
-"""Merging through the API (POST /api/v1/contacts/<id>/merge, /api/v1/companies/<id>/merge):
-the record in the path is kept with the other's values, links and activities, the other is
-gone; If-Match and other_etag guard both; every kind of bad request is a 4xx with nothing
-merged; a restricted contact or an open data subject request refuses it; another workspace's
-ids are not found; the OpenAPI document describes both routes."""
+"""Merging through the API (POST /api/v1/contacts/<id>/merge, /api/v1/companies/<id>/merge,
+/api/v1/deals/<id>/merge): the record in the path is kept with the other's values, links and
+activities, the other is gone; If-Match and other_etag guard both; every kind of bad request
+is a 4xx with nothing merged; a restricted contact or an open data subject request refuses it;
+another workspace's ids are not found; the OpenAPI document describes every merge route."""
 
 from __future__ import annotations
 
@@ -65,6 +65,29 @@ def test_two_companies_merge_and_the_other_s_contacts_move(api, api_app):
         assert event.actor_type == "api_client" and event.details["contacts_moved"] == 1
 
 
+def test_two_deals_merge_and_the_other_s_activities_move(api, api_app):
+    stage_id = api.get("/api/v1/stages").get_json()["items"][0]["id"]
+    jana = _made(api, "contacts", {"first_name": "Jana"})
+    keep = _made(api, "deals", {"title": "Okna", "value": "125000", "currency": "CZK", "stage_id": stage_id})
+    other = _made(api, "deals", {"title": "Okna", "value": "90000", "currency": "CZK", "stage_id": stage_id,
+                                 "contact_id": jana["id"], "expected_close": "2027-03-31"})
+    call = _made(api, "activities", {"kind": "call", "deal_id": other["id"]})
+    merged = api.post(f"/api/v1/deals/{keep['id']}/merge", json={"other_id": other["id"], "other_etag": '"1"'},
+                      headers={"If-Match": '"1"'})
+    assert merged.status_code == 200, merged.get_json()
+    body = merged.get_json()
+    assert (body["value"], body["contact_id"], body["expected_close"]) == ("125000", jana["id"], "2027-03-31")
+    assert merged.headers["ETag"] == '"2"'
+    assert api.get(f"/api/v1/deals/{other['id']}").status_code == 404
+    assert api.get(f"/api/v1/activities/{call['id']}").get_json()["deal_id"] == keep["id"]
+    same = api.post(f"/api/v1/deals/{keep['id']}/merge", json={"other_id": keep["id"]})
+    assert same.status_code == 422 and error_of(same)["fields"] == {"other_id": "Name another of this workspace's "
+                                                                                 "deals than the one kept."}
+    with in_app(api_app, commit=False), all_tenants():
+        event = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "crm.deal.merged")).one()
+        assert event.actor_type == "api_client" and event.details["activities_moved"] == 1
+
+
 @pytest.mark.parametrize(("body", "headers", "status", "code", "field"), [
     ({}, {}, 422, "validation_failed", "other_id"),
     ({"other_id": "not-an-id"}, {}, 422, "validation_failed", "other_id"),
@@ -121,7 +144,8 @@ def test_another_workspace_s_ids_are_not_found_and_read_only_clients_cannot_merg
 
 def test_the_merge_routes_are_in_the_openapi_document(http):
     paths = http.get("/api/v1/openapi.json").get_json()["paths"]
-    for path in ("/api/v1/contacts/{contact_id}/merge", "/api/v1/companies/{company_id}/merge"):
+    for path in ("/api/v1/contacts/{contact_id}/merge", "/api/v1/companies/{company_id}/merge",
+                 "/api/v1/deals/{deal_id}/merge"):
         op = paths[path]["post"]
         assert op["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/MergeInput"}
         assert {p["name"] for p in op["parameters"]} >= {"If-Match"}
