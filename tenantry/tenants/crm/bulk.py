@@ -1,5 +1,5 @@
-"""Changes to several records at once, chosen on their list: contacts tagged, untagged or
-deleted; deals moved to a stage, given an owner or deleted; activities marked done, reopened
+"""Changes to several records at once, chosen on their list: contacts tagged, untagged, put
+in a company or deleted; deals moved to a stage, given an owner or deleted; activities marked done, reopened
 or deleted. All or nothing: every record chosen must still be this workspace's and usable, or
 nothing is written. Each record's change goes through its own service (contacts.update,
 board.move, deals.set_column, activities.complete, the deletes), so it is encrypted, indexed
@@ -17,7 +17,7 @@ from . import activities, board, contacts, deals, forms, stages
 from .models import Activity, Contact, Deal
 
 MAX_CHOSEN = 100  # the contact list shows at most 100 a page
-CONTACT_ACTIONS = ("tag", "untag", "delete")
+CONTACT_ACTIONS = ("tag", "untag", "company", "delete")
 DEAL_ACTIONS = ("stage", "owner", "delete")
 ACTIVITY_ACTIONS = ("done", "reopen", "delete")
 NOBODY = "nobody"  # the owner chosen to take a deal's owner away
@@ -101,6 +101,17 @@ def _retag(chosen_contacts: list[Contact], value: str, *, add: bool, actor) -> i
         contacts.update(contact, contacts.ContactData(**{**plain, "tags": tags}, company_id=contact.company_id),
                         actor=actor)
         changed += 1
+    return changed
+
+
+def join(chosen_contacts: list[Contact], company_id: uuid.UUID, *, actor=None) -> int:
+    """Each contact not in the company yet is put in it (one of this workspace's: checked by
+    the caller); how many changed."""
+    changed = 0
+    for contact, plain in zip(chosen_contacts, Contact.plain_all(chosen_contacts), strict=True):
+        if contact.company_id != company_id:
+            contacts.update(contact, contacts.ContactData(**plain, company_id=company_id), actor=actor)
+            changed += 1
     return changed
 
 

@@ -1,6 +1,6 @@
-"""The lists' changes to the records ticked (crm/bulk.py): contacts tagged, untagged or
-deleted; deals moved to a stage, given an owner or deleted; activities marked done, reopened
-or deleted. Routes of the CRM's blueprint.
+"""The lists' changes to the records ticked (crm/bulk.py): contacts tagged, untagged, put in
+a company or deleted; deals moved to a stage, given an owner or deleted; activities marked
+done, reopened or deleted. Routes of the CRM's blueprint.
 
 A refused change shows its list again with the boxes still ticked and the error next to the
 choice it is about (422), and writes nothing; a done one returns to the list as it was, its
@@ -15,9 +15,9 @@ from werkzeug.datastructures import MultiDict
 from tenantry.platform.db import db
 from tenantry.platform.web import require_role
 
-from . import bulk, deals
+from . import bulk, companies, deals, forms
 from .models import Activity, Contact, Deal
-from .views import ACTIVITY_LIST_ARGS, _activity_list, _contact_list, _deal_list, bp
+from .views import ACTIVITY_LIST_ARGS, _activity_list, _contact_list, _deal_list, bp, bulk_company_form
 
 _CONTACT_LIST_ARGS = ("q", "company", "tag", "sort", "page")
 _DEAL_LIST_ARGS = ("q", "stage", "owner", "sort", "page")
@@ -55,6 +55,11 @@ def contact_bulk():
     def run(action, chosen):
         if action == "delete":
             return _deleted(chosen(), Contact)
+        if action == "company":
+            company_id, name = _company_chosen()
+            picked = chosen()
+            return f"{bulk.counted(bulk.join(picked, company_id, actor=current_user))} put in {name} " \
+                   f"(of {len(picked)} chosen)."
         value = bulk.a_tag(typed)
         picked = chosen()
         changed = (bulk.tag if action == "tag" else bulk.untag)(picked, value, actor=current_user)
@@ -62,7 +67,21 @@ def contact_bulk():
                 f"(of {len(picked)} chosen).")
 
     return _bulk(Contact, _CONTACT_LIST_ARGS, bulk.CONTACT_ACTIONS, "crm.contact_list",
-                 lambda listed, errors, ids: _contact_list(listed, bulk_errors=errors, chosen=ids, bulk_tag=typed), run)
+                 lambda listed, errors, ids: _contact_list(listed, bulk_errors=errors, chosen=ids, bulk_tag=typed,
+                                                           bulk_sent=request.form), run)
+
+
+def _company_chosen() -> tuple:
+    """The company the contacts ticked go to, as the bulk form's picker settles it, and its
+    name; refused when none is chosen or what was typed finds no single company."""
+    mover = bulk_company_form(request.form)
+    field = mover.bulk_company
+    if not field.validate(mover):
+        raise bulk.Refused("company", " ".join(field.errors))
+    company = companies.get(forms.optional_uuid(field.data)) if (field.data or "").strip() else None
+    if company is None:
+        raise bulk.Refused("company", "Choose the company to put the contacts in.")
+    return company.id, company.reveal("name")
 
 
 @bp.post("/crm/deals/bulk")

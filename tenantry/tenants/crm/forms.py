@@ -280,6 +280,13 @@ class ContactFilter(Form):
     company = RecordField("Company")
 
 
+class BulkCompany(Form):
+    """The company the contact list puts the contacts ticked in (pickers.offer and the field's
+    own validate; the bulk form it is part of carries the CSRF token)."""
+
+    bulk_company = RecordField("Company")
+
+
 class DealForm(EditForm):
     title = StringField("Title", validators=[DataRequired(), Length(max=300)])
     value = StringField("Value", validators=[DataRequired(), Length(max=40)])

@@ -90,9 +90,11 @@ def contact_list():
     return _contact_list(request.args)
 
 
-def _contact_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] = frozenset(), bulk_tag: str = ""):
+def _contact_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] = frozenset(), bulk_tag: str = "",
+                  bulk_sent=None):
     """The contact list for the query `args`; with `bulk_errors`, shown again after a refused
-    change of the contacts `chosen` (their boxes still ticked), with a 422."""
+    change of the contacts `chosen` (their boxes still ticked, the company `bulk_sent` chose
+    kept), with a 422."""
     q = args.get("q", "")[:200]
     filters = forms.ContactFilter(formdata=args, meta={"csrf": False})
     pickers.offer(filters.company, "companies", none_label="Any")
@@ -104,10 +106,22 @@ def _contact_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[st
     _read("company", pickers.shown_ids(filters.company), listed=True, filter=True)
     firms = overview.subject_labels([("company", c.company_id) for c, _ in page.items if c.company_id is not None])
     _read_names(firms)
+    member = g.get("membership")
+    mover = None
+    if member is not None and member.can("member") and page.items:  # the bulk bar, with its choice of a company
+        mover = bulk_company_form(bulk_sent)
+        _read("company", pickers.shown_ids(mover.bulk_company), listed=True, bulk=True)
     return render_template("crm/contacts.html", page=page, q=q, filters=filters, company_id=company_id, tag=tag,
                            sort=sort, max_tag=contacts.MAX_TAG, display_name=contacts.display_name,
                            firms={i: name for (_, i), name in firms.items()}, bulk_errors=bulk_errors or {},
-                           chosen=chosen, bulk_tag=bulk_tag), 422 if bulk_errors else 200
+                           chosen=chosen, bulk_tag=bulk_tag, mover=mover), 422 if bulk_errors else 200
+
+
+def bulk_company_form(sent=None) -> forms.BulkCompany:
+    """The contact list's choice of a company for the contacts ticked, as sent (or empty)."""
+    mover = forms.BulkCompany(formdata=sent, meta={"csrf": False})
+    pickers.offer(mover.bulk_company, "companies", none_label="— choose a company —")
+    return mover
 
 
 @bp.get("/crm/contacts/lookup")

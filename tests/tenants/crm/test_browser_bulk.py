@@ -1,13 +1,15 @@
 """The lists' changes to the records ticked, in a real browser: "All on this page" (app.js)
-ticks every box and shows a partial choice as mixed; a tag is added to the contacts ticked, the
-deals ticked move to a stage, and a refusal keeps the boxes ticked, on a phone."""
+ticks every box and shows a partial choice as mixed; a tag is added to the contacts ticked, and
+a company found with the keyboard; the deals ticked move to a stage, and a refusal keeps the
+boxes ticked, on a phone."""
 
 from __future__ import annotations
 
 import pytest
 
+from tenantry.tenants.crm import pickers
 from tests.tenants.crm.conftest import acme_in_a_browser
-from tests.tenants.crm.test_bulk import _people, _tags
+from tests.tenants.crm.test_bulk import _company, _company_of, _people, _tags
 from tests.tenants.crm.test_deal_bulk import _deal, _deals
 
 
@@ -47,3 +49,26 @@ def test_the_deals_ticked_move_to_a_stage_on_a_phone(live_server, browser_page):
     assert page.locator("#bulk-owner-err").inner_text() == "Choose the new owner, a member of this workspace, or nobody."
     assert page.get_by_label("Tick Okna").is_checked()
     assert page.evaluate("document.scrollingElement.scrollWidth <= document.scrollingElement.clientWidth")
+
+
+@pytest.mark.browser
+def test_the_contacts_ticked_are_put_in_a_company_found_with_the_keyboard(live_server, browser_page, monkeypatch):
+    monkeypatch.setattr(pickers, "SELECT_UP_TO", 0)  # a workspace with many companies: a search box
+    page = browser_page
+    ids = acme_in_a_browser(live_server, page, _people_and_a_company, "/crm/contacts", width=1280, height=800)
+    page.get_by_label("Tick Petr Svoboda").check()
+    box = page.get_by_role("combobox", name="Company").last  # the bulk bar's, after the filter's
+    box.focus()
+    page.keyboard.type("sklarna")
+    page.get_by_role("listbox", name="Company").get_by_role("option").first.wait_for()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")  # chooses; the form is not sent
+    assert box.input_value() == "Sklárna Bor"
+    page.get_by_role("button", name="Set company").click()
+    assert page.locator(".flash-success").inner_text() == "1 contact put in Sklárna Bor (of 1 chosen)."
+    assert _company_of(live_server.app, ids["petr"]) == ids["glass"]
+    assert page.evaluate("document.scrollingElement.scrollWidth <= document.scrollingElement.clientWidth")
+
+
+def _people_and_a_company(app, tenant):
+    return {**_people(app, tenant), "glass": _company(app, tenant, "Sklárna Bor")}

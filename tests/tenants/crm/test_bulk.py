@@ -1,5 +1,5 @@
 """Changes to the contacts ticked on the contact list: a tag added or removed (whatever its case
-and accents), the contacts deleted; all or nothing, audited per contact, back to the same list;
+and accents), the contacts put in a company (a select, or a search box beyond), deleted; all or nothing, audited per contact, back to the same list;
 refusals next to the form with the boxes still ticked; restricted contacts and another
 tenant's never changed; viewers cannot."""
 
@@ -14,7 +14,7 @@ from tenantry.platform import audit, clock
 from tenantry.platform.audit import AuditEvent
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, all_tenants, tenant_context
-from tenantry.tenants.crm import contacts
+from tenantry.tenants.crm import companies, contacts, pickers
 from tenantry.tenants.crm.models import Contact
 from tests.identity.support import in_app, new_tenant, text
 
@@ -134,3 +134,66 @@ def test_viewers_get_no_boxes_and_cannot(web_app, acme):
     assert 'id="bulk"' in text(member.get("/t/acme/crm/contacts"))
     refused = viewer.post("/t/acme/crm/contacts/bulk", data={"ids": [str(ids["eva"])], "action": "delete"})
     assert refused.status_code == 403 and _tags(web_app, ids["eva"]) == []
+
+
+def _company(web_app, tenant, name: str) -> uuid.UUID:
+    with in_app(web_app), tenant_context(db.session.get(Tenant, tenant.id)):
+        return companies.create(companies.CompanyData(name=name, country="CZ")).id
+
+
+def _company_of(web_app, contact_id) -> uuid.UUID | None:
+    with in_app(web_app, commit=False), all_tenants():
+        return db.session.get(Contact, contact_id).company_id
+
+
+def test_the_contacts_ticked_are_put_in_a_company_each_audited(web_app, member, acme):
+    ids = _people(web_app, acme)
+    glass = _company(web_app, acme, "Sklárna Bor")
+    page = text(member.get("/t/acme/crm/contacts"))
+    assert '<select id="bulk_company" name="bulk_company">' in page and "Set company" in page
+    before = len(_events(web_app, "crm.contact.updated"))
+    answer = member.post("/t/acme/crm/contacts/bulk", data={
+        "ids": [str(ids["petr"]), str(ids["eva"])], "action": "company", "bulk_company": str(glass)})
+    assert answer.status_code == 302
+    assert "2 contacts put in Sklárna Bor (of 2 chosen)." in text(member.get(answer.headers["Location"]))
+    assert _company_of(web_app, ids["petr"]) == glass and _company_of(web_app, ids["jana"]) is None
+    updated = _events(web_app, "crm.contact.updated")[before:]
+    assert {e.target_id for e in updated} == {str(ids["petr"]), str(ids["eva"])}
+    with in_app(web_app, commit=False), tenant_context(db.session.get(Tenant, acme.id)):
+        assert audit.changes_of(updated[0]) == {"company_id": (None, str(glass))}
+    again = member.post("/t/acme/crm/contacts/bulk", data={
+        "ids": [str(ids["petr"]), str(ids["jana"])], "action": "company", "bulk_company": str(glass)},
+        follow_redirects=True)
+    assert "1 contact put in Sklárna Bor (of 2 chosen)." in text(again)
+
+
+@pytest.mark.parametrize(("chosen", "message"), [
+    ("", "Choose the company to put the contacts in."),
+    ("OTHER", "Choose one of this workspace&#39;s companies."),
+])
+def test_no_company_or_another_workspace_s_is_refused_next_to_the_choice(web_app, member, acme, chosen, message):
+    ids = _people(web_app, acme)
+    if chosen == "OTHER":
+        chosen = str(_company(web_app, new_tenant(web_app, "other", country="CZ"), "Cizí s.r.o."))
+    answer = member.post("/t/acme/crm/contacts/bulk", data={
+        "ids": [str(ids["petr"])], "action": "company", "bulk_company": chosen})
+    assert answer.status_code == 422
+    html = text(answer)
+    assert f'<p class="error" id="bulk-company-err" role="alert">{message}' in html
+    assert 'aria-describedby="bulk-company-err" aria-invalid="true" id="bulk_company"' in html
+    assert _company_of(web_app, ids["petr"]) is None
+
+
+def test_beyond_a_select_the_company_is_found_by_what_is_typed(web_app, member, acme, monkeypatch):
+    monkeypatch.setattr(pickers, "SELECT_UP_TO", 0)
+    ids = _people(web_app, acme)
+    glass = _company(web_app, acme, "Sklárna Bor")
+    page = text(member.get("/t/acme/crm/contacts"))
+    assert 'name="bulk_company_search"' in page and "Sklárna" not in page
+    none = member.post("/t/acme/crm/contacts/bulk", data={
+        "ids": [str(ids["eva"])], "action": "company", "bulk_company": "", "bulk_company_search": "Porcelánka"})
+    assert none.status_code == 422 and "No company matches “Porcelánka”." in text(none)
+    assert 'value="Porcelánka"' in text(none)  # kept in the box
+    found = member.post("/t/acme/crm/contacts/bulk", data={
+        "ids": [str(ids["eva"])], "action": "company", "bulk_company": "", "bulk_company_search": "sklarna"})
+    assert found.status_code == 302 and _company_of(web_app, ids["eva"]) == glass
