@@ -20,20 +20,35 @@ from .preconditions import check, tagged
 
 SUBJECTS = {"contact": contacts.get, "company": companies.get, "deal": deals.get}
 PLURAL = {"contact": "contacts", "company": "companies", "deal": "deals"}
-EDITABLE = {"kind": (str, None), "due_on": (str, None), "note": (str, None), "done": (bool,)}
+EDITABLE = {"kind": (str, None), "due_on": (str, None), "note": (str, None), "owner_id": (str, None), "done": (bool,)}
 FIELDS = {**EDITABLE, **{f"{s}_id": (str, None) for s in SUBJECTS}}
 
 
 def to_json(activity: Activity) -> dict:
     return {"id": str(activity.id), "kind": activity.kind, "due_on": iso(activity.due_on), "done": activity.done,
             "done_at": iso(activity.done_at), "note": or_null(activity.reveal("note")),
+            "owner_id": ident(activity.owner_id),
             **{f"{s}_id": ident(getattr(activity, f"{s}_id")) for s in SUBJECTS},
             "created_at": iso(activity.created_at)}
 
 
 def _data(given: dict, current: dict) -> service.ActivityData:
     values = {name: text(given[name]) if name in given else current[name] for name in ("kind", "due_on", "note")}
-    return run_form(forms.ActivityForm, values).data_for_service()
+    values["owner"] = text(given["owner_id"]) if "owner_id" in given else current["owner"]
+    # As for a deal's owner: the form checks the id is a choice, the service that it is a member.
+    form = run_form(forms.ActivityForm, values, {"owner": "owner_id"},
+                    owner_choices=[(values["owner"], values["owner"])] if values["owner"] else [])
+    parse_uuid(values["owner"], "owner_id", "members")
+    return form.data_for_service()
+
+
+def _written(write):
+    """`write()`, with a member who is none of this workspace's as a 422 on owner_id."""
+    try:
+        return write()
+    except deals.Refused as exc:
+        db.session.rollback()
+        raise validation_error({f"{exc.field}_id": str(exc)}) from exc
 
 
 def _usable(activity: Activity | None) -> Activity:
@@ -85,9 +100,9 @@ def activity_list():
 @require_scope("crm:write")
 def activity_create():
     given = json_body(FIELDS, required=("kind",))
-    data = _data(given, {"kind": "", "due_on": "", "note": ""})
+    data = _data(given, {"kind": "", "due_on": "", "note": "", "owner": ""})
     subject, subject_id = _subject(given)
-    activity = service.create(subject, subject_id, data, actor=g.api_client)
+    activity = _written(lambda: service.create(subject, subject_id, data, actor=g.api_client))
     if given.get("done"):
         service.complete(activity, done=True, actor=g.api_client)
     db.session.flush()  # the version the ETag names
@@ -116,9 +131,11 @@ def activity_update(activity_id):
              for s in SUBJECTS if f"{s}_id" in given}
     if moved:
         raise validation_error(moved)
-    if set(given) & {"kind", "due_on", "note"}:
-        current = {"kind": activity.kind, "due_on": iso(activity.due_on) or "", "note": activity.reveal("note")}
-        service.update(activity, _data(given, current), actor=g.api_client)
+    if set(given) & {"kind", "due_on", "note", "owner_id"}:
+        current = {"kind": activity.kind, "due_on": iso(activity.due_on) or "", "note": activity.reveal("note"),
+                   "owner": ident(activity.owner_id) or ""}
+        data = _data(given, current)
+        _written(lambda: service.update(activity, data, actor=g.api_client))
     if "done" in given and given["done"] != activity.done:
         service.complete(activity, done=given["done"], actor=g.api_client)
     db.session.flush()  # the version the ETag names
@@ -142,6 +159,7 @@ _input = {
     "kind": {"enum": ["call", "meeting", "email", "task"]},
     "due_on": {"type": ["string", "null"], "format": "date"}, "note": {"type": ["string", "null"], "maxLength": 10000},
     "done": {"type": "boolean"},
+    "owner_id": {**_id, "description": "The member assigned to do it (a user id, as a deal's owner_id); null: nobody"},
     "contact_id": _id, "company_id": _id, "deal_id": _id,
 }
 openapi.add_schemas({

@@ -12,7 +12,7 @@ from tenantry.platform import audit, clock
 from tenantry.platform.db import by_id, db
 from tenantry.platform.tenancy import current_tenant
 
-from . import search, versions
+from . import deals, search, versions
 from .models import COMPANY, Activity, Contact, Deal
 
 SUBJECTS = ("contact", "company", "deal")
@@ -23,6 +23,12 @@ class ActivityData:
     kind: str
     due_on: date | None = None
     note: str = ""
+    owner_id: uuid.UUID | None = None  # who is to do it
+
+
+def _check(data: ActivityData) -> None:
+    if data.owner_id is not None and not deals.is_member(data.owner_id):
+        raise deals.Refused("owner", "The person assigned must be a member of this workspace.")
 
 
 def get(activity_id: uuid.UUID) -> Activity | None:
@@ -33,8 +39,9 @@ def create(subject: str, subject_id: uuid.UUID, data: ActivityData, *, actor=Non
     """The caller has loaded the subject under the current tenant (so it exists and is ours)."""
     if subject not in SUBJECTS:
         raise ValueError(subject)
+    _check(data)
     activity = Activity(id=uuid.uuid4(), tenant_id=current_tenant.id, kind=data.kind, due_on=data.due_on,
-                        done=False, **{f"{subject}_id": subject_id})
+                        owner_id=data.owner_id, done=False, **{f"{subject}_id": subject_id})
     activity.seal("note", data.note)
     db.session.add(activity)
     db.session.flush()
@@ -44,10 +51,12 @@ def create(subject: str, subject_id: uuid.UUID, data: ActivityData, *, actor=Non
 
 
 def update(activity: Activity, data: ActivityData, *, actor=None, version: int | None = None) -> Activity:
-    """Change kind, due date and note; the subject stays (an activity does not move)."""
+    """Change kind, due date, note and who is to do it; the subject stays (an activity does not
+    move)."""
+    _check(data)
     with versions.checked(activity, version):
         before = activity.snapshot()
-        activity.kind, activity.due_on = data.kind, data.due_on
+        activity.kind, activity.due_on, activity.owner_id = data.kind, data.due_on, data.owner_id
         activity.seal("note", data.note)
         db.session.flush()
     audit.record("crm.activity.updated", actor=actor, tenant_id=activity.tenant_id, target_type="activity",
@@ -61,6 +70,20 @@ def complete(activity: Activity, *, done: bool = True, actor=None) -> None:
     db.session.flush()
     audit.record("crm.activity.completed" if done else "crm.activity.reopened", actor=actor,
                  tenant_id=activity.tenant_id, target_type="activity", target_id=activity.id)
+
+
+def assign(activity: Activity, owner_id: uuid.UUID | None, *, actor=None) -> bool:
+    """The activity is given to `owner_id` (a member: checked by the caller; None: nobody),
+    audited as a change of it. False when it was theirs already (nothing written)."""
+    if activity.owner_id == owner_id:
+        return False
+    before = activity.owner_id
+    activity.owner_id = owner_id
+    db.session.flush()
+    audit.record("crm.activity.updated", actor=actor, tenant_id=activity.tenant_id, target_type="activity",
+                 target_id=activity.id, changes=audit.diff({"owner_id": before}, {"owner_id": owner_id}),
+                 details={"via": "bulk"})
+    return True
 
 
 def delete(activity: Activity, *, actor=None, version: int | None = None) -> None:

@@ -4,6 +4,7 @@ dates and the done flag are not encrypted); only the page shown is decrypted."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date
 
@@ -18,6 +19,7 @@ from .models import ACTIVITY_KINDS, Activity
 PAGE_SIZE = 25
 STATES = {"open": "Open", "overdue": "Overdue", "done": "Done", "all": "All"}
 SORTS = {"due": "Due date, soonest first", "newest": "Newest first"}
+UNASSIGNED = "nobody"  # the "Assigned to" filter's choice of the activities assigned to no one
 
 
 @dataclass
@@ -29,12 +31,17 @@ class Page:
 
 
 def listing(*, today: date, q: str = "", kind: str = "", state: str = "open", sort: str = "due", page: int = 1,
-            page_size: int | None = None) -> Page:
+            page_size: int | None = None, owner: uuid.UUID | str | None = None) -> Page:
     """One page of activities. "open" and "overdue" leave out those done; those of a restricted
-    contact are never listed [DSR-restrict]. By due date, those without one come last."""
+    contact are never listed [DSR-restrict]. By due date, those without one come last. `owner`:
+    only those assigned to that member, or to nobody (UNASSIGNED)."""
     stmt = sa.select(Activity).where(Activity.tenant_id == current_tenant.id, activities.usable())
     if kind in ACTIVITY_KINDS:
         stmt = stmt.where(Activity.kind == kind)
+    if owner == UNASSIGNED:
+        stmt = stmt.where(Activity.owner_id.is_(None))
+    elif isinstance(owner, uuid.UUID):
+        stmt = stmt.where(Activity.owner_id == owner)
     if state in ("open", "overdue"):
         stmt = stmt.where(Activity.done.is_(False))
     if state == "overdue":

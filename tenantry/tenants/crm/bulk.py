@@ -1,9 +1,9 @@
 """Changes to several records at once, chosen on their list: contacts tagged, untagged, put
-in a company or deleted; deals moved to a stage, given an owner or deleted; activities marked done, reopened
-or deleted. All or nothing: every record chosen must still be this workspace's and usable, or
-nothing is written. Each record's change goes through its own service (contacts.update,
-board.move, deals.set_column, activities.complete, the deletes), so it is encrypted, indexed
-and audited exactly as one changed on its page."""
+in a company or deleted; deals moved to a stage, given an owner or deleted; activities marked
+done, reopened, assigned or deleted. All or nothing: every record chosen must still be this
+workspace's and usable, or nothing is written. Each record's change goes through its own
+service (contacts.update, board.move, deals.set_column, activities.complete and assign, the
+deletes), so it is encrypted, indexed and audited exactly as one changed on its page."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from .models import Activity, Contact, Deal
 MAX_CHOSEN = 100  # the contact list shows at most 100 a page
 CONTACT_ACTIONS = ("tag", "untag", "company", "delete")
 DEAL_ACTIONS = ("stage", "owner", "delete")
-ACTIVITY_ACTIONS = ("done", "reopen", "delete")
-NOBODY = "nobody"  # the owner chosen to take a deal's owner away
+ACTIVITY_ACTIONS = ("done", "reopen", "owner", "delete")
+NOBODY = "nobody"  # the owner chosen to take a deal's (or an activity's) owner away
 
 
 class Refused(ValueError):
@@ -145,7 +145,8 @@ def a_stage(value: str):
 
 
 def an_owner(value: str) -> uuid.UUID | None:
-    """The owner chosen for the deals ticked: a member of this workspace, or nobody (None)."""
+    """The owner chosen for the deals or activities ticked: a member of this workspace, or
+    nobody (None)."""
     if value == NOBODY:
         return None
     owner_id = forms.uuid_or_none(value)
@@ -160,9 +161,11 @@ def move(chosen_deals: list[Deal], stage, *, actor=None) -> int:
     return sum(board.move(deal, stage.id, actor=actor, via="bulk") for deal in chosen_deals)
 
 
-def reassign(chosen_deals: list[Deal], owner_id: uuid.UUID | None, *, actor=None) -> int:
-    """Each deal gets `owner_id` as its owner (None: nobody); how many changed."""
-    return sum(deals.set_column(deal, "owner_id", owner_id, actor=actor, via="bulk") for deal in chosen_deals)
+def reassign(chosen_records: list, owner_id: uuid.UUID | None, *, actor=None) -> int:
+    """Each deal gets `owner_id` as its owner, or each activity as the member assigned to it
+    (None: nobody); how many changed."""
+    return sum(deals.set_column(r, "owner_id", owner_id, actor=actor, via="bulk") if isinstance(r, Deal)
+               else activities.assign(r, owner_id, actor=actor) for r in chosen_records)
 
 
 def plural(model) -> str:

@@ -1,6 +1,6 @@
 """The lists' changes to the records ticked (crm/bulk.py): contacts tagged, untagged, put in
 a company or deleted; deals moved to a stage, given an owner or deleted; activities marked
-done, reopened or deleted. Routes of the CRM's blueprint.
+done, reopened, assigned or deleted. Routes of the CRM's blueprint.
 
 A refused change shows its list again with the boxes still ticked and the error next to the
 choice it is about (422), and writes nothing; a done one returns to the list as it was, its
@@ -100,9 +100,7 @@ def deal_bulk():
         owner_id = bulk.an_owner(sent["owner"])
         picked = chosen()
         changed = bulk.reassign(picked, owner_id, actor=current_user)
-        whom = dict(deals.members()).get(str(owner_id), "") if owner_id else ""
-        return (f"{bulk.counted(changed, Deal)} {f'given to {whom}' if whom else 'left without an owner'} "
-                f"(of {len(picked)} chosen).")
+        return f"{bulk.counted(changed, Deal)} {_given(owner_id)} (of {len(picked)} chosen)."
 
     return _bulk(Deal, _DEAL_LIST_ARGS, bulk.DEAL_ACTIONS, "crm.deal_list",
                  lambda listed, errors, ids: _deal_list(listed, bulk_errors=errors, chosen=ids, bulk_sent=sent), run)
@@ -111,13 +109,26 @@ def deal_bulk():
 @bp.post("/crm/activities/bulk")
 @require_role("member")
 def activity_bulk():
+    sent = {"owner": request.form.get("bulk_owner", "")}
+
     def run(action, chosen):
         if action == "delete":
             return _deleted(chosen(), Activity)
+        if action == "owner":
+            owner_id = bulk.an_owner(sent["owner"])
+            picked = chosen()
+            return f"{bulk.counted(bulk.reassign(picked, owner_id, actor=current_user), Activity)} " \
+                   f"{_given(owner_id)} (of {len(picked)} chosen)."
         picked = chosen()
         changed = bulk.complete(picked, done=action == "done", actor=current_user)
         return (f"{bulk.counted(changed, Activity)} {'marked as done' if action == 'done' else 'reopened'} "
                 f"(of {len(picked)} chosen).")
 
     return _bulk(Activity, ACTIVITY_LIST_ARGS, bulk.ACTIVITY_ACTIONS, "crm.activity_list",
-                 lambda listed, errors, ids: _activity_list(listed, bulk_errors=errors, chosen=ids), run)
+                 lambda listed, errors, ids: _activity_list(listed, bulk_errors=errors, chosen=ids, bulk_sent=sent),
+                 run)
+
+
+def _given(owner_id) -> str:
+    whom = dict(deals.members()).get(str(owner_id), "") if owner_id else ""
+    return f"given to {whom}" if whom else "left without an owner"

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from tenantry.platform import audit
 from tenantry.platform.db import db
 
-from . import activities, companies, contacts, custom_fields, deals, name_order, stages
+from . import activities, companies, contacts, custom_fields, deals, forms, name_order, stages
 from .csv_import import COMPANY_HEADERS, CONTACT_HEADERS
 from .models import Activity, Company, Contact, Deal
 
@@ -70,10 +70,14 @@ def deal_rows(*, q: str = "", stage_id, owner_id, sort: str):
     return header, rows, [d.id for d, _ in page.items]
 
 
-def activity_rows(*, q: str = "", kind: str = "", done: str = ""):
-    """Every activity of the workspace (newest first), optionally of one kind or state, or of
-    what `q` finds (activities.matching)."""
+def activity_rows(*, q: str = "", kind: str = "", done: str = "", owner: str = ""):
+    """Every activity of the workspace (newest first), optionally of one kind or state, assigned
+    to one member or to nobody ("nobody"), or of what `q` finds (activities.matching)."""
     stmt = sa.select(Activity).order_by(Activity.created_at.desc(), Activity.id)
+    if owner == "nobody":
+        stmt = stmt.where(Activity.owner_id.is_(None))
+    elif forms.uuid_or_none(owner) is not None:
+        stmt = stmt.where(Activity.owner_id == forms.uuid_or_none(owner))
     if q.strip():
         stmt = stmt.where(activities.matching(q))
     if kind in ("call", "meeting", "email", "task"):
@@ -88,13 +92,14 @@ def activity_rows(*, q: str = "", kind: str = "", done: str = ""):
     people = _names(Contact, [a.contact_id for a in found], _contact_name)
     firms = _names(Company, [a.company_id for a in found], _company_name)
     titles = _names(Deal, [a.deal_id for a in found], lambda d: d.reveal("title"))
-    header = ["Kind", "Subject", "Subject type", "Due date", "Done", "Done at", "Note", "Created at"]
+    header = ["Kind", "Subject", "Subject type", "Due date", "Assigned to", "Done", "Done at", "Note", "Created at"]
+    members = dict(deals.members())
     rows = []
     for a in found:
         subject, subject_id = activities.subject_of(a)
         name = {"contact": people, "company": firms, "deal": titles}[subject].get(subject_id, "")
-        rows.append([a.kind, name, subject, a.due_on, "yes" if a.done else "no", a.done_at, a.reveal("note"),
-                     a.created_at])
+        rows.append([a.kind, name, subject, a.due_on, members.get(str(a.owner_id), "") if a.owner_id else "",
+                     "yes" if a.done else "no", a.done_at, a.reveal("note"), a.created_at])
     return header, rows, [a.id for a in found]
 
 

@@ -53,6 +53,11 @@ def members() -> list[tuple[str, str]]:
     return sorted(named, key=lambda pair: (pair[1].lower(), pair[0]))
 
 
+def is_member(user_id: uuid.UUID) -> bool:
+    """Whether the user is a member of the current workspace (who may own a deal or an activity)."""
+    return db.session.execute(sa.select(Membership.id).where(Membership.user_id == user_id)).scalar() is not None
+
+
 def _check(data: DealData) -> None:
     from . import companies, contacts
 
@@ -63,8 +68,7 @@ def _check(data: DealData) -> None:
         raise Refused("contact", "Choose one of this workspace's contacts.")
     if data.company_id is not None and companies.get(data.company_id) is None:
         raise Refused("company", "Choose one of this workspace's companies.")
-    if data.owner_id is not None and db.session.execute(
-            sa.select(Membership.id).where(Membership.user_id == data.owner_id)).scalar() is None:
+    if data.owner_id is not None and not is_member(data.owner_id):
         raise Refused("owner", "The owner must be a member of this workspace.")
 
 

@@ -355,7 +355,12 @@ class DealForm(EditForm):
 class ActivityForm(EditForm):
     kind = SelectField("Kind", choices=list(ACTIVITY_KIND_LABELS.items()), validators=[DataRequired()])
     due_on = StringField("Due date", validators=[Optional(), Length(max=20)])
+    owner = SelectField("Assigned to", validators=[Optional()])
     note = TextAreaField("Note", validators=[Optional(), Length(max=10000)])
+
+    def __init__(self, *args, owner_choices=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.owner.choices = [("", "— nobody —"), *owner_choices]
 
     def validate_due_on(self, field):
         self._due = _iso_date(field.data)
@@ -364,12 +369,13 @@ class ActivityForm(EditForm):
         from .activities import ActivityData
 
         return ActivityData(kind=self.kind.data, due_on=getattr(self, "_due", None),
-                            note=(self.note.data or "").strip())
+                            note=(self.note.data or "").strip(), owner_id=optional_uuid(self.owner.data))
 
     def fill_from(self, activity, note: str | None) -> None:
         self.based_on(activity)
         self.kind.data = activity.kind
         self.due_on.data = activity.due_on.isoformat() if activity.due_on else ""
+        self.owner.data = str(activity.owner_id) if activity.owner_id else ""
         self.note.data = note or ""
 
 

@@ -205,7 +205,8 @@ def deal_export():
 @require_role("member")
 def activity_export():
     return _export("activities", *csv_export.activity_rows(
-        q=request.args.get("q", "")[:200], kind=request.args.get("kind", ""), done=request.args.get("done", "")))
+        q=request.args.get("q", "")[:200], kind=request.args.get("kind", ""), done=request.args.get("done", ""),
+        owner=request.args.get("owner", "")))
 
 
 # --- custom fields (admins) ----------------------------------------------------------------

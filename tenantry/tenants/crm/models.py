@@ -310,7 +310,7 @@ ACTIVITY_KINDS = tuple(ACTIVITY_KIND_LABELS)
 class Activity(Sealed, TenantScoped, db.Model):
     __tablename__ = "activities"
     ENCRYPTED = ("note",)
-    TRACKED = ("kind", "due_on", "done")
+    TRACKED = ("kind", "due_on", "done", "owner_id")
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     kind: Mapped[str] = mapped_column(sa.String(10))
@@ -321,6 +321,9 @@ class Activity(Sealed, TenantScoped, db.Model):
     contact_id: Mapped[uuid.UUID | None]
     company_id: Mapped[uuid.UUID | None]
     deal_id: Mapped[uuid.UUID | None]
+    # Who is to do it: a member of the workspace, as a deal's owner (a user who is deleted
+    # leaves it to nobody).
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     version: Mapped[int] = mapped_column(server_default="1")  # as Company.version
     __mapper_args__ = {"version_id_col": version}
@@ -328,6 +331,7 @@ class Activity(Sealed, TenantScoped, db.Model):
     __table_args__ = (
         # API lists page by (created_at, id) [bench/crm.py]: without it every page sorts the tenant.
         sa.Index("ix_activities_tenant_created", "tenant_id", "created_at", "id"),
+        sa.Index("ix_activities_tenant_owner", "tenant_id", "owner_id"),
         sa.UniqueConstraint("tenant_id", "id"),
         sa.ForeignKeyConstraint(["tenant_id", "contact_id"], ["contacts.tenant_id", "contacts.id"]),
         sa.ForeignKeyConstraint(["tenant_id", "company_id"], ["companies.tenant_id", "companies.id"]),

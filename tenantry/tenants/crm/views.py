@@ -348,16 +348,30 @@ def company_delete(company_id):
 
 def _timeline(subject: str, subject_id, form=None) -> dict:
     related = deals.of(**{f"{subject}_id": subject_id}) if subject in ("contact", "company") else []
-    return {"timeline": activities.timeline(subject, subject_id), "activity_form": form or forms.ActivityForm(),
+    members = deals.members()
+    if form is None:
+        form = _activity_form(members)
+        if str(current_user.id) in dict(members):  # a new activity is one's own unless said otherwise
+            form.owner.data = str(current_user.id)
+    return {"timeline": activities.timeline(subject, subject_id), "activity_form": form,
             "activity_action": url_for(f"crm.{subject}_activity_add", **{f"{subject}_id": subject_id}),
-            "related_deals": related, "today": clock.now().date()}
+            "related_deals": related, "today": clock.now().date(), "member_names": dict(members)}
+
+
+def _activity_form(members=None, **kwargs) -> forms.ActivityForm:
+    return forms.ActivityForm(owner_choices=deals.members() if members is None else members, **kwargs)
 
 
 def _add_activity(subject: str, subject_id, show):
-    form = forms.ActivityForm()
+    form = _activity_form()
     if not form.validate_on_submit():
         return show(subject_id, activity_form=form), 422
-    activities.create(subject, subject_id, form.data_for_service(), actor=current_user)
+    try:
+        activities.create(subject, subject_id, form.data_for_service(), actor=current_user)
+    except deals.Refused as exc:  # the member chosen left meanwhile
+        db.session.rollback()
+        form.owner.errors = [str(exc)]
+        return show(subject_id, activity_form=form), 422
     db.session.commit()
     flash("Activity added.", "success")
     return redirect(url_for(f"crm.{subject}_show", **{f"{subject}_id": subject_id}) + "#timeline")
@@ -403,9 +417,11 @@ def activity_list():
     return _activity_list(request.args)
 
 
-def _activity_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] = frozenset()):
+def _activity_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] = frozenset(),
+                   bulk_sent: dict | None = None):
     """The activity list for the query `args`; with `bulk_errors`, shown again after a refused
-    change of the activities `chosen` (their boxes still ticked), with a 422."""
+    change of the activities `chosen` (their boxes still ticked, the choice `bulk_sent` kept),
+    with a 422."""
     q = args.get("q", "")[:200]
     kind = args.get("kind", "")
     state = args.get("state", "open")
@@ -413,18 +429,23 @@ def _activity_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[s
     kind = kind if kind in ACTIVITY_KINDS else ""
     state = state if state in listed_activities.STATES else "open"
     sort = sort if sort in listed_activities.SORTS else "due"
+    owner = args.get("owner", "")
+    owner = owner if owner == listed_activities.UNASSIGNED else forms.uuid_or_none(owner)
     today = clock.now().date()
-    page = listed_activities.listing(today=today, q=q, kind=kind, state=state, sort=sort,
+    page = listed_activities.listing(today=today, q=q, kind=kind, state=state, sort=sort, owner=owner,
                                      page=args.get("page", 1, type=int) or 1)
     _read("activity", [d.activity.id for d in page.items], listed=True, search=bool(q.strip()))
     _read_names((d.subject, d.subject_id) for d in page.items)
+    members = deals.members()
     return render_template("crm/activities.html", page=page, today=today, q=q, kind=kind, state=state, sort=sort,
                            kinds=ACTIVITY_KIND_LABELS, states=listed_activities.STATES, sorts=listed_activities.SORTS,
-                           bulk_errors=bulk_errors or {}, chosen=chosen), 422 if bulk_errors else 200
+                           owner=str(owner or ""), owners=[(listed_activities.UNASSIGNED, "Nobody"), *members],
+                           member_names=dict(members), bulk_errors=bulk_errors or {}, chosen=chosen,
+                           bulk_sent=bulk_sent or {}, nobody=bulk.NOBODY), 422 if bulk_errors else 200
 
 
 # The list's own query, carried through its forms as list_<name> so "Mark done" returns to it.
-ACTIVITY_LIST_ARGS = ("q", "kind", "state", "sort", "page")
+ACTIVITY_LIST_ARGS = ("q", "kind", "state", "owner", "sort", "page")
 
 
 @bp.post("/crm/activities/<uuid:activity_id>/done")
@@ -449,7 +470,8 @@ def activity_done(activity_id):
 def activity_edit(activity_id):
     activity = _changeable(activity_id)
     subject, subject_id = activities.subject_of(activity)
-    form = forms.ActivityForm()
+    members = deals.members()
+    form = _activity_form(members)
     if request.method == "GET":
         form.fill_from(activity, activity.reveal("note"))
         _read("activity", [activity.id], listed=False, form=True)
@@ -460,10 +482,15 @@ def activity_edit(activity_id):
         except versions.EditConflict:
             db.session.rollback()
             activity = _changeable(activity.id)
-            saved = forms.ActivityForm(formdata=None)
+            saved = _activity_form(members, formdata=None)
             saved.fill_from(activity, activity.reveal("note"))
             conflict = _saved_meanwhile(form, saved, "activity", activity)
-        if not conflict:  # saved, or what was saved meanwhile is what they sent
+        except deals.Refused as exc:  # the member chosen left meanwhile
+            db.session.rollback()
+            activity = _changeable(activity.id)
+            form.owner.errors = [str(exc)]
+            conflict = None
+        if not conflict and not form.errors:  # saved, or what was saved meanwhile is what they sent
             db.session.commit()
             flash("Activity saved.", "success")
             return _back_to(activity)

@@ -154,9 +154,9 @@ ENTITIES: list[Entity] = [
            _sealed_rows(Deal, ("value", "currency", "stage_id", "expected_close", "contact_id", "company_id",
                                "owner_id", "created_at", "updated_at")), _count(Deal)),
     Entity("activities", ("id", "kind", "due_on", "done", "done_at", "contact_id", "company_id", "deal_id",
-                          "created_at", *Activity.ENCRYPTED),
+                          "owner_id", "created_at", *Activity.ENCRYPTED),
            _sealed_rows(Activity, ("kind", "due_on", "done", "done_at", "contact_id", "company_id", "deal_id",
-                                   "created_at")), _count(Activity)),
+                                   "owner_id", "created_at")), _count(Activity)),
     Entity("members", ("id", "user_id", "email", "name", "role", "created_at"), _member_rows, _count(Membership)),
     # The trail of this tenant as stored (it holds ids, never personal values); `hash` lets the
     # controller re-check the chain offline.

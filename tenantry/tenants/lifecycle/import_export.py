@@ -199,7 +199,7 @@ def _import(tenant: Tenant, reader: Reader, result: Imported, with_members: bool
             "created_at": _when(r["created_at"]), "updated_at": _when(r["updated_at"])}),
         ("custom_field_values", CustomValue, lambda r: _custom_value(w, r)),
         ("deals", Deal, lambda r: _deal(w, r, owner)),
-        ("activities", Activity, lambda r: _activity(w, r)),
+        ("activities", Activity, lambda r: _activity(w, r, owner)),
     ]
     for name, model, convert in steps:
         n = 0
@@ -243,9 +243,10 @@ def _deal(w: _Writer, r: dict, owner) -> dict:
             "updated_at": _when(r["updated_at"]), **w.seal(Deal, new, r)}
 
 
-def _activity(w: _Writer, r: dict) -> dict:
+def _activity(w: _Writer, r: dict, owner) -> dict:
     new = w.new_id(r["id"])
     return {"id": new, "tenant_id": w.tid, "kind": r["kind"], "due_on": _day(r.get("due_on")), "done": r["done"],
             "done_at": _when(r.get("done_at")), "contact_id": w.mapped(r.get("contact_id")),
             "company_id": w.mapped(r.get("company_id")), "deal_id": w.mapped(r.get("deal_id")),
-            "created_at": _when(r["created_at"]), **w.seal(Activity, new, r)}
+            # An export made before activities were assigned has no owner_id: nobody.
+            "owner_id": owner(r.get("owner_id")), "created_at": _when(r["created_at"]), **w.seal(Activity, new, r)}

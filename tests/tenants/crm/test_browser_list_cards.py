@@ -170,7 +170,7 @@ def test_lists_are_cards_on_a_phone_and_tables_on_a_laptop(live_server, page):
 
 @pytest.mark.browser
 def test_a_cards_title_and_buttons_are_big_enough_to_tap_and_reached_by_tab(live_server, page):
-    rows = _check_phone(page, f"{live_server}/t/acme/crm/activities", ["Due", "Kind", "About", "Note", "State"])
+    rows = _check_phone(page, f"{live_server}/t/acme/crm/activities", ["Due", "Kind", "About", "Note", "Assigned to", "State"])
     assert rows[0][2]["title"] and rows[0][2]["text"].startswith("Okna")  # "About" heads the card
     card = page.locator("table.data tbody tr").first
     title, edit, done = (card.locator("td.card-title a"), card.get_by_role("link", name="Edit"),

@@ -33,7 +33,8 @@ def seed(tenant: Tenant, *, note: str = "Called about the renewal", contacts_n: 
                                            stage_id=stage.id, contact_id=made[0].id,
                                            owner_id=tenant._test_owner.id if hasattr(tenant, "_test_owner") else None))
         activities.create("contact", made[0].id, activities.ActivityData(kind="call", note=note))
-        activities.create("deal", deal.id, activities.ActivityData(kind="task", note="-send offer"))
+        activities.create("deal", deal.id, activities.ActivityData(kind="task", note="-send offer",
+                                                                   owner_id=deal.owner_id))
         db.session.flush()
 
 

@@ -54,6 +54,9 @@ def test_export_import_export_round_trip_equals_the_original(app, app_ctx, tmp_p
     assert [c["restricted_at"] is not None for c in entity(copy, "contacts")].count(True) == 1
     # The deal keeps its owner: the source's owner became a member of the target (--with-members).
     assert entity(copy, "deals")[0]["owner_id"] == entity(source, "deals")[0]["owner_id"] is not None
+    # So does the activity assigned to that member.
+    assert {a["owner_id"] for a in entity(copy, "activities")} == {a["owner_id"] for a in entity(source, "activities")}
+    assert entity(source, "deals")[0]["owner_id"] in {a["owner_id"] for a in entity(source, "activities")}
     assert {m["email"] for m in entity(copy, "members")} >= {m["email"] for m in entity(source, "members")}
     # Search works in the new tenant: its blind indexes were rebuilt under its own key.
     with tenant_context(db.session.get(Tenant, b_id)):

@@ -1,0 +1,31 @@
+"""owner_id of activities in the API: written on create and PATCH (null: nobody), read back,
+refused as a 4xx on owner_id when it names no member of this workspace; in the OpenAPI
+document."""
+
+from __future__ import annotations
+
+import uuid
+
+from tenantry.platform.db import db
+from tenantry.platform.tenancy import Tenant, tenant_context
+from tenantry.tenants.crm import contacts
+from tests.identity.support import in_app, new_member
+from tests.tenants.api.conftest import error_of
+
+
+def test_the_api_reads_and_writes_owner_id(api, api_app, http, acme):
+    olga = new_member(api_app, acme, "member", email="olga@acme.example.com")
+    with in_app(api_app), tenant_context(db.session.get(Tenant, acme.id)):
+        jana = contacts.create(contacts.ContactData(first_name="Jana")).id
+    w = {"jana": jana, "olga": olga}
+    made = api.post("/api/v1/activities", json={"kind": "task", "contact_id": str(w["jana"]),
+                                                  "owner_id": str(w["olga"].id)})
+    assert made.status_code == 201, made.get_json()
+    assert made.get_json()["owner_id"] == str(w["olga"].id)
+    changed = api.patch(f"/api/v1/activities/{made.get_json()['id']}", json={"owner_id": None})
+    assert changed.status_code == 200 and changed.get_json()["owner_id"] is None
+    for bad, status in ((str(uuid.uuid4()), 422), ("not-an-id", 422), (5, 400)):
+        refused = api.post("/api/v1/activities", json={"kind": "task", "contact_id": str(w["jana"]), "owner_id": bad})
+        assert refused.status_code == status and "owner_id" in error_of(refused)["fields"], refused.get_json()
+    schema = http.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    assert "owner_id" in schema["ActivityInput"]["properties"] and "owner_id" in schema["Activity"]["properties"]
