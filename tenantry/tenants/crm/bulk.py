@@ -150,7 +150,7 @@ def an_owner(value: str) -> uuid.UUID | None:
     if value == NOBODY:
         return None
     owner_id = forms.uuid_or_none(value)
-    if owner_id is None or owner_id not in {uuid.UUID(user_id) for user_id, _label in deals.members()}:
+    if owner_id is None or not deals.is_member(owner_id):
         raise Refused("owner", "Choose the new owner, a member of this workspace, or nobody." if not value else
                       "The owner must be a member of this workspace.")
     return owner_id

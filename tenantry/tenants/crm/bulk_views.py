@@ -97,10 +97,7 @@ def deal_bulk():
             picked = chosen()
             return f"{bulk.counted(bulk.move(picked, stage, actor=current_user), Deal)} moved to {stage.name} " \
                    f"(of {len(picked)} chosen)."
-        owner_id = bulk.an_owner(sent["owner"])
-        picked = chosen()
-        changed = bulk.reassign(picked, owner_id, actor=current_user)
-        return f"{bulk.counted(changed, Deal)} {_given(owner_id)} (of {len(picked)} chosen)."
+        return _reassigned(Deal, sent["owner"], chosen)
 
     return _bulk(Deal, _DEAL_LIST_ARGS, bulk.DEAL_ACTIONS, "crm.deal_list",
                  lambda listed, errors, ids: _deal_list(listed, bulk_errors=errors, chosen=ids, bulk_sent=sent), run)
@@ -115,10 +112,7 @@ def activity_bulk():
         if action == "delete":
             return _deleted(chosen(), Activity)
         if action == "owner":
-            owner_id = bulk.an_owner(sent["owner"])
-            picked = chosen()
-            return f"{bulk.counted(bulk.reassign(picked, owner_id, actor=current_user), Activity)} " \
-                   f"{_given(owner_id)} (of {len(picked)} chosen)."
+            return _reassigned(Activity, sent["owner"], chosen)
         picked = chosen()
         changed = bulk.complete(picked, done=action == "done", actor=current_user)
         return (f"{bulk.counted(changed, Activity)} {'marked as done' if action == 'done' else 'reopened'} "
@@ -129,6 +123,11 @@ def activity_bulk():
                  run)
 
 
-def _given(owner_id) -> str:
+def _reassigned(model, sent_owner: str, chosen) -> str:
+    """The deals or activities ticked given to the member chosen (or nobody); what was done."""
+    owner_id = bulk.an_owner(sent_owner)  # the choice before the boxes, as for a stage
+    picked = chosen()
+    changed = bulk.reassign(picked, owner_id, actor=current_user)
     whom = dict(deals.members()).get(str(owner_id), "") if owner_id else ""
-    return f"given to {whom}" if whom else "left without an owner"
+    return f"{bulk.counted(changed, model)} {f'given to {whom}' if whom else 'left without an owner'} " \
+           f"(of {len(picked)} chosen)."

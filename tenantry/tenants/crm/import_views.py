@@ -23,7 +23,7 @@ from tenantry.platform.forms import Form
 from tenantry.platform.tenancy import current_tenant
 from tenantry.platform.web import require_role, tenant_blueprint
 
-from . import contacts, csv_export, csv_import, custom_fields
+from . import contacts, csv_export, csv_import, custom_fields, forms
 from .models import COMPANY, CONTACT
 
 bp = tenant_blueprint("crm_io", __name__)
@@ -165,10 +165,7 @@ def import_discard(import_id):
 
 
 def _uuid_arg(name: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(request.args.get(name, ""))
-    except ValueError:
-        return None
+    return forms.uuid_or_none(request.args.get(name))
 
 
 def _export(entity: str, header, rows, ids):

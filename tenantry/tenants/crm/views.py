@@ -552,8 +552,8 @@ def deal_show(deal_id, activity_form=None, move_error: str | None = None):
     deal = deals.get(deal_id) or abort(404)
     contact = contacts.get(deal.contact_id) if deal.contact_id else None
     company = companies.get(deal.company_id) if deal.company_id else None
-    owner = dict(deals.members()).get(str(deal.owner_id), "") if deal.owner_id else ""
     related = _timeline("deal", deal.id, activity_form)
+    owner = related["member_names"].get(str(deal.owner_id), "") if deal.owner_id else ""
     _read("deal", [deal.id], listed=False)
     _read("activity", [a.id for a, _ in related["timeline"]], listed=True)
     # The contact's name is on the page, unless it is restricted [DSR-restrict].
