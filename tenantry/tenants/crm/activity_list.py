@@ -17,7 +17,7 @@ from . import activities, overview
 from .models import ACTIVITY_KINDS, Activity
 
 PAGE_SIZE = 25
-STATES = {"open": "Open", "overdue": "Overdue", "done": "Done", "all": "All"}
+STATES = {"open": "Open", "due": "Due by today", "overdue": "Overdue", "done": "Done", "all": "All"}
 SORTS = {"due": "Due date, soonest first", "newest": "Newest first"}
 UNASSIGNED = "nobody"  # the "Assigned to" filter's choice of the activities assigned to no one
 
@@ -30,11 +30,20 @@ class Page:
     pages: int
 
 
+def in_state(state: str, today: date) -> list:
+    """The conditions of a STATES choice (none for "all" or one unknown): "open", "due" (by
+    `today`) and "overdue" leave out those done."""
+    conditions = {"open": [], "due": [Activity.due_on <= today], "overdue": [Activity.due_on < today]}
+    if state in conditions:
+        return [Activity.done.is_(False), *conditions[state]]
+    return [Activity.done.is_(True)] if state == "done" else []
+
+
 def listing(*, today: date, q: str = "", kind: str = "", state: str = "open", sort: str = "due", page: int = 1,
             page_size: int | None = None, owner: uuid.UUID | str | None = None) -> Page:
-    """One page of activities. "open" and "overdue" leave out those done; those of a restricted
-    contact are never listed [DSR-restrict]. By due date, those without one come last. `owner`:
-    only those assigned to that member, or to nobody (UNASSIGNED)."""
+    """One page of activities in `state` (in_state); those of a restricted contact are never
+    listed [DSR-restrict]. By due date, those without one come last. `owner`: only those
+    assigned to that member, or to nobody (UNASSIGNED)."""
     stmt = sa.select(Activity).where(Activity.tenant_id == current_tenant.id, activities.usable())
     if kind in ACTIVITY_KINDS:
         stmt = stmt.where(Activity.kind == kind)
@@ -42,12 +51,7 @@ def listing(*, today: date, q: str = "", kind: str = "", state: str = "open", so
         stmt = stmt.where(Activity.owner_id.is_(None))
     elif isinstance(owner, uuid.UUID):
         stmt = stmt.where(Activity.owner_id == owner)
-    if state in ("open", "overdue"):
-        stmt = stmt.where(Activity.done.is_(False))
-    if state == "overdue":
-        stmt = stmt.where(Activity.due_on < today)
-    elif state == "done":
-        stmt = stmt.where(Activity.done.is_(True))
+    stmt = stmt.where(*in_state(state, today))
     if q.strip():
         stmt = stmt.where(activities.matching(q))
     page_size = page_size or PAGE_SIZE

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import date
 
 import sqlalchemy as sa
 
-from tenantry.platform import audit
+from tenantry.platform import audit, clock
 from tenantry.platform.db import db
 
-from . import activities, companies, contacts, custom_fields, deals, forms, name_order, stages
+from . import activities, activity_list, companies, contacts, custom_fields, deals, forms, name_order, stages
 from .csv_import import COMPANY_HEADERS, CONTACT_HEADERS
 from .models import Activity, Company, Contact, Deal
 
@@ -70,10 +71,12 @@ def deal_rows(*, q: str = "", stage_id, owner_id, sort: str):
     return header, rows, [d.id for d, _ in page.items]
 
 
-def activity_rows(*, q: str = "", kind: str = "", done: str = "", owner: str = ""):
-    """Every activity of the workspace (newest first), optionally of one kind or state, assigned
-    to one member or to nobody ("nobody"), or of what `q` finds (activities.matching)."""
+def activity_rows(*, q: str = "", kind: str = "", state: str = "", owner: str = "", today: date | None = None):
+    """Every activity of the workspace (newest first), optionally of one kind or state (the
+    activity list's, on `today`), assigned to one member or to nobody ("nobody"), or of what `q`
+    finds (activities.matching)."""
     stmt = sa.select(Activity).order_by(Activity.created_at.desc(), Activity.id)
+    stmt = stmt.where(*activity_list.in_state(state, today or clock.now().date()))
     if owner == "nobody":
         stmt = stmt.where(Activity.owner_id.is_(None))
     elif forms.uuid_or_none(owner) is not None:
@@ -82,8 +85,6 @@ def activity_rows(*, q: str = "", kind: str = "", done: str = "", owner: str = "
         stmt = stmt.where(activities.matching(q))
     if kind in ("call", "meeting", "email", "task"):
         stmt = stmt.where(Activity.kind == kind)
-    if done in ("yes", "no"):
-        stmt = stmt.where(Activity.done.is_(done == "yes"))
     found = list(db.session.execute(stmt).scalars())
     # The timelines of restricted contacts and of those who objected are not exported either.
     held = set(db.session.execute(sa.select(Contact.id).where(

@@ -202,8 +202,9 @@ def deal_export():
 @require_role("member")
 def activity_export():
     return _export("activities", *csv_export.activity_rows(
-        q=request.args.get("q", "")[:200], kind=request.args.get("kind", ""), done=request.args.get("done", ""),
-        owner=request.args.get("owner", "")))
+        q=request.args.get("q", "")[:200], kind=request.args.get("kind", ""), owner=request.args.get("owner", ""),
+        # done=yes|no: the links of earlier versions, still in bookmarks
+        state=request.args.get("state") or {"yes": "done", "no": "open"}.get(request.args.get("done", ""), "")))
 
 
 # --- custom fields (admins) ----------------------------------------------------------------

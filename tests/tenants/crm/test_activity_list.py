@@ -40,6 +40,7 @@ def test_open_ones_by_due_date_undated_last_and_never_a_restricted_contacts(web_
 
 @pytest.mark.parametrize(("args", "expected"), [
     ({"state": "overdue"}, ["Send the revised quote"]),
+    ({"state": "due"}, ["Send the revised quote", "Call about the offer"]),  # overdue or due today
     ({"state": "done"}, ["Already done"]),
     ({"state": "all", "kind": "call"}, ["Already done", "Call about the offer"]),
     ({"kind": "email"}, ["Follow-up e-mail"]),
@@ -96,9 +97,18 @@ def test_a_viewer_reads_without_buttons_and_the_page_is_accessible(web_app, acme
 def test_the_export_holds_what_the_list_finds(web_app, member, acme):
     _seed(web_app, acme.id)
     html = text(member.get("/t/acme/crm/activities?q=gates&state=done"))
-    assert "/t/acme/crm/activities/export.csv?q=gates&amp;done=yes" in html
+    assert "/t/acme/crm/activities/export.csv?q=gates&amp;state=done" in html
     exported = member.get("/t/acme/crm/activities/export.csv?q=gates").get_data(as_text=True)
     assert "Send the revised quote" in exported and "Call about the offer" not in exported
+    # Each state of the list exports what it lists ("all" everything, as no state does).
+    for state in ("open", "due", "overdue", "done", "all"):
+        html = text(member.get(f"/t/acme/crm/activities?state={state}"))
+        link = re.search(r'href="(/t/acme/crm/activities/export\.csv[^"]*)"', html).group(1).replace("&amp;", "&")
+        exported = member.get(link).get_data(as_text=True)
+        assert sorted(n for n in NOTES if n in exported) == sorted(_notes(member, state=state)), state
+    # A link of an earlier version (done=yes|no) still exports what it did.
+    assert "Already done" in member.get("/t/acme/crm/activities/export.csv?done=yes").get_data(as_text=True)
+    assert "Already done" not in member.get("/t/acme/crm/activities/export.csv?done=no").get_data(as_text=True)
 
 
 @pytest.mark.obligation("DPA-B.monitoring")
