@@ -30,7 +30,8 @@ PREFIX = "/t/<slug>/"
 
 # A member acknowledges the notices addressed to them personally, whatever their role: these
 # endpoints act only on the viewer's own notices (none here, so they answer 404 or a no-op).
-VIEWER_MAY_POST = {"notices.acknowledge", "incidents.acknowledge"}
+# Their own morning e-mail of activities due is theirs to turn off too (no workspace data changes).
+VIEWER_MAY_POST = {"notices.acknowledge", "incidents.acknowledge", "crm.reminder_setting"}
 
 
 def _post_rules(app):

@@ -19,6 +19,7 @@ def init_app(app: Flask) -> None:
         import_views,
         index_builds,
         merge_views,  # noqa: F401  (its routes are on views.bp, registered below)
+        reminders,
         views,
     )
     from tenantry.tenants.crm.models import ACTIVITY_KIND_LABELS
@@ -31,6 +32,7 @@ def init_app(app: Flask) -> None:
     add_tenant_nav(app, "crm_io.custom_field_list", "Custom fields", role="admin", order=93)
     cron.register(app, "crm-import-files", csv_import.expire)
     cron.register(app, "crm-search-index", index_builds.sweep)
+    cron.register(app, "crm-activity-reminders", reminders.sweep)
     rotation.register_encrypted_column(custom_fields.CustomValue, "value")
     add_tenant_nav(app, "crm.contact_list", "Contacts", order=10)
     add_tenant_nav(app, "crm.company_list", "Companies", order=11)

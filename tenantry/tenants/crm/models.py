@@ -344,3 +344,18 @@ class Activity(Sealed, TenantScoped, db.Model):
         sa.Index("ix_activities_tenant_company", "tenant_id", "company_id"),
         sa.Index("ix_activities_tenant_deal", "tenant_id", "deal_id"),
     )
+
+
+class ActivityReminder(TenantScoped, db.Model):
+    """A member's morning e-mail about the activities assigned to them that are due
+    (crm/reminders.py): whether they want it (a member without a row does), and the day it was
+    last sent, so that a sweep run again the same day sends nothing twice."""
+
+    __tablename__ = "crm_activity_reminders"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    enabled: Mapped[bool] = mapped_column(default=True)
+    last_sent_on: Mapped[date | None]
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
+
+    __table_args__ = (sa.PrimaryKeyConstraint("tenant_id", "user_id"),)

@@ -38,15 +38,27 @@ class StageTotal:
     values: dict[str, Decimal] = field(default_factory=dict)
 
 
-def due_activities(today: date) -> tuple[list[Due], int]:
-    """Open activities due by a week from `today`, overdue first, and how many there are in all.
-    An activity of a restricted contact is left out, as restricted contacts are from every list."""
-    stmt = sa.select(Activity).where(
-        Activity.done.is_(False), Activity.due_on.is_not(None), Activity.due_on <= today + DUE_WITHIN, activities.usable())
+def due_activities(today: date, owner_id: uuid.UUID | None = None) -> tuple[list[Due], int]:
+    """Open activities due by a week from `today` (only those assigned to `owner_id`, if given),
+    overdue first, and how many there are in all. An activity of a restricted contact is left
+    out, as restricted contacts are from every list."""
+    stmt = _due_within_a_week(today, owner_id)
     total = db.session.execute(sa.select(sa.func.count()).select_from(stmt.subquery())).scalar_one()
     rows = db.session.execute(
         stmt.order_by(Activity.due_on, Activity.created_at, Activity.id).limit(SHOWN)).scalars().all()
     return described(rows, today), total
+
+
+def due_count(today: date) -> int:
+    """How many open activities of anyone's are due by a week from `today` (due_activities' total)."""
+    return db.session.execute(
+        sa.select(sa.func.count()).select_from(_due_within_a_week(today, None).subquery())).scalar_one()
+
+
+def _due_within_a_week(today: date, owner_id: uuid.UUID | None):
+    stmt = sa.select(Activity).where(
+        Activity.done.is_(False), Activity.due_on.is_not(None), Activity.due_on <= today + DUE_WITHIN, activities.usable())
+    return stmt if owner_id is None else stmt.where(Activity.owner_id == owner_id)
 
 
 def described(rows: list[Activity], today: date) -> list[Due]:

@@ -30,6 +30,7 @@ from . import (
     forms,
     overview,
     pickers,
+    reminders,
     stages,
     versions,
 )
@@ -71,11 +72,31 @@ def _read_timeline(related: dict) -> None:
 def dashboard_panel() -> dict:
     """The workspace dashboard's CRM panel (platform.web.add_dashboard_panel)."""
     today = clock.now().date()
-    due, due_total = overview.due_activities(today)
+    everyone = request.args.get("due") == "all"  # else only the member's own
+    due, due_total = overview.due_activities(today, None if everyone else current_user.id)
     _read("activity", [d.activity.id for d in due], listed=True, dashboard=True)
     _read_names(((d.subject, d.subject_id) for d in due), dashboard=True)
-    return {"today": today, "due": due, "due_total": due_total, "pipeline": overview.open_pipeline(),
+    return {"today": today, "due": due, "due_total": due_total, "everyone": everyone,
+            "others_due": overview.due_count(today) if not (everyone or due) else 0,
+            "reminders": reminders.wanted(current_user.id), "pipeline": overview.open_pipeline(),
             "counts": {"contacts": contacts.count(current_tenant.id), "companies": companies.count(current_tenant.id)}}
+
+
+@bp.post("/crm/reminders")
+def reminder_setting():
+    """Turn the member's morning e-mail of their activities due on or off (any role: a viewer may
+    be assigned activities too)."""
+    enabled = request.form.get("enabled") == "1"
+    if reminders.set_wanted(current_user, enabled):
+        db.session.commit()
+    flash("You will get a morning e-mail when activities assigned to you are due." if enabled
+          else "You will no longer get the morning e-mail of your activities due.", "success")
+    return redirect(_dashboard_url())
+
+
+def _dashboard_url() -> str:
+    """The dashboard, as the form posted from it showed it (its own or everyone's due activities)."""
+    return url_for("tenant.dashboard", due="all" if request.form.get("due") == "all" else None)
 
 
 def _uuid_arg(name: str) -> uuid.UUID | None:
@@ -459,7 +480,7 @@ def activity_done(activity_id):
     if back in ("dashboard", "activities"):
         flash("Activity marked as done." if done else "Activity reopened.", "success")
         if back == "dashboard":
-            return redirect(url_for("tenant.dashboard"))
+            return redirect(_dashboard_url())
         kept = {name: request.form[f"list_{name}"] for name in ACTIVITY_LIST_ARGS if request.form.get(f"list_{name}")}
         return redirect(url_for("crm.activity_list", **kept))
     return _back_to(activity)

@@ -1,6 +1,7 @@
 """The workspace dashboard's CRM panel: the activities coming due (which, in what order, with
-their subject), the open pipeline by stage and currency, "Mark done" from the dashboard, roles,
-and the read it records in the audit trail."""
+their subject; everyone's here, the member's own in test_reminders.py), the open pipeline by
+stage and currency, "Mark done" from the dashboard, roles, and the read it records in the
+audit trail."""
 
 from __future__ import annotations
 
@@ -55,6 +56,9 @@ def _seed(web_app, tenant_id):
         return ids, {"jana": jana.id, "firm": firm.id, "gates": gates.id}
 
 
+EVERYONE = "/t/acme/?due=all"  # the panel's "Everyone's" (its default is the member's own)
+
+
 def _due_items(html: str) -> list[str]:
     section = html.split('id="dash-due"', 1)[1].split("</section>", 1)[0]
     return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", item)).strip()
@@ -64,7 +68,7 @@ def _due_items(html: str) -> list[str]:
 @pytest.mark.obligation("DSR-restrict")
 def test_the_dashboard_lists_open_activities_due_within_a_week_overdue_first(web_app, member, acme):
     ids, subjects = _seed(web_app, acme.id)
-    html = text(member.get("/t/acme/"))
+    html = text(member.get(EVERYONE))
     items = _due_items(html)
     assert len(items) == 3, items
     assert items[0].startswith("Task Overdue") and "Forged gates — Send the revised quote" in items[0]
@@ -80,7 +84,7 @@ def test_the_dashboard_lists_open_activities_due_within_a_week_overdue_first(web
 
 def test_the_open_pipeline_sums_each_stage_per_currency_and_leaves_out_won_and_lost(web_app, member, acme):
     _seed(web_app, acme.id)
-    html = text(member.get("/t/acme/"))
+    html = text(member.get(EVERYONE))
     section = html.split('id="dash-pipeline"', 1)[1].split("</section>", 1)[0]
     rows = {re.sub(r"<[^>]+>", "", name).strip(): re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", rest)).strip()
             for name, rest in re.findall(r'<th scope="row">(.*?)</th>(.*?)</tr>', section, re.S)}
@@ -92,12 +96,13 @@ def test_the_open_pipeline_sums_each_stage_per_currency_and_leaves_out_won_and_l
 
 def test_mark_done_on_the_dashboard_comes_back_to_it(web_app, member, acme):
     ids, _subjects = _seed(web_app, acme.id)
-    html = text(member.get("/t/acme/"))
+    html = text(member.get(EVERYONE))
     assert html.count(">Mark done</button>") == 3
+    assert html.count('<input type="hidden" name="due" value="all">') == 3 + 1  # and the e-mail setting
     response = member.post(f"/t/acme/crm/activities/{ids['today']}/done",
-                           data={"done": "1", "back": "dashboard"})
-    assert response.status_code == 302 and response.headers["Location"].endswith("/t/acme/")
-    page = text(member.get("/t/acme/"))
+                           data={"done": "1", "back": "dashboard", "due": "all"})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/t/acme/?due=all")
+    page = text(member.get(EVERYONE))
     assert "Activity marked as done." in page and "Call about the offer" not in page
     # Any other value of back is not a place to go: the subject's timeline, as before.
     response = member.post(f"/t/acme/crm/activities/{ids['week']}/done",
@@ -108,7 +113,7 @@ def test_mark_done_on_the_dashboard_comes_back_to_it(web_app, member, acme):
 def test_a_viewer_sees_the_panel_without_buttons(web_app, acme):
     _seed(web_app, acme.id)
     viewer = signed_in(web_app, acme, "viewer")
-    html = text(viewer.get("/t/acme/"))
+    html = text(viewer.get(EVERYONE))
     assert len(_due_items(html)) == 3
     assert "Mark done" not in html and "New deal" not in html
 
@@ -116,7 +121,7 @@ def test_a_viewer_sees_the_panel_without_buttons(web_app, acme):
 def test_another_workspace_sees_none_of_it(web_app, member, acme):
     _seed(web_app, acme.id)
     client = signed_in(web_app, new_tenant(web_app, "globex"), "member")
-    html = text(client.get("/t/globex/"))
+    html = text(client.get("/t/globex/?due=all"))
     assert _due_items(html) == [] and "Nothing due in the next 7 days." in html
     assert "No open deals." in html and "Forged gates" not in html and "Nováková" not in html
 
@@ -129,7 +134,7 @@ def test_only_the_ten_due_soonest_are_shown_and_the_rest_counted(web_app, member
             activities.create("contact", jana.id, activities.ActivityData(
                 kind="task", due_on=today + timedelta(days=n % 7), note=f"Task number {n:02d}"))
         db.session.commit()
-    html = text(member.get("/t/acme/"))
+    html = text(member.get(EVERYONE))
     assert len(_due_items(html)) == 10
     assert "The 10 due soonest of 12." in html
 
@@ -137,7 +142,7 @@ def test_only_the_ten_due_soonest_are_shown_and_the_rest_counted(web_app, member
 @pytest.mark.obligation("DPA-B.monitoring")
 def test_what_the_panel_shows_is_recorded_as_reads(web_app, member, acme):
     ids, subjects = _seed(web_app, acme.id)
-    member.get("/t/acme/")
+    member.get(EVERYONE)
     read = {action: (sorted(d["ids"]), d.get("dashboard"), d.get("via"))
             for action, d in listed_reads(web_app, acme.id).items()}
     assert read == {
@@ -152,6 +157,6 @@ def test_the_panel_passes_the_accessibility_checks_with_items_in_it(web_app, mem
     from tests.test_accessibility import _problems
 
     _seed(web_app, acme.id)
-    response = member.get("/t/acme/")
+    response = member.get(EVERYONE)
     assert len(_due_items(text(response))) == 3
     assert _problems(response) == []

@@ -1,0 +1,147 @@
+"""The morning e-mail of the activities due: each member to whom open activities are assigned
+that are due today or overdue is told, once a day, how many there are, with a link to them.
+
+The e-mail names no contact, company, deal or note: only counts and the workspace. Its text
+passes through the mail provider and sits in mailboxes the controller does not run, so the
+personal data stays behind the sign-in and its audit trail.
+
+A member turns it off (and on again) on the dashboard. A deactivated member, or one assigned
+nothing due, gets nothing; an activity of a restricted contact is not counted [DSR-restrict].
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from tenantry.dpa import recipients
+from tenantry.platform import audit, notify
+from tenantry.platform.db import db
+from tenantry.platform.identity.models import Membership, User
+from tenantry.platform.tenancy import Tenant, TenantStatus, all_tenants, current_tenant, tenant_context
+
+from . import activities, bulk
+from .models import Activity, ActivityReminder
+
+# The CRM's "today" is the UTC date (the dashboard's and the activity list's), so the e-mail
+# goes at the start of that day's working hours in Europe: 7:00 or 8:00 in Prague.
+SEND_FROM = time(6, 0)
+KIND = "crm.activities-due"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DueCount:
+    overdue: int
+    today: int
+
+
+def wanted(user_id: uuid.UUID) -> bool:
+    """Whether the member wants the e-mail in the current workspace (yes, unless turned off)."""
+    row = db.session.get(ActivityReminder, (current_tenant.id, user_id))
+    return row is None or row.enabled
+
+
+def set_wanted(user, enabled: bool) -> bool:
+    """Turn the member's e-mail on or off in the current workspace, audited; False when it was
+    already so."""
+    row = db.session.get(ActivityReminder, (current_tenant.id, user.id))
+    if row is None:
+        if enabled:
+            return False
+        row = ActivityReminder(user_id=user.id)
+        db.session.add(row)
+    elif row.enabled == enabled:
+        return False
+    row.enabled = enabled
+    audit.record("crm.reminders.changed", actor=user, tenant_id=current_tenant.id, target_type="user",
+                 target_id=user.id, details={"enabled": enabled})
+    return True
+
+
+def due_counts(today: date) -> dict[uuid.UUID, DueCount]:
+    """For each active member of the current workspace assigned open activities due by `today`:
+    how many are overdue and how many are due today."""
+    overdue = sa.func.count().filter(Activity.due_on < today)
+    rows = db.session.execute(
+        sa.select(Activity.owner_id, overdue, sa.func.count().filter(Activity.due_on == today))
+        .join(Membership, sa.and_(Membership.user_id == Activity.owner_id, Membership.tenant_id == Activity.tenant_id))
+        .where(Activity.tenant_id == current_tenant.id, Activity.done.is_(False), Activity.due_on <= today,
+               Membership.deactivated_at.is_(None), activities.usable())
+        .group_by(Activity.owner_id))
+    return {owner_id: DueCount(late, due) for owner_id, late, due in rows}
+
+
+def sweep(as_of: datetime) -> int:
+    """The cron step: each active workspace's reminders for the day of `as_of`, once a day,
+    from SEND_FROM on; the number of e-mails queued. Each workspace commits on its own: one
+    that fails is logged and tried again at the next sweep, the others are not held back."""
+    if as_of.time() < SEND_FROM:
+        return 0
+    with all_tenants():
+        tenants = db.session.execute(
+            sa.select(Tenant).where(Tenant.status == TenantStatus.ACTIVE).order_by(Tenant.slug)).scalars().all()
+    sent = 0
+    for tenant in tenants:
+        try:
+            with tenant_context(tenant):
+                sent += remind(tenant, as_of.date())
+                db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception("the activity reminders of tenant %s failed; the next sweep tries again", tenant.id)
+    return sent
+
+
+def remind(tenant: Tenant, today: date) -> int:
+    """Queue the current workspace's e-mails for `today` to the members not yet told today."""
+    counts = due_counts(today)
+    if not counts:
+        return 0
+    users = {u.id: u for u in db.session.execute(sa.select(User).where(User.id.in_(list(counts)))).scalars()}
+    sent = 0
+    for user_id, count in sorted(counts.items(), key=lambda item: users[item[0]].email):
+        if _claim(user_id, today):
+            _send(tenant, users[user_id], count)
+            sent += 1
+    return sent
+
+
+def _claim(user_id: uuid.UUID, today: date) -> bool:
+    """Mark today's e-mail to the member as sent unless it was (or they do not want it). The row
+    is locked, and a new one inserted in a savepoint, so two sweeps at once send it once."""
+    row = db.session.execute(
+        sa.select(ActivityReminder).where(ActivityReminder.user_id == user_id).with_for_update()).scalar_one_or_none()
+    if row is None:
+        try:
+            with db.session.begin_nested():
+                db.session.add(ActivityReminder(user_id=user_id, last_sent_on=today))
+        except IntegrityError:
+            return False  # another sweep has just claimed it
+        return True
+    if not row.enabled or (row.last_sent_on is not None and row.last_sent_on >= today):
+        return False
+    row.last_sent_on = today
+    return True
+
+
+def _send(tenant: Tenant, user: User, count: DueCount) -> None:
+    parts = [f"{count.overdue} overdue"] if count.overdue else []
+    if count.today:
+        parts.append(f"{count.today} due today")
+    total = count.overdue + count.today
+    base = f"{recipients.base_url()}/t/{tenant.slug}"
+    body = (f"Good morning,\n\n"
+            f"{bulk.counted(total, Activity)} assigned to you in {tenant.name} "
+            f"{'is' if total == 1 else 'are'} waiting: {' and '.join(parts)}.\n\n"
+            f"See them (after signing in):\n{base}/crm/activities?owner={user.id}&state=due\n\n"
+            f"This e-mail names no one: what the activities are about stays in the workspace.\n"
+            f"You get it on mornings when something assigned to you is due. To stop it, use "
+            f"\"Stop these e-mails\" on your dashboard:\n{base}/\n")
+    notify.create(KIND, recipient=user, tenant_id=tenant.id,
+                  subject=f"{tenant.name}: {bulk.counted(total, Activity)} due ({' and '.join(parts)})", body=body)

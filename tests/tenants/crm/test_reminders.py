@@ -1,0 +1,225 @@
+"""A member's own activities due: the dashboard shows them first (everyone's a click away), and
+a morning e-mail, sent over SMTP once a day, says how many are due today or overdue without
+naming anyone. A member turns it off and on again on the dashboard, audited; a deactivated
+member, a cancelled workspace and an activity of a restricted contact get no e-mail."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from tenantry.platform import clock, notify
+from tenantry.platform.audit import AuditEvent
+from tenantry.platform.db import db
+from tenantry.platform.identity.models import Membership, User
+from tenantry.platform.tenancy import Tenant, TenantStatus, all_tenants, tenant_context
+from tenantry.tenants.crm import activities, contacts, deals, reminders
+from tenantry.tenants.crm.models import Activity, ActivityReminder
+from tests import factories
+from tests.identity.support import NO_LIMIT, in_app, login_password, new_member, new_tenant, text
+
+
+@pytest.fixture
+def web_app(make_app, smtp_server):
+    return make_app(WTF_CSRF_ENABLED=False, TENANTRY_RATELIMIT_LOGIN=NO_LIMIT, **smtp_server.config())
+
+
+def _today():
+    return clock.now().date()
+
+
+def _morning(day=None, hour=7):
+    return datetime.combine(day or _today(), time(hour), UTC)
+
+
+def _world(web_app, acme) -> dict:
+    """Two members with activities due at various times; Olga's include one of a restricted contact."""
+    me = new_member(web_app, acme, "member", email="me@acme.example.com")
+    olga = new_member(web_app, acme, "member", email="olga@acme.example.com")
+    idle = new_member(web_app, acme, "member", email="idle@acme.example.com")
+    today = _today()
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        jana = contacts.create(contacts.ContactData(first_name="Jana", last_name="Nováková"))
+        rita = contacts.create(contacts.ContactData(first_name="Rita", last_name="Restricted"))
+        lead = deals.create(deals.DealData(title="Forged gates", value=Decimal("1000"), currency="CZK",
+                                           stage_id=_first_stage()))
+
+        def add(owner, days, note, subject=("contact", jana.id)):
+            return activities.create(*subject, activities.ActivityData(
+                kind="task", due_on=None if days is None else today + timedelta(days=days), note=note,
+                owner_id=owner.id)).id
+
+        ids = {
+            "mine-overdue": add(me, -3, "Send the revised quote", ("deal", lead.id)),
+            "mine-today": add(me, 0, "Call Jana about the offer"),
+            "mine-tomorrow": add(me, 1, "Prepare the meeting"),
+            "mine-undated": add(me, None, "Some day"),
+            "mine-done": add(me, -1, "Already done"),
+            "olga-today": add(olga, 0, "Olga's call"),
+            "olga-restricted": add(olga, -1, "Of a restricted contact", ("contact", rita.id)),
+            "idle-today": add(idle, 0, "Idle's task"),
+            "nobody-today": None,
+        }
+        ids["nobody-today"] = activities.create("contact", jana.id, activities.ActivityData(
+            kind="call", due_on=today, note="Nobody's")).id
+        activities.complete(db.session.get(Activity, ids["mine-done"]))
+        rita.restricted_at = clock.now()
+        db.session.commit()
+    client = web_app.test_client()
+    assert login_password(client, me.email).status_code == 302
+    return {"me": me, "olga": olga, "idle": idle, "ids": ids, "client": client}
+
+
+def _first_stage():
+    from tenantry.tenants.crm import stages
+
+    return stages.ensure_defaults()[0].id
+
+
+def _due_notes(html: str) -> list[str]:
+    section = html.split('id="dash-due"', 1)[1].split("</section>", 1)[0]
+    return re.findall(r'<span class="muted"> — (.*?)</span>', section)
+
+
+def _sweep(web_app, as_of) -> int:
+    with in_app(web_app):
+        return reminders.sweep(as_of)
+
+
+def _notices(web_app) -> list[notify.Notification]:
+    with in_app(web_app, commit=False), all_tenants():
+        found = db.session.execute(sa.select(notify.Notification).where(notify.Notification.kind == reminders.KIND)
+                                   .order_by(notify.Notification.to_email)).scalars().all()
+        for note in found:
+            db.session.expunge(note)
+        return found
+
+
+def test_the_dashboard_shows_ones_own_activities_due_and_everyones_on_request(web_app, acme):
+    w = _world(web_app, acme)
+    member = w["client"]
+    html = text(member.get("/t/acme/"))
+    assert _due_notes(html) == ["Send the revised quote", "Call Jana about the offer", "Prepare the meeting"]
+    assert '<a href="/t/acme/" aria-current="page">Yours</a>' in html
+    assert f'href="/t/acme/crm/activities?state=open&amp;owner={w["me"].id}">All your open activities' in html
+
+    everyone = text(member.get("/t/acme/?due=all"))
+    notes = _due_notes(everyone)
+    assert "Olga&#39;s call" in notes and "Nobody&#39;s" in notes and "Send the revised quote" in notes
+    assert "Of a restricted contact" not in everyone and "Already done" not in everyone
+    assert '<a href="/t/acme/?due=all" aria-current="page">Everyone\'s</a>' in everyone
+    assert 'href="/t/acme/crm/activities?state=open">All open activities' in everyone
+
+    # A member with nothing of their own due is told so, and pointed at everyone's.
+    other = web_app.test_client()
+    assert login_password(other, new_member(web_app, acme, "viewer").email).status_code == 302
+    empty = text(other.get("/t/acme/"))
+    assert _due_notes(empty) == []
+    assert "Nothing assigned to you is due in the next 7 days." in empty
+    assert '<a href="/t/acme/?due=all">See everyone\'s (6)</a>' in empty
+
+
+def test_a_member_turns_the_morning_email_off_and_on_from_the_dashboard_audited(web_app, acme):
+    w = _world(web_app, acme)
+    member = w["client"]
+    page = text(member.get("/t/acme/"))
+    assert "Stop these e-mails" in page
+    off = member.post("/t/acme/crm/reminders", data={"enabled": "0", "due": "all"})
+    assert off.status_code == 302 and off.headers["Location"].endswith("/t/acme/?due=all")
+    page = text(member.get("/t/acme/?due=all"))
+    assert "You will no longer get the morning e-mail" in page and "E-mail me each morning" in page
+    assert _sweep(web_app, _morning()) == 2  # Olga and the idle member; not me
+    assert [n.to_email for n in _notices(web_app)] == ["idle@acme.example.com", "olga@acme.example.com"]
+
+    # Posting the same choice again changes nothing and records nothing.
+    member.post("/t/acme/crm/reminders", data={"enabled": "0"})
+    assert member.post("/t/acme/crm/reminders", data={"enabled": "1"}).headers["Location"].endswith("/t/acme/")
+    with in_app(web_app, commit=False), all_tenants():
+        changes = db.session.execute(sa.select(AuditEvent.actor_id, AuditEvent.details).where(
+            AuditEvent.tenant_id == acme.id, AuditEvent.action == "crm.reminders.changed")
+            .order_by(AuditEvent.seq)).all()
+        assert changes == [(str(w["me"].id), {"enabled": False}), (str(w["me"].id), {"enabled": True})]
+        assert db.session.get(ActivityReminder, (acme.id, w["me"].id)).enabled is True
+    assert _sweep(web_app, _morning()) == 1  # turned on again: today's e-mail comes after all
+
+
+@pytest.mark.obligation("DSR-restrict")
+def test_the_morning_email_counts_ones_own_due_names_no_one_and_comes_once_a_day(web_app, acme, smtp_server):
+    w = _world(web_app, acme)
+    assert _sweep(web_app, _morning(hour=5)) == 0  # before the working day
+    assert smtp_server.messages == []
+
+    assert _sweep(web_app, _morning()) == 3
+    by_to = {m.rcpt_tos[0]: m.message for m in smtp_server.messages}
+    assert set(by_to) == {"me@acme.example.com", "olga@acme.example.com", "idle@acme.example.com"}
+    mine = by_to["me@acme.example.com"]
+    assert mine["Subject"] == "Acme: 2 activities due (1 overdue and 1 due today)"
+    body = mine.get_content()
+    assert "2 activities assigned to you in Acme are waiting: 1 overdue and 1 due today." in body
+    link = f"/t/acme/crm/activities?owner={w['me'].id}&state=due"
+    assert re.search(rf"^https?://[^/\s]+{re.escape(link)}\r?$", body, re.M), body
+    # Olga's activity of a restricted contact is not counted.
+    assert by_to["olga@acme.example.com"]["Subject"] == "Acme: 1 activity due (1 due today)"
+    for message in by_to.values():
+        sent = message["Subject"] + message.get_content()
+        for name in ("Jana", "Nov", "Rita", "Restricted", "Forged", "revised quote", "offer", "Olga's call",
+                     "Idle's task"):
+            assert name not in sent, name
+
+    # The link lists exactly what the e-mail counted.
+    listed = text(w["client"].get(link))
+    assert "Send the revised quote" in listed and "Call Jana about the offer" in listed
+    assert "Prepare the meeting" not in listed and "Olga" not in listed and "Already done" not in listed
+
+    # Once a day: the same day again sends nothing, the next day sends again (what is due then).
+    assert _sweep(web_app, _morning(hour=15)) == 0
+    assert len(smtp_server.messages) == 3
+    assert _sweep(web_app, _morning(_today() + timedelta(days=1))) == 3
+    tomorrow = {m.rcpt_tos[0]: m.message["Subject"] for m in smtp_server.messages[3:]}
+    assert tomorrow["me@acme.example.com"] == "Acme: 3 activities due (2 overdue and 1 due today)"
+
+
+def test_no_email_once_all_is_done_nor_to_a_deactivated_member_nor_from_a_cancelled_workspace(web_app, acme):
+    w = _world(web_app, acme)
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        for key in ("mine-overdue", "mine-today"):
+            activities.complete(db.session.get(Activity, w["ids"][key]))
+        db.session.execute(sa.update(Membership).where(Membership.user_id == w["idle"].id)
+                           .values(deactivated_at=clock.now()))
+    assert _sweep(web_app, _morning()) == 1
+    assert [n.to_email for n in _notices(web_app)] == ["olga@acme.example.com"]
+
+    with in_app(web_app), all_tenants():
+        db.session.get(Tenant, acme.id).status = TenantStatus.CANCELLED
+    assert _sweep(web_app, _morning(_today() + timedelta(days=1))) == 0
+
+
+def test_each_workspace_counts_its_own(web_app, acme):
+    w = _world(web_app, acme)
+    globex = new_tenant(web_app, "globex")
+    with in_app(web_app), tenant_context(db.session.get(Tenant, globex.id)):
+        factories.add_member(db.session.get(Tenant, globex.id), db.session.get(User, w["me"].id), "member")
+        someone = contacts.create(contacts.ContactData(first_name="Karel", last_name="Globex"))
+        activities.create("contact", someone.id, activities.ActivityData(
+            kind="call", due_on=_today(), owner_id=w["me"].id))
+    assert _sweep(web_app, _morning()) == 4
+    mine = sorted(n.subject for n in _notices(web_app) if n.to_email == "me@acme.example.com")
+    assert mine == ["Acme: 2 activities due (1 overdue and 1 due today)", "Globex: 1 activity due (1 due today)"]
+
+
+def test_a_day_claimed_is_not_claimed_again(web_app, acme):
+    """Whether the member's row is new or was there (sent the day before), today's e-mail is
+    claimed once: a sweep run again, or beside another, finds the day taken."""
+    w = _world(web_app, acme)
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        db.session.add(ActivityReminder(user_id=w["olga"].id, last_sent_on=_today() - timedelta(days=1)))
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        assert reminders._claim(w["me"].id, _today()) is True
+        assert reminders._claim(w["olga"].id, _today()) is True
+        db.session.commit()
+        assert reminders._claim(w["me"].id, _today()) is False
+        assert reminders._claim(w["olga"].id, _today()) is False
