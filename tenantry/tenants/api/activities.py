@@ -6,13 +6,26 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import abort, g, jsonify, request
 
+from tenantry.platform import clock
 from tenantry.platform.db import db
 from tenantry.tenants.crm import activities as service
+from tenantry.tenants.crm import activity_list as listed
 from tenantry.tenants.crm import companies, contacts, deals, forms
 from tenantry.tenants.crm.models import Activity
 
 from . import openapi
-from .common import commit_read, ident, iso, or_null, parse_uuid, query_arg, record_read, run_form, text
+from .common import (
+    commit_read,
+    ident,
+    iso,
+    or_null,
+    owner_filter,
+    parse_uuid,
+    query_arg,
+    record_read,
+    run_form,
+    text,
+)
 from .core import bp, json_body, require_scope, validation_error
 from .errors import ApiError
 from .pagination import paginate
@@ -82,7 +95,11 @@ def _subject(given: dict):
 @require_scope("crm:read")
 def activity_list():
     q = query_arg()
-    stmt = sa.select(Activity).where(service.usable())
+    state = request.args.get("state") or "all"
+    if state not in listed.STATES:
+        raise validation_error({"state": f"One of {', '.join(listed.STATES)}."})
+    stmt = sa.select(Activity).where(service.usable(), *listed.in_state(state, clock.now().date()),
+                                     *owner_filter(Activity.owner_id))
     if q:
         stmt = stmt.where(service.matching(q))
     for subject in SUBJECTS:
@@ -177,10 +194,15 @@ _item = {"application/json": {"schema": openapi.ref("Activity")}}
 _filters = [{"name": f"{s}_id", "in": "query", "schema": {"type": "string", "format": "uuid"}} for s in SUBJECTS]
 _search = {**openapi.SEARCH_PARAMETER,
            "description": "The activities of the contacts, companies and deals this finds, as their own q does"}
+_state = {"name": "state", "in": "query", "schema": {"enum": list(listed.STATES), "default": "all"},
+          "description": "open: not done; due: not done and due by today (UTC); overdue: not done and due before "
+                         "today; done; all"}
 openapi.add_paths({
     "/api/v1/activities": {
-        "get": openapi.operation("List activities (oldest first), optionally of one subject", scope="crm:read",
-                                 errors=(400,), parameters=[*openapi.LIST_PARAMETERS, _search, *_filters],
+        "get": openapi.operation("List activities (oldest first), optionally of one subject, state or owner",
+                                 scope="crm:read", errors=(400, 422),
+                                 parameters=[*openapi.LIST_PARAMETERS, _search, *_filters, _state,
+                                             openapi.OWNER_PARAMETER],
                                  responses={"200": {"description": "A page", "content": {"application/json": {
                                      "schema": openapi.ref("ActivityPage")}}}}),
         "post": openapi.operation("Create an activity", scope="crm:write", body="ActivityInput",

@@ -55,6 +55,22 @@ def parse_uuid(value: str | None, field: str, what: str) -> uuid.UUID | None:
         raise validation_error({field: f"Choose one of this workspace's {what} (an id)."}) from exc
 
 
+NOBODY = "none"  # owner_id=none: what is assigned to no one
+
+
+def owner_filter(column) -> list:
+    """The list's condition of `?owner_id=`: a member's id, or "none" for no one's."""
+    raw = request.args.get("owner_id", "")
+    if raw == NOBODY:
+        return [column.is_(None)]
+    if not raw:
+        return []
+    try:
+        return [column == uuid.UUID(raw)]
+    except ValueError as exc:
+        raise validation_error({"owner_id": 'A member\'s id, or "none" for what is assigned to no one.'}) from exc
+
+
 def query_arg() -> str:
     q = request.args.get("q", "")
     if len(q) > MAX_QUERY:

@@ -198,7 +198,7 @@ openapi.add_paths({
     "/api/v1/contacts": {
         "get": openapi.operation(
             "List contacts (oldest first), optionally searched; restricted contacts and those who objected "
-            "are left out", scope="crm:read", errors=(400,),
+            "are left out", scope="crm:read", errors=(400, 422),
             parameters=[*openapi.LIST_PARAMETERS, openapi.SEARCH_PARAMETER, _company_filter, _tag_filter],
             responses={"200": {"description": "A page", "content": {"application/json": {
                 "schema": openapi.ref("ContactPage")}}}}),

@@ -11,7 +11,7 @@ from tenantry.tenants.crm import deals as service
 from tenantry.tenants.crm.models import Deal
 
 from . import merging, openapi
-from .common import commit_read, ident, iso, parse_uuid, query_arg, record_read, run_form, text
+from .common import commit_read, ident, iso, owner_filter, parse_uuid, query_arg, record_read, run_form, text
 from .core import bp, json_body, require_scope, validation_error
 from .pagination import paginate
 from .preconditions import check, tagged
@@ -77,7 +77,9 @@ _EMPTY = {"title": "", "value": "", "currency": "", "expected_close": "", **dict
 @require_scope("crm:read")
 def deal_list():
     q = query_arg()
-    stmt = sa.select(Deal).where(service.matching(q)) if q else sa.select(Deal)
+    stmt = sa.select(Deal).where(*owner_filter(Deal.owner_id))
+    if q:
+        stmt = stmt.where(service.matching(q))
     stage_id = request.args.get("stage_id")
     if stage_id:
         stmt = stmt.where(Deal.stage_id == parse_uuid(stage_id, "stage_id", "pipeline stages"))
@@ -160,8 +162,10 @@ _search = {**openapi.SEARCH_PARAMETER, "description": "Whole words of the title,
                                                       "their own q finds them"}
 openapi.add_paths({
     "/api/v1/deals": {
-        "get": openapi.operation("List deals (oldest first)", scope="crm:read", errors=(400,),
-                                 parameters=[*openapi.LIST_PARAMETERS, _search, _stage_filter],
+        "get": openapi.operation("List deals (oldest first), optionally of one stage or owner", scope="crm:read",
+                                 errors=(400, 422),
+                                 parameters=[*openapi.LIST_PARAMETERS, _search, _stage_filter,
+                                             openapi.OWNER_PARAMETER],
                                  responses={"200": {"description": "A page", "content": {"application/json": {
                                      "schema": openapi.ref("DealPage")}}}}),
         "post": openapi.operation("Create a deal", scope="crm:write", body="DealInput", errors=(400, 415, 422),

@@ -101,6 +101,11 @@ SEARCH_PARAMETER = {"name": "q", "in": "query", "schema": {"type": "string", "ma
                     "description": "Exact e-mail, phone or company ID, or whole words of a name (as in the UI)"}
 
 
+OWNER_PARAMETER = {"name": "owner_id", "in": "query",
+                   "schema": {"anyOf": [{"type": "string", "format": "uuid"}, {"const": "none"}]},
+                   "description": "Only those assigned to this member, or with none to no one"}
+
+
 def page_schema(item: str) -> dict[str, Any]:
     return {"type": "object", "required": ["items", "next_cursor"], "properties": {
         "items": {"type": "array", "items": ref(item)},
