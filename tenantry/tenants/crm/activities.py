@@ -12,7 +12,7 @@ from tenantry.platform import audit, clock
 from tenantry.platform.db import by_id, db
 from tenantry.platform.tenancy import current_tenant
 
-from . import deals, search, versions
+from . import assignments, deals, search, versions
 from .models import COMPANY, Activity, Contact, Deal
 
 SUBJECTS = ("contact", "company", "deal")
@@ -47,6 +47,7 @@ def create(subject: str, subject_id: uuid.UUID, data: ActivityData, *, actor=Non
     db.session.flush()
     audit.record("crm.activity.created", actor=actor, tenant_id=activity.tenant_id, target_type="activity",
                  target_id=activity.id, changes=audit.diff(None, activity.snapshot()))
+    assignments.note(activity, None, actor=actor)
     return activity
 
 
@@ -61,6 +62,7 @@ def update(activity: Activity, data: ActivityData, *, actor=None, version: int |
         db.session.flush()
     audit.record("crm.activity.updated", actor=actor, tenant_id=activity.tenant_id, target_type="activity",
                  target_id=activity.id, changes=audit.diff(before, activity.snapshot()))
+    assignments.note(activity, before["owner_id"], actor=actor)
     return activity
 
 
@@ -83,6 +85,7 @@ def assign(activity: Activity, owner_id: uuid.UUID | None, *, actor=None) -> boo
     audit.record("crm.activity.updated", actor=actor, tenant_id=activity.tenant_id, target_type="activity",
                  target_id=activity.id, changes=audit.diff({"owner_id": before}, {"owner_id": owner_id}),
                  details={"via": "bulk"})
+    assignments.note(activity, before, actor=actor)
     return True
 
 

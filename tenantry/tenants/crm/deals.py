@@ -15,7 +15,7 @@ from tenantry.platform.db import by_id, db
 from tenantry.platform.identity.models import Membership
 from tenantry.platform.tenancy import current_tenant
 
-from . import name_order, search, versions
+from . import assignments, name_order, search, versions
 from .models import COMPANY, DEAL, Activity, Deal, PipelineStage
 
 PAGE_SIZE = 25
@@ -96,6 +96,7 @@ def create(data: DealData, *, actor=None) -> Deal:
     db.session.flush()
     audit.record("crm.deal.created", actor=actor, tenant_id=deal.tenant_id, target_type="deal", target_id=deal.id,
                  changes=audit.diff(None, deal.snapshot()))
+    assignments.note(deal, None, actor=actor)
     return deal
 
 
@@ -106,6 +107,7 @@ def update(deal: Deal, data: DealData, *, actor=None, version: int | None = None
         db.session.flush()
     audit.record("crm.deal.updated", actor=actor, tenant_id=deal.tenant_id, target_type="deal", target_id=deal.id,
                  changes=audit.diff(before, deal.snapshot()))
+    assignments.note(deal, before["owner_id"], actor=actor)
     return deal
 
 
@@ -134,6 +136,8 @@ def set_column(deal: Deal, column: str, value, *, actor=None, via: str) -> bool:
     db.session.flush()
     audit.record("crm.deal.updated", actor=actor, tenant_id=deal.tenant_id, target_type="deal", target_id=deal.id,
                  changes=audit.diff({column: before}, {column: value}), details={"via": via})
+    if column == "owner_id":
+        assignments.note(deal, before, actor=actor)
     return True
 
 

@@ -347,9 +347,10 @@ class Activity(Sealed, TenantScoped, db.Model):
 
 
 class ActivityReminder(TenantScoped, db.Model):
-    """A member's morning e-mail about the activities assigned to them that are due
-    (crm/reminders.py): whether they want it (a member without a row does), and the day it was
-    last sent, so that a sweep run again the same day sends nothing twice."""
+    """A member's e-mails about what is assigned to them: the morning one of their activities due
+    (crm/reminders.py) and those of new assignments (crm/assignments.py). Whether they want them
+    (a member without a row does), and the day the morning one was last sent, so that a sweep
+    run again the same day sends nothing twice."""
 
     __tablename__ = "crm_activity_reminders"
 

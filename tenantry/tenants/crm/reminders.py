@@ -5,8 +5,9 @@ The e-mail names no contact, company, deal or note: only counts and the workspac
 passes through the mail provider and sits in mailboxes the controller does not run, so the
 personal data stays behind the sign-in and its audit trail.
 
-A member turns it off (and on again) on the dashboard. A deactivated member, or one assigned
-nothing due, gets nothing; an activity of a restricted contact is not counted [DSR-restrict].
+A member turns it off (and on again) on the dashboard, with the e-mails of assignments.py. A
+deactivated member, or one assigned nothing due, gets nothing; an activity of a restricted
+contact is not counted [DSR-restrict].
 """
 
 from __future__ import annotations
@@ -42,14 +43,14 @@ class DueCount:
 
 
 def wanted(user_id: uuid.UUID) -> bool:
-    """Whether the member wants the e-mail in the current workspace (yes, unless turned off)."""
+    """Whether the member wants the e-mails in the current workspace (yes, unless turned off)."""
     row = db.session.get(ActivityReminder, (current_tenant.id, user_id))
     return row is None or row.enabled
 
 
 def set_wanted(user, enabled: bool) -> bool:
-    """Turn the member's e-mail on or off in the current workspace, audited; False when it was
-    already so."""
+    """Turn the member's e-mails on or off in the current workspace, audited; False when they
+    were already so."""
     row = db.session.get(ActivityReminder, (current_tenant.id, user.id))
     if row is None:
         if enabled:

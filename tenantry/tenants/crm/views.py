@@ -84,13 +84,13 @@ def dashboard_panel() -> dict:
 
 @bp.post("/crm/reminders")
 def reminder_setting():
-    """Turn the member's morning e-mail of their activities due on or off (any role: a viewer may
-    be assigned activities too)."""
+    """Turn the member's e-mails about what is assigned to them (reminders.py, assignments.py)
+    on or off (any role: a viewer may be assigned activities too)."""
     enabled = request.form.get("enabled") == "1"
     if reminders.set_wanted(current_user, enabled):
         db.session.commit()
-    flash("You will get a morning e-mail when activities assigned to you are due." if enabled
-          else "You will no longer get the morning e-mail of your activities due.", "success")
+    flash("You will get e-mails about what is assigned to you." if enabled
+          else "You will no longer get e-mails about what is assigned to you.", "success")
     return redirect(_dashboard_url())
 
 

@@ -1,13 +1,16 @@
 """owner_id of activities in the API: written on create and PATCH (null: nobody), read back,
 refused as a 4xx on owner_id when it names no member of this workspace; in the OpenAPI
-document."""
+document. The member given one is told, naming the integration."""
 
 from __future__ import annotations
 
 import uuid
 
+import sqlalchemy as sa
+
+from tenantry.platform import notify
 from tenantry.platform.db import db
-from tenantry.platform.tenancy import Tenant, tenant_context
+from tenantry.platform.tenancy import Tenant, all_tenants, tenant_context
 from tenantry.tenants.crm import contacts
 from tests.identity.support import in_app, new_member
 from tests.tenants.api.conftest import error_of
@@ -22,6 +25,10 @@ def test_the_api_reads_and_writes_owner_id(api, api_app, http, acme):
                                                   "owner_id": str(w["olga"].id)})
     assert made.status_code == 201, made.get_json()
     assert made.get_json()["owner_id"] == str(w["olga"].id)
+    with in_app(api_app, commit=False), all_tenants():
+        told = db.session.execute(sa.select(notify.Notification.to_email, notify.Notification.subject)
+                                  .where(notify.Notification.kind == "crm.assigned")).all()
+    assert told == [("olga@acme.example.com", 'Acme: The integration "Sync" assigned you 1 activity')]
     changed = api.patch(f"/api/v1/activities/{made.get_json()['id']}", json={"owner_id": None})
     assert changed.status_code == 200 and changed.get_json()["owner_id"] is None
     for bad, status in ((str(uuid.uuid4()), 422), ("not-an-id", 422), (5, 400)):

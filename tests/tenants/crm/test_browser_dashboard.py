@@ -43,7 +43,7 @@ def test_ones_own_due_then_everyones_and_the_email_off_with_the_keyboard_on_a_ph
     stop.focus()
     with page.expect_navigation():
         page.keyboard.press("Enter")
-    assert "You will no longer get the morning e-mail" in page.locator("main").inner_text()
+    assert "You will no longer get e-mails about what is assigned to you." in page.locator("main").inner_text()
     assert page.url.endswith("/t/acme/?due=all")
-    assert page.get_by_role("button", name="E-mail me each morning").is_visible()
+    assert page.get_by_role("button", name="Send me these e-mails").is_visible()
     assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")

@@ -131,7 +131,7 @@ def test_a_member_turns_the_morning_email_off_and_on_from_the_dashboard_audited(
     off = member.post("/t/acme/crm/reminders", data={"enabled": "0", "due": "all"})
     assert off.status_code == 302 and off.headers["Location"].endswith("/t/acme/?due=all")
     page = text(member.get("/t/acme/?due=all"))
-    assert "You will no longer get the morning e-mail" in page and "E-mail me each morning" in page
+    assert "You will no longer get e-mails about what is assigned to you." in page and "Send me these e-mails" in page
     assert _sweep(web_app, _morning()) == 2  # Olga and the idle member; not me
     assert [n.to_email for n in _notices(web_app)] == ["idle@acme.example.com", "olga@acme.example.com"]
 
