@@ -6,6 +6,7 @@ member, a cancelled workspace and an activity of a restricted contact get no e-m
 from __future__ import annotations
 
 import re
+import threading
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
@@ -223,3 +224,32 @@ def test_a_day_claimed_is_not_claimed_again(web_app, acme):
         db.session.commit()
         assert reminders._claim(w["me"].id, _today()) is False
         assert reminders._claim(w["olga"].id, _today()) is False
+
+
+@pytest.mark.postgres_only
+def test_sweeps_running_at_once_send_each_email_once(web_app, acme, smtp_server):
+    """Four sweeps started together: each member's row, new or there from the day before, is
+    claimed by one of them (row locks, and a savepoint for a row two try to insert)."""
+    w = _world(web_app, acme)
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        db.session.add(ActivityReminder(user_id=w["olga"].id, last_sent_on=_today() - timedelta(days=1)))
+    barrier, errors, sent = threading.Barrier(4), [], []
+
+    def sweep() -> None:
+        try:
+            with web_app.app_context():
+                barrier.wait()
+                sent.append(reminders.sweep(_morning()))
+                db.session.remove()
+        except Exception as exc:  # noqa: BLE001  (reported by the assertion below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sweep) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == [] and sum(sent) == 3, (errors, sent)
+    assert sorted(n.to_email for n in _notices(web_app)) == [
+        "idle@acme.example.com", "me@acme.example.com", "olga@acme.example.com"]
+    assert len(smtp_server.messages) == 3
