@@ -360,3 +360,14 @@ class ActivityReminder(TenantScoped, db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
 
     __table_args__ = (sa.PrimaryKeyConstraint("tenant_id", "user_id"),)
+
+
+class ReminderRun(TenantScoped, db.Model):
+    """The day the morning reminders of a tenant were last sent (crm/reminders.py), so that the
+    sweep, which runs every minute, looks at each workspace's activities once a day."""
+
+    __tablename__ = "crm_reminder_runs"
+
+    last_sent_on: Mapped[date]
+
+    __table_args__ = (sa.PrimaryKeyConstraint("tenant_id"),)

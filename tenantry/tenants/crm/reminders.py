@@ -27,7 +27,7 @@ from tenantry.platform.identity.models import Membership, User
 from tenantry.platform.tenancy import Tenant, TenantStatus, all_tenants, current_tenant, tenant_context
 
 from . import activities, bulk
-from .models import Activity, ActivityReminder
+from .models import Activity, ActivityReminder, ReminderRun
 
 # The CRM's "today" is the UTC date (the dashboard's and the activity list's), so the e-mail
 # goes at the start of that day's working hours in Europe: 7:00 or 8:00 in Prague.
@@ -80,18 +80,24 @@ def due_counts(today: date) -> dict[uuid.UUID, DueCount]:
 
 def sweep(as_of: datetime) -> int:
     """The cron step: each active workspace's reminders for the day of `as_of`, once a day,
-    from SEND_FROM on; the number of e-mails queued. Each workspace commits on its own: one
+    from SEND_FROM on; the number of e-mails queued. A workspace whose day is done costs
+    nothing more than this one query on later runs. Each workspace commits on its own: one
     that fails is logged and tried again at the next sweep, the others are not held back."""
     if as_of.time() < SEND_FROM:
         return 0
+    today = as_of.date()
     with all_tenants():
         tenants = db.session.execute(
-            sa.select(Tenant).where(Tenant.status == TenantStatus.ACTIVE).order_by(Tenant.slug)).scalars().all()
+            sa.select(Tenant).outerjoin(ReminderRun, ReminderRun.tenant_id == Tenant.id)
+            .where(Tenant.status == TenantStatus.ACTIVE,
+                   sa.or_(ReminderRun.last_sent_on.is_(None), ReminderRun.last_sent_on < today))
+            .order_by(Tenant.slug)).scalars().all()
     sent = 0
     for tenant in tenants:
         try:
             with tenant_context(tenant):
-                sent += remind(tenant, as_of.date())
+                if _claim(ReminderRun, today, ReminderRun.tenant_id == tenant.id):
+                    sent += remind(tenant, today)
                 db.session.commit()
         except Exception:
             db.session.rollback()
@@ -107,25 +113,26 @@ def remind(tenant: Tenant, today: date) -> int:
     users = {u.id: u for u in db.session.execute(sa.select(User).where(User.id.in_(list(counts)))).scalars()}
     sent = 0
     for user_id, count in sorted(counts.items(), key=lambda item: users[item[0]].email):
-        if _claim(user_id, today):
+        if _claim(ActivityReminder, today, ActivityReminder.user_id == user_id, user_id=user_id):
             _send(tenant, users[user_id], count)
             sent += 1
     return sent
 
 
-def _claim(user_id: uuid.UUID, today: date) -> bool:
-    """Mark today's e-mail to the member as sent unless it was (or they do not want it). The row
-    is locked, and a new one inserted in a savepoint, so two sweeps at once send it once."""
-    row = db.session.execute(
-        sa.select(ActivityReminder).where(ActivityReminder.user_id == user_id).with_for_update()).scalar_one_or_none()
+def _claim(model, today: date, where, **new) -> bool:
+    """Mark `today` as done in the row of `model` that `where` finds (a workspace's run, or a
+    member's e-mail), or in a new one made of `new`, unless it was done already (or the member
+    does not want it). The row is locked, and a new one inserted in a savepoint, so two sweeps
+    at once do the day's work once."""
+    row = db.session.execute(sa.select(model).where(where).with_for_update()).scalar_one_or_none()
     if row is None:
         try:
             with db.session.begin_nested():
-                db.session.add(ActivityReminder(user_id=user_id, last_sent_on=today))
+                db.session.add(model(last_sent_on=today, **new))
         except IntegrityError:
             return False  # another sweep has just claimed it
         return True
-    if not row.enabled or (row.last_sent_on is not None and row.last_sent_on >= today):
+    if not getattr(row, "enabled", True) or (row.last_sent_on is not None and row.last_sent_on >= today):
         return False
     row.last_sent_on = today
     return True

@@ -145,7 +145,8 @@ def test_a_member_turns_the_morning_email_off_and_on_from_the_dashboard_audited(
             .order_by(AuditEvent.seq)).all()
         assert changes == [(str(w["me"].id), {"enabled": False}), (str(w["me"].id), {"enabled": True})]
         assert db.session.get(ActivityReminder, (acme.id, w["me"].id)).enabled is True
-    assert _sweep(web_app, _morning()) == 1  # turned on again: today's e-mail comes after all
+    assert _sweep(web_app, _morning()) == 0  # the day's e-mails have gone
+    assert _sweep(web_app, _morning(_today() + timedelta(days=1))) == 3  # and mine again
 
 
 @pytest.mark.obligation("DSR-restrict")
@@ -219,11 +220,22 @@ def test_a_day_claimed_is_not_claimed_again(web_app, acme):
     with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
         db.session.add(ActivityReminder(user_id=w["olga"].id, last_sent_on=_today() - timedelta(days=1)))
     with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
-        assert reminders._claim(w["me"].id, _today()) is True
-        assert reminders._claim(w["olga"].id, _today()) is True
-        db.session.commit()
-        assert reminders._claim(w["me"].id, _today()) is False
-        assert reminders._claim(w["olga"].id, _today()) is False
+        claimed = []
+        for _ in range(2):
+            claimed.append([reminders._claim(ActivityReminder, _today(), ActivityReminder.user_id == who.id,
+                                             user_id=who.id) for who in (w["me"], w["olga"])])
+            db.session.commit()
+        assert claimed == [[True, True], [False, False]]
+
+
+def test_a_workspace_is_looked_at_once_a_day(web_app, acme, monkeypatch):
+    """After the day's e-mails went, a sweep (every minute) does not count the activities again."""
+    _world(web_app, acme)
+    assert _sweep(web_app, _morning()) == 3
+    looked = []
+    monkeypatch.setattr(reminders, "due_counts", lambda today: looked.append(today) or {})
+    assert _sweep(web_app, _morning(hour=9)) == 0 and looked == []
+    assert _sweep(web_app, _morning(_today() + timedelta(days=1))) == 0 and looked == [_today() + timedelta(days=1)]
 
 
 @pytest.mark.postgres_only
