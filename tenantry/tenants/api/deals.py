@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import abort, g, jsonify, request
 
+from tenantry.platform import clock
 from tenantry.platform.db import db
 from tenantry.tenants.crm import deal_merge, forms, stages
 from tenantry.tenants.crm import deals as service
@@ -78,6 +79,11 @@ _EMPTY = {"title": "", "value": "", "currency": "", "expected_close": "", **dict
 def deal_list():
     q = query_arg()
     stmt = sa.select(Deal).where(*owner_filter(Deal.owner_id))
+    close = request.args.get("close") or ""
+    if close not in ("", service.LATE):
+        raise validation_error({"close": f"Only {service.LATE}: the open deals past their expected close date."})
+    if close:
+        stmt = stmt.where(*service.late(clock.now().date()))
     if q:
         stmt = stmt.where(service.matching(q))
     stage_id = request.args.get("stage_id")
@@ -158,14 +164,17 @@ openapi.add_schemas({
 _one = [openapi.id_parameter("deal_id")]
 _item = {"application/json": {"schema": openapi.ref("Deal")}}
 _stage_filter = {"name": "stage_id", "in": "query", "schema": {"type": "string", "format": "uuid"}}
+_close_filter = {"name": "close", "in": "query", "schema": {"const": "late"},
+                 "description": "late: only the open deals (in a stage neither won nor lost) whose expected close "
+                                "date has passed (UTC)"}
 _search = {**openapi.SEARCH_PARAMETER, "description": "Whole words of the title, or the deal's contact or company as "
                                                       "their own q finds them"}
 openapi.add_paths({
     "/api/v1/deals": {
-        "get": openapi.operation("List deals (oldest first), optionally of one stage or owner", scope="crm:read",
+        "get": openapi.operation("List deals (oldest first), optionally of one stage or owner, or late", scope="crm:read",
                                  errors=(400, 422),
                                  parameters=[*openapi.LIST_PARAMETERS, _search, _stage_filter,
-                                             openapi.OWNER_PARAMETER],
+                                             openapi.OWNER_PARAMETER, _close_filter],
                                  responses={"200": {"description": "A page", "content": {"application/json": {
                                      "schema": openapi.ref("DealPage")}}}}),
         "post": openapi.operation("Create a deal", scope="crm:write", body="DealInput", errors=(400, 415, 422),

@@ -20,6 +20,7 @@ from .models import COMPANY, DEAL, Activity, Deal, PipelineStage
 
 PAGE_SIZE = 25
 SORTS = ("-value", "value", "close", "-close", "newest")
+LATE = "late"  # the lists' choice of the open deals past their expected close date
 
 
 class Refused(ValueError):
@@ -202,11 +203,22 @@ def matching(query: str):
     return sa.or_(Deal.id.in_(titled), by_link)
 
 
+def late(today: date) -> list:
+    """The conditions of an open deal (in a stage neither won nor lost) whose expected close
+    date is before `today`: one that was to close and has not."""
+    closed = sa.select(PipelineStage.id).where(sa.or_(PipelineStage.is_won, PipelineStage.is_lost))
+    return [Deal.expected_close < today, Deal.stage_id.not_in(closed)]
+
+
 def listing(*, q: str = "", stage_id: uuid.UUID | None = None, owner_id: uuid.UUID | None = None,
-            sort: str = "-value", page: int = 1, page_size: int = PAGE_SIZE) -> Page:
+            close: str = "", sort: str = "-value", page: int = 1, page_size: int | None = None) -> Page:
     """One page of deals; filters and sorts run in SQL (value and dates are not encrypted), so
-    only the page shown is decrypted. Values in different currencies sort by their number."""
+    only the page shown is decrypted. Values in different currencies sort by their number.
+    `close` LATE: only the open deals past their expected close date (late)."""
+    page_size = page_size or PAGE_SIZE
     stmt = sa.select(Deal).where(Deal.tenant_id == current_tenant.id)
+    if close == LATE:
+        stmt = stmt.where(*late(clock.now().date()))
     if q.strip():
         stmt = stmt.where(matching(q))
     if stage_id is not None:

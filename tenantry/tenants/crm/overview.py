@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from tenantry.platform.db import db
 
-from . import activities, contacts, stages
+from . import activities, contacts, deals, stages
 from .models import Activity, Company, Contact, Deal
 
 DUE_WITHIN = timedelta(days=7)
@@ -90,6 +90,11 @@ def subject_labels(subjects: list[tuple[str, uuid.UUID]]) -> dict[tuple[str, uui
             rows = db.session.execute(sa.select(model).where(model.id.in_(wanted[subject]))).scalars()
             labels.update({(subject, row.id): row.reveal(column) or "(untitled)" for row in rows})
     return labels
+
+
+def late_deals(today: date) -> int:
+    """How many open deals are past their expected close date (deals.late)."""
+    return db.session.execute(sa.select(sa.func.count()).select_from(Deal).where(*deals.late(today))).scalar_one()
 
 
 def open_pipeline() -> list[StageTotal]:

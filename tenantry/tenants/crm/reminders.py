@@ -1,5 +1,6 @@
-"""The morning e-mail of the activities due: each member to whom open activities are assigned
-that are due today or overdue is told, once a day, how many there are, with a link to them.
+"""The morning e-mail of what is due: each member to whom open activities are assigned that
+are due today or overdue, or open deals past their expected close date, is told once a day
+how many there are, with links to them.
 
 The e-mail names no contact, company, deal or note: only counts and the workspace. Its text
 passes through the mail provider and sits in mailboxes the controller does not run, so the
@@ -26,8 +27,8 @@ from tenantry.platform.db import db
 from tenantry.platform.identity.models import Membership, User
 from tenantry.platform.tenancy import Tenant, TenantStatus, all_tenants, current_tenant, tenant_context
 
-from . import activities, bulk
-from .models import Activity, ActivityReminder, ReminderRun
+from . import activities, bulk, deals
+from .models import Activity, ActivityReminder, Deal, ReminderRun
 
 # The CRM's "today" is the UTC date (the dashboard's and the activity list's), so the e-mail
 # goes at the start of that day's working hours in Europe: 7:00 or 8:00 in Prague.
@@ -36,10 +37,11 @@ KIND = "crm.activities-due"
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass
 class DueCount:
-    overdue: int
-    today: int
+    overdue: int = 0  # activities
+    today: int = 0  # activities
+    late_deals: int = 0  # open deals past their expected close date
 
 
 def wanted(user_id: uuid.UUID) -> bool:
@@ -66,16 +68,25 @@ def set_wanted(user, enabled: bool) -> bool:
 
 
 def due_counts(today: date) -> dict[uuid.UUID, DueCount]:
-    """For each active member of the current workspace assigned open activities due by `today`:
-    how many are overdue and how many are due today."""
-    overdue = sa.func.count().filter(Activity.due_on < today)
-    rows = db.session.execute(
-        sa.select(Activity.owner_id, overdue, sa.func.count().filter(Activity.due_on == today))
-        .join(Membership, sa.and_(Membership.user_id == Activity.owner_id, Membership.tenant_id == Activity.tenant_id))
-        .where(Activity.tenant_id == current_tenant.id, Activity.done.is_(False), Activity.due_on <= today,
-               Membership.deactivated_at.is_(None), activities.usable())
-        .group_by(Activity.owner_id))
-    return {owner_id: DueCount(late, due) for owner_id, late, due in rows}
+    """For each active member of the current workspace assigned open activities due by `today`
+    or open deals past their expected close date: how many of each."""
+    member = sa.and_(Membership.user_id == Activity.owner_id, Membership.tenant_id == Activity.tenant_id,
+                     Membership.deactivated_at.is_(None))
+    counts: dict[uuid.UUID, DueCount] = {}
+    for owner_id, late, due in db.session.execute(
+            sa.select(Activity.owner_id, sa.func.count().filter(Activity.due_on < today),
+                      sa.func.count().filter(Activity.due_on == today)).join(Membership, member)
+            .where(Activity.tenant_id == current_tenant.id, Activity.done.is_(False), Activity.due_on <= today,
+                   activities.usable())
+            .group_by(Activity.owner_id)):
+        counts[owner_id] = DueCount(overdue=late, today=due)
+    for owner_id, late in db.session.execute(
+            sa.select(Deal.owner_id, sa.func.count())
+            .join(Membership, sa.and_(Membership.user_id == Deal.owner_id, Membership.tenant_id == Deal.tenant_id,
+                                      Membership.deactivated_at.is_(None)))
+            .where(Deal.tenant_id == current_tenant.id, *deals.late(today)).group_by(Deal.owner_id)):
+        counts.setdefault(owner_id, DueCount()).late_deals = late
+    return counts
 
 
 def sweep(as_of: datetime) -> int:
@@ -139,17 +150,21 @@ def _claim(model, today: date, where, **new) -> bool:
 
 
 def _send(tenant: Tenant, user: User, count: DueCount) -> None:
-    parts = [f"{count.overdue} overdue"] if count.overdue else []
-    if count.today:
-        parts.append(f"{count.today} due today")
-    total = count.overdue + count.today
+    pieces, links = [], []
     base = f"{recipients.base_url()}/t/{tenant.slug}"
-    body = (f"Good morning,\n\n"
-            f"{bulk.counted(total, Activity)} assigned to you in {tenant.name} "
-            f"{'is' if total == 1 else 'are'} waiting: {' and '.join(parts)}.\n\n"
-            f"See them (after signing in):\n{base}/crm/activities?owner={user.id}&state=due\n\n"
-            f"This e-mail names no one: what the activities are about stays in the workspace.\n"
-            f"You get it on mornings when something assigned to you is due. To stop it, use "
+    if count.overdue or count.today:
+        when = " and ".join(part for n, part in ((count.overdue, f"{count.overdue} overdue"),
+                                                 (count.today, f"{count.today} due today")) if n)
+        pieces.append(f"{bulk.counted(count.overdue + count.today, Activity)} due ({when})")
+        links.append(f"Your activities due:\n{base}/crm/activities?owner={user.id}&state=due")
+    if count.late_deals:
+        its = "its" if count.late_deals == 1 else "their"
+        pieces.append(f"{bulk.counted(count.late_deals, Deal)} past {its} expected close date")
+        links.append(f"Your deals past their close date:\n{base}/crm/deals?owner={user.id}&close={deals.LATE}")
+    summary = " and ".join(pieces)
+    body = (f"Good morning,\n\nAssigned to you in {tenant.name}: {summary}.\n\n"
+            "See them (after signing in):\n\n" + "\n\n".join(links) + "\n\n"
+            "This e-mail names no one: what it is about stays in the workspace.\n"
+            "You get it on mornings when something assigned to you is due. To stop it, use "
             f"\"Stop these e-mails\" on your dashboard:\n{base}/\n")
-    notify.create(KIND, recipient=user, tenant_id=tenant.id,
-                  subject=f"{tenant.name}: {bulk.counted(total, Activity)} due ({' and '.join(parts)})", body=body)
+    notify.create(KIND, recipient=user, tenant_id=tenant.id, subject=f"{tenant.name}: {summary}", body=body)

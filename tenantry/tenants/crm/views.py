@@ -79,6 +79,7 @@ def dashboard_panel() -> dict:
     return {"today": today, "due": due, "due_total": due_total, "everyone": everyone,
             "others_due": overview.due_count(today) if not (everyone or due) else 0,
             "reminders": reminders.wanted(current_user.id), "pipeline": overview.open_pipeline(),
+            "late_deals": overview.late_deals(today),
             "counts": {"contacts": contacts.count(current_tenant.id), "companies": companies.count(current_tenant.id)}}
 
 
@@ -555,15 +556,18 @@ def _deal_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] 
     pipeline = _stages()
     q = args.get("q", "")[:200]
     stage_id, owner_id = forms.uuid_or_none(args.get("stage")), forms.uuid_or_none(args.get("owner"))
+    close = deals.LATE if args.get("close") == deals.LATE else ""
     sort = args.get("sort", "-value")
-    page = deals.listing(q=q, stage_id=stage_id, owner_id=owner_id, sort=sort, page=args.get("page", 1, type=int) or 1)
+    page = deals.listing(q=q, stage_id=stage_id, owner_id=owner_id, close=close, sort=sort,
+                         page=args.get("page", 1, type=int) or 1)
     _read("deal", [d.id for d, _ in page.items], listed=True, search=bool(q.strip()))
     labels = overview.subject_labels([(s, getattr(d, f"{s}_id")) for d, _ in page.items for s in ("contact", "company")
                                       if getattr(d, f"{s}_id") is not None])
     _read_names(labels)
     return render_template("crm/deals.html", page=page, q=q, stage_choices=[(s.id, s.name) for s in pipeline],
                            stage_names={s.id: s for s in pipeline},
-                           owners=deals.members(), stage_id=stage_id, owner_id=owner_id, sort=sort, labels=labels,
+                           owners=deals.members(), stage_id=stage_id, owner_id=owner_id, close=close, sort=sort,
+                           labels=labels, today=clock.now().date(),
                            restricted_label=overview.RESTRICTED_LABEL, bulk_errors=bulk_errors or {}, chosen=chosen,
                            bulk_sent=bulk_sent or {}, nobody=bulk.NOBODY), 422 if bulk_errors else 200
 

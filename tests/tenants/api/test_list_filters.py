@@ -1,6 +1,6 @@
 """The API's lists of deals and activities filtered as the UI's are: by whom they are assigned
-to (a member, or "none" for no one) and, for activities, by state (open, due by today,
-overdue, done, all); a bad value is a 422 on its field, as a bad stage_id is; both are in the
+to (a member, or "none" for no one), deals that are late (open, past their expected close
+date) and activities by state (open, due by today, overdue, done, all); a bad value is a 422 on its field, as a bad stage_id is; both are in the
 OpenAPI document."""
 
 from __future__ import annotations
@@ -28,9 +28,12 @@ def world(api_app, acme):
         jana = contacts.create(contacts.ContactData(first_name="Jana"))
         lead = stages.ensure_defaults()[0].id
         made = {}
-        for title, owner in (("Olga's deal", olga.id), ("Nobody's deal", None)):
+        won = next(s for s in stages.ordered() if s.is_won).id
+        for title, owner, stage, days in (("Olga's deal", olga.id, lead, -1), ("Nobody's deal", None, lead, 1),
+                                          ("Won deal", None, won, -1)):
             made[title] = deals.create(deals.DealData(title=title, value=Decimal("10"), currency="CZK",
-                                                      stage_id=lead, owner_id=owner)).id
+                                                      stage_id=stage, owner_id=owner,
+                                                      expected_close=today + timedelta(days=days))).id
         for note, days, owner in (("late", -2, olga.id), ("today", 0, olga.id), ("tomorrow", 1, None),
                                   ("finished", -1, olga.id)):
             made[note] = activities.create("contact", jana.id, activities.ActivityData(
@@ -48,8 +51,11 @@ def _ids(api, path: str) -> set[str]:
 def test_deals_and_activities_by_owner_and_activities_by_state(api, world):
     olga = world["olga"].id
     assert _ids(api, f"/api/v1/deals?owner_id={olga}") == {str(world["Olga's deal"])}
-    assert _ids(api, "/api/v1/deals?owner_id=none") == {str(world["Nobody's deal"])}
-    assert len(_ids(api, "/api/v1/deals")) == 2
+    assert _ids(api, "/api/v1/deals?owner_id=none") == {str(world["Nobody's deal"]), str(world["Won deal"])}
+    assert len(_ids(api, "/api/v1/deals")) == 3
+    # Late: open and past the expected close date (not the won one, nor the one closing tomorrow).
+    assert _ids(api, "/api/v1/deals?close=late") == {str(world["Olga's deal"])}
+    assert _ids(api, "/api/v1/deals?close=late&owner_id=none") == set()
     expected = {
         f"/api/v1/activities?owner_id={olga}": {"late", "today", "finished"},
         "/api/v1/activities?owner_id=none": {"tomorrow"},
@@ -68,6 +74,7 @@ def test_deals_and_activities_by_owner_and_activities_by_state(api, world):
     ("/api/v1/deals?owner_id=olga", "owner_id"),
     ("/api/v1/activities?owner_id=nobody", "owner_id"),
     ("/api/v1/activities?state=late", "state"),
+    ("/api/v1/deals?close=soon", "close"),
 ])
 def test_a_bad_filter_is_a_422_on_its_field(api, world, path, field):
     answer = api.get(path)
@@ -82,6 +89,6 @@ def test_the_filters_are_in_the_openapi_document(http):
     paths = http.get("/api/v1/openapi.json").get_json()["paths"]
     activity_params = {p["name"] for p in paths["/api/v1/activities"]["get"]["parameters"]}
     deal_params = {p["name"] for p in paths["/api/v1/deals"]["get"]["parameters"]}
-    assert {"state", "owner_id"} <= activity_params and "owner_id" in deal_params
+    assert {"state", "owner_id"} <= activity_params and {"owner_id", "close"} <= deal_params
     for path in ("/api/v1/activities", "/api/v1/deals", "/api/v1/contacts"):
         assert "422" in paths[path]["get"]["responses"], path

@@ -18,7 +18,7 @@ from tenantry.platform.audit import AuditEvent
 from tenantry.platform.db import db
 from tenantry.platform.identity.models import Membership, User
 from tenantry.platform.tenancy import Tenant, TenantStatus, all_tenants, tenant_context
-from tenantry.tenants.crm import activities, contacts, deals, reminders
+from tenantry.tenants.crm import activities, contacts, deals, reminders, stages
 from tenantry.tenants.crm.models import Activity, ActivityReminder
 from tests import factories
 from tests.identity.support import NO_LIMIT, in_app, login_password, new_member, new_tenant, text
@@ -27,6 +27,9 @@ from tests.identity.support import NO_LIMIT, in_app, login_password, new_member,
 @pytest.fixture
 def web_app(make_app, smtp_server):
     return make_app(WTF_CSRF_ENABLED=False, TENANTRY_RATELIMIT_LOGIN=NO_LIMIT, **smtp_server.config())
+
+
+LATE = " and 1 deal past its expected close date"
 
 
 def _today():
@@ -38,7 +41,8 @@ def _morning(day=None, hour=7):
 
 
 def _world(web_app, acme) -> dict:
-    """Two members with activities due at various times; Olga's include one of a restricted contact."""
+    """Three members with activities due at various times (Olga's include one of a restricted
+    contact) and deals: mine past its close date, Olga's won or closing later."""
     me = new_member(web_app, acme, "member", email="me@acme.example.com")
     olga = new_member(web_app, acme, "member", email="olga@acme.example.com")
     idle = new_member(web_app, acme, "member", email="idle@acme.example.com")
@@ -47,7 +51,12 @@ def _world(web_app, acme) -> dict:
         jana = contacts.create(contacts.ContactData(first_name="Jana", last_name="Nováková"))
         rita = contacts.create(contacts.ContactData(first_name="Rita", last_name="Restricted"))
         lead = deals.create(deals.DealData(title="Forged gates", value=Decimal("1000"), currency="CZK",
-                                           stage_id=_first_stage()))
+                                           stage_id=_first_stage(), owner_id=me.id,
+                                           expected_close=today - timedelta(days=5)))  # late
+        won = next(s for s in stages.ordered() if s.is_won)
+        for title, stage_id, days in (("Won already", won.id, -5), ("Closing later", _first_stage(), 5)):
+            deals.create(deals.DealData(title=title, value=Decimal("1"), currency="CZK", stage_id=stage_id,
+                                        owner_id=olga.id, expected_close=today + timedelta(days=days)))
 
         def add(owner, days, note, subject=("contact", jana.id)):
             return activities.create(*subject, activities.ActivityData(
@@ -76,8 +85,6 @@ def _world(web_app, acme) -> dict:
 
 
 def _first_stage():
-    from tenantry.tenants.crm import stages
-
     return stages.ensure_defaults()[0].id
 
 
@@ -159,11 +166,13 @@ def test_the_morning_email_counts_ones_own_due_names_no_one_and_comes_once_a_day
     by_to = {m.rcpt_tos[0]: m.message for m in smtp_server.messages}
     assert set(by_to) == {"me@acme.example.com", "olga@acme.example.com", "idle@acme.example.com"}
     mine = by_to["me@acme.example.com"]
-    assert mine["Subject"] == "Acme: 2 activities due (1 overdue and 1 due today)"
+    assert mine["Subject"] == "Acme: 2 activities due (1 overdue and 1 due today)" + LATE
     body = mine.get_content()
-    assert "2 activities assigned to you in Acme are waiting: 1 overdue and 1 due today." in body
-    link = f"/t/acme/crm/activities?owner={w['me'].id}&state=due"
-    assert re.search(rf"^https?://[^/\s]+{re.escape(link)}\r?$", body, re.M), body
+    assert "Assigned to you in Acme: 2 activities due (1 overdue and 1 due today)" + LATE + "." in body
+    link, deal_link = (f"/t/acme/crm/activities?owner={w['me'].id}&state=due",
+                       f"/t/acme/crm/deals?owner={w['me'].id}&close=late")
+    for path in (link, deal_link):
+        assert re.search(rf"^https?://[^/\s]+{re.escape(path)}\r?$", body, re.M), body
     # Olga's activity of a restricted contact is not counted.
     assert by_to["olga@acme.example.com"]["Subject"] == "Acme: 1 activity due (1 due today)"
     for message in by_to.values():
@@ -176,13 +185,15 @@ def test_the_morning_email_counts_ones_own_due_names_no_one_and_comes_once_a_day
     listed = text(w["client"].get(link))
     assert "Send the revised quote" in listed and "Call Jana about the offer" in listed
     assert "Prepare the meeting" not in listed and "Olga" not in listed and "Already done" not in listed
+    listed = text(w["client"].get(deal_link))
+    assert "Forged gates" in listed and "Won already" not in listed and "Closing later" not in listed
 
     # Once a day: the same day again sends nothing, the next day sends again (what is due then).
     assert _sweep(web_app, _morning(hour=15)) == 0
     assert len(smtp_server.messages) == 3
     assert _sweep(web_app, _morning(_today() + timedelta(days=1))) == 3
     tomorrow = {m.rcpt_tos[0]: m.message["Subject"] for m in smtp_server.messages[3:]}
-    assert tomorrow["me@acme.example.com"] == "Acme: 3 activities due (2 overdue and 1 due today)"
+    assert tomorrow["me@acme.example.com"] == "Acme: 3 activities due (2 overdue and 1 due today)" + LATE
 
 
 def test_no_email_once_all_is_done_nor_to_a_deactivated_member_nor_from_a_cancelled_workspace(web_app, acme):
@@ -192,8 +203,10 @@ def test_no_email_once_all_is_done_nor_to_a_deactivated_member_nor_from_a_cancel
             activities.complete(db.session.get(Activity, w["ids"][key]))
         db.session.execute(sa.update(Membership).where(Membership.user_id == w["idle"].id)
                            .values(deactivated_at=clock.now()))
-    assert _sweep(web_app, _morning()) == 1
-    assert [n.to_email for n in _notices(web_app)] == ["olga@acme.example.com"]
+    assert _sweep(web_app, _morning()) == 2
+    assert [(n.to_email, n.subject) for n in _notices(web_app)] == [
+        ("me@acme.example.com", "Acme: 1 deal past its expected close date"),  # the late deal only
+        ("olga@acme.example.com", "Acme: 1 activity due (1 due today)")]
 
     with in_app(web_app), all_tenants():
         db.session.get(Tenant, acme.id).status = TenantStatus.CANCELLED
@@ -210,7 +223,7 @@ def test_each_workspace_counts_its_own(web_app, acme):
             kind="call", due_on=_today(), owner_id=w["me"].id))
     assert _sweep(web_app, _morning()) == 4
     mine = sorted(n.subject for n in _notices(web_app) if n.to_email == "me@acme.example.com")
-    assert mine == ["Acme: 2 activities due (1 overdue and 1 due today)", "Globex: 1 activity due (1 due today)"]
+    assert mine == ["Acme: 2 activities due (1 overdue and 1 due today)" + LATE, "Globex: 1 activity due (1 due today)"]
 
 
 def test_a_day_claimed_is_not_claimed_again(web_app, acme):
