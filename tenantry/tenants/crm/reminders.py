@@ -152,10 +152,13 @@ def _claim(model, today: date, where, **new) -> bool:
 def _send(tenant: Tenant, user: User, count: DueCount) -> None:
     pieces, links = [], []
     base = f"{recipients.base_url()}/t/{tenant.slug}"
+    if count.overdue and count.today:
+        pieces.append(f"{bulk.counted(count.overdue + count.today, Activity)} due "
+                      f"({count.overdue} overdue and {count.today} due today)")
+    elif count.overdue or count.today:
+        pieces.append(bulk.counted(count.overdue, Activity) + " overdue" if count.overdue
+                      else bulk.counted(count.today, Activity) + " due today")
     if count.overdue or count.today:
-        when = " and ".join(part for n, part in ((count.overdue, f"{count.overdue} overdue"),
-                                                 (count.today, f"{count.today} due today")) if n)
-        pieces.append(f"{bulk.counted(count.overdue + count.today, Activity)} due ({when})")
         links.append(f"Your activities due:\n{base}/crm/activities?owner={user.id}&state=due")
     if count.late_deals:
         its = "its" if count.late_deals == 1 else "their"
