@@ -74,18 +74,19 @@ def complete(activity: Activity, *, done: bool = True, actor=None) -> None:
                  tenant_id=activity.tenant_id, target_type="activity", target_id=activity.id)
 
 
-def assign(activity: Activity, owner_id: uuid.UUID | None, *, actor=None) -> bool:
-    """The activity is given to `owner_id` (a member: checked by the caller; None: nobody),
-    audited as a change of it. False when it was theirs already (nothing written)."""
-    if activity.owner_id == owner_id:
+def set_column(activity: Activity, column: str, value, *, actor=None, via: str = "bulk") -> bool:
+    """One of the activity's columns in the clear (owner_id: a member, checked by the caller, or
+    None; due_on) set to `value`, audited as a change of it made `via` a list's bulk change.
+    False when it held `value` already (nothing written)."""
+    before = getattr(activity, column)
+    if before == value:
         return False
-    before = activity.owner_id
-    activity.owner_id = owner_id
+    setattr(activity, column, value)
     db.session.flush()
     audit.record("crm.activity.updated", actor=actor, tenant_id=activity.tenant_id, target_type="activity",
-                 target_id=activity.id, changes=audit.diff({"owner_id": before}, {"owner_id": owner_id}),
-                 details={"via": "bulk"})
-    assignments.note(activity, before, actor=actor)
+                 target_id=activity.id, changes=audit.diff({column: before}, {column: value}), details={"via": via})
+    if column == "owner_id":
+        assignments.note(activity, before, actor=actor)
     return True
 
 

@@ -1,15 +1,17 @@
 """Changes to several records at once, chosen on their list: contacts tagged, untagged, put
 in a company or deleted; deals moved to a stage, given an owner or deleted; activities marked
-done, reopened, assigned or deleted. All or nothing: every record chosen must still be this
-workspace's and usable, or nothing is written. Each record's change goes through its own
-service (contacts.update, board.move, deals.set_column, activities.complete and assign, the
-deletes), so it is encrypted, indexed and audited exactly as one changed on its page."""
+done, reopened, assigned, given a due date or deleted. All or nothing: every record chosen
+must still be this workspace's and usable, or nothing is written. Each record's change goes
+through its own service (contacts.update, board.move, deals.set_column, activities.complete
+and set_column, the deletes), so it is encrypted, indexed and audited exactly as one changed
+on its page."""
 
 from __future__ import annotations
 
 import uuid
 
 import sqlalchemy as sa
+from wtforms.validators import ValidationError
 
 from tenantry.platform.db import db
 
@@ -19,7 +21,7 @@ from .models import Activity, Contact, Deal
 MAX_CHOSEN = 100  # the contact list shows at most 100 a page
 CONTACT_ACTIONS = ("tag", "untag", "company", "delete")
 DEAL_ACTIONS = ("stage", "owner", "delete")
-ACTIVITY_ACTIONS = ("done", "reopen", "owner", "delete")
+ACTIVITY_ACTIONS = ("done", "reopen", "owner", "due", "delete")
 NOBODY = "nobody"  # the owner chosen to take a deal's (or an activity's) owner away
 
 
@@ -156,6 +158,21 @@ def an_owner(value: str) -> uuid.UUID | None:
     return owner_id
 
 
+def a_due_date(value: str):
+    """The due date chosen for the activities ticked."""
+    if not value.strip():
+        raise Refused("due", "Choose the new due date.")
+    try:
+        return forms.iso_date(value)
+    except ValidationError as exc:
+        raise Refused("due", str(exc)) from exc
+
+
+def reschedule(chosen_activities: list[Activity], due_on, *, actor=None) -> int:
+    """Each activity not due on `due_on` yet gets it; how many changed."""
+    return sum(activities.set_column(a, "due_on", due_on, actor=actor) for a in chosen_activities)
+
+
 def move(chosen_deals: list[Deal], stage, *, actor=None) -> int:
     """Each deal not in `stage` yet goes there, as on the board; how many moved."""
     return sum(board.move(deal, stage.id, actor=actor, via="bulk") for deal in chosen_deals)
@@ -165,7 +182,7 @@ def reassign(chosen_records: list, owner_id: uuid.UUID | None, *, actor=None) ->
     """Each deal gets `owner_id` as its owner, or each activity as the member assigned to it
     (None: nobody); how many changed."""
     return sum(deals.set_column(r, "owner_id", owner_id, actor=actor, via="bulk") if isinstance(r, Deal)
-               else activities.assign(r, owner_id, actor=actor) for r in chosen_records)
+               else activities.set_column(r, "owner_id", owner_id, actor=actor) for r in chosen_records)
 
 
 def plural(model) -> str:

@@ -106,13 +106,18 @@ def deal_bulk():
 @bp.post("/crm/activities/bulk")
 @require_role("member")
 def activity_bulk():
-    sent = {"owner": request.form.get("bulk_owner", "")}
+    sent = {"owner": request.form.get("bulk_owner", ""), "due": request.form.get("bulk_due", "")[:20]}
 
     def run(action, chosen):
         if action == "delete":
             return _deleted(chosen(), Activity)
         if action == "owner":
             return _reassigned(Activity, sent["owner"], chosen)
+        if action == "due":
+            due_on = bulk.a_due_date(sent["due"])  # the choice before the boxes, as for an owner
+            picked = chosen()
+            return (f"{bulk.counted(bulk.reschedule(picked, due_on, actor=current_user), Activity)} now due on "
+                    f"{due_on.isoformat()} (of {len(picked)} chosen).")
         picked = chosen()
         changed = bulk.complete(picked, done=action == "done", actor=current_user)
         return (f"{bulk.counted(changed, Activity)} {'marked as done' if action == 'done' else 'reopened'} "

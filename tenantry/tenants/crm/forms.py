@@ -253,7 +253,7 @@ class ContactForm(EditForm):
 MAX_DEAL_VALUE = Decimal("1000000000000")  # a trillion: beyond that it is a typing error
 
 
-def _iso_date(value: str | None):
+def iso_date(value: str | None):
     """A date written as YYYY-MM-DD (what <input type="date"> sends), or ValidationError."""
     value = (value or "").strip()
     if not value:
@@ -332,7 +332,7 @@ class DealForm(EditForm):
         self._value = value
 
     def validate_expected_close(self, field):
-        self._close = _iso_date(field.data)
+        self._close = iso_date(field.data)
 
     def data_for_service(self):
         from .deals import DealData
@@ -363,7 +363,7 @@ class ActivityForm(EditForm):
         self.owner.choices = [("", "— nobody —"), *owner_choices]
 
     def validate_due_on(self, field):
-        self._due = _iso_date(field.data)
+        self._due = iso_date(field.data)
 
     def data_for_service(self):
         from .activities import ActivityData

@@ -5,10 +5,12 @@ read it records, and the changes to the activities ticked."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
+from tenantry.platform import clock
 from tenantry.platform.audit import AuditEvent
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import all_tenants
@@ -161,3 +163,39 @@ def test_a_refused_change_writes_nothing_and_keeps_the_boxes(web_app, member, ac
 def _completed(web_app) -> set[str]:
     with in_app(web_app, commit=False), all_tenants():
         return set(db.session.scalars(sa.select(AuditEvent.target_id).where(AuditEvent.action == "crm.activity.completed")))
+
+
+def test_the_activities_ticked_get_a_new_due_date_audited(web_app, member, acme):
+    ids, _subjects = _seed(web_app, acme.id)
+    later = (clock.now().date() + timedelta(days=14)).isoformat()
+    page = text(member.get("/t/acme/crm/activities"))
+    assert '<label for="bulk-due">Due date</label>' in page and 'type="date" name="bulk_due" id="bulk-due"' in page
+    ticked = [str(ids["overdue"]), str(ids["today"])]
+    moved = member.post("/t/acme/crm/activities/bulk", data={"ids": ticked, "action": "due", "bulk_due": later,
+                                                             "list_state": "overdue"})
+    assert moved.status_code == 302 and moved.headers["Location"].endswith("?state=overdue")
+    assert f"2 activities now due on {later} (of 2 chosen)." in text(member.get(moved.headers["Location"]))
+    assert _notes(member, state="overdue") == []
+    with in_app(web_app, commit=False), all_tenants():
+        changed = db.session.execute(sa.select(AuditEvent.target_id, AuditEvent.details).where(
+            AuditEvent.action == "crm.activity.updated")).all()
+        assert sorted(changed) == sorted((i, {"via": "bulk", "fields": ["due_on"]}) for i in ticked)
+    # The same date again changes nothing.
+    again = member.post("/t/acme/crm/activities/bulk", data={"ids": ticked, "action": "due", "bulk_due": later})
+    assert "0 activities now due on" in text(member.get(again.headers["Location"]))
+
+
+@pytest.mark.parametrize(("sent", "message"), [
+    ("", "Choose the new due date."),
+    ("31.12.2026", "Enter a date as YYYY-MM-DD, for example 2025-06-30."),
+    ("2026-02-30", "Enter a date as YYYY-MM-DD, for example 2025-06-30."),
+])
+def test_a_bad_due_date_is_shown_next_to_it_and_nothing_moves(web_app, member, acme, sent, message):
+    ids, _subjects = _seed(web_app, acme.id)
+    answer = member.post("/t/acme/crm/activities/bulk", data={"ids": [str(ids["overdue"])], "action": "due",
+                                                              "bulk_due": sent})
+    assert answer.status_code == 422
+    html = text(answer)
+    assert f'<p class="error" id="bulk-due-err" role="alert">{message}</p>' in html
+    assert 'id="bulk-due" value="' + sent + '" aria-invalid="true" aria-describedby="bulk-due-err"' in html
+    assert _notes(member, state="overdue") == ["Send the revised quote"]
