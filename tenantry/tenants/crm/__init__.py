@@ -20,6 +20,7 @@ def init_app(app: Flask) -> None:
         index_builds,
         merge_views,  # noqa: F401  (its routes are on views.bp, registered below)
         reminders,
+        search,
         views,
     )
     from tenantry.tenants.crm.models import ACTIVITY_KIND_LABELS
@@ -27,6 +28,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     app.add_template_filter(currencies.format_amount, "money")
     app.add_template_filter(ACTIVITY_KIND_LABELS.__getitem__, "activity_kind")
+    app.add_template_filter(search.readable_phone, "phone")
     add_dashboard_panel(app, "crm/_dashboard.html", views.dashboard_panel, order=10)
     app.register_blueprint(import_views.bp)
     add_tenant_nav(app, "crm_io.custom_field_list", "Custom fields", role="admin", order=93)

@@ -39,6 +39,17 @@ def e164(raw: str, region: str | None = None) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def readable_phone(stored: str) -> str:
+    """A stored E.164 number as people read it: grouped, with its country code (+420 601 123
+    456); as stored when it cannot be parsed. Only for showing: links (tel:), exports and the
+    API keep E.164."""
+    try:
+        number = phonenumbers.parse(stored, None)
+    except phonenumbers.NumberParseException:
+        return stored
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
 def company_id_values(*values: str) -> list[str]:
     """The company and VAT IDs given (blank ones left out), and the IČO inside a Czech legal
     person's VAT ID: so "CZ25596641" and "25596641" find each other, in search and among
