@@ -1,5 +1,5 @@
 """Deals past their expected close date and still open ("late"): the deal list's "Close date"
-filter (kept by the pager, the CSV export and a bulk change), a "Late" mark on the rows, and
+filter (kept by the pager, the CSV export and a bulk change), an "overdue" mark on the rows (as on the board), and
 the dashboard's count linking to them. Won and lost deals are never late."""
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def test_the_list_filters_the_late_deals_and_marks_them(web_app, member, acme):
     _seed(web_app, acme)
     everything = text(member.get("/t/acme/crm/deals?sort=close"))
     assert '<label for="close">Close date</label>' in everything
-    assert everything.count('<span class="badge badge-danger">Late</span>') == 2  # Gates, Railings
+    assert everything.count('<span class="badge badge-warn">overdue</span>') == 2  # Gates, Railings
     late = text(member.get("/t/acme/crm/deals?close=late&sort=close"))
     assert _titles(late) == ["Gates", "Railings"]
     assert '<option value="late" selected>Passed, still open</option>' in late
