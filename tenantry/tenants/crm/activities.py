@@ -26,9 +26,9 @@ class ActivityData:
     owner_id: uuid.UUID | None = None  # who is to do it
 
 
-def _check(data: ActivityData) -> None:
-    if data.owner_id is not None and not deals.is_member(data.owner_id):
-        raise deals.Refused("owner", "The person assigned must be a member of this workspace.")
+def _check(data: ActivityData, keeping: uuid.UUID | None = None) -> None:
+    if data.owner_id is not None and not deals.is_member(data.owner_id, keeping=keeping):
+        raise deals.Refused("owner", "The person assigned must be an active member of this workspace.")
 
 
 def get(activity_id: uuid.UUID) -> Activity | None:
@@ -54,7 +54,7 @@ def create(subject: str, subject_id: uuid.UUID, data: ActivityData, *, actor=Non
 def update(activity: Activity, data: ActivityData, *, actor=None, version: int | None = None) -> Activity:
     """Change kind, due date, note and who is to do it; the subject stays (an activity does not
     move)."""
-    _check(data)
+    _check(data, keeping=activity.owner_id)
     with versions.checked(activity, version):
         before = activity.snapshot()
         activity.kind, activity.due_on, activity.owner_id = data.kind, data.due_on, data.owner_id

@@ -154,7 +154,7 @@ def an_owner(value: str) -> uuid.UUID | None:
     owner_id = forms.uuid_or_none(value)
     if owner_id is None or not deals.is_member(owner_id):
         raise Refused("owner", "Choose the new owner, a member of this workspace, or nobody." if not value else
-                      "The owner must be a member of this workspace.")
+                      "The owner must be an active member of this workspace.")
     return owner_id
 
 

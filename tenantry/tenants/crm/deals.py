@@ -48,18 +48,36 @@ def get(deal_id: uuid.UUID) -> Deal | None:
 
 
 def members() -> list[tuple[str, str]]:
-    """(user id, label) of the tenant's members, for the owner select."""
-    rows = db.session.execute(sa.select(Membership)).scalars().all()
-    named = [(str(m.user_id), m.user.name or m.user.email) for m in rows]
+    """(user id, label) of the tenant's members, deactivated ones too (they may still own deals
+    and activities, and be filtered by): for the lists' filters and the names shown."""
+    return _labelled(db.session.execute(sa.select(Membership)).scalars().all())
+
+
+def assignable(keeping: uuid.UUID | None = None) -> list[tuple[str, str]]:
+    """(user id, label) of the members who may be given a deal or an activity: those whose
+    membership is active, and `keeping`, the one a record has already (deactivated since)."""
+    rows = db.session.execute(sa.select(Membership).where(
+        sa.or_(Membership.deactivated_at.is_(None), Membership.user_id == keeping))).scalars().all()
+    return _labelled(rows)
+
+
+def _labelled(rows) -> list[tuple[str, str]]:
+    named = [(str(m.user_id), (m.user.name or m.user.email) + (" (deactivated)" if m.deactivated_at else ""))
+             for m in rows]
     return sorted(named, key=lambda pair: (pair[1].lower(), pair[0]))
 
 
-def is_member(user_id: uuid.UUID) -> bool:
-    """Whether the user is a member of the current workspace (who may own a deal or an activity)."""
-    return db.session.execute(sa.select(Membership.id).where(Membership.user_id == user_id)).scalar() is not None
+def is_member(user_id: uuid.UUID, *, keeping: uuid.UUID | None = None) -> bool:
+    """Whether the user may own a deal or an activity of the current workspace: an active
+    member, or `keeping`, the owner the record has already (whose membership may have been
+    deactivated since: an edit of anything else keeps them)."""
+    if keeping is not None and user_id == keeping:
+        return True
+    return db.session.execute(sa.select(Membership.id).where(
+        Membership.user_id == user_id, Membership.deactivated_at.is_(None))).scalar() is not None
 
 
-def _check(data: DealData) -> None:
+def _check(data: DealData, keeping: uuid.UUID | None = None) -> None:
     from . import companies, contacts
 
     # The ORM scopes these lookups to the current tenant: another tenant's id is not found.
@@ -69,12 +87,12 @@ def _check(data: DealData) -> None:
         raise Refused("contact", "Choose one of this workspace's contacts.")
     if data.company_id is not None and companies.get(data.company_id) is None:
         raise Refused("company", "Choose one of this workspace's companies.")
-    if data.owner_id is not None and not is_member(data.owner_id):
-        raise Refused("owner", "The owner must be a member of this workspace.")
+    if data.owner_id is not None and not is_member(data.owner_id, keeping=keeping):
+        raise Refused("owner", "The owner must be an active member of this workspace.")
 
 
 def _write(deal: Deal, data: DealData, *, new: bool = False) -> None:
-    _check(data)
+    _check(data, keeping=deal.owner_id)
     deal.seal("title", data.title)
     deal.value, deal.currency, deal.stage_id = data.value, data.currency, data.stage_id
     deal.expected_close, deal.contact_id, deal.company_id = data.expected_close, data.contact_id, data.company_id

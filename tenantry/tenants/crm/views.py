@@ -372,16 +372,17 @@ def _timeline(subject: str, subject_id, form=None) -> dict:
     related = deals.of(**{f"{subject}_id": subject_id}) if subject in ("contact", "company") else []
     members = deals.members()
     if form is None:
-        form = _activity_form(members)
-        if str(current_user.id) in dict(members):  # a new activity is one's own unless said otherwise
+        form = _activity_form()
+        if str(current_user.id) in dict(form.owner.choices):  # a new activity is one's own unless said otherwise
             form.owner.data = str(current_user.id)
     return {"timeline": activities.timeline(subject, subject_id), "activity_form": form,
             "activity_action": url_for(f"crm.{subject}_activity_add", **{f"{subject}_id": subject_id}),
             "related_deals": related, "today": clock.now().date(), "member_names": dict(members)}
 
 
-def _activity_form(members=None, **kwargs) -> forms.ActivityForm:
-    return forms.ActivityForm(owner_choices=deals.members() if members is None else members, **kwargs)
+def _activity_form(keeping=None, **kwargs) -> forms.ActivityForm:
+    """The activity form, offering the active members and `keeping`, the activity's own."""
+    return forms.ActivityForm(owner_choices=deals.assignable(keeping), **kwargs)
 
 
 def _add_activity(subject: str, subject_id, show):
@@ -462,8 +463,8 @@ def _activity_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[s
     return render_template("crm/activities.html", page=page, today=today, q=q, kind=kind, state=state, sort=sort,
                            kinds=ACTIVITY_KIND_LABELS, states=listed_activities.STATES, sorts=listed_activities.SORTS,
                            owner=str(owner or ""), owners=[(listed_activities.UNASSIGNED, "Nobody"), *members],
-                           member_names=dict(members), bulk_errors=bulk_errors or {}, chosen=chosen,
-                           bulk_sent=bulk_sent or {}, nobody=bulk.NOBODY), 422 if bulk_errors else 200
+                           assignable=deals.assignable(), member_names=dict(members), bulk_errors=bulk_errors or {},
+                           chosen=chosen, bulk_sent=bulk_sent or {}, nobody=bulk.NOBODY), 422 if bulk_errors else 200
 
 
 # The list's own query, carried through its forms as list_<name> so "Mark done" returns to it.
@@ -492,8 +493,7 @@ def activity_done(activity_id):
 def activity_edit(activity_id):
     activity = _changeable(activity_id)
     subject, subject_id = activities.subject_of(activity)
-    members = deals.members()
-    form = _activity_form(members)
+    form = _activity_form(activity.owner_id)
     if request.method == "GET":
         form.fill_from(activity, activity.reveal("note"))
         _read("activity", [activity.id], listed=False, form=True)
@@ -504,7 +504,7 @@ def activity_edit(activity_id):
         except versions.EditConflict:
             db.session.rollback()
             activity = _changeable(activity.id)
-            saved = _activity_form(members, formdata=None)
+            saved = _activity_form(activity.owner_id, formdata=None)
             saved.fill_from(activity, activity.reveal("note"))
             conflict = _saved_meanwhile(form, saved, "activity", activity)
         except deals.Refused as exc:  # the member chosen left meanwhile
@@ -566,7 +566,8 @@ def _deal_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] 
     _read_names(labels)
     return render_template("crm/deals.html", page=page, q=q, stage_choices=[(s.id, s.name) for s in pipeline],
                            stage_names={s.id: s for s in pipeline},
-                           owners=deals.members(), stage_id=stage_id, owner_id=owner_id, close=close, sort=sort,
+                           owners=deals.members(), assignable=deals.assignable(), stage_id=stage_id,
+                           owner_id=owner_id, close=close, sort=sort,
                            labels=labels, today=clock.now().date(),
                            restricted_label=overview.RESTRICTED_LABEL, bulk_errors=bulk_errors or {}, chosen=chosen,
                            bulk_sent=bulk_sent or {}, nobody=bulk.NOBODY), 422 if bulk_errors else 200
@@ -594,7 +595,8 @@ def deal_show(deal_id, activity_form=None, move_error: str | None = None):
 
 
 def _deal_form(deal=None):
-    form = forms.DealForm(stage_choices=[(str(s.id), s.name) for s in _stages()], owner_choices=deals.members())
+    form = forms.DealForm(stage_choices=[(str(s.id), s.name) for s in _stages()],
+                          owner_choices=deals.assignable(deal.owner_id if deal is not None else None))
     if request.method == "GET":
         if deal is not None:
             form.fill_from(deal, deal.reveal("title"))

@@ -8,8 +8,9 @@ import uuid
 
 import sqlalchemy as sa
 
-from tenantry.platform import notify
+from tenantry.platform import clock, notify
 from tenantry.platform.db import db
+from tenantry.platform.identity.models import Membership
 from tenantry.platform.tenancy import Tenant, all_tenants, tenant_context
 from tenantry.tenants.crm import contacts
 from tests.identity.support import in_app, new_member
@@ -36,3 +37,14 @@ def test_the_api_reads_and_writes_owner_id(api, api_app, http, acme):
         assert refused.status_code == status and "owner_id" in error_of(refused)["fields"], refused.get_json()
     schema = http.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
     assert "owner_id" in schema["ActivityInput"]["properties"] and "owner_id" in schema["Activity"]["properties"]
+
+
+def test_the_api_gives_nothing_to_a_deactivated_member(api, api_app, acme):
+    olga = new_member(api_app, acme, "member", email="olga@acme.example.com")
+    with in_app(api_app), tenant_context(db.session.get(Tenant, acme.id)):
+        jana = contacts.create(contacts.ContactData(first_name="Jana")).id
+        db.session.execute(sa.update(Membership).where(Membership.user_id == olga.id)
+                           .values(deactivated_at=clock.now()))
+    refused = api.post("/api/v1/activities", json={"kind": "task", "contact_id": str(jana), "owner_id": str(olga.id)})
+    assert refused.status_code == 422
+    assert "active member" in error_of(refused)["fields"]["owner_id"], refused.get_json()

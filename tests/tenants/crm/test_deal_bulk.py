@@ -108,7 +108,7 @@ def test_the_deals_ticked_are_deleted_with_their_activities_each_audited(web_app
     ({"action": "stage"}, "stage", "Choose the stage to move the deals to."),
     ({"action": "stage", "bulk_stage": "GONE"}, "stage", "That stage is no longer in this workspace's pipeline."),
     ({"action": "owner"}, "owner", "Choose the new owner, a member of this workspace, or nobody."),
-    ({"action": "owner", "bulk_owner": "STRANGER"}, "owner", "The owner must be a member of this workspace."),
+    ({"action": "owner", "bulk_owner": "STRANGER"}, "owner", "The owner must be an active member of this workspace."),
     ({"action": "explode"}, "action", "Choose what to do with the deals chosen."),
     ({"action": "stage", "bulk_stage": "WON", "ids": []}, "ids", "Choose at least one deal"),
     ({"action": "stage", "bulk_stage": "WON", "extra": "gone"}, "ids", "1 deal chosen is no longer in this workspace."),
