@@ -50,7 +50,13 @@ def get(deal_id: uuid.UUID) -> Deal | None:
 def members() -> list[tuple[str, str]]:
     """(user id, label) of the tenant's members, deactivated ones too (they may still own deals
     and activities, and be filtered by): for the lists' filters and the names shown."""
-    return _labelled(db.session.execute(sa.select(Membership)).scalars().all())
+    return _labelled(memberships())
+
+
+def memberships() -> list[Membership]:
+    """Every membership of the workspace, deactivated ones too, by name (the API's members)."""
+    rows = db.session.execute(sa.select(Membership)).scalars().all()
+    return sorted(rows, key=lambda m: ((m.user.name or m.user.email).lower(), str(m.user_id)))
 
 
 def assignable(keeping: uuid.UUID | None = None) -> list[tuple[str, str]]:
