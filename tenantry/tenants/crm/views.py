@@ -8,6 +8,7 @@ ORM scopes every query to the current tenant, and the answer is 404.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from flask import abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -486,6 +487,20 @@ def activity_done(activity_id):
         kept = {name: request.form[f"list_{name}"] for name in ACTIVITY_LIST_ARGS if request.form.get(f"list_{name}")}
         return redirect(url_for("crm.activity_list", **kept))
     return _back_to(activity)
+
+
+@bp.post("/crm/activities/<uuid:activity_id>/tomorrow")
+@require_role("member")
+def activity_tomorrow(activity_id):
+    """The dashboard's "Tomorrow": an open activity due today or before moves to tomorrow, the
+    morning routine's other answer beside "Mark done"."""
+    activity = _changeable(activity_id)
+    tomorrow = clock.now().date() + timedelta(days=1)
+    if not activity.done:
+        activities.set_column(activity, "due_on", tomorrow, actor=current_user, via="dashboard")
+        db.session.commit()
+    flash(f"Activity moved to tomorrow ({tomorrow.isoformat()}).", "success")
+    return redirect(_dashboard_url())
 
 
 @bp.route("/crm/activities/<uuid:activity_id>/edit", methods=["GET", "POST"])

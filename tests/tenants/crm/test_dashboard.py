@@ -10,10 +10,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 
 from tenantry.platform import clock
+from tenantry.platform.audit import AuditEvent
 from tenantry.platform.db import db
-from tenantry.platform.tenancy import Tenant, tenant_context
+from tenantry.platform.tenancy import Tenant, all_tenants, tenant_context
 from tenantry.tenants.crm import activities, companies, contacts, deals, stages
 from tenantry.tenants.crm.models import Activity
 from tests.identity.support import in_app, new_tenant, text
@@ -98,7 +100,7 @@ def test_mark_done_on_the_dashboard_comes_back_to_it(web_app, member, acme):
     ids, _subjects = _seed(web_app, acme.id)
     html = text(member.get(EVERYONE))
     assert html.count(">Mark done</button>") == 3
-    assert html.count('<input type="hidden" name="due" value="all">') == 3 + 1  # and the e-mail setting
+    assert html.count('<input type="hidden" name="due" value="all">') == 3 + 2 + 1  # done, tomorrow, the e-mail
     response = member.post(f"/t/acme/crm/activities/{ids['today']}/done",
                            data={"done": "1", "back": "dashboard", "due": "all"})
     assert response.status_code == 302 and response.headers["Location"].endswith("/t/acme/?due=all")
@@ -160,3 +162,23 @@ def test_the_panel_passes_the_accessibility_checks_with_items_in_it(web_app, mem
     response = member.get(EVERYONE)
     assert len(_due_items(text(response))) == 3
     assert _problems(response) == []
+
+
+def test_tomorrow_moves_an_activity_due_by_today_to_tomorrow_audited(web_app, member, acme):
+    ids, _subjects = _seed(web_app, acme.id)
+    html = text(member.get(EVERYONE))
+    assert html.count(">Tomorrow</button>") == 2  # the overdue one and today's, not next week's
+    assert f'action="/t/acme/crm/activities/{ids["week"]}/tomorrow"' not in html
+    moved = member.post(f"/t/acme/crm/activities/{ids['overdue']}/tomorrow", data={"due": "all"})
+    assert moved.status_code == 302 and moved.headers["Location"].endswith("/t/acme/?due=all")
+    tomorrow = clock.now().date() + timedelta(days=1)
+    assert f"Activity moved to tomorrow ({tomorrow.isoformat()})." in text(member.get(EVERYONE))
+    with in_app(web_app, commit=False), all_tenants():
+        assert db.session.get(Activity, ids["overdue"]).due_on == tomorrow
+        event = db.session.execute(sa.select(AuditEvent).where(AuditEvent.action == "crm.activity.updated",
+                                                                AuditEvent.target_id == str(ids["overdue"]))).scalar_one()
+        assert event.details == {"via": "dashboard", "fields": ["due_on"]}
+    # A viewer cannot; an activity of a restricted contact cannot be moved either.
+    viewer = signed_in(web_app, acme, "viewer")
+    assert viewer.post(f"/t/acme/crm/activities/{ids['today']}/tomorrow").status_code == 403
+    assert member.post(f"/t/acme/crm/activities/{ids['restricted']}/tomorrow").status_code == 409
