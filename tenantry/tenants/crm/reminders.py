@@ -33,7 +33,7 @@ from .models import Activity, ActivityReminder, Deal, ReminderRun
 # The CRM's "today" is the UTC date (the dashboard's and the activity list's), so the e-mail
 # goes at the start of that day's working hours in Europe: 7:00 or 8:00 in Prague.
 SEND_FROM = time(6, 0)
-KIND = "crm.activities-due"
+KIND = "crm.due-reminder"  # activities due and deals late
 log = logging.getLogger(__name__)
 
 
