@@ -47,10 +47,11 @@ def get(deal_id: uuid.UUID) -> Deal | None:
     return by_id(Deal, deal_id)
 
 
-def members() -> list[tuple[str, str]]:
+def members(rows: list[Membership] | None = None) -> list[tuple[str, str]]:
     """(user id, label) of the tenant's members, deactivated ones too (they may still own deals
-    and activities, and be filtered by): for the lists' filters and the names shown."""
-    return _labelled(memberships())
+    and activities, and be filtered by): for the lists' filters and the names shown. `rows`:
+    memberships() when the caller has them already (a page wanting assignable() too)."""
+    return _labelled(memberships() if rows is None else rows)
 
 
 def memberships() -> list[Membership]:
@@ -59,18 +60,16 @@ def memberships() -> list[Membership]:
     return sorted(rows, key=lambda m: ((m.user.name or m.user.email).lower(), str(m.user_id)))
 
 
-def assignable(keeping: uuid.UUID | None = None) -> list[tuple[str, str]]:
+def assignable(keeping: uuid.UUID | None = None, rows: list[Membership] | None = None) -> list[tuple[str, str]]:
     """(user id, label) of the members who may be given a deal or an activity: those whose
     membership is active, and `keeping`, the one a record has already (deactivated since)."""
-    rows = db.session.execute(sa.select(Membership).where(
-        sa.or_(Membership.deactivated_at.is_(None), Membership.user_id == keeping))).scalars().all()
-    return _labelled(rows)
+    return _labelled([m for m in (memberships() if rows is None else rows)
+                      if m.deactivated_at is None or m.user_id == keeping])
 
 
 def _labelled(rows) -> list[tuple[str, str]]:
-    named = [(str(m.user_id), (m.user.name or m.user.email) + (" (deactivated)" if m.deactivated_at else ""))
-             for m in rows]
-    return sorted(named, key=lambda pair: (pair[1].lower(), pair[0]))
+    return [(str(m.user_id), (m.user.name or m.user.email) + (" (deactivated)" if m.deactivated_at else ""))
+            for m in rows]
 
 
 def is_member(user_id: uuid.UUID, *, keeping: uuid.UUID | None = None) -> bool:

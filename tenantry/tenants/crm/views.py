@@ -371,9 +371,10 @@ def company_delete(company_id):
 
 def _timeline(subject: str, subject_id, form=None) -> dict:
     related = deals.of(**{f"{subject}_id": subject_id}) if subject in ("contact", "company") else []
-    members = deals.members()
+    rows = deals.memberships()
+    members = deals.members(rows)
     if form is None:
-        form = _activity_form()
+        form = _activity_form(rows=rows)
         if str(current_user.id) in dict(form.owner.choices):  # a new activity is one's own unless said otherwise
             form.owner.data = str(current_user.id)
     return {"timeline": activities.timeline(subject, subject_id), "activity_form": form,
@@ -381,9 +382,9 @@ def _timeline(subject: str, subject_id, form=None) -> dict:
             "related_deals": related, "today": clock.now().date(), "member_names": dict(members)}
 
 
-def _activity_form(keeping=None, **kwargs) -> forms.ActivityForm:
+def _activity_form(keeping=None, rows=None, **kwargs) -> forms.ActivityForm:
     """The activity form, offering the active members and `keeping`, the activity's own."""
-    return forms.ActivityForm(owner_choices=deals.assignable(keeping), **kwargs)
+    return forms.ActivityForm(owner_choices=deals.assignable(keeping, rows), **kwargs)
 
 
 def _add_activity(subject: str, subject_id, show):
@@ -460,11 +461,13 @@ def _activity_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[s
                                      page=args.get("page", 1, type=int) or 1)
     _read("activity", [d.activity.id for d in page.items], listed=True, search=bool(q.strip()))
     _read_names((d.subject, d.subject_id) for d in page.items)
-    members = deals.members()
+    rows = deals.memberships()
+    members = deals.members(rows)
     return render_template("crm/activities.html", page=page, today=today, q=q, kind=kind, state=state, sort=sort,
                            kinds=ACTIVITY_KIND_LABELS, states=listed_activities.STATES, sorts=listed_activities.SORTS,
                            owner=str(owner or ""), owners=[(listed_activities.UNASSIGNED, "Nobody"), *members],
-                           assignable=deals.assignable(), member_names=dict(members), bulk_errors=bulk_errors or {},
+                           assignable=deals.assignable(rows=rows), member_names=dict(members),
+                           bulk_errors=bulk_errors or {},
                            chosen=chosen, bulk_sent=bulk_sent or {}, nobody=bulk.NOBODY), 422 if bulk_errors else 200
 
 
@@ -579,9 +582,10 @@ def _deal_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] 
     labels = overview.subject_labels([(s, getattr(d, f"{s}_id")) for d, _ in page.items for s in ("contact", "company")
                                       if getattr(d, f"{s}_id") is not None])
     _read_names(labels)
+    rows = deals.memberships()
     return render_template("crm/deals.html", page=page, q=q, stage_choices=[(s.id, s.name) for s in pipeline],
                            stage_names={s.id: s for s in pipeline},
-                           owners=deals.members(), assignable=deals.assignable(), stage_id=stage_id,
+                           owners=deals.members(rows), assignable=deals.assignable(rows=rows), stage_id=stage_id,
                            owner_id=owner_id, close=close, sort=sort,
                            labels=labels, today=clock.now().date(),
                            restricted_label=overview.RESTRICTED_LABEL, bulk_errors=bulk_errors or {}, chosen=chosen,
