@@ -5,10 +5,11 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from tenantry.platform.web import add_tenant_gate, add_tenant_nav
-    from tenantry.tenants import anomalies, api, cli, crm, notices, views
+    from tenantry.tenants import anomalies, api, cli, crm, local_time, notices, views
     from tenantry.tenants.forms import country_name
 
     app.add_template_filter(country_name, "country")  # the company page and the console's tenant page
+    app.add_template_filter(local_time.shown, "local")  # a stored time on the workspace's clock
     app.register_blueprint(views.public)
     app.register_blueprint(views.bp)
     app.register_blueprint(notices.bp)

@@ -8,14 +8,12 @@ record's history covers events that name it as their target and list reads whose
 
 from __future__ import annotations
 
-import functools
 import re
 import uuid
 import zoneinfo
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -79,30 +77,7 @@ def check_record(record_type: str | None, record_id: str | None) -> tuple[str | 
     return record_type, record_id
 
 
-# --- time zone -------------------------------------------------------------------------------
-
-
-@functools.cache
-def _country_zones() -> dict[str, str]:
-    zones: dict[str, str] = {}
-    for base in zoneinfo.TZPATH:
-        path = Path(base) / "zone.tab"
-        if path.is_file():
-            for line in path.read_text().splitlines():
-                parts = line.split("\t")
-                if len(parts) >= 3 and not line.startswith("#"):
-                    zones.setdefault(parts[0].upper(), parts[2])
-            break
-    return zones
-
-
-def zone_of(tenant) -> zoneinfo.ZoneInfo:
-    """The tenant's local time zone, from its country (the first zone listed for it); UTC when unknown."""
-    name = _country_zones().get((tenant.country or "").upper())
-    try:
-        return zoneinfo.ZoneInfo(name) if name else zoneinfo.ZoneInfo("UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
+# --- local days ------------------------------------------------------------------------------
 
 
 def day_range(since: date | None, until: date | None, zone: zoneinfo.ZoneInfo) -> tuple[datetime | None, datetime | None]:

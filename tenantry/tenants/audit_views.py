@@ -18,7 +18,7 @@ from tenantry.platform.forms import Form
 from tenantry.platform.identity.models import Role
 from tenantry.platform.tenancy import Tenant, current_tenant, tenant_context
 from tenantry.platform.web import require_role, tenant_blueprint
-from tenantry.tenants import audit_trail
+from tenantry.tenants import audit_trail, local_time
 from tenantry.tenants.audit_trail import FilterError, Filters
 
 bp = tenant_blueprint("audit", __name__)
@@ -111,7 +111,7 @@ def _cursor() -> int | None:
 
 def _rows(events, zone=None):
     actors = audit_trail.actors_of(events)
-    zone = zone or audit_trail.zone_of(current_tenant)
+    zone = zone or local_time.zone_of(current_tenant)
     return [{"event": e, "actor": actors[(e.actor_type, e.actor_id)], "local": e.occurred_at.astimezone(zone),
              "agent": audit_trail.short_agent(e.user_agent), "fields": audit_trail.fields_of(e),
              "reads": audit_trail.read_ids(e)} for e in events]
@@ -127,7 +127,7 @@ def _viewed(details: dict, target_type: str = "audit_trail", target_id=None) -> 
 @require_role(Role.ADMIN)
 def index():
     form = _form()
-    zone = audit_trail.zone_of(current_tenant)
+    zone = local_time.zone_of(current_tenant)
     if request.args and not form.validate():
         return render_template("tenants/audit.html", form=form, rows=[], next_before=None, invalid=True,
                                zone=zone, retention=audit_trail.retention_days(current_tenant),
@@ -146,10 +146,10 @@ def export_csv():
     form = _form()
     if request.args and not form.validate():
         return render_template("tenants/audit.html", form=form, rows=[], next_before=None, invalid=True,
-                               zone=audit_trail.zone_of(current_tenant),
+                               zone=local_time.zone_of(current_tenant),
                                retention=audit_trail.retention_days(current_tenant), oldest=None,
                                export_args={}), 422
-    zone = audit_trail.zone_of(current_tenant)
+    zone = local_time.zone_of(current_tenant)
     filters = form.filters(zone)
     tenant = current_tenant._get_current_object()
     tenant_id = tenant.id
@@ -202,7 +202,7 @@ def record_history(record_type: str, record_id: str):
     return render_template("tenants/audit_record.html", rows=_rows(events), next_before=next_before,
                            record_type=record_type, record_id=record_id,
                            record_url=_record_url(record_type, record_id),
-                           zone=audit_trail.zone_of(current_tenant),
+                           zone=local_time.zone_of(current_tenant),
                            retention=audit_trail.retention_days(current_tenant))
 
 
@@ -228,7 +228,7 @@ def _retention_page(form: RetentionForm, status: int = 200):
                            retention=audit_trail.retention_days(current_tenant),
                            min_days=audit_retention.MIN_DAYS, max_days=audit_retention.MAX_DAYS,
                            oldest=audit_trail.oldest(current_tenant.id),
-                           zone=audit_trail.zone_of(current_tenant)), status
+                           zone=local_time.zone_of(current_tenant)), status
 
 
 @bp.get("/audit/retention")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import abort, g, jsonify, request
 
-from tenantry.platform import clock
 from tenantry.platform.db import db
+from tenantry.tenants import local_time
 from tenantry.tenants.crm import activities as service
 from tenantry.tenants.crm import activity_list as listed
 from tenantry.tenants.crm import companies, contacts, deals, forms
@@ -98,7 +98,7 @@ def activity_list():
     state = request.args.get("state") or "all"
     if state not in listed.STATES:
         raise validation_error({"state": f"One of {', '.join(listed.STATES)}."})
-    stmt = sa.select(Activity).where(service.usable(), *listed.in_state(state, clock.now().date()),
+    stmt = sa.select(Activity).where(service.usable(), *listed.in_state(state, local_time.today()),
                                      *owner_filter(Activity.owner_id))
     if q:
         stmt = stmt.where(service.matching(q))
@@ -195,8 +195,8 @@ _filters = [{"name": f"{s}_id", "in": "query", "schema": {"type": "string", "for
 _search = {**openapi.SEARCH_PARAMETER,
            "description": "The activities of the contacts, companies and deals this finds, as their own q does"}
 _state = {"name": "state", "in": "query", "schema": {"enum": list(listed.STATES), "default": "all"},
-          "description": "open: not done; due: not done and due by today (UTC); overdue: not done and due before "
-                         "today; done; all"}
+          "description": "open: not done; due: not done and due by today; overdue: not done and due before "
+                         "today; done; all. Today is the workspace's date, in the time zone of its country."}
 openapi.add_paths({
     "/api/v1/activities": {
         "get": openapi.operation("List activities (oldest first), optionally of one subject, state or owner",

@@ -19,7 +19,7 @@ from tenantry.platform import audit
 from tenantry.platform.audit import AuditEvent
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import current_tenant
-from tenantry.tenants import audit_trail
+from tenantry.tenants import audit_trail, local_time
 from tenantry.tenants.audit_trail import FilterError, Filters
 
 from . import openapi
@@ -87,7 +87,7 @@ def _filters() -> Filters:
     action = (args.get("action") or "").strip() or None
     if action and not ACTION.match(action):
         errors["action"] = "Not an action name (e.g. crm.contact.updated)."
-    zone = audit_trail.zone_of(current_tenant)
+    zone = local_time.zone_of(current_tenant)
     for name in ("since", "until"):
         raw = (args.get(name) or "").strip()
         if raw:

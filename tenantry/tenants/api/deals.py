@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import abort, g, jsonify, request
 
-from tenantry.platform import clock
 from tenantry.platform.db import db
+from tenantry.tenants import local_time
 from tenantry.tenants.crm import deal_merge, forms, stages
 from tenantry.tenants.crm import deals as service
 from tenantry.tenants.crm.models import Deal
@@ -83,7 +83,7 @@ def deal_list():
     if close not in ("", service.LATE):
         raise validation_error({"close": f"Only {service.LATE}: the open deals past their expected close date."})
     if close:
-        stmt = stmt.where(*service.late(clock.now().date()))
+        stmt = stmt.where(*service.late(local_time.today()))
     if q:
         stmt = stmt.where(service.matching(q))
     stage_id = request.args.get("stage_id")
@@ -166,7 +166,7 @@ _item = {"application/json": {"schema": openapi.ref("Deal")}}
 _stage_filter = {"name": "stage_id", "in": "query", "schema": {"type": "string", "format": "uuid"}}
 _close_filter = {"name": "close", "in": "query", "schema": {"const": "late"},
                  "description": "late: only the open deals (in a stage neither won nor lost) whose expected close "
-                                "date has passed (UTC)"}
+                                "date has passed (on the workspace's date, in the time zone of its country)"}
 _search = {**openapi.SEARCH_PARAMETER, "description": "Whole words of the title, or the deal's contact or company as "
                                                       "their own q finds them"}
 openapi.add_paths({

@@ -10,8 +10,9 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from tenantry.platform import audit, clock
+from tenantry.platform import audit
 from tenantry.platform.db import db
+from tenantry.tenants import local_time
 
 from . import activities, activity_list, companies, contacts, custom_fields, deals, forms, name_order, stages
 from .csv_import import COMPANY_HEADERS, CONTACT_HEADERS
@@ -76,7 +77,7 @@ def activity_rows(*, q: str = "", kind: str = "", state: str = "", owner: str = 
     activity list's, on `today`), assigned to one member or to nobody ("nobody"), or of what `q`
     finds (activities.matching)."""
     stmt = sa.select(Activity).order_by(Activity.created_at.desc(), Activity.id)
-    stmt = stmt.where(*activity_list.in_state(state, today or clock.now().date()))
+    stmt = stmt.where(*activity_list.in_state(state, today or local_time.today()))
     if owner == "nobody":
         stmt = stmt.where(Activity.owner_id.is_(None))
     elif forms.uuid_or_none(owner) is not None:

@@ -14,6 +14,7 @@ from tenantry.platform.crypto import fields
 from tenantry.platform.db import by_id, db
 from tenantry.platform.identity.models import Membership
 from tenantry.platform.tenancy import current_tenant
+from tenantry.tenants import local_time
 
 from . import assignments, name_order, search, versions
 from .models import COMPANY, DEAL, Activity, Deal, PipelineStage
@@ -241,7 +242,7 @@ def listing(*, q: str = "", stage_id: uuid.UUID | None = None, owner_id: uuid.UU
     page_size = page_size or PAGE_SIZE
     stmt = sa.select(Deal).where(Deal.tenant_id == current_tenant.id)
     if close == LATE:
-        stmt = stmt.where(*late(clock.now().date()))
+        stmt = stmt.where(*late(local_time.today()))
     if q.strip():
         stmt = stmt.where(matching(q))
     if stage_id is not None:

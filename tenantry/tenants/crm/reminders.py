@@ -26,13 +26,15 @@ from tenantry.platform import audit, notify
 from tenantry.platform.db import db
 from tenantry.platform.identity.models import Membership, User
 from tenantry.platform.tenancy import Tenant, TenantStatus, all_tenants, current_tenant, tenant_context
+from tenantry.tenants import local_time
 
 from . import activities, bulk, deals
 from .models import Activity, ActivityReminder, Deal, ReminderRun
 
-# The CRM's "today" is the UTC date (the dashboard's and the activity list's), so the e-mail
-# goes at the start of that day's working hours in Europe: 7:00 or 8:00 in Prague.
-SEND_FROM = time(6, 0)
+# On each workspace's own clock (local_time), whose date is the CRM's "today": before the
+# working day starts, about what is due in it. A morning the sweep missed (the platform was
+# down) is skipped, not sent in the afternoon or at night.
+SEND_FROM, SEND_UNTIL = time(6, 0), time(12, 0)
 KIND = "crm.due-reminder"  # activities due and deals late
 log = logging.getLogger(__name__)
 
@@ -90,21 +92,22 @@ def due_counts(today: date) -> dict[uuid.UUID, DueCount]:
 
 
 def sweep(as_of: datetime) -> int:
-    """The cron step: each active workspace's reminders for the day of `as_of`, once a day,
-    from SEND_FROM on; the number of e-mails queued. A workspace whose day is done costs
-    nothing more than this one query on later runs. Each workspace commits on its own: one
-    that fails is logged and tried again at the next sweep, the others are not held back."""
-    if as_of.time() < SEND_FROM:
-        return 0
-    today = as_of.date()
+    """The cron step: each active workspace's reminders for its day at `as_of`, once a day, in
+    its morning (SEND_FROM to SEND_UNTIL on its own clock); the number of e-mails queued. A workspace whose day is done
+    costs nothing more than its row in this one query on later runs. Each workspace commits on
+    its own: one that fails is logged and tried again at the next sweep, the others are not
+    held back."""
     with all_tenants():
-        tenants = db.session.execute(
-            sa.select(Tenant).outerjoin(ReminderRun, ReminderRun.tenant_id == Tenant.id)
-            .where(Tenant.status == TenantStatus.ACTIVE,
-                   sa.or_(ReminderRun.last_sent_on.is_(None), ReminderRun.last_sent_on < today))
-            .order_by(Tenant.slug)).scalars().all()
+        candidates = db.session.execute(
+            sa.select(Tenant, ReminderRun.last_sent_on).outerjoin(ReminderRun, ReminderRun.tenant_id == Tenant.id)
+            .where(Tenant.status == TenantStatus.ACTIVE).order_by(Tenant.slug)).all()
+    due = []
+    for tenant, last_sent_on in candidates:
+        local = local_time.now(tenant, as_of)
+        if SEND_FROM <= local.time() < SEND_UNTIL and (last_sent_on is None or last_sent_on < local.date()):
+            due.append((tenant, local.date()))
     sent = 0
-    for tenant in tenants:
+    for tenant, today in due:
         try:
             with tenant_context(tenant):
                 if _claim(ReminderRun, today, ReminderRun.tenant_id == tenant.id):

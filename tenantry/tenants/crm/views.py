@@ -13,10 +13,11 @@ from datetime import timedelta
 from flask import abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from tenantry.platform import audit, clock
+from tenantry.platform import audit
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import current_tenant
 from tenantry.platform.web import require_role, tenant_blueprint
+from tenantry.tenants import local_time
 
 from . import (
     activities,
@@ -72,7 +73,7 @@ def _read_timeline(related: dict) -> None:
 
 def dashboard_panel() -> dict:
     """The workspace dashboard's CRM panel (platform.web.add_dashboard_panel)."""
-    today = clock.now().date()
+    today = local_time.today()
     everyone = request.args.get("due") == "all"  # else only the member's own
     due, due_total = overview.due_activities(today, None if everyone else current_user.id)
     _read("activity", [d.activity.id for d in due], listed=True, dashboard=True)
@@ -379,7 +380,7 @@ def _timeline(subject: str, subject_id, form=None) -> dict:
             form.owner.data = str(current_user.id)
     return {"timeline": activities.timeline(subject, subject_id), "activity_form": form,
             "activity_action": url_for(f"crm.{subject}_activity_add", **{f"{subject}_id": subject_id}),
-            "related_deals": related, "today": clock.now().date(), "member_names": dict(members)}
+            "related_deals": related, "today": local_time.today(), "member_names": dict(members)}
 
 
 def _activity_form(keeping=None, rows=None, **kwargs) -> forms.ActivityForm:
@@ -456,7 +457,7 @@ def _activity_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[s
     sort = sort if sort in listed_activities.SORTS else "due"
     owner = args.get("owner", "")
     owner = owner if owner == listed_activities.UNASSIGNED else forms.uuid_or_none(owner)
-    today = clock.now().date()
+    today = local_time.today()
     page = listed_activities.listing(today=today, q=q, kind=kind, state=state, sort=sort, owner=owner,
                                      page=args.get("page", 1, type=int) or 1)
     _read("activity", [d.activity.id for d in page.items], listed=True, search=bool(q.strip()))
@@ -498,7 +499,7 @@ def activity_tomorrow(activity_id):
     """The dashboard's "Tomorrow": an open activity due today or before moves to tomorrow, the
     morning routine's other answer beside "Mark done"."""
     activity = _changeable(activity_id)
-    tomorrow = clock.now().date() + timedelta(days=1)
+    tomorrow = local_time.today() + timedelta(days=1)
     if not activity.done:
         activities.set_column(activity, "due_on", tomorrow, actor=current_user, via="dashboard")
         db.session.commit()
@@ -587,7 +588,7 @@ def _deal_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] 
                            stage_names={s.id: s for s in pipeline},
                            owners=deals.members(rows), assignable=deals.assignable(rows=rows), stage_id=stage_id,
                            owner_id=owner_id, close=close, sort=sort,
-                           labels=labels, today=clock.now().date(),
+                           labels=labels, today=local_time.today(),
                            restricted_label=overview.RESTRICTED_LABEL, bulk_errors=bulk_errors or {}, chosen=chosen,
                            bulk_sent=bulk_sent or {}, nobody=bulk.NOBODY), 422 if bulk_errors else 200
 
@@ -691,7 +692,7 @@ def _board_page(q: str, owner_id: uuid.UUID | None, move_errors: dict | None = N
                                       if getattr(d, f"{s}_id") is not None])
     _read_names(labels, board=True)
     return render_template("crm/board.html", columns=columns, q=q, owner_id=owner_id, owners=deals.members(),
-                           labels=labels, restricted_label=overview.RESTRICTED_LABEL, today=clock.now().date(),
+                           labels=labels, restricted_label=overview.RESTRICTED_LABEL, today=local_time.today(),
                            move_errors=move_errors or {}), 422 if move_errors else 200
 
 

@@ -11,9 +11,9 @@ from decimal import Decimal
 
 import pytest
 
-from tenantry.platform import clock
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, tenant_context
+from tenantry.tenants import local_time
 from tenantry.tenants.crm import activities, contacts, deals, stages
 from tenantry.tenants.crm.models import Activity
 from tests.identity.support import in_app, new_member
@@ -23,8 +23,8 @@ from tests.tenants.api.conftest import error_of
 @pytest.fixture
 def world(api_app, acme):
     olga = new_member(api_app, acme, "member", email="olga@acme.example.com")
-    today = clock.now().date()
     with in_app(api_app), tenant_context(db.session.get(Tenant, acme.id)):
+        today = local_time.today()
         jana = contacts.create(contacts.ContactData(first_name="Jana"))
         lead = stages.ensure_defaults()[0].id
         made = {}

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tenantry.platform import clock
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, tenant_context
+from tenantry.tenants import local_time
 from tenantry.tenants.crm import activities, contacts
 from tests.identity.support import in_app, new_member
 from tests.tenants.crm.conftest import acme_in_a_browser
@@ -16,8 +16,8 @@ from tests.tenants.crm.conftest import acme_in_a_browser
 def _due(app, acme):
     """One activity of the owner's due today, one of another member's due tomorrow."""
     other = new_member(app, acme, "member", email="olga@acme.example.com")
-    today = clock.now().date()
     with in_app(app), tenant_context(db.session.get(Tenant, acme.id)):
+        today = local_time.today()
         jana = contacts.create(contacts.ContactData(first_name="Jana", last_name="Nováková"))
         for owner, days, note in ((acme.owner, 0, "Call Jana back"), (other, 1, "Olga's meeting notes")):
             activities.create("contact", jana.id, activities.ActivityData(

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from tenantry.platform import clock
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, tenant_context
+from tenantry.tenants import local_time
 from tenantry.tenants.crm import activities, companies, contacts, custom_fields, deals, stages
 from tests.identity.support import browser_sign_in, in_app, new_tenant
 
@@ -32,8 +32,8 @@ _TOO_SMALL = """sel => [...document.querySelectorAll(sel)].filter(e => e.offsetP
 def _seed(app, tenant) -> dict:
     """A company with every field filled, three contacts with several e-mails, phones, tags,
     notes and custom fields, deals, and activities of every kind, some done, some overdue."""
-    today = clock.now().date()
     with in_app(app), tenant_context(db.session.get(Tenant, tenant.id)):
+        today = local_time.today()
         lead, qualified, proposal, *_rest = stages.ensure_defaults()
         firm = companies.create(companies.CompanyData(
             name="Moravská strojírna a slévárna, akciová společnost", country="CZ", company_number="25596641",

@@ -16,6 +16,7 @@ from tenantry.platform import clock
 from tenantry.platform.audit import AuditEvent
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, all_tenants, tenant_context
+from tenantry.tenants import local_time
 from tenantry.tenants.crm import activities, companies, contacts, deals, stages
 from tenantry.tenants.crm.models import Activity
 from tests.identity.support import in_app, new_tenant, text
@@ -25,8 +26,8 @@ from .conftest import listed_reads, signed_in
 
 def _seed(web_app, tenant_id):
     """A contact, a company and a deal, each with activities due at various times."""
-    today = clock.now().date()
     with in_app(web_app), tenant_context(db.session.get(Tenant, tenant_id)):
+        today = local_time.today()
         jana = contacts.create(contacts.ContactData(first_name="Jana", last_name="Nováková"))
         hidden = contacts.create(contacts.ContactData(first_name="Rita", last_name="Restricted"))
         firm = companies.create(companies.CompanyData(name="Kovárna Novák s.r.o.", country="CZ"))
@@ -129,8 +130,8 @@ def test_another_workspace_sees_none_of_it(web_app, member, acme):
 
 
 def test_only_the_ten_due_soonest_are_shown_and_the_rest_counted(web_app, member, acme):
-    today = clock.now().date()
     with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        today = local_time.today()
         jana = contacts.create(contacts.ContactData(first_name="Jana", last_name="Nováková"))
         for n in range(12):
             activities.create("contact", jana.id, activities.ActivityData(
@@ -171,7 +172,8 @@ def test_tomorrow_moves_an_activity_due_by_today_to_tomorrow_audited(web_app, me
     assert f'action="/t/acme/crm/activities/{ids["week"]}/tomorrow"' not in html
     moved = member.post(f"/t/acme/crm/activities/{ids['overdue']}/tomorrow", data={"due": "all"})
     assert moved.status_code == 302 and moved.headers["Location"].endswith("/t/acme/?due=all")
-    tomorrow = clock.now().date() + timedelta(days=1)
+    with in_app(web_app, commit=False), tenant_context(db.session.get(Tenant, acme.id)):
+        tomorrow = local_time.today() + timedelta(days=1)
     assert f"Activity moved to tomorrow ({tomorrow.isoformat()})." in text(member.get(EVERYONE))
     with in_app(web_app, commit=False), all_tenants():
         assert db.session.get(Activity, ids["overdue"]).due_on == tomorrow

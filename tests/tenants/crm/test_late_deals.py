@@ -10,16 +10,16 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 
-from tenantry.platform import clock
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, tenant_context
+from tenantry.tenants import local_time
 from tenantry.tenants.crm import deals, stages
 from tests.identity.support import in_app, text
 
 
 def _seed(web_app, acme) -> dict[str, str]:
-    today = clock.now().date()
     with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        today = local_time.today()
         pipeline = stages.ensure_defaults()
         lead = pipeline[0].id
         won = next(s for s in pipeline if s.is_won).id

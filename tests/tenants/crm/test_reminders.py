@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import re
 import threading
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -32,12 +33,15 @@ def web_app(make_app, smtp_server):
 LATE = " and 1 deal past its expected close date"
 
 
+PRAGUE = ZoneInfo("Europe/Prague")  # acme's clock: its country is CZ (local_time)
+
+
 def _today():
-    return clock.now().date()
+    return clock.now().astimezone(PRAGUE).date()
 
 
 def _morning(day=None, hour=7):
-    return datetime.combine(day or _today(), time(hour), UTC)
+    return datetime.combine(day or _today(), time(hour), PRAGUE)
 
 
 def _world(web_app, acme) -> dict:
@@ -189,7 +193,7 @@ def test_the_morning_email_counts_ones_own_due_names_no_one_and_comes_once_a_day
     assert "Forged gates" in listed and "Won already" not in listed and "Closing later" not in listed
 
     # Once a day: the same day again sends nothing, the next day sends again (what is due then).
-    assert _sweep(web_app, _morning(hour=15)) == 0
+    assert _sweep(web_app, _morning(hour=11)) == 0
     assert len(smtp_server.messages) == 3
     assert _sweep(web_app, _morning(_today() + timedelta(days=1))) == 3
     tomorrow = {m.rcpt_tos[0]: m.message["Subject"] for m in smtp_server.messages[3:]}

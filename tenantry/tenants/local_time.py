@@ -1,0 +1,68 @@
+"""A workspace's own clock: its time zone, taken from its country, and so its date and the times
+its pages show.
+
+The CRM's "today" (what is due, overdue, or past its close date) is the workspace's local date:
+an activity a Prague team set for Monday is due from midnight on Monday in Prague, not from
+01:00, when the UTC date turns. The audit trail shows its times in the same zone.
+"""
+
+from __future__ import annotations
+
+import functools
+import zoneinfo
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from markupsafe import Markup
+
+from tenantry.platform import clock
+from tenantry.platform.tenancy import current_tenant
+
+UTC_ZONE = zoneinfo.ZoneInfo("UTC")
+
+
+@functools.cache
+def _country_zones() -> dict[str, str]:
+    zones: dict[str, str] = {}
+    for base in zoneinfo.TZPATH:
+        path = Path(base) / "zone.tab"
+        if path.is_file():
+            for line in path.read_text().splitlines():
+                parts = line.split("\t")
+                if len(parts) >= 3 and not line.startswith("#"):
+                    zones.setdefault(parts[0].upper(), parts[2])
+            break
+    return zones
+
+
+def zone_of(tenant=None) -> zoneinfo.ZoneInfo:
+    """The workspace's time zone (the current one's by default): the first zone listed for its
+    country, UTC when there is none."""
+    tenant = current_tenant if tenant is None else tenant
+    name = _country_zones().get((tenant.country or "").upper())
+    try:
+        return zoneinfo.ZoneInfo(name) if name else UTC_ZONE
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return UTC_ZONE
+
+
+def now(tenant=None, at: datetime | None = None) -> datetime:
+    """`at` (the clock's now by default) on the workspace's clock."""
+    return (at or clock.now()).astimezone(zone_of(tenant))
+
+
+def today(tenant=None, at: datetime | None = None) -> date:
+    """The workspace's date at `at` (now by default)."""
+    return now(tenant, at).date()
+
+
+def shown(moment: datetime | None, tenant=None) -> Markup:
+    """A stored (UTC) time as the workspace reads it, with its zone, and UTC on hover: the
+    template filter `local`."""
+    if moment is None:
+        return Markup("—")
+    moment = clock.aware(moment)
+    local = now(tenant, moment)
+    return Markup('<time datetime="{}" title="{} UTC">{} {}</time>').format(
+        moment.astimezone(UTC).isoformat(timespec="seconds"), moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+        local.strftime("%Y-%m-%d %H:%M"), local.tzname())
