@@ -40,6 +40,20 @@ def note(record, before: uuid.UUID | None, *, actor) -> None:
     entry["counts"]["activity" if isinstance(record, Activity) else "deal"] += 1
 
 
+def withdraw(record) -> None:
+    """Take back what note() counted for `record` in this transaction: its owner already had it
+    (a merged deal whose owner came from the other deal)."""
+    pending = db.session.info.get(_PENDING, {})
+    key = (record.tenant_id, record.owner_id)
+    entry = pending.get(key)
+    if entry is None:
+        return
+    counts = entry["counts"]
+    counts["activity" if isinstance(record, Activity) else "deal"] -= 1
+    if not +counts:
+        del pending[key]
+
+
 def _who(actor) -> str:
     """The member by name, or an API client as the integration it is."""
     if hasattr(actor, "display_name"):

@@ -17,7 +17,7 @@ from tenantry.platform import audit
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import current_tenant
 
-from . import contacts, deals
+from . import assignments, contacts, deals
 from .deals import DealData
 from .duplicates import Refused, lock_pair
 from .models import Activity, Deal
@@ -55,7 +55,10 @@ def merge(keep: Deal, other: Deal, *, actor=None, keep_version: int | None = Non
     else EditConflict."""
     mergeable(keep, other)
     lock_pair(keep, other, deals.lock, other_version)
+    owner_before = keep.owner_id
     deals.update(keep, merged_data(keep, keep.reveal("title"), other), actor=actor, version=keep_version)
+    if owner_before is None and keep.owner_id is not None:
+        assignments.withdraw(keep)  # the other deal's owner: they had this deal already, as that one
     moved = db.session.execute(
         sa.update(Activity).where(Activity.tenant_id == current_tenant.id, Activity.deal_id == other.id)
         .values(deal_id=keep.id, version=Activity.version + 1)).rowcount

@@ -7,6 +7,7 @@ e-mails off (the API's side: tests/tenants/api/test_activity_owner.py)."""
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 from tenantry.platform.db import db
 from tenantry.platform.identity.models import User
 from tenantry.platform.tenancy import Tenant, tenant_context
-from tenantry.tenants.crm import contacts
+from tenantry.tenants.crm import contacts, deal_merge, deals, stages
 from tenantry.tenants.crm.models import Activity
 from tests.identity.support import NO_LIMIT, in_app, login_password, new_member, text
 
@@ -98,3 +99,20 @@ def test_no_email_once_the_member_turned_them_off(web_app, acme, smtp_server):
     assert _mail_to(smtp_server, w["me"].email) == []
     with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
         assert db.session.scalars(sa.select(Activity.owner_id)).all() == [w["me"].id]  # given all the same
+
+
+def test_a_merge_tells_no_one_of_a_deal_they_had_already(web_app, acme, smtp_server):
+    """The kept deal had no owner and takes the other's: that owner had the deal already (as the
+    other one), so nobody is told they were given it."""
+    w = _world(web_app, acme)
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        stage_id = stages.ensure_defaults()[0].id
+
+        def deal(title, owner_id):
+            return deals.create(deals.DealData(title=title, value=Decimal("100"), currency="CZK",
+                                               stage_id=stage_id, owner_id=owner_id))
+
+        keep, other = deal("Gates", None), deal("Gates (copy)", w["me"].id)
+        deal_merge.merge(keep, other, actor=db.session.get(User, w["olga"].id))
+        assert keep.owner_id == w["me"].id
+    assert _mail_to(smtp_server, w["me"].email) == []
