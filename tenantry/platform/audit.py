@@ -22,7 +22,7 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -123,7 +123,7 @@ def _plain(value: Any) -> Any:
         return None
     if isinstance(value, uuid.UUID | Decimal):
         return str(value)
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]

@@ -33,12 +33,14 @@ from .preconditions import check, tagged
 
 SUBJECTS = {"contact": contacts.get, "company": companies.get, "deal": deals.get}
 PLURAL = {"contact": "contacts", "company": "companies", "deal": "deals"}
-EDITABLE = {"kind": (str, None), "due_on": (str, None), "note": (str, None), "owner_id": (str, None), "done": (bool,)}
+EDITABLE = {"kind": (str, None), "due_on": (str, None), "due_time": (str, None), "note": (str, None),
+            "owner_id": (str, None), "done": (bool,)}
 FIELDS = {**EDITABLE, **{f"{s}_id": (str, None) for s in SUBJECTS}}
 
 
 def to_json(activity: Activity) -> dict:
-    return {"id": str(activity.id), "kind": activity.kind, "due_on": iso(activity.due_on), "done": activity.done,
+    return {"id": str(activity.id), "kind": activity.kind, "due_on": iso(activity.due_on),
+            "due_time": activity.due_time.strftime("%H:%M") if activity.due_time else None, "done": activity.done,
             "done_at": iso(activity.done_at), "note": or_null(activity.reveal("note")),
             "owner_id": ident(activity.owner_id),
             **{f"{s}_id": ident(getattr(activity, f"{s}_id")) for s in SUBJECTS},
@@ -46,7 +48,8 @@ def to_json(activity: Activity) -> dict:
 
 
 def _data(given: dict, current: dict) -> service.ActivityData:
-    values = {name: text(given[name]) if name in given else current[name] for name in ("kind", "due_on", "note")}
+    values = {name: text(given[name]) if name in given else current[name]
+              for name in ("kind", "due_on", "due_time", "note")}
     values["owner"] = text(given["owner_id"]) if "owner_id" in given else current["owner"]
     # As for a deal's owner: the form checks the id is a choice, the service that it is a member.
     form = run_form(forms.ActivityForm, values, {"owner": "owner_id"},
@@ -117,7 +120,7 @@ def activity_list():
 @require_scope("crm:write")
 def activity_create():
     given = json_body(FIELDS, required=("kind",))
-    data = _data(given, {"kind": "", "due_on": "", "note": "", "owner": ""})
+    data = _data(given, {"kind": "", "due_on": "", "due_time": "", "note": "", "owner": ""})
     subject, subject_id = _subject(given)
     activity = _written(lambda: service.create(subject, subject_id, data, actor=g.api_client))
     if given.get("done"):
@@ -148,9 +151,10 @@ def activity_update(activity_id):
              for s in SUBJECTS if f"{s}_id" in given}
     if moved:
         raise validation_error(moved)
-    if set(given) & {"kind", "due_on", "note", "owner_id"}:
-        current = {"kind": activity.kind, "due_on": iso(activity.due_on) or "", "note": activity.reveal("note"),
-                   "owner": ident(activity.owner_id) or ""}
+    if set(given) & {"kind", "due_on", "due_time", "note", "owner_id"}:
+        current = {"kind": activity.kind, "due_on": iso(activity.due_on) or "",
+                   "due_time": activity.due_time.strftime("%H:%M") if activity.due_time else "",
+                   "note": activity.reveal("note"), "owner": ident(activity.owner_id) or ""}
         data = _data(given, current)
         _written(lambda: service.update(activity, data, actor=g.api_client))
     if "done" in given and given["done"] != activity.done:
@@ -174,7 +178,11 @@ def activity_delete(activity_id):
 _id = {"type": ["string", "null"], "format": "uuid"}
 _input = {
     "kind": {"enum": ["call", "meeting", "email", "task"]},
-    "due_on": {"type": ["string", "null"], "format": "date"}, "note": {"type": ["string", "null"], "maxLength": 10000},
+    "due_on": {"type": ["string", "null"], "format": "date"},
+    "due_time": {"type": ["string", "null"], "pattern": "^[0-9]{1,2}:[0-9]{2}(:[0-9]{2})?$",
+                 "description": "HH:MM on due_on, on the workspace's clock (the time zone of its country); "
+                                "null: the whole day. Needs due_on."},
+    "note": {"type": ["string", "null"], "maxLength": 10000},
     "done": {"type": "boolean"},
     "owner_id": {**_id, "description": "The member assigned to do it (a user id, as a deal's owner_id); null: nobody"},
     "contact_id": _id, "company_id": _id, "deal_id": _id,
@@ -213,7 +221,7 @@ openapi.add_paths({
         "get": openapi.operation("Get an activity (409 while its contact is restricted)", scope="crm:read",
                                  parameters=_one, errors=(404, 409),
                                  responses={"200": {"description": "The activity", "content": _item}}),
-        "patch": openapi.operation("Change kind, due date, note or done", scope="crm:write", parameters=_one,
+        "patch": openapi.operation("Change kind, due date and time, note, owner or done", scope="crm:write", parameters=_one,
                                    body="ActivityInput", errors=(400, 404, 409, 415, 422),
                                    responses={"200": {"description": "The activity", "content": _item}}),
         "delete": openapi.operation("Delete an activity", scope="crm:write", parameters=_one, errors=(404, 409),

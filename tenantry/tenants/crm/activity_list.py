@@ -61,6 +61,6 @@ def listing(*, today: date, q: str = "", kind: str = "", state: str = "open", so
     if sort == "newest":
         order = [Activity.created_at.desc(), Activity.id.desc()]
     else:
-        order = [Activity.due_on.is_(None), Activity.due_on, Activity.created_at, Activity.id]
+        order = [Activity.due_on.is_(None), *activities.by_due(), Activity.created_at, Activity.id]
     rows = db.session.execute(stmt.order_by(*order).limit(page_size).offset((page - 1) * page_size)).scalars().all()
     return Page(overview.described(list(rows), today), total, page, pages)

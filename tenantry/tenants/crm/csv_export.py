@@ -94,13 +94,15 @@ def activity_rows(*, q: str = "", kind: str = "", state: str = "", owner: str = 
     people = _names(Contact, [a.contact_id for a in found], _contact_name)
     firms = _names(Company, [a.company_id for a in found], _company_name)
     titles = _names(Deal, [a.deal_id for a in found], lambda d: d.reveal("title"))
-    header = ["Kind", "Subject", "Subject type", "Due date", "Assigned to", "Done", "Done at", "Note", "Created at"]
+    header = ["Kind", "Subject", "Subject type", "Due date", "Due time", "Assigned to", "Done", "Done at", "Note",
+              "Created at"]
     members = dict(deals.members())
     rows = []
     for a in found:
         subject, subject_id = activities.subject_of(a)
         name = {"contact": people, "company": firms, "deal": titles}[subject].get(subject_id, "")
-        rows.append([a.kind, name, subject, a.due_on, members.get(str(a.owner_id), "") if a.owner_id else "",
+        rows.append([a.kind, name, subject, a.due_on, a.due_time.strftime("%H:%M") if a.due_time else None,
+                     members.get(str(a.owner_id), "") if a.owner_id else "",
                      "yes" if a.done else "no", a.done_at, a.reveal("note"), a.created_at])
     return header, rows, [a.id for a in found]
 

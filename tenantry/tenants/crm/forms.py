@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date
+from datetime import date, time
 from decimal import Decimal, InvalidOperation
 
 from email_validator import EmailNotValidError, validate_email
@@ -253,6 +253,9 @@ class ContactForm(EditForm):
 MAX_DEAL_VALUE = Decimal("1000000000000")  # a trillion: beyond that it is a typing error
 
 
+TIME_NEEDS_DATE = "Give the due date too, or leave the time empty."
+
+
 def iso_date(value: str | None):
     """A date written as YYYY-MM-DD (what <input type="date"> sends), or ValidationError."""
     value = (value or "").strip()
@@ -264,6 +267,18 @@ def iso_date(value: str | None):
         return date.fromisoformat(value)
     except ValueError as exc:
         raise ValidationError("Enter a date as YYYY-MM-DD, for example 2025-06-30.") from exc
+
+
+def clock_time(value: str | None):
+    """A time of day written as HH:MM (what <input type="time"> sends; seconds are dropped),
+    or ValidationError."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    found = re.fullmatch(r"(\d{1,2}):(\d{2})(?::\d{2}(?:\.\d+)?)?", value)
+    if found and int(found[1]) < 24 and int(found[2]) < 60:
+        return time(int(found[1]), int(found[2]))
+    raise ValidationError("Enter a time as HH:MM, for example 14:30.")
 
 
 class MergeWith(Form):
@@ -355,6 +370,7 @@ class DealForm(EditForm):
 class ActivityForm(EditForm):
     kind = SelectField("Kind", choices=list(ACTIVITY_KIND_LABELS.items()), validators=[DataRequired()])
     due_on = StringField("Due date", validators=[Optional(), Length(max=20)])
+    due_time = StringField("Time", validators=[Optional(), Length(max=20)])
     owner = SelectField("Assigned to", validators=[Optional()])
     note = TextAreaField("Note", validators=[Optional(), Length(max=10000)])
 
@@ -365,16 +381,23 @@ class ActivityForm(EditForm):
     def validate_due_on(self, field):
         self._due = iso_date(field.data)
 
+    def validate_due_time(self, field):
+        self._time = clock_time(field.data)
+        if self._time is not None and not (self.due_on.data or "").strip():
+            raise ValidationError(TIME_NEEDS_DATE)
+
     def data_for_service(self):
         from .activities import ActivityData
 
         return ActivityData(kind=self.kind.data, due_on=getattr(self, "_due", None),
-                            note=(self.note.data or "").strip(), owner_id=optional_uuid(self.owner.data))
+                            due_time=getattr(self, "_time", None), note=(self.note.data or "").strip(),
+                            owner_id=optional_uuid(self.owner.data))
 
     def fill_from(self, activity, note: str | None) -> None:
         self.based_on(activity)
         self.kind.data = activity.kind
         self.due_on.data = activity.due_on.isoformat() if activity.due_on else ""
+        self.due_time.data = activity.due_time.strftime("%H:%M") if activity.due_time else ""
         self.owner.data = str(activity.owner_id) if activity.owner_id else ""
         self.note.data = note or ""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 
 import orjson
@@ -310,11 +310,14 @@ ACTIVITY_KINDS = tuple(ACTIVITY_KIND_LABELS)
 class Activity(Sealed, TenantScoped, db.Model):
     __tablename__ = "activities"
     ENCRYPTED = ("note",)
-    TRACKED = ("kind", "due_on", "done", "owner_id")
+    TRACKED = ("kind", "due_on", "due_time", "done", "owner_id")
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     kind: Mapped[str] = mapped_column(sa.String(10))
     due_on: Mapped[date | None]
+    # The time of day on due_on, on the workspace's clock (local_time), as a meeting's; none for
+    # an activity of the whole day. What is due or overdue still turns by the day.
+    due_time: Mapped[time | None]
     done: Mapped[bool] = mapped_column(default=False)
     done_at: Mapped[datetime | None]
     note: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
@@ -337,6 +340,7 @@ class Activity(Sealed, TenantScoped, db.Model):
         sa.ForeignKeyConstraint(["tenant_id", "company_id"], ["companies.tenant_id", "companies.id"]),
         sa.ForeignKeyConstraint(["tenant_id", "deal_id"], ["deals.tenant_id", "deals.id"]),
         sa.CheckConstraint("kind in ('call', 'meeting', 'email', 'task')", name="kind"),
+        sa.CheckConstraint("due_time IS NULL OR due_on IS NOT NULL", name="due_time_has_date"),
         sa.CheckConstraint(
             "(CASE WHEN contact_id IS NULL THEN 0 ELSE 1 END) + (CASE WHEN company_id IS NULL THEN 0 ELSE 1 END)"
             " + (CASE WHEN deal_id IS NULL THEN 0 ELSE 1 END) = 1", name="one_subject"),

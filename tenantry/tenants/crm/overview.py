@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
+from markupsafe import Markup
 
 from tenantry.platform.db import db
 
@@ -45,7 +46,7 @@ def due_activities(today: date, owner_id: uuid.UUID | None = None) -> tuple[list
     stmt = _due_within_a_week(today, owner_id)
     total = db.session.execute(sa.select(sa.func.count()).select_from(stmt.subquery())).scalar_one()
     rows = db.session.execute(
-        stmt.order_by(Activity.due_on, Activity.created_at, Activity.id).limit(SHOWN)).scalars().all()
+        stmt.order_by(*activities.by_due(), Activity.created_at, Activity.id).limit(SHOWN)).scalars().all()
     return described(rows, today), total
 
 
@@ -59,6 +60,18 @@ def _due_within_a_week(today: date, owner_id: uuid.UUID | None):
     stmt = sa.select(Activity).where(
         Activity.done.is_(False), Activity.due_on.is_not(None), Activity.due_on <= today + DUE_WITHIN, activities.usable())
     return stmt if owner_id is None else stmt.where(Activity.owner_id == owner_id)
+
+
+def due_shown(activity: Activity) -> Markup:
+    """When an activity is due, as a <time>: its date, and its time of day if it has one (on
+    the workspace's clock); the template filter `due`."""
+    if activity.due_on is None:
+        return Markup("—")
+    if activity.due_time is None:
+        day = activity.due_on.isoformat()
+        return Markup('<time datetime="{}">{}</time>').format(day, day)
+    at = f"{activity.due_on.isoformat()}T{activity.due_time.strftime('%H:%M')}"
+    return Markup('<time datetime="{}">{}</time>').format(at, at.replace("T", " "))
 
 
 def described(rows: list[Activity], today: date) -> list[Due]:

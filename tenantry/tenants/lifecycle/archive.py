@@ -19,7 +19,7 @@ import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import IO, Any
 
@@ -54,7 +54,7 @@ def _plain(value: Any) -> Any:
         return value
     if isinstance(value, uuid.UUID):
         return str(value)
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
@@ -153,10 +153,10 @@ ENTITIES: list[Entity] = [
                      "owner_id", "created_at", "updated_at", *Deal.ENCRYPTED),
            _sealed_rows(Deal, ("value", "currency", "stage_id", "expected_close", "contact_id", "company_id",
                                "owner_id", "created_at", "updated_at")), _count(Deal)),
-    Entity("activities", ("id", "kind", "due_on", "done", "done_at", "contact_id", "company_id", "deal_id",
-                          "owner_id", "created_at", *Activity.ENCRYPTED),
-           _sealed_rows(Activity, ("kind", "due_on", "done", "done_at", "contact_id", "company_id", "deal_id",
-                                   "owner_id", "created_at")), _count(Activity)),
+    Entity("activities", ("id", "kind", "due_on", "due_time", "done", "done_at", "contact_id", "company_id",
+                          "deal_id", "owner_id", "created_at", *Activity.ENCRYPTED),
+           _sealed_rows(Activity, ("kind", "due_on", "due_time", "done", "done_at", "contact_id", "company_id",
+                                   "deal_id", "owner_id", "created_at")), _count(Activity)),
     Entity("members", ("id", "user_id", "email", "name", "role", "created_at"), _member_rows, _count(Membership)),
     # The trail of this tenant as stored (it holds ids, never personal values); `hash` lets the
     # controller re-check the chain offline.

@@ -15,7 +15,7 @@ import json
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -61,6 +61,10 @@ def _when(value: str | None) -> datetime | None:
 
 def _day(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
+
+
+def _clock(value: str | None) -> time | None:
+    return time.fromisoformat(value) if value else None
 
 
 def crm_row_count(tenant: Tenant) -> int:
@@ -245,7 +249,9 @@ def _deal(w: _Writer, r: dict, owner) -> dict:
 
 def _activity(w: _Writer, r: dict, owner) -> dict:
     new = w.new_id(r["id"])
-    return {"id": new, "tenant_id": w.tid, "kind": r["kind"], "due_on": _day(r.get("due_on")), "done": r["done"],
+    # An export made before activities had a time of day has no due_time: the whole day.
+    return {"id": new, "tenant_id": w.tid, "kind": r["kind"], "due_on": _day(r.get("due_on")),
+            "due_time": _clock(r.get("due_time")), "done": r["done"],
             "done_at": _when(r.get("done_at")), "contact_id": w.mapped(r.get("contact_id")),
             "company_id": w.mapped(r.get("company_id")), "deal_id": w.mapped(r.get("deal_id")),
             # An export made before activities were assigned has no owner_id: nobody.

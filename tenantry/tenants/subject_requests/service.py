@@ -527,7 +527,8 @@ def data_about(req: SubjectRequest, found: finder.Findings | None = None) -> dic
         doc["companies"].append({"id": str(co.id), "country": co.country, **co.plain(),
                                  "created_at": _iso(co.created_at), "updated_at": _iso(co.updated_at)})
     for a in found.activities:
-        doc["activities"].append({"id": str(a.id), "kind": a.kind, "due_on": _iso(a.due_on), "done": a.done,
+        doc["activities"].append({"id": str(a.id), "kind": a.kind, "due_on": _iso(a.due_on),
+                                  "due_time": a.due_time.strftime("%H:%M") if a.due_time else None, "done": a.done,
                                   "done_at": _iso(a.done_at), "note": a.reveal("note"),
                                   "created_at": _iso(a.created_at)})
     for d in found.deals:

@@ -100,8 +100,8 @@ def test_the_list_filters_by_who_it_is_assigned_to_and_the_export_names_them(web
     assert f"owner={w['olga'].id}" in page  # kept by the export link and the pager
     exported = w["client"].get("/t/acme/crm/activities/export.csv", query_string={"owner": str(w["olga"].id)})
     rows = list(csv.reader(io.StringIO(exported.get_data(as_text=True).lstrip("\ufeff"))))
-    assert rows[0][:6] == ["Kind", "Subject", "Subject type", "Due date", "Assigned to", "Done"]
-    assert len(rows) == 2 and rows[1][7] == "Olga's" and rows[1][4]
+    assert rows[0][:7] == ["Kind", "Subject", "Subject type", "Due date", "Due time", "Assigned to", "Done"]
+    assert len(rows) == 2 and rows[1][8] == "Olga's" and rows[1][5]
 
 
 def test_the_activities_ticked_are_assigned_at_once(web_app, acme):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from datetime import date, time
 from decimal import Decimal
 
 from tenantry.platform.db import db
@@ -34,6 +35,7 @@ def seed(tenant: Tenant, *, note: str = "Called about the renewal", contacts_n: 
                                            owner_id=tenant._test_owner.id if hasattr(tenant, "_test_owner") else None))
         activities.create("contact", made[0].id, activities.ActivityData(kind="call", note=note))
         activities.create("deal", deal.id, activities.ActivityData(kind="task", note="-send offer",
+                                                                   due_on=date(2027, 1, 15), due_time=time(9, 30),
                                                                    owner_id=deal.owner_id))
         db.session.flush()
 

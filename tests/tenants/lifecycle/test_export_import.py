@@ -57,6 +57,9 @@ def test_export_import_export_round_trip_equals_the_original(app, app_ctx, tmp_p
     # So does the activity assigned to that member.
     assert {a["owner_id"] for a in entity(copy, "activities")} == {a["owner_id"] for a in entity(source, "activities")}
     assert entity(source, "deals")[0]["owner_id"] in {a["owner_id"] for a in entity(source, "activities")}
+    # And the task its due date and time.
+    assert [(a["due_on"], a["due_time"]) for a in entity(copy, "activities") if a["due_time"]] == [
+        ("2027-01-15", "09:30:00")]
     assert {m["email"] for m in entity(copy, "members")} >= {m["email"] for m in entity(source, "members")}
     # Search works in the new tenant: its blind indexes were rebuilt under its own key.
     with tenant_context(db.session.get(Tenant, b_id)):
