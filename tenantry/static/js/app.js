@@ -13,6 +13,27 @@
     }
   }, true);
 
+  // "/" goes to the CRM's search, as in most web apps: the top bar's field (the search page's
+  // own), or on a phone (no room for the field there) the search page. Not while typing, nor
+  // with a modifier held.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) return;
+    var here = event.target;
+    if (here && (here.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(here.tagName))) return;
+    var field = document.getElementById("topbar-q") || document.getElementById("search-q");
+    if (field && field.offsetParent !== null) {
+      event.preventDefault();
+      field.focus();
+      field.select();
+      return;
+    }
+    var link = document.querySelector(".topbar-search-link");
+    if (link) {
+      event.preventDefault();
+      window.location.assign(link.href);
+    }
+  });
+
   function ready(fn) {
     if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", fn);
     else fn();

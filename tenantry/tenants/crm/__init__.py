@@ -22,6 +22,7 @@ def init_app(app: Flask) -> None:
         overview,
         reminders,
         search,
+        search_views,  # noqa: F401  (its routes are on views.bp, registered below)
         views,
     )
     from tenantry.tenants.crm.models import ACTIVITY_KIND_LABELS
