@@ -213,7 +213,7 @@ def test_a_select_refuses_another_workspace_s_record_in_the_same_words(web_app, 
     sent = member.post("/t/acme/crm/deals/new", data=_deal(ids["stage"], contact=theirs["eva@example.com"],
                                                             company=theirs["Sklárna Bor"]))
     assert sent.status_code == 422
-    assert 'type="search"' not in text(sent)  # a small workspace: selects, not search boxes
+    assert 'name="contact_search"' not in text(sent)  # a small workspace: selects, not search boxes
     assert _errors(sent, "contact") == ["Choose one of this workspace's contacts."]
     assert _errors(sent, "company") == ["Choose one of this workspace's companies."]
 
