@@ -10,6 +10,7 @@ def init_app(app: Flask) -> None:
 
     app.add_template_filter(country_name, "country")  # the company page and the console's tenant page
     app.add_template_filter(local_time.shown, "local")  # a stored time on the workspace's clock
+    app.add_template_filter(local_time.days_ago, "days_ago")
     app.register_blueprint(views.public)
     app.register_blueprint(views.bp)
     app.register_blueprint(notices.bp)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import zoneinfo
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 from markupsafe import Markup
@@ -66,3 +66,14 @@ def shown(moment: datetime | None, tenant=None) -> Markup:
     return Markup('<time datetime="{}" title="{} UTC">{} {}</time>').format(
         moment.astimezone(UTC).isoformat(timespec="seconds"), moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
         local.strftime("%Y-%m-%d %H:%M"), local.tzname())
+
+
+def days_ago(moment: datetime, tenant=None) -> int:
+    """Whole local days from `moment` to today (0: today): the template filter `days_ago`."""
+    return (today(tenant) - now(tenant, clock.aware(moment)).date()).days
+
+
+def start_of_month(tenant=None, at: datetime | None = None) -> datetime:
+    """The first moment of the workspace's current month, as an aware datetime."""
+    local = now(tenant, at)
+    return datetime.combine(local.date().replace(day=1), time(0), local.tzinfo)

@@ -4,8 +4,11 @@ application role; and the chain downgrades to nothing and up again."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import time
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -14,9 +17,12 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from tenantry.platform import clock
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import tenant_owned_tables
 from tests.conftest import ROOT, migrate, pg_url, with_database
+
+LAST_CHANGE = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def _scripts() -> ScriptDirectory:
@@ -97,25 +103,29 @@ def _drop_database(conn, name: str) -> None:
     conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def test_downgrade_to_base_and_upgrade_again(database, tmp_path):
-    """The whole chain runs both ways, on a database of its own."""
+@contextlib.contextmanager
+def _own_database(database, tmp_path, suffix: str):
+    """(url, owner_url) of a new, empty database beside the test database, dropped afterwards
+    (on SQLite a file; owner_url None)."""
     if database.kind == "sqlite":
-        url, owner_url = f"sqlite:///{tmp_path / 'roundtrip.sqlite3'}", None
-        cleanup = None
-    else:
-        name = f"{sa.make_url(database.url).database}_roundtrip"
-        admin = sa.create_engine(pg_url(database.owner_url), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+        yield f"sqlite:///{tmp_path / (suffix + '.sqlite3')}", None
+        return
+    name = f"{sa.make_url(database.url).database}_{suffix}"
+    admin = sa.create_engine(pg_url(database.owner_url), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        _drop_database(conn, name)
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield with_database(database.url, name), with_database(database.owner_url, name)
+    finally:
         with admin.connect() as conn:
             _drop_database(conn, name)
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        url, owner_url = with_database(database.url, name), with_database(database.owner_url, name)
+        admin.dispose()
 
-        def cleanup():
-            with admin.connect() as conn:
-                _drop_database(conn, name)
-            admin.dispose()
 
-    try:
+def test_downgrade_to_base_and_upgrade_again(database, tmp_path):
+    """The whole chain runs both ways, on a database of its own."""
+    with _own_database(database, tmp_path, "roundtrip") as (url, owner_url):
         migrate(url, owner_url, tmp_path / "instance")
         migrate(url, owner_url, tmp_path / "instance", revision="base", direction="downgrade")
         engine = sa.create_engine(pg_url(url) if owner_url else url, poolclass=sa.pool.NullPool)
@@ -124,6 +134,42 @@ def test_downgrade_to_base_and_upgrade_again(database, tmp_path):
         engine.dispose()
         assert left == set(), f"downgrade left tables behind: {sorted(left)}"
         migrate(url, owner_url, tmp_path / "instance")
-    finally:
-        if cleanup:
-            cleanup()
+
+
+def test_existing_deals_take_their_last_change_as_when_they_entered_their_stage(database, tmp_path):
+    """0028 fills stage_changed_at of every tenant's deals, row-level security and all (the
+    table obeys it even for its owner, who runs the migration)."""
+    from tenantry import create_app
+    from tenantry.platform.tenancy import tenant_context
+    from tenantry.tenants.crm import deals, stages
+    from tenantry.tenants.crm.models import Deal
+    from tests import factories
+    from tests.conftest import dispose
+
+    instance = tmp_path / "instance"
+    with _own_database(database, tmp_path, "stage_changed") as (url, owner_url):
+        migrate(url, owner_url, instance)
+        app = create_app({"TENANTRY_ENV": "test", "DATABASE_URL": url, "TENANTRY_INSTANCE_DIR": str(instance),
+                          "TENANTRY_SECRET_KEY": "m" * 40, "REDIS_URL": ""})
+        try:
+            with app.app_context():
+                for slug in ("acme", "globex"):
+                    tenant = factories.make_tenant(slug)
+                    with tenant_context(tenant):
+                        deals.create(deals.DealData(title="Gates", value=Decimal("1"), currency="CZK",
+                                                    stage_id=stages.ensure_defaults()[0].id))
+                    db.session.commit()
+        finally:
+            dispose(app)
+        migrate(url, owner_url, instance, revision="0027", direction="downgrade")
+        owner = sa.create_engine(pg_url(owner_url) if owner_url else url, poolclass=sa.pool.NullPool)
+        across = "SELECT set_config('tenantry.all_tenants', 'on', false)" if owner_url else "SELECT 1"
+        with owner.begin() as conn:
+            conn.execute(sa.text(across))
+            conn.execute(sa.update(Deal.__table__).values(updated_at=LAST_CHANGE))  # typed: as the app stores it
+        migrate(url, owner_url, instance)
+        with owner.begin() as conn:
+            conn.execute(sa.text(across))
+            filled = conn.execute(sa.select(Deal.__table__.c.stage_changed_at)).scalars().all()
+        owner.dispose()
+        assert len(filled) == 2 and all(clock.aware(when) == LAST_CHANGE for when in filled), filled

@@ -31,7 +31,8 @@ def to_json(deal: Deal) -> dict:
     return {"id": str(deal.id), "title": deal.reveal("title"), "value": _amount(deal), "currency": deal.currency,
             "stage_id": ident(deal.stage_id), "expected_close": iso(deal.expected_close),
             "contact_id": ident(deal.contact_id), "company_id": ident(deal.company_id),
-            "owner_id": ident(deal.owner_id), "created_at": iso(deal.created_at), "updated_at": iso(deal.updated_at)}
+            "owner_id": ident(deal.owner_id), "created_at": iso(deal.created_at), "updated_at": iso(deal.updated_at),
+            "stage_changed_at": iso(deal.stage_changed_at)}
 
 
 def _form_value(value) -> str:
@@ -158,7 +159,9 @@ openapi.add_schemas({
                   "description": "title, value and currency are required on create."},
     "Deal": {"type": "object", "properties": {
         "id": {"type": "string", "format": "uuid"}, **_input, "value": {"type": "string"},
-        "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}},
+        "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
+        "stage_changed_at": {"type": "string", "format": "date-time", "readOnly": True,
+                             "description": "When the deal entered its stage: for a won or lost deal, when it closed"}}},
     "DealPage": openapi.page_schema("Deal"),
 })
 _one = [openapi.id_parameter("deal_id")]

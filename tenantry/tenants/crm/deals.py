@@ -100,10 +100,15 @@ def _check(data: DealData, keeping: uuid.UUID | None = None) -> None:
 def _write(deal: Deal, data: DealData, *, new: bool = False) -> None:
     _check(data, keeping=deal.owner_id)
     deal.seal("title", data.title)
+    now = clock.now()
+    if new:
+        deal.created_at = now
+    if new or deal.stage_id != data.stage_id:
+        deal.stage_changed_at = now
     deal.value, deal.currency, deal.stage_id = data.value, data.currency, data.stage_id
     deal.expected_close, deal.contact_id, deal.company_id = data.expected_close, data.contact_id, data.company_id
     deal.owner_id = data.owner_id
-    deal.updated_at = clock.now()
+    deal.updated_at = now
     # An existing deal's UPDATE is autoflushed by replace()'s DELETE: its row lock comes before
     # its digests', the order index_builds.rebuild takes them in.
     search.replace(DEAL, deal.id, index_pairs(data.title, fields.TenantCipher(deal.tenant_id)), new=new)
@@ -158,6 +163,8 @@ def set_column(deal: Deal, column: str, value, *, actor=None, via: str) -> bool:
         return False
     setattr(deal, column, value)
     deal.updated_at = clock.now()
+    if column == "stage_id":
+        deal.stage_changed_at = deal.updated_at
     db.session.flush()
     audit.record("crm.deal.updated", actor=actor, tenant_id=deal.tenant_id, target_type="deal", target_id=deal.id,
                  changes=audit.diff({column: before}, {column: value}), details={"via": via})

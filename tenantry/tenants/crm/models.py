@@ -285,6 +285,9 @@ class Deal(Sealed, TenantScoped, db.Model):
     owner_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # When the deal entered the stage it is in: how long it has waited there, and when a won
+    # or lost deal was closed (the dashboard's "won this month").
+    stage_changed_at: Mapped[datetime] = mapped_column(default=clock.now)
     version: Mapped[int] = mapped_column(server_default="1")  # as Company.version
     __mapper_args__ = {"version_id_col": version}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -108,6 +108,19 @@ def subject_labels(subjects: list[tuple[str, uuid.UUID]]) -> dict[tuple[str, uui
 def late_deals(today: date) -> int:
     """How many open deals are past their expected close date (deals.late)."""
     return db.session.execute(sa.select(sa.func.count()).select_from(Deal).where(*deals.late(today))).scalar_one()
+
+
+def won_since(start: datetime) -> StageTotal:
+    """The deals won from `start` on (in a won stage, entered since): how many, and their value
+    per currency."""
+    won = [s for s in stages.ordered() if s.is_won]
+    result = StageTotal("won")
+    for total in stage_totals(won, Deal.stage_changed_at >= start).values():
+        result.deals += total.deals
+        for currency, value in total.values.items():
+            result.values[currency] = result.values.get(currency, Decimal(0)) + value
+    result.values = dict(sorted(result.values.items()))
+    return result
 
 
 def open_pipeline() -> list[StageTotal]:

@@ -82,6 +82,7 @@ def dashboard_panel() -> dict:
             "others_due": overview.due_count(today) if not (everyone or due) else 0,
             "reminders": reminders.wanted(current_user.id), "pipeline": overview.open_pipeline(),
             "late_deals": overview.late_deals(today),
+            "month": local_time.start_of_month(), "won": overview.won_since(local_time.start_of_month()),
             "counts": {"contacts": contacts.count(current_tenant.id), "companies": companies.count(current_tenant.id)}}
 
 

@@ -244,7 +244,9 @@ def _deal(w: _Writer, r: dict, owner) -> dict:
             "stage_id": w.mapped(r["stage_id"]), "expected_close": _day(r.get("expected_close")),
             "contact_id": w.mapped(r.get("contact_id")), "company_id": w.mapped(r.get("company_id")),
             "owner_id": owner(r.get("owner_id")), "created_at": _when(r["created_at"]),
-            "updated_at": _when(r["updated_at"]), **w.seal(Deal, new, r)}
+            "updated_at": _when(r["updated_at"]),
+            # An export made before deals recorded it: their last change, as the migration did.
+            "stage_changed_at": _when(r.get("stage_changed_at") or r["updated_at"]), **w.seal(Deal, new, r)}
 
 
 def _activity(w: _Writer, r: dict, owner) -> dict:

@@ -93,7 +93,9 @@ def test_the_open_pipeline_sums_each_stage_per_currency_and_leaves_out_won_and_l
             for name, rest in re.findall(r'<th scope="row">(.*?)</th>(.*?)</tr>', section, re.S)}
     assert rows == {"Lead": "1 18,000.00 CZK", "Qualified": "3 126,000.50 CZK 4,800.00 EUR",
                     "Proposal": "0 —", "Negotiation": "0 —"}
-    assert "999" not in section
+    table, won = section.split('id="dash-won"', 1)
+    assert "999" not in table
+    assert "<strong>1 deal</strong>" in won and "999.00 CZK" in won  # won, this month
     assert re.search(r"<strong>4</strong> open deals", html)
 
 
