@@ -64,9 +64,11 @@ def update(activity: Activity, data: ActivityData, *, actor=None, version: int |
     _check(data, keeping=activity.owner_id)
     with versions.checked(activity, version):
         before = activity.snapshot()
+        # Sealed first: the key it looks up would autoflush the other columns as an UPDATE of
+        # their own, and the note as a second one (two versions for one edit).
+        activity.seal("note", data.note)
         activity.kind, activity.due_on, activity.due_time = data.kind, data.due_on, data.due_time
         activity.owner_id = data.owner_id
-        activity.seal("note", data.note)
         db.session.flush()
     audit.record("crm.activity.updated", actor=actor, tenant_id=activity.tenant_id, target_type="activity",
                  target_id=activity.id, changes=audit.diff(before, activity.snapshot()))
