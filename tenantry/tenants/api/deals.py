@@ -85,6 +85,11 @@ def deal_list():
         raise validation_error({"close": f"Only {service.LATE}: the open deals past their expected close date."})
     if close:
         stmt = stmt.where(*service.late(local_time.today()))
+    next_step = request.args.get("next") or ""
+    if next_step not in ("", service.IDLE):
+        raise validation_error({"next": f"Only {service.IDLE}: the open deals with no open activity."})
+    if next_step:
+        stmt = stmt.where(*service.idle())
     if q:
         stmt = stmt.where(service.matching(q))
     stage_id = request.args.get("stage_id")
@@ -170,14 +175,17 @@ _stage_filter = {"name": "stage_id", "in": "query", "schema": {"type": "string",
 _close_filter = {"name": "close", "in": "query", "schema": {"const": "late"},
                  "description": "late: only the open deals (in a stage neither won nor lost) whose expected close "
                                 "date has passed (on the workspace's date, in the time zone of its country)"}
+_next_filter = {"name": "next", "in": "query", "schema": {"const": "none"},
+                "description": "none: only the open deals with no open activity (nothing planned to move them on)"}
 _search = {**openapi.SEARCH_PARAMETER, "description": "Whole words of the title, or the deal's contact or company as "
                                                       "their own q finds them"}
 openapi.add_paths({
     "/api/v1/deals": {
-        "get": openapi.operation("List deals (oldest first), optionally of one stage or owner, or late", scope="crm:read",
+        "get": openapi.operation("List deals (oldest first), optionally of one stage or owner, late or idle",
+                                 scope="crm:read",
                                  errors=(400, 422),
                                  parameters=[*openapi.LIST_PARAMETERS, _search, _stage_filter,
-                                             openapi.OWNER_PARAMETER, _close_filter],
+                                             openapi.OWNER_PARAMETER, _close_filter, _next_filter],
                                  responses={"200": {"description": "A page", "content": {"application/json": {
                                      "schema": openapi.ref("DealPage")}}}}),
         "post": openapi.operation("Create a deal", scope="crm:write", body="DealInput", errors=(400, 415, 422),

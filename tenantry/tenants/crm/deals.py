@@ -22,6 +22,7 @@ from .models import COMPANY, DEAL, Activity, Deal, PipelineStage
 PAGE_SIZE = 25
 SORTS = ("-value", "value", "close", "-close", "newest")
 LATE = "late"  # the lists' choice of the open deals past their expected close date
+IDLE = "none"  # the lists' choice of the open deals with no open activity: no next step
 
 
 class Refused(ValueError):
@@ -234,22 +235,48 @@ def matching(query: str):
     return sa.or_(Deal.id.in_(titled), by_link)
 
 
+def _open():
+    closed = sa.select(PipelineStage.id).where(sa.or_(PipelineStage.is_won, PipelineStage.is_lost))
+    return Deal.stage_id.not_in(closed)
+
+
 def late(today: date) -> list:
     """The conditions of an open deal (in a stage neither won nor lost) whose expected close
     date is before `today`: one that was to close and has not."""
-    closed = sa.select(PipelineStage.id).where(sa.or_(PipelineStage.is_won, PipelineStage.is_lost))
-    return [Deal.expected_close < today, Deal.stage_id.not_in(closed)]
+    return [Deal.expected_close < today, _open()]
+
+
+def idle() -> list:
+    """The conditions of an open deal with no open activity: nothing is planned to move it on."""
+    planned = sa.exists().where(Activity.tenant_id == Deal.tenant_id, Activity.deal_id == Deal.id,
+                                Activity.done.is_(False))
+    return [_open(), ~planned]
+
+
+def next_steps(deal_ids: list[uuid.UUID]) -> dict[uuid.UUID, date | None]:
+    """For each of these deals that has open activities: the earliest of their due dates (None
+    when none of them has one). A deal left out has no open activity."""
+    if not deal_ids:
+        return {}
+    return dict(db.session.execute(
+        sa.select(Activity.deal_id, sa.func.min(Activity.due_on))
+        .where(Activity.tenant_id == current_tenant.id, Activity.deal_id.in_(deal_ids), Activity.done.is_(False))
+        .group_by(Activity.deal_id)).all())
 
 
 def listing(*, q: str = "", stage_id: uuid.UUID | None = None, owner_id: uuid.UUID | None = None,
-            close: str = "", sort: str = "-value", page: int = 1, page_size: int | None = None) -> Page:
+            close: str = "", next_step: str = "", sort: str = "-value", page: int = 1,
+            page_size: int | None = None) -> Page:
     """One page of deals; filters and sorts run in SQL (value and dates are not encrypted), so
     only the page shown is decrypted. Values in different currencies sort by their number.
-    `close` LATE: only the open deals past their expected close date (late)."""
+    `close` LATE: only the open deals past their expected close date (late); `next_step`
+    IDLE: only the open deals with no open activity (idle)."""
     page_size = page_size or PAGE_SIZE
     stmt = sa.select(Deal).where(Deal.tenant_id == current_tenant.id)
     if close == LATE:
         stmt = stmt.where(*late(local_time.today()))
+    if next_step == IDLE:
+        stmt = stmt.where(*idle())
     if q.strip():
         stmt = stmt.where(matching(q))
     if stage_id is not None:

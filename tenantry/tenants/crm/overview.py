@@ -105,6 +105,11 @@ def subject_labels(subjects: list[tuple[str, uuid.UUID]]) -> dict[tuple[str, uui
     return labels
 
 
+def idle_deals() -> int:
+    """How many open deals have no open activity (deals.idle)."""
+    return db.session.execute(sa.select(sa.func.count()).select_from(Deal).where(*deals.idle())).scalar_one()
+
+
 def late_deals(today: date) -> int:
     """How many open deals are past their expected close date (deals.late)."""
     return db.session.execute(sa.select(sa.func.count()).select_from(Deal).where(*deals.late(today))).scalar_one()

@@ -81,7 +81,7 @@ def dashboard_panel() -> dict:
     return {"today": today, "due": due, "due_total": due_total, "everyone": everyone,
             "others_due": overview.due_count(today) if not (everyone or due) else 0,
             "reminders": reminders.wanted(current_user.id), "pipeline": overview.open_pipeline(),
-            "late_deals": overview.late_deals(today),
+            "late_deals": overview.late_deals(today), "idle_deals": overview.idle_deals(),
             "month": local_time.start_of_month(), "won": overview.won_since(local_time.start_of_month()),
             "counts": {"contacts": contacts.count(current_tenant.id), "companies": companies.count(current_tenant.id)}}
 
@@ -577,8 +577,9 @@ def _deal_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] 
     q = args.get("q", "")[:200]
     stage_id, owner_id = forms.uuid_or_none(args.get("stage")), forms.uuid_or_none(args.get("owner"))
     close = deals.LATE if args.get("close") == deals.LATE else ""
+    next_step = deals.IDLE if args.get("next") == deals.IDLE else ""
     sort = args.get("sort", "-value")
-    page = deals.listing(q=q, stage_id=stage_id, owner_id=owner_id, close=close, sort=sort,
+    page = deals.listing(q=q, stage_id=stage_id, owner_id=owner_id, close=close, next_step=next_step, sort=sort,
                          page=args.get("page", 1, type=int) or 1)
     _read("deal", [d.id for d, _ in page.items], listed=True, search=bool(q.strip()))
     labels = overview.subject_labels([(s, getattr(d, f"{s}_id")) for d, _ in page.items for s in ("contact", "company")
@@ -588,8 +589,9 @@ def _deal_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] 
     return render_template("crm/deals.html", page=page, q=q, stage_choices=[(s.id, s.name) for s in pipeline],
                            stage_names={s.id: s for s in pipeline},
                            owners=deals.members(rows), assignable=deals.assignable(rows=rows), stage_id=stage_id,
-                           owner_id=owner_id, close=close, sort=sort,
-                           labels=labels, today=local_time.today(),
+                           owner_id=owner_id, close=close, next_step=next_step, sort=sort,
+                           steps=deals.next_steps([d.id for d, _ in page.items]), labels=labels,
+                           today=local_time.today(),
                            restricted_label=overview.RESTRICTED_LABEL, bulk_errors=bulk_errors or {}, chosen=chosen,
                            bulk_sent=bulk_sent or {}, nobody=bulk.NOBODY), 422 if bulk_errors else 200
 
@@ -694,6 +696,7 @@ def _board_page(q: str, owner_id: uuid.UUID | None, move_errors: dict | None = N
     _read_names(labels, board=True)
     return render_template("crm/board.html", columns=columns, q=q, owner_id=owner_id, owners=deals.members(),
                            labels=labels, restricted_label=overview.RESTRICTED_LABEL, today=local_time.today(),
+                           steps=deals.next_steps([d.id for d in cards]),
                            move_errors=move_errors or {}), 422 if move_errors else 200
 
 

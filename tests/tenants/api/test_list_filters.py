@@ -75,10 +75,20 @@ def test_deals_and_activities_by_owner_and_activities_by_state(api, world):
     ("/api/v1/activities?owner_id=nobody", "owner_id"),
     ("/api/v1/activities?state=late", "state"),
     ("/api/v1/deals?close=soon", "close"),
+    ("/api/v1/deals?next=soon", "next"),
 ])
 def test_a_bad_filter_is_a_422_on_its_field(api, world, path, field):
     answer = api.get(path)
     assert answer.status_code == 422 and field in error_of(answer)["fields"], answer.get_json()
+
+
+def test_open_deals_with_no_open_activity(api, world):
+    """next=none: open deals (not the won one) with nothing planned; planning something takes
+    one off."""
+    assert _ids(api, "/api/v1/deals?next=none") == {str(world["Olga's deal"]), str(world["Nobody's deal"])}
+    planned = api.post("/api/v1/activities", json={"kind": "call", "deal_id": str(world["Nobody's deal"])})
+    assert planned.status_code == 201, planned.get_json()
+    assert _ids(api, "/api/v1/deals?next=none") == {str(world["Olga's deal"])}
 
 
 def test_an_id_of_no_member_finds_nothing(api, world):
@@ -89,6 +99,6 @@ def test_the_filters_are_in_the_openapi_document(http):
     paths = http.get("/api/v1/openapi.json").get_json()["paths"]
     activity_params = {p["name"] for p in paths["/api/v1/activities"]["get"]["parameters"]}
     deal_params = {p["name"] for p in paths["/api/v1/deals"]["get"]["parameters"]}
-    assert {"state", "owner_id"} <= activity_params and {"owner_id", "close"} <= deal_params
+    assert {"state", "owner_id"} <= activity_params and {"owner_id", "close", "next"} <= deal_params
     for path in ("/api/v1/activities", "/api/v1/deals", "/api/v1/contacts"):
         assert "422" in paths[path]["get"]["responses"], path

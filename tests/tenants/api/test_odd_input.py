@@ -15,7 +15,7 @@ ODD = [None, 0, -1, 1.5, 10**30, True, [], [None], [1, 2], {}, {"a": 1}, "", " "
 BODIES = [b"", b"{", b"[]", b"null", b'"x"', b"\xff\xfe", b'{"a":' * 5_000]
 QUERIES = ["limit=0", "limit=-1", "limit=abc", "limit=201", "limit=%C2%B2", "cursor=zzz", "cursor=", "q=%00", "q=%ff",
            "q=" + "a" * 5_000, "company_id=zz", "contact_id=zz", "deal_id=zz", "stage_id=zz", "sort=zz",
-           "owner_id=zz", "owner_id=", "state=zz", "state=", "close=zz", "close="]
+           "owner_id=zz", "owner_id=", "state=zz", "state=", "close=zz", "close=", "next=zz", "next="]
 IDS = ["zz", "0" * 40, "00000000-0000-0000-0000-000000000000"]
 MINIMAL = {"companies": {"name": "Acme"}, "contacts": {"first_name": "Jana"},
            "deals": {"title": "Renewal", "value": "10", "currency": "CZK"}, "activities": {"kind": "call"}}
