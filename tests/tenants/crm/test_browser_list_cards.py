@@ -154,7 +154,7 @@ def page(live_server, browser_page):
 @pytest.mark.browser
 def test_lists_are_cards_on_a_phone_and_tables_on_a_laptop(live_server, page):
     contact_columns = ["Name", "E-mail", "Phone", "Company", "Position", "Tags"]
-    deal_columns = ["Title", "Value", "Stage", "Expected close", "Contact", "Company"]
+    deal_columns = ["Title", "Value", "Stage", "Expected close", "Next activity", "Contact", "Company"]
     for scheme in ("light", "dark"):
         page.emulate_media(color_scheme=scheme)
         rows = _check_phone(page, f"{live_server}/t/acme/crm/contacts", contact_columns)
@@ -163,7 +163,7 @@ def test_lists_are_cards_on_a_phone_and_tables_on_a_laptop(live_server, page):
         assert not any(c["empty"] for row in rows if row is not eva for c in row)
         rows = _check_phone(page, f"{live_server}/t/acme/crm/deals", deal_columns)
         okna = next(row for row in rows if row[0]["text"] == "Okna")
-        assert okna[4]["text"] == "—" and not okna[4]["empty"]  # "no contact" is said, not left out
+        assert okna[5]["text"] == "—" and not okna[5]["empty"]  # "no contact" is said, not left out
         _check_laptop(page, f"{live_server}/t/acme/crm/contacts", contact_columns)
         _check_laptop(page, f"{live_server}/t/acme/crm/deals", deal_columns)
 
