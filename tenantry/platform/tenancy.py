@@ -63,6 +63,8 @@ class Tenant(db.Model):
     privacy_contact_email: Mapped[str | None] = mapped_column(sa.String(254))
     # How long the tenant's audit events are kept [DPA-B.logging: at least 30 days back].
     audit_retention_days: Mapped[int] = mapped_column(default=400, server_default="400")
+    # An IANA zone chosen by its admins; None: the first zone of its country (tenants/local_time).
+    time_zone: Mapped[str | None] = mapped_column(sa.String(64))
 
     __table_args__ = (
         sa.CheckConstraint("password_min_length >= 8", name="password_min_length"),

@@ -28,6 +28,7 @@ def init_app(app: Flask) -> None:
     add_tenant_nav(app, "notices.index", "Notices", order=80)
     add_tenant_nav(app, "tenant.members_view", "Members", order=90)
     add_tenant_nav(app, "tenant.security_settings", "Security", role="admin", order=91)
+    add_tenant_nav(app, "tenant.workspace_settings", "Workspace", role="admin", order=91)
     add_tenant_nav(app, "tenant.agreement", "Agreement", order=92)
     from tenantry.tenants import audit_views
 

@@ -100,3 +100,28 @@ class SecurityPolicyForm(FlaskForm):
     )
     privacy_contact_email = EmailField("Privacy contact e-mail",
                                        validators=[Optional(), Email(check_deliverability=False), Length(max=254)])
+
+
+class WorkspaceForm(FlaskForm):
+    """The workspace's name and time zone (admins). The zone's choices come from zone_choices()."""
+
+    name = StringField("Workspace name", validators=[DataRequired(), Length(max=200)])
+    time_zone = SelectField("Time zone", validators=[Optional()])
+
+    def __init__(self, *args, country: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.time_zone.choices = zone_choices(country)
+
+
+def zone_choices(country: str) -> dict[str, list[tuple[str, str]]]:
+    """The country's own zone by default, then the rest of its zones, then every other zone."""
+    from tenantry.tenants import local_time
+
+    own = local_time.zones_of_country(country)
+    default = local_time.country_zone(country)
+    where = _country_names().get(country, country)
+    return {
+        "Default": [("", f"{default} (the country's)")],
+        f"Zones of {where}": [(name, name) for name in own],
+        "All zones": [(name, name) for name in local_time.all_zones() if name not in own],
+    }

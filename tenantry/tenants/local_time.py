@@ -1,5 +1,5 @@
-"""A workspace's own clock: its time zone, taken from its country, and so its date and the times
-its pages show.
+"""A workspace's own clock: its time zone (chosen by its admins, else its country's) and so its
+date and the times its pages show.
 
 The CRM's "today" (what is due, overdue, or past its close date) is the workspace's local date:
 an activity a Prague team set for Monday is due from midnight on Monday in Prague, not from
@@ -22,26 +22,41 @@ UTC_ZONE = zoneinfo.ZoneInfo("UTC")
 
 
 @functools.cache
-def _country_zones() -> dict[str, str]:
-    zones: dict[str, str] = {}
+def _country_zones() -> dict[str, tuple[str, ...]]:
+    """Each country's zones, its main one first, as the tz database's zone.tab lists them."""
+    zones: dict[str, list[str]] = {}
     for base in zoneinfo.TZPATH:
         path = Path(base) / "zone.tab"
         if path.is_file():
             for line in path.read_text().splitlines():
                 parts = line.split("\t")
                 if len(parts) >= 3 and not line.startswith("#"):
-                    zones.setdefault(parts[0].upper(), parts[2])
+                    zones.setdefault(parts[0].upper(), []).append(parts[2])
             break
-    return zones
+    return {country: tuple(names) for country, names in zones.items()}
+
+
+def zones_of_country(country: str | None) -> tuple[str, ...]:
+    return _country_zones().get((country or "").upper(), ())
+
+
+def country_zone(country: str | None) -> str:
+    """The zone a workspace in `country` has unless its admins chose another: the first listed."""
+    return next(iter(zones_of_country(country)), "UTC")
+
+
+@functools.cache
+def all_zones() -> tuple[str, ...]:
+    return tuple(sorted(zoneinfo.available_timezones()))
 
 
 def zone_of(tenant=None) -> zoneinfo.ZoneInfo:
-    """The workspace's time zone (the current one's by default): the first zone listed for its
-    country, UTC when there is none."""
+    """The workspace's time zone (the current one's by default): the one its admins chose, else
+    the first zone listed for its country, else UTC."""
     tenant = current_tenant if tenant is None else tenant
-    name = _country_zones().get((tenant.country or "").upper())
+    name = getattr(tenant, "time_zone", None) or country_zone(tenant.country)
     try:
-        return zoneinfo.ZoneInfo(name) if name else UTC_ZONE
+        return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return UTC_ZONE
 

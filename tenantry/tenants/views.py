@@ -15,7 +15,7 @@ from tenantry.platform.identity import login, passwords, sessions
 from tenantry.platform.identity.models import Invitation, Membership, Role, User
 from tenantry.platform.tenancy import current_tenant, tenant_context
 from tenantry.platform.web import require_role, tenant_blueprint
-from tenantry.tenants import forms, members, signup
+from tenantry.tenants import forms, local_time, members, signup
 
 public = Blueprint("tenants", __name__)
 bp = tenant_blueprint("tenant", __name__)
@@ -259,6 +259,28 @@ def revoke_invitation(invitation_id: uuid.UUID):
         db.session.commit()
         flash(f"The invitation to {inv.email} was withdrawn.", "success")
     return redirect(url_for("tenant.members_view"))
+
+
+@bp.route("/settings/workspace", methods=["GET", "POST"])
+@require_role(Role.ADMIN)
+def workspace_settings():
+    """The workspace's name and time zone: the zone is the CRM's clock (what is due today, the
+    times on its pages, the morning e-mail)."""
+    tenant = current_tenant._get_current_object()
+    form = forms.WorkspaceForm(obj=tenant, country=tenant.country)
+    if form.validate_on_submit():
+        before = {"name": tenant.name, "time_zone": tenant.time_zone}
+        tenant.name = form.name.data.strip()
+        tenant.time_zone = form.time_zone.data or None
+        after = {"name": tenant.name, "time_zone": tenant.time_zone}
+        if after != before:
+            audit.record("tenant.settings-changed", actor=current_user, tenant_id=tenant.id, target_type="tenant",
+                         target_id=tenant.id, details={"from": before, "to": after})
+            db.session.commit()
+        flash("Workspace settings saved.", "success")
+        return redirect(url_for("tenant.workspace_settings"))
+    return render_template("tenants/workspace.html", form=form, zone=local_time.zone_of(tenant),
+                           local_now=local_time.now(tenant)), _status(form)
 
 
 @bp.route("/settings/security", methods=["GET", "POST"])
