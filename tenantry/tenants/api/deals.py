@@ -81,10 +81,13 @@ def deal_list():
     q = query_arg()
     stmt = sa.select(Deal).where(*owner_filter(Deal.owner_id))
     close = request.args.get("close") or ""
-    if close not in ("", service.LATE):
-        raise validation_error({"close": f"Only {service.LATE}: the open deals past their expected close date."})
-    if close:
+    if close not in ("", *service.CLOSE_CHOICES):
+        raise validation_error({"close": f"One of {', '.join(service.CLOSE_CHOICES)}: the open deals past their "
+                                         "expected close date, or those won this month."})
+    if close == service.LATE:
         stmt = stmt.where(*service.late(local_time.today()))
+    elif close:
+        stmt = stmt.where(*service.won_since(local_time.start_of_month()))
     next_step = request.args.get("next") or ""
     if next_step not in ("", service.IDLE):
         raise validation_error({"next": f"Only {service.IDLE}: the open deals with no open activity."})
@@ -172,9 +175,10 @@ openapi.add_schemas({
 _one = [openapi.id_parameter("deal_id")]
 _item = {"application/json": {"schema": openapi.ref("Deal")}}
 _stage_filter = {"name": "stage_id", "in": "query", "schema": {"type": "string", "format": "uuid"}}
-_close_filter = {"name": "close", "in": "query", "schema": {"const": "late"},
+_close_filter = {"name": "close", "in": "query", "schema": {"enum": list(service.CLOSE_CHOICES)},
                  "description": "late: only the open deals (in a stage neither won nor lost) whose expected close "
-                                "date has passed (on the workspace's date, in the time zone of its country)"}
+                                "date has passed; won-this-month: only the deals won (moved to a won stage) in the "
+                                "current month. Dates are the workspace's, in its time zone."}
 _next_filter = {"name": "next", "in": "query", "schema": {"const": "none"},
                 "description": "none: only the open deals with no open activity (nothing planned to move them on)"}
 _search = {**openapi.SEARCH_PARAMETER, "description": "Whole words of the title, or the deal's contact or company as "

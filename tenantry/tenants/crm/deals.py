@@ -22,6 +22,8 @@ from .models import COMPANY, DEAL, Activity, Deal, PipelineStage
 PAGE_SIZE = 25
 SORTS = ("-value", "value", "close", "-close", "newest")
 LATE = "late"  # the lists' choice of the open deals past their expected close date
+WON_THIS_MONTH = "won-this-month"  # and of the deals won in the workspace's current month
+CLOSE_CHOICES = {LATE: "Passed, still open", WON_THIS_MONTH: "Won this month"}
 IDLE = "none"  # the lists' choice of the open deals with no open activity: no next step
 
 
@@ -246,6 +248,12 @@ def late(today: date) -> list:
     return [Deal.expected_close < today, _open()]
 
 
+def won_since(start) -> list:
+    """The conditions of a deal won from `start` on: in a won stage, entered since."""
+    won = sa.select(PipelineStage.id).where(PipelineStage.is_won)
+    return [Deal.stage_id.in_(won), Deal.stage_changed_at >= start]
+
+
 def idle() -> list:
     """The conditions of an open deal with no open activity: nothing is planned to move it on."""
     planned = sa.exists().where(Activity.tenant_id == Deal.tenant_id, Activity.deal_id == Deal.id,
@@ -269,12 +277,15 @@ def listing(*, q: str = "", stage_id: uuid.UUID | None = None, owner_id: uuid.UU
             page_size: int | None = None) -> Page:
     """One page of deals; filters and sorts run in SQL (value and dates are not encrypted), so
     only the page shown is decrypted. Values in different currencies sort by their number.
-    `close` LATE: only the open deals past their expected close date (late); `next_step`
-    IDLE: only the open deals with no open activity (idle)."""
+    `close` LATE: only the open deals past their expected close date (late), WON_THIS_MONTH:
+    only those won this month; `next_step` IDLE: only the open deals with no open activity
+    (idle)."""
     page_size = page_size or PAGE_SIZE
     stmt = sa.select(Deal).where(Deal.tenant_id == current_tenant.id)
     if close == LATE:
         stmt = stmt.where(*late(local_time.today()))
+    elif close == WON_THIS_MONTH:
+        stmt = stmt.where(*won_since(local_time.start_of_month()))
     if next_step == IDLE:
         stmt = stmt.where(*idle())
     if q.strip():

@@ -116,15 +116,13 @@ def late_deals(today: date) -> int:
 
 
 def won_since(start: datetime) -> StageTotal:
-    """The deals won from `start` on (in a won stage, entered since): how many, and their value
-    per currency."""
-    won = [s for s in stages.ordered() if s.is_won]
+    """The deals won from `start` on (deals.won_since): how many, and their value per currency."""
     result = StageTotal("won")
-    for total in stage_totals(won, Deal.stage_changed_at >= start).values():
-        result.deals += total.deals
-        for currency, value in total.values.items():
-            result.values[currency] = result.values.get(currency, Decimal(0)) + value
-    result.values = dict(sorted(result.values.items()))
+    for currency, count, value in db.session.execute(
+            sa.select(Deal.currency, sa.func.count(), sa.func.sum(Deal.value)).where(*deals.won_since(start))
+            .group_by(Deal.currency).order_by(Deal.currency)):
+        result.deals += count
+        result.values[currency] = Decimal(value or 0)
     return result
 
 

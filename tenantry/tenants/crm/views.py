@@ -576,7 +576,7 @@ def _deal_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] 
     pipeline = _stages()
     q = args.get("q", "")[:200]
     stage_id, owner_id = forms.uuid_or_none(args.get("stage")), forms.uuid_or_none(args.get("owner"))
-    close = deals.LATE if args.get("close") == deals.LATE else ""
+    close = args.get("close") if args.get("close") in deals.CLOSE_CHOICES else ""
     next_step = deals.IDLE if args.get("next") == deals.IDLE else ""
     sort = args.get("sort", "-value")
     page = deals.listing(q=q, stage_id=stage_id, owner_id=owner_id, close=close, next_step=next_step, sort=sort,
@@ -589,7 +589,8 @@ def _deal_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] 
     return render_template("crm/deals.html", page=page, q=q, stage_choices=[(s.id, s.name) for s in pipeline],
                            stage_names={s.id: s for s in pipeline},
                            owners=deals.members(rows), assignable=deals.assignable(rows=rows), stage_id=stage_id,
-                           owner_id=owner_id, close=close, next_step=next_step, sort=sort,
+                           owner_id=owner_id, close=close, close_choices=list(deals.CLOSE_CHOICES.items()),
+                           next_step=next_step, sort=sort,
                            steps=deals.next_steps([d.id for d, _ in page.items]), labels=labels,
                            today=local_time.today(),
                            restricted_label=overview.RESTRICTED_LABEL, bulk_errors=bulk_errors or {}, chosen=chosen,

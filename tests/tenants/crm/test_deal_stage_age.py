@@ -6,6 +6,7 @@ tests/tenants/api/test_deal_stage_changed.py."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -85,3 +86,10 @@ def test_the_dashboard_counts_the_deals_won_this_month(web_app, acme, time_machi
     assert "<strong>3 deals</strong>" in won and "2,200.00 CZK" in won and "300.00 EUR" in won
     page = text(member.get(f"/t/acme/crm/deals/{moving}"))
     assert "<dt>Closed</dt>" in page and "(today)" not in page
+    # The count leads to the list of exactly those deals.
+    assert '<a href="/t/acme/crm/deals?close=won-this-month"><strong>3 deals</strong></a>' in won
+    listed = text(member.get("/t/acme/crm/deals?close=won-this-month"))
+    body = listed[listed.index("<tbody"):listed.index("</tbody>")]
+    assert sorted(re.findall(r'<a href="/t/acme/crm/deals/[0-9a-f-]{36}">([^<]+)</a>', body)) == [
+        "Fence", "Railings", "Roof"]
+    assert '<option value="won-this-month" selected>Won this month</option>' in listed
