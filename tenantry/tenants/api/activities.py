@@ -203,8 +203,9 @@ _filters = [{"name": f"{s}_id", "in": "query", "schema": {"type": "string", "for
 _search = {**openapi.SEARCH_PARAMETER,
            "description": "The activities of the contacts, companies and deals this finds, as their own q does"}
 _state = {"name": "state", "in": "query", "schema": {"enum": list(listed.STATES), "default": "all"},
-          "description": "open: not done; due: not done and due by today; overdue: not done and due before "
-                         "today; done; all. Today is the workspace's date, in the time zone of its country."}
+          "description": "open: not done; due: not done and due by today; week: not done and due by a week "
+                         "from today; overdue: not done and due before today; done; all. Today is the workspace's "
+                         "date, on its clock (GET /api/v1/workspace)."}
 openapi.add_paths({
     "/api/v1/activities": {
         "get": openapi.operation("List activities (oldest first), optionally of one subject, state or owner",

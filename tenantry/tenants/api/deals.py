@@ -178,7 +178,7 @@ _stage_filter = {"name": "stage_id", "in": "query", "schema": {"type": "string",
 _close_filter = {"name": "close", "in": "query", "schema": {"enum": list(service.CLOSE_CHOICES)},
                  "description": "late: only the open deals (in a stage neither won nor lost) whose expected close "
                                 "date has passed; won-this-month: only the deals won (moved to a won stage) in the "
-                                "current month. Dates are the workspace's, in its time zone."}
+                                "current month. Dates are the workspace's, on its clock (GET /api/v1/workspace)."}
 _next_filter = {"name": "next", "in": "query", "schema": {"const": "none"},
                 "description": "none: only the open deals with no open activity (nothing planned to move them on)"}
 _search = {**openapi.SEARCH_PARAMETER, "description": "Whole words of the title, or the deal's contact or company as "

@@ -17,7 +17,8 @@ from . import activities, overview
 from .models import ACTIVITY_KINDS, Activity
 
 PAGE_SIZE = 25
-STATES = {"open": "Open", "due": "Due by today", "overdue": "Overdue", "done": "Done", "all": "All"}
+STATES = {"open": "Open", "due": "Due by today", "week": "Due within a week", "overdue": "Overdue", "done": "Done",
+          "all": "All"}
 SORTS = {"due": "Due date, soonest first", "newest": "Newest first"}
 UNASSIGNED = "nobody"  # the "Assigned to" filter's choice of the activities assigned to no one
 
@@ -32,8 +33,10 @@ class Page:
 
 def in_state(state: str, today: date) -> list:
     """The conditions of a STATES choice (none for "all" or one unknown): "open", "due" (by
-    `today`) and "overdue" leave out those done."""
-    conditions = {"open": [], "due": [Activity.due_on <= today], "overdue": [Activity.due_on < today]}
+    `today`), "week" (by a week from `today`: what the dashboard shows) and "overdue" leave out
+    those done."""
+    conditions = {"open": [], "due": [Activity.due_on <= today], "week": [Activity.due_on <= today + overview.DUE_WITHIN],
+                  "overdue": [Activity.due_on < today]}
     if state in conditions:
         return [Activity.done.is_(False), *conditions[state]]
     return [Activity.done.is_(True)] if state == "done" else []

@@ -63,6 +63,7 @@ def test_deals_and_activities_by_owner_and_activities_by_state(api, world):
         "/api/v1/activities?state=open": {"late", "today", "tomorrow"},
         "/api/v1/activities?state=due": {"late", "today"},
         "/api/v1/activities?state=overdue": {"late"},
+        "/api/v1/activities?state=week": {"late", "today", "tomorrow"},
         "/api/v1/activities?state=done": {"finished"},
         f"/api/v1/activities?state=due&owner_id={olga}&limit=1": {"late"},  # the first page of two
     }

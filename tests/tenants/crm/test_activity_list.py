@@ -43,6 +43,7 @@ def test_open_ones_by_due_date_undated_last_and_never_a_restricted_contacts(web_
 @pytest.mark.parametrize(("args", "expected"), [
     ({"state": "overdue"}, ["Send the revised quote"]),
     ({"state": "due"}, ["Send the revised quote", "Call about the offer"]),  # overdue or due today
+    ({"state": "week"}, ["Send the revised quote", "Call about the offer", "Follow-up e-mail"]),  # the dashboard's
     ({"state": "done"}, ["Already done"]),
     ({"state": "all", "kind": "call"}, ["Already done", "Call about the offer"]),
     ({"kind": "email"}, ["Follow-up e-mail"]),

@@ -141,7 +141,7 @@ def test_only_the_ten_due_soonest_are_shown_and_the_rest_counted(web_app, member
         db.session.commit()
     html = text(member.get(EVERYONE))
     assert len(_due_items(html)) == 10
-    assert "The 10 due soonest of 12." in html
+    assert 'The 10 due soonest of <a href="/t/acme/crm/activities?state=week">12</a>.' in html
 
 
 @pytest.mark.obligation("DPA-B.monitoring")
