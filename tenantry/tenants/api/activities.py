@@ -40,7 +40,7 @@ FIELDS = {**EDITABLE, **{f"{s}_id": (str, None) for s in SUBJECTS}}
 
 def to_json(activity: Activity) -> dict:
     return {"id": str(activity.id), "kind": activity.kind, "due_on": iso(activity.due_on),
-            "due_time": activity.due_time.strftime("%H:%M") if activity.due_time else None, "done": activity.done,
+            "due_time": service.time_text(activity), "done": activity.done,
             "done_at": iso(activity.done_at), "note": or_null(activity.reveal("note")),
             "owner_id": ident(activity.owner_id),
             **{f"{s}_id": ident(getattr(activity, f"{s}_id")) for s in SUBJECTS},
@@ -153,7 +153,7 @@ def activity_update(activity_id):
         raise validation_error(moved)
     if set(given) & {"kind", "due_on", "due_time", "note", "owner_id"}:
         current = {"kind": activity.kind, "due_on": iso(activity.due_on) or "",
-                   "due_time": activity.due_time.strftime("%H:%M") if activity.due_time else "",
+                   "due_time": service.time_text(activity) or "",
                    "note": activity.reveal("note"), "owner": ident(activity.owner_id) or ""}
         data = _data(given, current)
         _written(lambda: service.update(activity, data, actor=g.api_client))

@@ -32,6 +32,11 @@ def _check(data: ActivityData, keeping: uuid.UUID | None = None) -> None:
         raise deals.Refused("owner", "The person assigned must be an active member of this workspace.")
 
 
+def time_text(activity: Activity) -> str | None:
+    """The activity's time of day as HH:MM, as forms, exports and the API write it; None without."""
+    return activity.due_time.strftime("%H:%M") if activity.due_time is not None else None
+
+
 def by_due() -> list:
     """The order of due dates: soonest first; within a day, what is of the whole day before what
     has a time, and those by their time."""

@@ -102,7 +102,7 @@ def activity_rows(*, q: str = "", kind: str = "", state: str = "", owner: str = 
     for a in found:
         subject, subject_id = activities.subject_of(a)
         name = {"contact": people, "company": firms, "deal": titles}[subject].get(subject_id, "")
-        rows.append([a.kind, name, subject, a.due_on, a.due_time.strftime("%H:%M") if a.due_time else None,
+        rows.append([a.kind, name, subject, a.due_on, activities.time_text(a),
                      members.get(str(a.owner_id), "") if a.owner_id else "",
                      "yes" if a.done else "no", a.done_at, a.reveal("note"), a.created_at])
     return header, rows, [a.id for a in found]

@@ -394,10 +394,12 @@ class ActivityForm(EditForm):
                             owner_id=optional_uuid(self.owner.data))
 
     def fill_from(self, activity, note: str | None) -> None:
+        from . import activities
+
         self.based_on(activity)
         self.kind.data = activity.kind
         self.due_on.data = activity.due_on.isoformat() if activity.due_on else ""
-        self.due_time.data = activity.due_time.strftime("%H:%M") if activity.due_time else ""
+        self.due_time.data = activities.time_text(activity) or ""
         self.owner.data = str(activity.owner_id) if activity.owner_id else ""
         self.note.data = note or ""
 

@@ -115,7 +115,7 @@ def late_deals(today: date) -> int:
     return db.session.execute(sa.select(sa.func.count()).select_from(Deal).where(*deals.late(today))).scalar_one()
 
 
-def won_since(start: datetime) -> StageTotal:
+def won_total(start: datetime) -> StageTotal:
     """The deals won from `start` on (deals.won_since): how many, and their value per currency."""
     result = StageTotal("won")
     for currency, count, value in db.session.execute(

@@ -73,7 +73,7 @@ def _read_timeline(related: dict) -> None:
 
 def dashboard_panel() -> dict:
     """The workspace dashboard's CRM panel (platform.web.add_dashboard_panel)."""
-    today = local_time.today()
+    today, month = local_time.today(), local_time.start_of_month()
     everyone = request.args.get("due") == "all"  # else only the member's own
     due, due_total = overview.due_activities(today, None if everyone else current_user.id)
     _read("activity", [d.activity.id for d in due], listed=True, dashboard=True)
@@ -82,7 +82,7 @@ def dashboard_panel() -> dict:
             "others_due": overview.due_count(today) if not (everyone or due) else 0,
             "reminders": reminders.wanted(current_user.id), "pipeline": overview.open_pipeline(),
             "late_deals": overview.late_deals(today), "idle_deals": overview.idle_deals(),
-            "month": local_time.start_of_month(), "won": overview.won_since(local_time.start_of_month()),
+            "month": month, "won": overview.won_total(month),
             "counts": {"contacts": contacts.count(current_tenant.id), "companies": companies.count(current_tenant.id)}}
 
 

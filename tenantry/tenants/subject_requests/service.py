@@ -18,6 +18,7 @@ from tenantry.platform.audit import AuditEvent
 from tenantry.platform.db import db
 from tenantry.platform.identity.models import User
 from tenantry.platform.tenancy import all_tenants, current_tenant
+from tenantry.tenants.crm import activities
 from tenantry.tenants.crm import contacts as crm_contacts
 from tenantry.tenants.crm.models import Activity, Company, Contact, Deal
 
@@ -528,7 +529,7 @@ def data_about(req: SubjectRequest, found: finder.Findings | None = None) -> dic
                                  "created_at": _iso(co.created_at), "updated_at": _iso(co.updated_at)})
     for a in found.activities:
         doc["activities"].append({"id": str(a.id), "kind": a.kind, "due_on": _iso(a.due_on),
-                                  "due_time": a.due_time.strftime("%H:%M") if a.due_time else None, "done": a.done,
+                                  "due_time": activities.time_text(a), "done": a.done,
                                   "done_at": _iso(a.done_at), "note": a.reveal("note"),
                                   "created_at": _iso(a.created_at)})
     for d in found.deals:
