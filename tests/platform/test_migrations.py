@@ -136,40 +136,74 @@ def test_downgrade_to_base_and_upgrade_again(database, tmp_path):
         migrate(url, owner_url, tmp_path / "instance")
 
 
-def test_existing_deals_take_their_last_change_as_when_they_entered_their_stage(database, tmp_path):
-    """0028 fills stage_changed_at of every tenant's deals, row-level security and all (the
-    table obeys it even for its owner, who runs the migration)."""
+def _two_tenants_with_a_deal(url: str, instance) -> None:
+    """acme and globex at the head of the chain, each with a deal in its first default stage."""
     from tenantry import create_app
     from tenantry.platform.tenancy import tenant_context
     from tenantry.tenants.crm import deals, stages
-    from tenantry.tenants.crm.models import Deal
     from tests import factories
     from tests.conftest import dispose
+
+    app = create_app({"TENANTRY_ENV": "test", "DATABASE_URL": url, "TENANTRY_INSTANCE_DIR": str(instance),
+                      "TENANTRY_SECRET_KEY": "m" * 40, "REDIS_URL": ""})
+    try:
+        with app.app_context():
+            for slug in ("acme", "globex"):
+                tenant = factories.make_tenant(slug)
+                with tenant_context(tenant):
+                    deals.create(deals.DealData(title="Gates", value=Decimal("1"), currency="CZK",
+                                                stage_id=stages.ensure_defaults()[0].id))
+                db.session.commit()
+    finally:
+        dispose(app)
+
+
+def _as_owner(url: str, owner_url: str | None):
+    """An engine of the schema owner, and the statement that lets it see every tenant's rows."""
+    owner = sa.create_engine(pg_url(owner_url) if owner_url else url, poolclass=sa.pool.NullPool)
+    return owner, sa.text("SELECT set_config('tenantry.all_tenants', 'on', false)" if owner_url else "SELECT 1")
+
+
+def test_existing_deals_take_their_last_change_as_when_they_entered_their_stage(database, tmp_path):
+    """0028 fills stage_changed_at of every tenant's deals, row-level security and all (the
+    table obeys it even for its owner, who runs the migration)."""
+    from tenantry.tenants.crm.models import Deal
 
     instance = tmp_path / "instance"
     with _own_database(database, tmp_path, "stage_changed") as (url, owner_url):
         migrate(url, owner_url, instance)
-        app = create_app({"TENANTRY_ENV": "test", "DATABASE_URL": url, "TENANTRY_INSTANCE_DIR": str(instance),
-                          "TENANTRY_SECRET_KEY": "m" * 40, "REDIS_URL": ""})
-        try:
-            with app.app_context():
-                for slug in ("acme", "globex"):
-                    tenant = factories.make_tenant(slug)
-                    with tenant_context(tenant):
-                        deals.create(deals.DealData(title="Gates", value=Decimal("1"), currency="CZK",
-                                                    stage_id=stages.ensure_defaults()[0].id))
-                    db.session.commit()
-        finally:
-            dispose(app)
+        _two_tenants_with_a_deal(url, instance)
         migrate(url, owner_url, instance, revision="0027", direction="downgrade")
-        owner = sa.create_engine(pg_url(owner_url) if owner_url else url, poolclass=sa.pool.NullPool)
-        across = "SELECT set_config('tenantry.all_tenants', 'on', false)" if owner_url else "SELECT 1"
+        owner, across = _as_owner(url, owner_url)
         with owner.begin() as conn:
-            conn.execute(sa.text(across))
+            conn.execute(across)
             conn.execute(sa.update(Deal.__table__).values(updated_at=LAST_CHANGE))  # typed: as the app stores it
         migrate(url, owner_url, instance)
         with owner.begin() as conn:
-            conn.execute(sa.text(across))
+            conn.execute(across)
             filled = conn.execute(sa.select(Deal.__table__.c.stage_changed_at)).scalars().all()
         owner.dispose()
         assert len(filled) == 2 and all(clock.aware(when) == LAST_CHANGE for when in filled), filled
+
+
+def test_existing_stages_take_a_probability_of_100_and_lost_ones_0(database, tmp_path):
+    """0030 fills the probability of every tenant's stages, in place (its deals stay: a copy of
+    the table on SQLite would trip their foreign keys), row-level security and all."""
+    from tenantry.tenants.crm import stages
+    from tenantry.tenants.crm.models import Deal, PipelineStage
+
+    instance = tmp_path / "instance"
+    with _own_database(database, tmp_path, "stage_probability") as (url, owner_url):
+        migrate(url, owner_url, instance)
+        _two_tenants_with_a_deal(url, instance)
+        migrate(url, owner_url, instance, revision="0029", direction="downgrade")
+        migrate(url, owner_url, instance)
+        owner, across = _as_owner(url, owner_url)
+        table = PipelineStage.__table__
+        with owner.begin() as conn:
+            conn.execute(across)
+            filled = conn.execute(sa.select(table.c.name, table.c.probability)).all()
+            kept = conn.execute(sa.select(sa.func.count()).select_from(Deal.__table__)).scalar_one()
+        owner.dispose()
+        assert sorted(filled) == sorted([(name, 0 if name == "Lost" else 100) for name, *_ in stages.DEFAULTS] * 2)
+        assert kept == 2

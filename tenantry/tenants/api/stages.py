@@ -15,7 +15,7 @@ from .core import bp, require_scope
 
 def to_json(stage) -> dict:
     return {"id": str(stage.id), "name": stage.name, "position": stage.position, "is_won": stage.is_won,
-            "is_lost": stage.is_lost}
+            "is_lost": stage.is_lost, "probability": stage.probability}
 
 
 @bp.get("/stages")
@@ -32,7 +32,10 @@ openapi.add_schemas({
     "Stage": {"type": "object", "properties": {
         "id": {"type": "string", "format": "uuid"}, "name": {"type": "string"},
         "position": {"type": "integer", "description": "The stage's place in the pipeline, from 1"},
-        "is_won": {"type": "boolean"}, "is_lost": {"type": "boolean"}}},
+        "is_won": {"type": "boolean"}, "is_lost": {"type": "boolean"},
+        "probability": {"type": "integer", "minimum": 0, "maximum": 100,
+                        "description": "Per cent of a deal's value that the weighted forecast counts "
+                                       "(100 in a won stage, 0 in a lost one)"}}},
     "StagePage": openapi.page_schema("Stage"),
 })
 openapi.add_paths({

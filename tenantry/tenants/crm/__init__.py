@@ -32,6 +32,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(ACTIVITY_KIND_LABELS.__getitem__, "activity_kind")
     app.add_template_filter(search.readable_phone, "phone")
     app.add_template_filter(overview.due_shown, "due")
+    app.add_template_filter(overview.weigh, "weighted")
     add_dashboard_panel(app, "crm/_dashboard.html", views.dashboard_panel, order=10)
     app.register_blueprint(import_views.bp)
     add_tenant_nav(app, "crm_io.custom_field_list", "Custom fields", role="admin", order=93)

@@ -6,7 +6,7 @@ and testing codes (XAU, XDR, XTS, XXX, ...) are left out: nobody prices a deal i
 Source: the ISO 4217 "List one" maintained by SIX (amendments up to 2025: ZWG, XCG, SLE, VED).
 """
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 CODES = frozenset("""
 AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP
@@ -35,5 +35,6 @@ def format_amount(value: Decimal | None, code: str) -> str:
     if value is None:
         return "—"
     places = minor_units(code) if code in CODES else max(0, -value.normalize().as_tuple().exponent)
-    shown = value.quantize(Decimal(1).scaleb(-places))
+    # Half up, as on an invoice: a weighted 31,500.125 CZK reads 31,500.13 (not half-even's .12).
+    shown = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     return f"{shown:,f} {code}"

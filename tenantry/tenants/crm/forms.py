@@ -25,7 +25,7 @@ from tenantry.platform.forms import Form
 from tenantry.platform.tenancy import current_tenant
 from tenantry.tenants.forms import country_choices
 
-from . import currencies, search, versions
+from . import currencies, search, stages, versions
 from .companies import CompanyData
 from .contacts import MAX_TAG, ContactData
 from .models import ACTIVITY_KIND_LABELS
@@ -408,3 +408,18 @@ class StageForm(Form):
     name = StringField("Name", validators=[DataRequired(), Length(max=60)])
     outcome = SelectField("Outcome", choices=[("", "Open"), ("won", "Won"), ("lost", "Lost")],
                           validators=[Optional()])
+    # Text, not IntegerField, so that "55 %" or "abc" gets our message rather than WTForms'.
+    probability = StringField("Win probability (%)", validators=[Length(max=10)])
+
+    def validate_probability(self, field):
+        self.percent = None
+        if self.outcome.data in ("won", "lost"):
+            return  # certain: the stage takes 100 or 0 (stages._probability)
+        value = (field.data or "").strip().removesuffix("%").strip()
+        if not re.fullmatch(r"\d{1,3}", value) or int(value) > 100:
+            raise ValidationError(stages.PROBABILITY_NEEDED)
+        self.percent = int(value)
+
+    def service_kwargs(self) -> dict:
+        return {"name": self.name.data.strip(), "won": self.outcome.data == "won",
+                "lost": self.outcome.data == "lost", "probability": self.percent}

@@ -255,6 +255,9 @@ class PipelineStage(TenantScoped, db.Model):
     position: Mapped[int]
     is_won: Mapped[bool] = mapped_column(default=False)
     is_lost: Mapped[bool] = mapped_column(default=False)
+    # The chance, in per cent, that a deal in this stage is won: what the weighted forecast
+    # counts of its value. A won stage is 100 and a lost one 0, by definition.
+    probability: Mapped[int] = mapped_column(sa.SmallInteger, default=100, server_default="100")
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     __table_args__ = (
@@ -262,6 +265,9 @@ class PipelineStage(TenantScoped, db.Model):
         # Also what makes seeding the defaults safe when two first requests race.
         sa.UniqueConstraint("tenant_id", "name"),
         sa.CheckConstraint("not (is_won and is_lost)", name="won_or_lost"),
+        sa.CheckConstraint("probability between 0 and 100", name="probability_range"),
+        sa.CheckConstraint("(not is_won or probability = 100) and (not is_lost or probability = 0)",
+                           name="probability_of_outcome"),
     )
 
 

@@ -37,6 +37,28 @@ class StageTotal:
     deals: int = 0
     # currency -> sum; values in different currencies are never added together
     values: dict[str, Decimal] = field(default_factory=dict)
+    probability: int = 100  # the stage's, in per cent
+
+    @property
+    def weighted(self) -> dict[str, Decimal]:
+        """currency -> the share of the sum the stage's probability counts."""
+        return {currency: weigh(value, self.probability) for currency, value in self.values.items()}
+
+
+def weigh(value: Decimal, probability: int) -> Decimal:
+    """The share of `value` that `probability` (per cent) counts, exactly: rounded only where
+    it is shown (currencies.format_amount), so that a sum of shares is not a sum of roundings."""
+    return value * probability / 100
+
+
+def summed(totals: list[StageTotal], *, weighted: bool = False) -> dict[str, Decimal]:
+    """currency -> the value of these stages together (weighted: what their probabilities
+    count of it, the forecast), in the order of currencies."""
+    result: dict[str, Decimal] = defaultdict(Decimal)
+    for total in totals:
+        for currency, value in (total.weighted if weighted else total.values).items():
+            result[currency] += value
+    return dict(sorted(result.items()))
 
 
 def due_activities(today: date, owner_id: uuid.UUID | None = None) -> tuple[list[Due], int]:
@@ -136,7 +158,7 @@ def open_pipeline() -> list[StageTotal]:
 def stage_totals(of_stages: list, *conditions) -> dict[uuid.UUID, StageTotal]:
     """How many deals each of these stages holds and their value per currency, counting only
     the deals that meet `conditions` (value and currency are in the clear: summed in SQL)."""
-    totals = {s.id: StageTotal(s.name) for s in of_stages}
+    totals = {s.id: StageTotal(s.name, probability=s.probability) for s in of_stages}
     rows = db.session.execute(
         sa.select(Deal.stage_id, Deal.currency, sa.func.count(), sa.func.sum(Deal.value))
         .where(Deal.stage_id.in_(list(totals)), *conditions).group_by(Deal.stage_id, Deal.currency)

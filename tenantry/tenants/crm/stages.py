@@ -12,12 +12,18 @@ from tenantry.platform.tenancy import current_tenant
 
 from .models import Deal, PipelineStage
 
-DEFAULTS = (("Lead", False, False), ("Qualified", False, False), ("Proposal", False, False),
-            ("Negotiation", False, False), ("Won", True, False), ("Lost", False, True))
+# name, won, lost, probability (per cent)
+DEFAULTS = (("Lead", False, False, 10), ("Qualified", False, False, 25), ("Proposal", False, False, 50),
+            ("Negotiation", False, False, 75), ("Won", True, False, 100), ("Lost", False, True, 0))
+PROBABILITY_NEEDED = "Give the chance of winning a deal in this stage, from 0 to 100 %."
 
 
 class StageError(ValueError):
-    """A change the pipeline refuses; the message says why."""
+    """A change the pipeline refuses; the message says why, and `field` which value it is about."""
+
+    def __init__(self, message: str, field: str = "name"):
+        super().__init__(message)
+        self.field = field
 
 
 def ordered() -> list[PipelineStage]:
@@ -32,9 +38,9 @@ def ensure_defaults() -> list[PipelineStage]:
         return stages
     try:
         with db.session.begin_nested():
-            for position, (name, won, lost) in enumerate(DEFAULTS, start=1):
+            for position, (name, won, lost, probability) in enumerate(DEFAULTS, start=1):
                 db.session.add(PipelineStage(tenant_id=current_tenant.id, name=name, position=position,
-                                             is_won=won, is_lost=lost))
+                                             is_won=won, is_lost=lost, probability=probability))
     except sa.exc.IntegrityError:
         pass  # a concurrent first request seeded them: theirs stand
     return ordered()
@@ -51,32 +57,59 @@ def _name_taken(name: str, except_id: uuid.UUID | None = None) -> bool:
     return db.session.execute(stmt.limit(1)).scalar() is not None
 
 
-def _flags(won: bool, lost: bool) -> None:
+def _probability(won: bool, lost: bool, probability: int | None) -> int:
+    """The stage's probability: 100 for a won stage and 0 for a lost one whatever was given
+    (an outcome is certain), else `probability`, which an open stage needs."""
     if won and lost:
         raise StageError("A stage is either won or lost, not both.")
+    if won or lost:
+        return 100 if won else 0
+    if probability is None or not 0 <= probability <= 100:
+        raise StageError(PROBABILITY_NEEDED, "probability")
+    return probability
 
 
-def add(name: str, *, won: bool = False, lost: bool = False, actor=None) -> PipelineStage:
-    _flags(won, lost)
+def _shown(stage: PipelineStage) -> dict:
+    # Stage names describe the tenant's process, not people: plain details of the event.
+    return {"name": stage.name, "outcome": outcome(stage), "probability": stage.probability}
+
+
+def outcome(stage: PipelineStage) -> str:
+    return "won" if stage.is_won else "lost" if stage.is_lost else "open"
+
+
+def add(name: str, *, won: bool = False, lost: bool = False, probability: int = 100,
+        actor=None) -> PipelineStage:
+    probability = _probability(won, lost, probability)
     if _name_taken(name):
         raise StageError(f"There is already a stage called “{name}”.")
     last = db.session.execute(sa.select(sa.func.max(PipelineStage.position))).scalar() or 0
-    stage = PipelineStage(tenant_id=current_tenant.id, name=name, position=last + 1, is_won=won, is_lost=lost)
+    stage = PipelineStage(tenant_id=current_tenant.id, name=name, position=last + 1, is_won=won, is_lost=lost,
+                          probability=probability)
     db.session.add(stage)
     db.session.flush()
     audit.record("crm.stage.created", actor=actor, tenant_id=stage.tenant_id, target_type="pipeline_stage",
-                 target_id=stage.id)
+                 target_id=stage.id, details=_shown(stage))
     return stage
 
 
-def update(stage: PipelineStage, name: str, *, won: bool, lost: bool, actor=None) -> None:
-    _flags(won, lost)
+def update(stage: PipelineStage, name: str, *, won: bool, lost: bool, probability: int | None = None,
+           actor=None) -> bool:
+    """Rename the stage, change its outcome or its probability (None: as it is). False when
+    nothing changed (nothing written, nothing audited)."""
+    probability = _probability(won, lost, stage.probability if probability is None else probability)
     if _name_taken(name, stage.id):
         raise StageError(f"There is already a stage called “{name}”.")
-    stage.name, stage.is_won, stage.is_lost = name, won, lost
+    before = _shown(stage)
+    stage.name, stage.is_won, stage.is_lost, stage.probability = name, won, lost, probability
+    after = _shown(stage)
+    if after == before:
+        return False
     db.session.flush()
     audit.record("crm.stage.updated", actor=actor, tenant_id=stage.tenant_id, target_type="pipeline_stage",
-                 target_id=stage.id)
+                 target_id=stage.id, details={"from": {k: v for k, v in before.items() if after[k] != v},
+                                              "to": {k: v for k, v in after.items() if before[k] != v}})
+    return True
 
 
 def move(stage: PipelineStage, direction: str, *, actor=None) -> None:

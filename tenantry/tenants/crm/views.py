@@ -76,11 +76,13 @@ def dashboard_panel() -> dict:
     today, month = local_time.today(), local_time.start_of_month()
     everyone = request.args.get("due") == "all"  # else only the member's own
     due, due_total = overview.due_activities(today, None if everyone else current_user.id)
+    pipeline = overview.open_pipeline()
     _read("activity", [d.activity.id for d in due], listed=True, dashboard=True)
     _read_names(((d.subject, d.subject_id) for d in due), dashboard=True)
     return {"today": today, "due": due, "due_total": due_total, "everyone": everyone,
             "others_due": overview.due_count(today) if not (everyone or due) else 0,
-            "reminders": reminders.wanted(current_user.id), "pipeline": overview.open_pipeline(),
+            "reminders": reminders.wanted(current_user.id), "pipeline": pipeline,
+            "pipeline_value": overview.summed(pipeline), "forecast": overview.summed(pipeline, weighted=True),
             "late_deals": overview.late_deals(today), "idle_deals": overview.idle_deals(),
             "month": month, "won": overview.won_total(month),
             "counts": {"contacts": contacts.count(current_tenant.id), "companies": companies.count(current_tenant.id)}}
@@ -728,10 +730,15 @@ def deal_move(deal_id):
 # --- pipeline stages (admins and owners) ---------------------------------------------------
 
 
-def _stages_page(status=200, *, new_form=None, errors=None):
+def _stages_page(status=200, *, new_form=None, errors=None, sent=None):
+    """The stages page; `errors` is {stage id: {field: [message]}} of a refused change of that
+    stage, whose values as sent are in `sent` ({stage id: form}), so that nothing typed is lost."""
     pipeline = _stages()
+    if new_form is None:
+        new_form = forms.StageForm(prefix="new")
+        new_form.probability.data = "50"
     return render_template("crm/stages.html", stages=pipeline, used={s.id: stages.deal_count(s.id) for s in pipeline},
-                           new_form=new_form or forms.StageForm(prefix="new"), errors=errors or {}), status
+                           new_form=new_form, errors=errors or {}, sent=sent or {}), status
 
 
 @bp.get("/crm/stages")
@@ -746,11 +753,11 @@ def stage_new():
     form = forms.StageForm(prefix="new")
     if form.validate_on_submit():
         try:
-            stages.add(form.name.data.strip(), won=form.outcome.data == "won", lost=form.outcome.data == "lost",
-                       actor=current_user)
+            stages.add(**form.service_kwargs(), actor=current_user)
         except stages.StageError as exc:
             db.session.rollback()
-            form.name.errors = [*form.name.errors, str(exc)]
+            field = getattr(form, exc.field)
+            field.errors = [*field.errors, str(exc)]
         else:
             db.session.commit()
             flash("Stage added.", "success")
@@ -764,16 +771,16 @@ def stage_edit(stage_id):
     stage = stages.get(stage_id) or abort(404)
     form = forms.StageForm()
     if form.validate_on_submit():
+        kwargs = form.service_kwargs()
         try:
-            stages.update(stage, form.name.data.strip(), won=form.outcome.data == "won",
-                          lost=form.outcome.data == "lost", actor=current_user)
+            changed = stages.update(stage, kwargs.pop("name"), **kwargs, actor=current_user)
         except stages.StageError as exc:
             db.session.rollback()
-            return _stages_page(422, errors={stage_id: [str(exc)]})
+            return _stages_page(422, errors={stage_id: {exc.field: [str(exc)]}}, sent={stage_id: form})
         db.session.commit()
-        flash("Stage saved.", "success")
+        flash("Stage saved." if changed else "Nothing to save: the stage is as it was.", "success")
         return redirect(url_for("crm.stage_list"))
-    return _stages_page(422, errors={stage_id: [e for errs in form.errors.values() for e in errs]})
+    return _stages_page(422, errors={stage_id: form.errors}, sent={stage_id: form})
 
 
 @bp.post("/crm/stages/<uuid:stage_id>/move")
@@ -793,7 +800,7 @@ def stage_delete(stage_id):
         stages.delete(stage, actor=current_user)
     except stages.StageError as exc:
         db.session.rollback()
-        return _stages_page(422, errors={stage_id: [str(exc)]})
+        return _stages_page(422, errors={stage_id: {"stage": [str(exc)]}})
     db.session.commit()
     flash("Stage deleted.", "success")
     return redirect(url_for("crm.stage_list"))

@@ -133,7 +133,8 @@ def _member_rows(tenant: Tenant, _decrypt) -> Iterator[dict[str, Any]]:
 
 
 ENTITIES: list[Entity] = [
-    _plain_entity("pipeline_stages", PipelineStage, ("id", "name", "position", "is_won", "is_lost", "created_at")),
+    _plain_entity("pipeline_stages", PipelineStage, ("id", "name", "position", "is_won", "is_lost", "probability",
+                                                     "created_at")),
     Entity("companies", ("id", "country", "created_at", "updated_at", *Company.ENCRYPTED),
            _sealed_rows(Company, ("country", "created_at", "updated_at")), _count(Company)),
     # Restricted contacts [DSR-restrict] stay in the full export and the backups, flagged by

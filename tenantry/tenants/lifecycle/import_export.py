@@ -193,7 +193,9 @@ def _import(tenant: Tenant, reader: Reader, result: Imported, with_members: bool
     steps = [
         ("pipeline_stages", PipelineStage, lambda r: {
             "id": w.new_id(r["id"]), "tenant_id": tid, "name": r["name"], "position": r["position"],
-            "is_won": r["is_won"], "is_lost": r["is_lost"], "created_at": _when(r["created_at"])}),
+            "is_won": r["is_won"], "is_lost": r["is_lost"], "created_at": _when(r["created_at"]),
+            # An export made before stages had a probability: as migration 0030 set them.
+            "probability": r.get("probability", 0 if r["is_lost"] else 100)}),
         ("companies", Company, lambda r: _company(w, r)),
         ("contacts", Contact, lambda r: _contact(w, r)),
         ("custom_fields", CustomField, lambda r: {

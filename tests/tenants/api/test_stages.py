@@ -16,9 +16,9 @@ def test_the_pipeline_in_order_with_the_ids_deals_take(api, api_app, acme):
     assert listed.status_code == 200 and listed.headers["Cache-Control"] == "no-store"
     body = listed.get_json()
     assert body["next_cursor"] is None
-    assert [(s["name"], s["position"], s["is_won"], s["is_lost"]) for s in body["items"]] == [
-        ("Lead", 1, False, False), ("Qualified", 2, False, False), ("Proposal", 3, False, False),
-        ("Negotiation", 4, False, False), ("Won", 5, True, False), ("Lost", 6, False, True)]
+    assert [(s["name"], s["position"], s["is_won"], s["is_lost"], s["probability"]) for s in body["items"]] == [
+        ("Lead", 1, False, False, 10), ("Qualified", 2, False, False, 25), ("Proposal", 3, False, False, 50),
+        ("Negotiation", 4, False, False, 75), ("Won", 5, True, False, 100), ("Lost", 6, False, True, 0)]
     ids = [s["id"] for s in body["items"]]
     assert api.get("/api/v1/stages").get_json()["items"] == body["items"]  # seeded once
     made = api.post("/api/v1/deals", json={"title": "Renewal", "value": "10", "currency": "EUR"}).get_json()
@@ -28,7 +28,8 @@ def test_the_pipeline_in_order_with_the_ids_deals_take(api, api_app, acme):
 
     with in_app(api_app), tenant_context(db.session.get(Tenant, acme.id)):
         stages.add("Contract sent")
-    assert api.get("/api/v1/stages").get_json()["items"][-1]["name"] == "Contract sent"
+    added = api.get("/api/v1/stages").get_json()["items"][-1]
+    assert (added["name"], added["probability"]) == ("Contract sent", 100)
 
 
 def test_each_tenant_has_its_own_and_reading_them_needs_crm_read(http, api, api_app, acme, globex):

@@ -192,6 +192,10 @@ def test_the_deal_s_stage_move_and_the_stage_list_are_touch_sized_and_aligned(li
     page.goto(pages["stages"])
     lead = page.locator(".stage-list > li").first
     assert _height(lead.get_by_role("button", name="Save")) == _height(lead.locator(".stage-name"))
+    # A laptop has the room for a stage's name, outcome, win % and Save on one line.
+    tops = {round(lead.locator(s).bounding_box()["y"]) for s in (".stage-name", "select", ".stage-percent", "button >> nth=0")}
+    assert len(tops) == 1, tops
+    assert _overflow(page) == 0
 
     page.set_viewport_size(PHONE)
     page.goto(pages["deal"])
@@ -208,10 +212,12 @@ def test_the_deal_s_stage_move_and_the_stage_list_are_touch_sized_and_aligned(li
     assert lead.locator("select").evaluate(invalid) == page.locator(".stage-list > li").nth(1).locator(
         "select").evaluate(invalid)
     assert lead.locator(".stage-name").evaluate(invalid) != lead.locator("select").evaluate(invalid)
-    # Name on a line of its own; outcome and Save share the next, inside the card.
-    name, outcome, save = (lead.locator(s).bounding_box() for s in (".stage-name", "select", "button >> nth=0"))
+    # Name and outcome on lines of their own; the win % and Save share the next, inside the card.
+    name, outcome, percent, save = (lead.locator(s).bounding_box()
+                                    for s in (".stage-name", "select", ".stage-percent", "button >> nth=0"))
     card = page.locator(".stage-list").bounding_box()
-    assert outcome["y"] >= name["y"] + name["height"] and abs(save["y"] - outcome["y"]) < 1
+    assert outcome["y"] >= name["y"] + name["height"] and percent["y"] >= outcome["y"] + outcome["height"]
+    assert abs(save["y"] - percent["y"]) < 1
     assert save["x"] + save["width"] <= card["x"] + card["width"] + 0.5
 
 

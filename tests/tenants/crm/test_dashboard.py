@@ -91,8 +91,13 @@ def test_the_open_pipeline_sums_each_stage_per_currency_and_leaves_out_won_and_l
     section = html.split('id="dash-pipeline"', 1)[1].split("</section>", 1)[0]
     rows = {re.sub(r"<[^>]+>", "", name).strip(): re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", rest)).strip()
             for name, rest in re.findall(r'<th scope="row">(.*?)</th>(.*?)</tr>', section, re.S)}
-    assert rows == {"Lead": "1 18,000.00 CZK", "Qualified": "3 126,000.50 CZK 4,800.00 EUR",
-                    "Proposal": "0 —", "Negotiation": "0 —"}
+    # Each stage with its win probability; the weighted forecast counts that share of each
+    # stage's value, rounded half up only where shown (25 % of 126,000.50 is 31,500.125).
+    assert rows == {"Lead 10&nbsp;%": "1 18,000.00 CZK",
+                    "Qualified 25&nbsp;%": "3 126,000.50 CZK 4,800.00 EUR",
+                    "Proposal 50&nbsp;%": "0 —", "Negotiation 75&nbsp;%": "0 —",
+                    "Total": "4 144,000.50 CZK 4,800.00 EUR",
+                    "Weighted": "33,300.13 CZK 1,200.00 EUR"}  # 1,800 + 31,500.125; 25 % of 4,800
     table, won = section.split('id="dash-won"', 1)
     assert "999" not in table
     assert "<strong>1 deal</strong>" in won and "999.00 CZK" in won  # won, this month

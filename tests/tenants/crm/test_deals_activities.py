@@ -152,12 +152,12 @@ def test_deals_filter_by_owner_and_paginate(web_app, member, acme):
 
 def test_admins_add_rename_reorder_and_delete_only_unused_stages(web_app, admin, acme):
     ids = _stage_ids(web_app, acme)
-    assert admin.post("/t/acme/crm/stages/new", data={"new-name": "Demo", "new-outcome": ""}).status_code == 302
-    duplicate = admin.post("/t/acme/crm/stages/new", data={"new-name": "demo", "new-outcome": ""})
+    assert admin.post("/t/acme/crm/stages/new", data={"new-name": "Demo", "new-outcome": "", "new-probability": "30"}).status_code == 302
+    duplicate = admin.post("/t/acme/crm/stages/new", data={"new-name": "demo", "new-outcome": "", "new-probability": "30"})
     assert duplicate.status_code == 422 and "already a stage" in field_errors(text(duplicate), "new-name")[0]
     assert admin.post(f"/t/acme/crm/stages/{ids['Lead']}/edit",
-                      data={"name": "Inbound lead", "outcome": ""}).status_code == 302
-    clash = admin.post(f"/t/acme/crm/stages/{ids['Lead']}/edit", data={"name": "Won", "outcome": ""})
+                      data={"name": "Inbound lead", "outcome": "", "probability": "10"}).status_code == 302
+    clash = admin.post(f"/t/acme/crm/stages/{ids['Lead']}/edit", data={"name": "Won", "outcome": "", "probability": "10"})
     assert clash.status_code == 422 and "already a stage" in text(clash)
     assert admin.post(f"/t/acme/crm/stages/{ids['Qualified']}/move", data={"direction": "up"}).status_code == 302
     with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):

@@ -60,6 +60,10 @@ def test_export_import_export_round_trip_equals_the_original(app, app_ctx, tmp_p
     # And the task its due date and time.
     assert [(a["due_on"], a["due_time"]) for a in entity(copy, "activities") if a["due_time"]] == [
         ("2027-01-15", "09:30:00")]
+    # The stages their win probabilities (the defaults differ per stage).
+    assert sorted((s["position"], s["name"], s["probability"]) for s in entity(copy, "pipeline_stages")) == [
+        (1, "Lead", 10), (2, "Qualified", 25), (3, "Proposal", 50), (4, "Negotiation", 75), (5, "Won", 100),
+        (6, "Lost", 0)]
     assert {m["email"] for m in entity(copy, "members")} >= {m["email"] for m in entity(source, "members")}
     # Search works in the new tenant: its blind indexes were rebuilt under its own key.
     with tenant_context(db.session.get(Tenant, b_id)):
