@@ -101,7 +101,7 @@ def activity_list():
     state = request.args.get("state") or "all"
     if state not in listed.STATES:
         raise validation_error({"state": f"One of {', '.join(listed.STATES)}."})
-    stmt = sa.select(Activity).where(service.usable(), *listed.in_state(state, local_time.today()),
+    stmt = sa.select(Activity).where(service.usable(), *listed.in_state(state, local_time.now()),
                                      *owner_filter(Activity.owner_id))
     if q:
         stmt = stmt.where(service.matching(q))
@@ -204,8 +204,8 @@ _search = {**openapi.SEARCH_PARAMETER,
            "description": "The activities of the contacts, companies and deals this finds, as their own q does"}
 _state = {"name": "state", "in": "query", "schema": {"enum": list(listed.STATES), "default": "all"},
           "description": "open: not done; due: not done and due by today; week: not done and due by a week "
-                         "from today; overdue: not done and due before today; done; all. Today is the workspace's "
-                         "date, on its clock (GET /api/v1/workspace)."}
+                         "from today; overdue: not done and due before today, or today at a due_time already past; done; "
+                         "all. Today and the time are the workspace's, on its clock (GET /api/v1/workspace)."}
 openapi.add_paths({
     "/api/v1/activities": {
         "get": openapi.operation("List activities (oldest first), optionally of one subject, state or owner",

@@ -19,6 +19,7 @@ def init_app(app: Flask) -> None:
         import_views,
         index_builds,
         merge_views,  # noqa: F401  (its routes are on views.bp, registered below)
+        overdue,
         overview,
         reminders,
         search,
@@ -33,6 +34,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(search.readable_phone, "phone")
     app.add_template_filter(overview.due_shown, "due")
     app.add_template_filter(overview.weigh, "weighted")
+    app.add_template_filter(overdue.of, "overdue_at")
     add_dashboard_panel(app, "crm/_dashboard.html", views.dashboard_panel, order=10)
     app.register_blueprint(import_views.bp)
     add_tenant_nav(app, "crm_io.custom_field_list", "Custom fields", role="admin", order=93)

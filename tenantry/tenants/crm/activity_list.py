@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import datetime
 
 import sqlalchemy as sa
 
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import current_tenant
 
-from . import activities, overview
+from . import activities, overdue, overview
 from .models import ACTIVITY_KINDS, Activity
 
 PAGE_SIZE = 25
@@ -31,20 +31,21 @@ class Page:
     pages: int
 
 
-def in_state(state: str, today: date) -> list:
-    """The conditions of a STATES choice (none for "all" or one unknown): "open", "due" (by
-    `today`), "week" (by a week from `today`: what the dashboard shows) and "overdue" leave out
-    those done."""
+def in_state(state: str, now: datetime) -> list:
+    """The conditions of a STATES choice (none for "all" or one unknown) at `now`, on the
+    workspace's clock: "open", "due" (by today), "week" (by a week from today: what the
+    dashboard shows) and "overdue" (its due moment passed: overdue.py) leave out those done."""
+    today = now.date()
     conditions = {"open": [], "due": [Activity.due_on <= today], "week": [Activity.due_on <= today + overview.DUE_WITHIN],
-                  "overdue": [Activity.due_on < today]}
+                  "overdue": [overdue.condition(now)]}
     if state in conditions:
         return [Activity.done.is_(False), *conditions[state]]
     return [Activity.done.is_(True)] if state == "done" else []
 
 
-def listing(*, today: date, q: str = "", kind: str = "", state: str = "open", sort: str = "due", page: int = 1,
+def listing(*, now: datetime, q: str = "", kind: str = "", state: str = "open", sort: str = "due", page: int = 1,
             page_size: int | None = None, owner: uuid.UUID | str | None = None) -> Page:
-    """One page of activities in `state` (in_state); those of a restricted contact are never
+    """One page of activities in `state` at `now` (in_state); those of a restricted contact are never
     listed [DSR-restrict]. By due date, those without one come last. `owner`: only those
     assigned to that member, or to nobody (UNASSIGNED)."""
     stmt = sa.select(Activity).where(Activity.tenant_id == current_tenant.id, activities.usable())
@@ -54,7 +55,7 @@ def listing(*, today: date, q: str = "", kind: str = "", state: str = "open", so
         stmt = stmt.where(Activity.owner_id.is_(None))
     elif isinstance(owner, uuid.UUID):
         stmt = stmt.where(Activity.owner_id == owner)
-    stmt = stmt.where(*in_state(state, today))
+    stmt = stmt.where(*in_state(state, now))
     if q.strip():
         stmt = stmt.where(activities.matching(q))
     page_size = page_size or PAGE_SIZE
@@ -66,4 +67,4 @@ def listing(*, today: date, q: str = "", kind: str = "", state: str = "open", so
     else:
         order = [Activity.due_on.is_(None), *activities.by_due(), Activity.created_at, Activity.id]
     rows = db.session.execute(stmt.order_by(*order).limit(page_size).offset((page - 1) * page_size)).scalars().all()
-    return Page(overview.described(list(rows), today), total, page, pages)
+    return Page(overview.described(list(rows), now), total, page, pages)

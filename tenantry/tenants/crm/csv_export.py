@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import date
 
 import sqlalchemy as sa
 
@@ -73,12 +72,12 @@ def deal_rows(*, q: str = "", stage_id, owner_id, close: str = "", next_step: st
     return header, rows, [d.id for d, _ in page.items]
 
 
-def activity_rows(*, q: str = "", kind: str = "", state: str = "", owner: str = "", today: date | None = None):
+def activity_rows(*, q: str = "", kind: str = "", state: str = "", owner: str = ""):
     """Every activity of the workspace (newest first), optionally of one kind or state (the
-    activity list's, on `today`), assigned to one member or to nobody ("nobody"), or of what `q`
+    activity list's, now), assigned to one member or to nobody ("nobody"), or of what `q`
     finds (activities.matching)."""
     stmt = sa.select(Activity).order_by(Activity.created_at.desc(), Activity.id)
-    stmt = stmt.where(*activity_list.in_state(state, today or local_time.today()))
+    stmt = stmt.where(*activity_list.in_state(state, local_time.now()))
     if owner == "nobody":
         stmt = stmt.where(Activity.owner_id.is_(None))
     elif forms.uuid_or_none(owner) is not None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
@@ -16,7 +17,7 @@ from tenantry.platform.identity.models import Membership
 from tenantry.platform.tenancy import current_tenant
 from tenantry.tenants import local_time
 
-from . import assignments, name_order, search, versions
+from . import assignments, name_order, overdue, search, versions
 from .models import COMPANY, DEAL, Activity, Deal, PipelineStage
 
 PAGE_SIZE = 25
@@ -261,15 +262,21 @@ def idle() -> list:
     return [_open(), ~planned]
 
 
-def next_steps(deal_ids: list[uuid.UUID]) -> dict[uuid.UUID, date | None]:
-    """For each of these deals that has open activities: the earliest of their due dates (None
-    when none of them has one). A deal left out has no open activity."""
+class NextStep(NamedTuple):
+    due_on: date | None  # the earliest due date of the deal's open activities; None: none has one
+    overdue: bool  # one of them is overdue (overdue.py)
+
+
+def next_steps(deal_ids: list[uuid.UUID], now: datetime) -> dict[uuid.UUID, NextStep]:
+    """For each of these deals that has open activities, its NextStep at `now` (on the
+    workspace's clock). A deal left out has no open activity."""
     if not deal_ids:
         return {}
-    return dict(db.session.execute(
-        sa.select(Activity.deal_id, sa.func.min(Activity.due_on))
+    late = sa.func.max(sa.case((overdue.condition(now), 1), else_=0))
+    return {deal_id: NextStep(due_on, bool(late_ones)) for deal_id, due_on, late_ones in db.session.execute(
+        sa.select(Activity.deal_id, sa.func.min(Activity.due_on), late)
         .where(Activity.tenant_id == current_tenant.id, Activity.deal_id.in_(deal_ids), Activity.done.is_(False))
-        .group_by(Activity.deal_id)).all())
+        .group_by(Activity.deal_id))}
 
 
 def listing(*, q: str = "", stage_id: uuid.UUID | None = None, owner_id: uuid.UUID | None = None,

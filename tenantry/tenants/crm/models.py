@@ -325,7 +325,7 @@ class Activity(Sealed, TenantScoped, db.Model):
     kind: Mapped[str] = mapped_column(sa.String(10))
     due_on: Mapped[date | None]
     # The time of day on due_on, on the workspace's clock (local_time), as a meeting's; none for
-    # an activity of the whole day. What is due or overdue still turns by the day.
+    # an activity of the whole day. It is overdue from the minute after (overdue.py).
     due_time: Mapped[time | None]
     done: Mapped[bool] = mapped_column(default=False)
     done_at: Mapped[datetime | None]

@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from tenantry.platform.db import db
 
-from . import activities, contacts, deals, stages
+from . import activities, contacts, deals, overdue, stages
 from .models import Activity, Company, Contact, Deal
 
 DUE_WITHIN = timedelta(days=7)
@@ -61,15 +61,15 @@ def summed(totals: list[StageTotal], *, weighted: bool = False) -> dict[str, Dec
     return dict(sorted(result.items()))
 
 
-def due_activities(today: date, owner_id: uuid.UUID | None = None) -> tuple[list[Due], int]:
-    """Open activities due by a week from `today` (only those assigned to `owner_id`, if given),
-    overdue first, and how many there are in all. An activity of a restricted contact is left
-    out, as restricted contacts are from every list."""
-    stmt = _due_within_a_week(today, owner_id)
+def due_activities(now: datetime, owner_id: uuid.UUID | None = None) -> tuple[list[Due], int]:
+    """Open activities due by a week from today at `now` (only those assigned to `owner_id`, if
+    given), soonest first, and how many there are in all. An activity of a restricted contact
+    is left out, as restricted contacts are from every list."""
+    stmt = _due_within_a_week(now.date(), owner_id)
     total = db.session.execute(sa.select(sa.func.count()).select_from(stmt.subquery())).scalar_one()
     rows = db.session.execute(
         stmt.order_by(*activities.by_due(), Activity.created_at, Activity.id).limit(SHOWN)).scalars().all()
-    return described(rows, today), total
+    return described(rows, now), total
 
 
 def due_count(today: date) -> int:
@@ -96,12 +96,13 @@ def due_shown(activity: Activity) -> Markup:
     return Markup('<time datetime="{}">{}</time>').format(at, at.replace("T", " "))
 
 
-def described(rows: list[Activity], today: date) -> list[Due]:
-    """Each activity with its note and the name of what it is about (for lists of activities)."""
+def described(rows: list[Activity], now: datetime) -> list[Due]:
+    """Each activity with its note, the name of what it is about, and whether it is overdue at
+    `now` (for lists of activities)."""
     subjects = [activities.subject_of(a) for a in rows]
     labels = subject_labels(subjects)
     return [Due(activity, activity.reveal("note"), subject, subject_id, labels.get((subject, subject_id), RESTRICTED_LABEL),
-                overdue=not activity.done and activity.due_on is not None and activity.due_on < today)
+                overdue=overdue.of(activity, now))
             for activity, (subject, subject_id) in zip(rows, subjects, strict=True)]
 
 

@@ -73,9 +73,10 @@ def _read_timeline(related: dict) -> None:
 
 def dashboard_panel() -> dict:
     """The workspace dashboard's CRM panel (platform.web.add_dashboard_panel)."""
-    today, month = local_time.today(), local_time.start_of_month()
+    now, month = local_time.now(), local_time.start_of_month()
+    today = now.date()
     everyone = request.args.get("due") == "all"  # else only the member's own
-    due, due_total = overview.due_activities(today, None if everyone else current_user.id)
+    due, due_total = overview.due_activities(now, None if everyone else current_user.id)
     pipeline = overview.open_pipeline()
     _read("activity", [d.activity.id for d in due], listed=True, dashboard=True)
     _read_names(((d.subject, d.subject_id) for d in due), dashboard=True)
@@ -383,7 +384,7 @@ def _timeline(subject: str, subject_id, form=None) -> dict:
             form.owner.data = str(current_user.id)
     return {"timeline": activities.timeline(subject, subject_id), "activity_form": form,
             "activity_action": url_for(f"crm.{subject}_activity_add", **{f"{subject}_id": subject_id}),
-            "related_deals": related, "today": local_time.today(), "member_names": dict(members)}
+            "related_deals": related, "now": local_time.now(), "member_names": dict(members)}
 
 
 def _activity_form(keeping=None, rows=None, **kwargs) -> forms.ActivityForm:
@@ -460,14 +461,13 @@ def _activity_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[s
     sort = sort if sort in listed_activities.SORTS else "due"
     owner = args.get("owner", "")
     owner = owner if owner == listed_activities.UNASSIGNED else forms.uuid_or_none(owner)
-    today = local_time.today()
-    page = listed_activities.listing(today=today, q=q, kind=kind, state=state, sort=sort, owner=owner,
+    page = listed_activities.listing(now=local_time.now(), q=q, kind=kind, state=state, sort=sort, owner=owner,
                                      page=args.get("page", 1, type=int) or 1)
     _read("activity", [d.activity.id for d in page.items], listed=True, search=bool(q.strip()))
     _read_names((d.subject, d.subject_id) for d in page.items)
     rows = deals.memberships()
     members = deals.members(rows)
-    return render_template("crm/activities.html", page=page, today=today, q=q, kind=kind, state=state, sort=sort,
+    return render_template("crm/activities.html", page=page, q=q, kind=kind, state=state, sort=sort,
                            kinds=ACTIVITY_KIND_LABELS, states=listed_activities.STATES, sorts=listed_activities.SORTS,
                            owner=str(owner or ""), owners=[(listed_activities.UNASSIGNED, "Nobody"), *members],
                            assignable=deals.assignable(rows=rows), member_names=dict(members),
@@ -576,6 +576,7 @@ def _deal_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] 
     change of the deals `chosen` (their boxes still ticked, the choices `bulk_sent` kept), with
     a 422."""
     pipeline = _stages()
+    now = local_time.now()
     q = args.get("q", "")[:200]
     stage_id, owner_id = forms.uuid_or_none(args.get("stage")), forms.uuid_or_none(args.get("owner"))
     close = args.get("close") if args.get("close") in deals.CLOSE_CHOICES else ""
@@ -593,8 +594,8 @@ def _deal_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] 
                            owners=deals.members(rows), assignable=deals.assignable(rows=rows), stage_id=stage_id,
                            owner_id=owner_id, close=close, close_choices=list(deals.CLOSE_CHOICES.items()),
                            next_step=next_step, sort=sort,
-                           steps=deals.next_steps([d.id for d, _ in page.items]), labels=labels,
-                           today=local_time.today(),
+                           steps=deals.next_steps([d.id for d, _ in page.items], now), labels=labels,
+                           today=now.date(),
                            restricted_label=overview.RESTRICTED_LABEL, bulk_errors=bulk_errors or {}, chosen=chosen,
                            bulk_sent=bulk_sent or {}, nobody=bulk.NOBODY), 422 if bulk_errors else 200
 
@@ -691,6 +692,7 @@ def deal_board():
 
 def _board_page(q: str, owner_id: uuid.UUID | None, move_errors: dict | None = None):
     _stages()
+    now = local_time.now()
     columns = board.columns(q=q, owner_id=owner_id)
     cards = [deal for column in columns for deal, _ in column.cards]
     _read("deal", [d.id for d in cards], listed=True, board=True, search=bool(q.strip()))
@@ -698,8 +700,8 @@ def _board_page(q: str, owner_id: uuid.UUID | None, move_errors: dict | None = N
                                       if getattr(d, f"{s}_id") is not None])
     _read_names(labels, board=True)
     return render_template("crm/board.html", columns=columns, q=q, owner_id=owner_id, owners=deals.members(),
-                           labels=labels, restricted_label=overview.RESTRICTED_LABEL, today=local_time.today(),
-                           steps=deals.next_steps([d.id for d in cards]),
+                           labels=labels, restricted_label=overview.RESTRICTED_LABEL, today=now.date(),
+                           steps=deals.next_steps([d.id for d in cards], now),
                            move_errors=move_errors or {}), 422 if move_errors else 200
 
 
