@@ -22,6 +22,7 @@ def init_app(app: Flask) -> None:
         overdue,
         overview,
         reminders,
+        report_views,  # noqa: F401  (its routes are on views.bp, registered below)
         search,
         search_views,  # noqa: F401  (its routes are on views.bp, registered below)
         views,

@@ -238,7 +238,8 @@ def matching(query: str):
     return sa.or_(Deal.id.in_(titled), by_link)
 
 
-def _open():
+def open_condition():
+    """SQL: the deal is in a stage neither won nor lost."""
     closed = sa.select(PipelineStage.id).where(sa.or_(PipelineStage.is_won, PipelineStage.is_lost))
     return Deal.stage_id.not_in(closed)
 
@@ -246,7 +247,7 @@ def _open():
 def late(today: date) -> list:
     """The conditions of an open deal (in a stage neither won nor lost) whose expected close
     date is before `today`: one that was to close and has not."""
-    return [Deal.expected_close < today, _open()]
+    return [Deal.expected_close < today, open_condition()]
 
 
 def won_since(start) -> list:
@@ -259,7 +260,7 @@ def idle() -> list:
     """The conditions of an open deal with no open activity: nothing is planned to move it on."""
     planned = sa.exists().where(Activity.tenant_id == Deal.tenant_id, Activity.deal_id == Deal.id,
                                 Activity.done.is_(False))
-    return [_open(), ~planned]
+    return [open_condition(), ~planned]
 
 
 class NextStep(NamedTuple):

@@ -1,0 +1,22 @@
+"""The sales report page (reports.py), beside the deal list and the board. Routes of the
+CRM's blueprint. Any role may read it: it shows counts and sums, no one's personal data."""
+
+from __future__ import annotations
+
+from flask import render_template, request
+
+from tenantry.tenants import local_time
+
+from . import deals, forms, reports
+from .views import bp
+
+
+@bp.get("/crm/deals/report")
+def deal_report():
+    owner_id = forms.uuid_or_none(request.args.get("owner"))
+    now = local_time.now()
+    closed = reports.closed_by_month(now, owner_id)
+    forecast = reports.forecast(now, owner_id)
+    return render_template("crm/report.html", owner_id=owner_id, owners=deals.members(), closed=closed,
+                           closed_total=reports.totals(closed), forecast=forecast,
+                           forecast_total=reports.summed([row.amounts for row in forecast]), now=now)

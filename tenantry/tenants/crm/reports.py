@@ -1,0 +1,147 @@
+"""The sales report: what the open pipeline is expected to bring in, month by month of the
+deals' expected close dates (weighted by their stages' win probability), and what was won and
+lost in each of the last months, with the win rate and how long a won deal took.
+
+Everything comes from columns in the clear (value, currency, dates, stage): nothing is
+decrypted, and no personal data is shown, so it records no read. Months are the workspace's
+own (local_time): a deal won at 00:30 on 1 March in Prague was won in March."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from tenantry.platform import clock
+from tenantry.platform.db import db
+
+from . import deals, overview
+from .models import Deal, PipelineStage
+
+CLOSED_MONTHS = 12
+FORECAST_MONTHS = 6
+
+
+@dataclass
+class Amounts:
+    """How many deals, and their value (and weighted value) per currency, never added across
+    currencies."""
+
+    deals: int = 0
+    values: dict[str, Decimal] = field(default_factory=dict)
+    weighted: dict[str, Decimal] = field(default_factory=dict)
+
+    def add(self, currency: str, value: Decimal, probability: int = 100) -> None:
+        self.deals += 1
+        self.values[currency] = self.values.get(currency, Decimal(0)) + value
+        self.weighted[currency] = self.weighted.get(currency, Decimal(0)) + overview.weigh(value, probability)
+
+    def sorted(self) -> Amounts:
+        return Amounts(self.deals, dict(sorted(self.values.items())), dict(sorted(self.weighted.items())))
+
+
+@dataclass
+class ForecastRow:
+    label: str
+    month: date | None  # the first day of the month of expected close; None for the other rows
+    amounts: Amounts
+
+
+@dataclass
+class ClosedMonth:
+    month: date  # its first day
+    won: Amounts
+    lost: int = 0
+    days_to_win: list[int] = field(default_factory=list)  # of each won deal, from its creation
+
+    @property
+    def win_rate(self) -> int | None:
+        """Per cent of the deals closed in the month that were won; None when none closed."""
+        closed = self.won.deals + self.lost
+        return round(100 * self.won.deals / closed) if closed else None
+
+    @property
+    def average_days_to_win(self) -> int | None:
+        return round(sum(self.days_to_win) / len(self.days_to_win)) if self.days_to_win else None
+
+
+def month_start(day: date, months: int = 0) -> date:
+    """The first day of the month `months` after (or before, when negative) that of `day`."""
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _owned(stmt: sa.Select, owner_id: uuid.UUID | None) -> sa.Select:
+    return stmt if owner_id is None else stmt.where(Deal.owner_id == owner_id)
+
+
+def forecast(now: datetime, owner_id: uuid.UUID | None = None, months: int = FORECAST_MONTHS) -> list[ForecastRow]:
+    """The open deals (of `owner_id`, or anyone's) by the month of their expected close date:
+    those expected before this month (late), this month and the `months` - 1 after it, later,
+    and those with no date; each with its value and what its stage's probability counts of it."""
+    this_month = month_start(now.date())
+    shown = [month_start(this_month, i) for i in range(months)]
+    late, later, undated = Amounts(), Amounts(), Amounts()
+    by_month = {m: Amounts() for m in shown}
+    rows = db.session.execute(_owned(
+        sa.select(Deal.expected_close, Deal.currency, Deal.value, PipelineStage.probability)
+        .join(PipelineStage, PipelineStage.id == Deal.stage_id).where(deals.open_condition()), owner_id))
+    for expected, currency, value, probability in rows:
+        if expected is None:
+            bucket = undated
+        elif expected < this_month:
+            bucket = late
+        else:
+            bucket = by_month.get(month_start(expected), later)
+        bucket.add(currency, Decimal(value), probability)
+    # Short labels: the table must fit a phone's width with its three columns of amounts.
+    return [ForecastRow(f"Before {this_month:%b %Y}", None, late.sorted()),
+            *(ForecastRow(f"{m:%b %Y}", m, by_month[m].sorted()) for m in shown),
+            ForecastRow("Later", None, later.sorted()), ForecastRow("No date", None, undated.sorted())]
+
+
+def closed_by_month(now: datetime, owner_id: uuid.UUID | None = None, months: int = CLOSED_MONTHS) -> list[ClosedMonth]:
+    """The deals (of `owner_id`, or anyone's) won and lost in this month and the `months` - 1
+    before it, newest first: a deal counts in the month it entered its won or lost stage."""
+    zone = now.tzinfo
+    first = month_start(now.date(), -(months - 1))
+    since = datetime.combine(first, time(0), zone)
+    result = {month_start(now.date(), -i): ClosedMonth(month_start(now.date(), -i), Amounts()) for i in range(months)}
+    rows = db.session.execute(_owned(
+        sa.select(Deal.stage_changed_at, Deal.created_at, Deal.currency, Deal.value, PipelineStage.is_won)
+        .join(PipelineStage, PipelineStage.id == Deal.stage_id)
+        .where(sa.or_(PipelineStage.is_won, PipelineStage.is_lost), Deal.stage_changed_at >= since), owner_id))
+    for closed_at, created_at, currency, value, won in rows:
+        local = clock.aware(closed_at).astimezone(zone)
+        month = result.get(month_start(local.date()))
+        if month is None:  # closed after `now` (a clock moved back in a test): not in the window
+            continue
+        if won:
+            month.won.add(currency, Decimal(value))
+            month.days_to_win.append(max(0, (clock.aware(closed_at) - clock.aware(created_at)).days))
+        else:
+            month.lost += 1
+    for month in result.values():
+        month.won = month.won.sorted()
+    return list(result.values())
+
+
+def summed(parts: list[Amounts]) -> Amounts:
+    """These together: deals counted, values and weighted values added per currency."""
+    total = Amounts()
+    for part in parts:
+        total.deals += part.deals
+        for mine, theirs in ((total.values, part.values), (total.weighted, part.weighted)):
+            for currency, value in theirs.items():
+                mine[currency] = mine.get(currency, Decimal(0)) + value
+    return total.sorted()
+
+
+def totals(months: list[ClosedMonth]) -> ClosedMonth:
+    """All of these months together (the report's last row); its `month` is the earliest."""
+    return ClosedMonth(min(m.month for m in months), summed([m.won for m in months]),
+                       sum(m.lost for m in months), [days for m in months for days in m.days_to_win])
+

@@ -1,0 +1,126 @@
+"""The sales report (/crm/deals/report): the open deals by the month of their expected close
+date with their weighted value, and the deals won and lost in each of the last twelve of the
+workspace's months with the win rate and the days a won deal took; by owner; for every role,
+showing no one's personal data and recording no read."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tenantry.platform.db import db
+from tenantry.platform.tenancy import Tenant, tenant_context
+from tenantry.tenants.crm import deals, reports, stages
+from tests.identity.support import audit_events, in_app, new_member, text
+from tests.tenants.crm.conftest import signed_in
+
+PRAGUE = ZoneInfo("Europe/Prague")
+NOW = datetime(2027, 3, 15, 12, 0, tzinfo=PRAGUE)
+
+
+def _rows(html: str, table_id: str) -> dict[str, str]:
+    table = html.split(f'id="{table_id}"', 1)[1].split("</table>", 1)[0]
+    def key(head: str) -> str:  # a month by its <time datetime="YYYY-MM">, any other row by its text
+        month = re.search(r'<time datetime="([\d-]+)">', head)
+        return month[1] if month else " ".join(re.sub(r"<[^>]+>", " ", head).split())
+
+    return {key(head): " ".join(re.sub(r"<[^>]+>", " ", rest).split())
+            for head, rest in re.findall(r'<th scope="row">(.*?)</th>(.*?)</tr>', table, re.S)}
+
+
+@pytest.fixture
+def world(web_app, acme, time_machine) -> dict:
+    """At NOW: open deals expected before this month, in it, in the next, in the sixth month,
+    later and never, one of them Olga's; deals won and lost over the past months."""
+    olga = new_member(web_app, acme, "member", email="olga@acme.example.com")
+    made = {}
+
+    def deal(title, value, currency, stage, *, close=None, at=NOW, created=None, owner=None):
+        time_machine.move_to(at, tick=False)
+        with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+            row = deals.create(deals.DealData(title=title, value=Decimal(value), currency=currency,
+                                              stage_id=stages.ensure_defaults()[stage].id, expected_close=close,
+                                              owner_id=owner))
+            if created is not None:
+                row.created_at = created
+            made[title] = row.id
+
+    lead, qualified, proposal, won, lost = 0, 1, 2, 4, 5
+    deal("Late fence", "18000", "CZK", lead, close=date(2027, 2, 20))  # 10 %
+    deal("March windows", "250000.50", "CZK", proposal, close=date(2027, 3, 31), owner=olga.id)  # 50 %
+    deal("April doors", "1200", "EUR", qualified, close=date(2027, 4, 1))  # 25 %
+    deal("August roof", "480000", "CZK", proposal, close=date(2027, 8, 31))
+    deal("September gate", "7000", "CZK", proposal, close=date(2027, 9, 1))
+    deal("Undated", "100", "CZK", lead)
+    # Won at 00:30 on 1 March in Prague: 28 February in UTC, March here; created 20 days before.
+    first_of_march = datetime(2027, 3, 1, 0, 30, tzinfo=PRAGUE)
+    deal("March win", "999", "CZK", won, at=first_of_march, created=first_of_march - timedelta(days=20),
+         owner=olga.id)
+    deal("February win", "12000", "EUR", won, at=datetime(2027, 2, 10, 9, 0, tzinfo=PRAGUE),
+         created=datetime(2027, 1, 1, 9, 0, tzinfo=PRAGUE))
+    deal("February loss", "5000", "CZK", lost, at=datetime(2027, 2, 11, 9, 0, tzinfo=PRAGUE))
+    deal("Old win", "1", "CZK", won, at=datetime(2026, 3, 31, 9, 0, tzinfo=PRAGUE))  # 13 months back: out
+    time_machine.move_to(NOW, tick=False)
+    return {"olga": olga, **made}
+
+
+def test_the_forecast_groups_open_deals_by_the_month_they_should_close(web_app, acme, world):
+    page = text(signed_in(web_app, acme, "viewer").get("/t/acme/crm/deals/report"))
+    assert _rows(page, "forecast") == {
+        "Before Mar 2027 late": "1 18,000.00 CZK 1,800.00 CZK",
+        "Mar 2027": "1 250,000.50 CZK 125,000.25 CZK",
+        "Apr 2027": "1 1,200.00 EUR 300.00 EUR",
+        "May 2027": "0 — —", "Jun 2027": "0 — —", "Jul 2027": "0 — —",
+        "Aug 2027": "1 480,000.00 CZK 240,000.00 CZK",
+        "Later": "1 7,000.00 CZK 3,500.00 CZK",
+        "No date": "1 100.00 CZK 10.00 CZK",
+        "All open": "6 755,100.50 CZK 1,200.00 EUR 370,310.25 CZK 300.00 EUR",
+    }
+
+
+def test_won_and_lost_count_in_the_workspaces_month_they_closed(web_app, acme, world):
+    page = text(signed_in(web_app, acme, "member").get("/t/acme/crm/deals/report"))
+    rows = _rows(page, "closed")
+    assert list(rows)[:3] == ["2027-03", "2027-02", "2027-01"] and len(rows) == 13  # twelve months and All
+    assert rows["2027-03"] == "1 999.00 CZK 0 100 % 20"
+    assert rows["2027-02"] == "1 12,000.00 EUR 1 50 % 40"
+    assert rows["2027-01"] == "0 — 0 — —"
+    assert "2026-03" not in rows and rows["2026-04"] == "0 — 0 — —"
+    assert rows["All"] == "2 999.00 CZK 12,000.00 EUR 1 67 % 30"
+
+
+def test_the_report_of_one_owner(web_app, acme, world):
+    page = text(signed_in(web_app, acme, "member").get("/t/acme/crm/deals/report",
+                                                       query_string={"owner": str(world["olga"].id)}))
+    assert _rows(page, "forecast")["All open"] == "1 250,000.50 CZK 125,000.25 CZK"
+    assert _rows(page, "closed")["All"] == "1 999.00 CZK 0 100 % 20"
+    assert f'<option value="{world["olga"].id}" selected>' in page
+
+
+def test_it_names_no_deal_and_records_no_read(web_app, acme, world):
+    page = text(signed_in(web_app, acme, "viewer").get("/t/acme/crm/deals/report"))
+    for title in ("Late fence", "March windows", "March win"):
+        assert title not in page
+    assert audit_events(web_app, "crm.deal.listed") == []
+    # Reached from the deal list, the board and the dashboard.
+    member = signed_in(web_app, acme, "member")
+    for path in ("/t/acme/crm/deals", "/t/acme/crm/deals/board", "/t/acme/"):
+        assert 'href="/t/acme/crm/deals/report' in text(member.get(path)), path
+
+
+def test_months_are_counted_in_the_calendar_not_in_days():
+    assert reports.month_start(date(2027, 3, 31), -1) == date(2027, 2, 1)
+    assert reports.month_start(date(2027, 1, 15), -1) == date(2026, 12, 1)
+    assert reports.month_start(date(2026, 12, 1), 1) == date(2027, 1, 1)
+    assert reports.month_start(date(2027, 3, 15), -11) == date(2026, 4, 1)
+
+
+def test_a_quiet_workspace_gets_an_empty_report_not_an_error(web_app, acme):
+    page = signed_in(web_app, acme, "member").get("/t/acme/crm/deals/report", query_string={"owner": "not-a-uuid"})
+    assert page.status_code == 200
+    assert _rows(text(page), "closed")["All"] == "0 — 0 — —"
+    assert _rows(text(page), "forecast")["All open"] == "0 — —"
