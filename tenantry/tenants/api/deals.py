@@ -6,7 +6,6 @@ import sqlalchemy as sa
 from flask import abort, g, jsonify, request
 
 from tenantry.platform.db import db
-from tenantry.tenants import local_time
 from tenantry.tenants.crm import deal_merge, forms, stages
 from tenantry.tenants.crm import deals as service
 from tenantry.tenants.crm.models import Deal
@@ -80,14 +79,12 @@ _EMPTY = {"title": "", "value": "", "currency": "", "expected_close": "", **dict
 def deal_list():
     q = query_arg()
     stmt = sa.select(Deal).where(*owner_filter(Deal.owner_id))
-    close = request.args.get("close") or ""
-    if close not in ("", *service.CLOSE_CHOICES):
-        raise validation_error({"close": f"One of {', '.join(service.CLOSE_CHOICES)}: the open deals past their "
-                                         "expected close date, or those won this month."})
-    if close == service.LATE:
-        stmt = stmt.where(*service.late(local_time.today()))
-    elif close:
-        stmt = stmt.where(*service.won_since(local_time.start_of_month()))
+    closing = service.close_conditions(request.args.get("close") or "")
+    if closing is None:
+        raise validation_error({"close": f"One of {', '.join(service.CLOSE_CHOICES)} (the open deals past their "
+                                         "expected close date, or those won this month), or won-YYYY-MM or "
+                                         "lost-YYYY-MM (those won or lost in that month)."})
+    stmt = stmt.where(*closing)
     next_step = request.args.get("next") or ""
     if next_step not in ("", service.IDLE):
         raise validation_error({"next": f"Only {service.IDLE}: the open deals with no open activity."})
@@ -175,10 +172,14 @@ openapi.add_schemas({
 _one = [openapi.id_parameter("deal_id")]
 _item = {"application/json": {"schema": openapi.ref("Deal")}}
 _stage_filter = {"name": "stage_id", "in": "query", "schema": {"type": "string", "format": "uuid"}}
-_close_filter = {"name": "close", "in": "query", "schema": {"enum": list(service.CLOSE_CHOICES)},
+_close_filter = {"name": "close", "in": "query",
+                 "schema": {"anyOf": [{"enum": list(service.CLOSE_CHOICES)},
+                                      {"type": "string", "pattern": f"^{service.CLOSED_IN.pattern}$",
+                                       "examples": ["won-2027-02", "lost-2027-02"]}]},
                  "description": "late: only the open deals (in a stage neither won nor lost) whose expected close "
                                 "date has passed; won-this-month: only the deals won (moved to a won stage) in the "
-                                "current month. Dates are the workspace's, on its clock (GET /api/v1/workspace)."}
+                                "current month; won-YYYY-MM or lost-YYYY-MM: those won or lost in that month. Dates "
+                                "are the workspace's, on its clock (GET /api/v1/workspace)."}
 _next_filter = {"name": "next", "in": "query", "schema": {"const": "none"},
                 "description": "none: only the open deals with no open activity (nothing planned to move them on)"}
 _search = {**openapi.SEARCH_PARAMETER, "description": "Whole words of the title, or the deal's contact or company as "

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -25,6 +26,9 @@ SORTS = ("-value", "value", "close", "-close", "newest")
 LATE = "late"  # the lists' choice of the open deals past their expected close date
 WON_THIS_MONTH = "won-this-month"  # and of the deals won in the workspace's current month
 CLOSE_CHOICES = {LATE: "Passed, still open", WON_THIS_MONTH: "Won this month"}
+# ... and the deals won or lost in a month of the workspace's: "won-2027-02", "lost-2027-02"
+# (the sales report's links); a month before 2000 or after 2999 is no choice.
+CLOSED_IN = re.compile(r"(won|lost)-([23]\d{3})-(0[1-9]|1[0-2])")
 IDLE = "none"  # the lists' choice of the open deals with no open activity: no next step
 
 
@@ -252,8 +256,42 @@ def late(today: date) -> list:
 
 def won_since(start) -> list:
     """The conditions of a deal won from `start` on: in a won stage, entered since."""
-    won = sa.select(PipelineStage.id).where(PipelineStage.is_won)
-    return [Deal.stage_id.in_(won), Deal.stage_changed_at >= start]
+    return closed_between(True, start)
+
+
+def closed_between(won: bool, start: datetime, end: datetime | None = None) -> list:
+    """The conditions of a deal won (else lost) from `start` on, and before `end` if given:
+    in such a stage, entered in that time."""
+    outcome = sa.select(PipelineStage.id).where(PipelineStage.is_won if won else PipelineStage.is_lost)
+    return [Deal.stage_id.in_(outcome), Deal.stage_changed_at >= start,
+            *([Deal.stage_changed_at < end] if end is not None else [])]
+
+
+def close_label(close: str) -> str | None:
+    """What a lists' `close` choice is called ("Won in February 2027"); None when it is none."""
+    if close in CLOSE_CHOICES:
+        return CLOSE_CHOICES[close]
+    found = CLOSED_IN.fullmatch(close)
+    return f"{found[1].capitalize()} in {date(int(found[2]), int(found[3]), 1):%B %Y}" if found else None
+
+
+def close_conditions(close: str) -> list | None:
+    """The conditions of a lists' `close` choice on the workspace's clock: LATE, WON_THIS_MONTH
+    or a CLOSED_IN month; [] for none chosen, None for one that is not a choice."""
+    if not close:
+        return []
+    if close == LATE:
+        return late(local_time.today())
+    if close == WON_THIS_MONTH:
+        return won_since(local_time.start_of_month())
+    found = CLOSED_IN.fullmatch(close)
+    if found is None:
+        return None
+    zone = local_time.zone_of()
+    first = date(int(found[2]), int(found[3]), 1)
+    after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return closed_between(found[1] == "won", datetime.combine(first, time(0), zone),
+                          datetime.combine(after, time(0), zone))
 
 
 def idle() -> list:
@@ -285,15 +323,10 @@ def listing(*, q: str = "", stage_id: uuid.UUID | None = None, owner_id: uuid.UU
             page_size: int | None = None) -> Page:
     """One page of deals; filters and sorts run in SQL (value and dates are not encrypted), so
     only the page shown is decrypted. Values in different currencies sort by their number.
-    `close` LATE: only the open deals past their expected close date (late), WON_THIS_MONTH:
-    only those won this month; `next_step` IDLE: only the open deals with no open activity
-    (idle)."""
+    `close`: a choice of close_conditions (one that is none is ignored); `next_step` IDLE: only
+    the open deals with no open activity (idle)."""
     page_size = page_size or PAGE_SIZE
-    stmt = sa.select(Deal).where(Deal.tenant_id == current_tenant.id)
-    if close == LATE:
-        stmt = stmt.where(*late(local_time.today()))
-    elif close == WON_THIS_MONTH:
-        stmt = stmt.where(*won_since(local_time.start_of_month()))
+    stmt = sa.select(Deal).where(Deal.tenant_id == current_tenant.id, *(close_conditions(close) or []))
     if next_step == IDLE:
         stmt = stmt.where(*idle())
     if q.strip():

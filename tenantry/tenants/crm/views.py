@@ -579,7 +579,7 @@ def _deal_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] 
     now = local_time.now()
     q = args.get("q", "")[:200]
     stage_id, owner_id = forms.uuid_or_none(args.get("stage")), forms.uuid_or_none(args.get("owner"))
-    close = args.get("close") if args.get("close") in deals.CLOSE_CHOICES else ""
+    close = args.get("close", "") if deals.close_label(args.get("close", "")) else ""
     next_step = deals.IDLE if args.get("next") == deals.IDLE else ""
     sort = args.get("sort", "-value")
     page = deals.listing(q=q, stage_id=stage_id, owner_id=owner_id, close=close, next_step=next_step, sort=sort,
@@ -592,7 +592,10 @@ def _deal_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] 
     return render_template("crm/deals.html", page=page, q=q, stage_choices=[(s.id, s.name) for s in pipeline],
                            stage_names={s.id: s for s in pipeline},
                            owners=deals.members(rows), assignable=deals.assignable(rows=rows), stage_id=stage_id,
-                           owner_id=owner_id, close=close, close_choices=list(deals.CLOSE_CHOICES.items()),
+                           owner_id=owner_id, close=close,
+                           close_choices=[*deals.CLOSE_CHOICES.items(),
+                                          *([(close, deals.close_label(close))] if close not in deals.CLOSE_CHOICES
+                                            and close else [])],
                            next_step=next_step, sort=sort,
                            steps=deals.next_steps([d.id for d, _ in page.items], now), labels=labels,
                            today=now.date(),

@@ -16,6 +16,7 @@ from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, tenant_context
 from tenantry.tenants.crm import deals, reports, stages
 from tests.identity.support import audit_events, in_app, new_member, text
+from tests.tenants.api.conftest import Bearer, new_client, token_for
 from tests.tenants.crm.conftest import signed_in
 
 PRAGUE = ZoneInfo("Europe/Prague")
@@ -124,3 +125,27 @@ def test_a_quiet_workspace_gets_an_empty_report_not_an_error(web_app, acme):
     assert page.status_code == 200
     assert _rows(text(page), "closed")["All"] == "0 — 0 — —"
     assert _rows(text(page), "forecast")["All open"] == "0 — —"
+
+
+def test_a_months_count_leads_to_its_deals_in_the_list_and_the_api(web_app, acme, world):
+    member = signed_in(web_app, acme, "member")
+    page = text(member.get("/t/acme/crm/deals/report"))
+    assert 'href="/t/acme/crm/deals?close=won-2027-03"' in page and 'href="/t/acme/crm/deals?close=lost-2027-02"' in page
+    won = text(member.get("/t/acme/crm/deals?close=won-2027-03"))
+    assert "March win" in won and "February win" not in won and "Late fence" not in won
+    assert '<option value="won-2027-03" selected>Won in March 2027</option>' in won
+    assert 'close=won-2027-03' in won.split("Export CSV")[0].rsplit("<a", 1)[1]  # the export keeps it
+    lost = text(member.get("/t/acme/crm/deals?close=lost-2027-02"))
+    assert "February loss" in lost and "February win" not in lost
+    # The month is the workspace's: the 00:30 win of 1 March is not February's (in UTC it was).
+    assert "March win" not in text(member.get("/t/acme/crm/deals?close=won-2027-02"))
+    # No such month: the filter is dropped, not an error.
+    everything = member.get("/t/acme/crm/deals?close=won-2027-13")
+    assert everything.status_code == 200 and "Late fence" in text(everything)
+
+    http = web_app.test_client()
+    api = Bearer(http, token_for(http, new_client(web_app, acme)))
+    listed = api.get("/api/v1/deals", query_string={"close": "won-2027-02"})
+    assert [d["id"] for d in listed.get_json()["items"]] == [str(world["February win"])]
+    refused = api.get("/api/v1/deals", query_string={"close": "won-2027-13"})
+    assert refused.status_code == 422 and "close" in refused.get_json()["error"]["fields"]
