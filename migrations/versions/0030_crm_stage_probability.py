@@ -2,8 +2,7 @@
 
 Stages get `probability`, the per cent of a deal's value that the weighted forecast counts.
 Existing open stages take 100 (their deals count in full, as before, until an admin sets it),
-won stages 100 and lost stages 0; CHECKs keep a won stage at 100 and a lost one at 0
-(on PostgreSQL; see below).
+won stages 100 and lost stages 0; CHECKs keep a won stage at 100 and a lost one at 0.
 
 Revision ID: 0030
 Revises: 0029
@@ -17,27 +16,22 @@ branch_labels = None
 depends_on = None
 
 
-# In place, not as a batch: a copy-and-swap of pipeline_stages on SQLite drops the table the
-# deals' foreign keys point at, which SQLite refuses. So SQLite gets no CHECKs here (adding one
-# takes that copy); stages.py keeps the same rules on every database.
 def upgrade():
-    op.add_column('pipeline_stages', sa.Column('probability', sa.SmallInteger(), server_default='100',
-                                               nullable=False))
-    postgres = op.get_bind().dialect.name == "postgresql"
-    if postgres:
+    with op.batch_alter_table('pipeline_stages', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('probability', sa.SmallInteger(), server_default='100', nullable=False))
+    if op.get_bind().dialect.name == "postgresql":
         # pipeline_stages obeys row-level security even for its owner (rls.py): this migration
         # works across tenants, for this transaction only.
         op.execute("SELECT set_config('tenantry.all_tenants', 'on', true)")
     op.execute("UPDATE pipeline_stages SET probability = 0 WHERE is_lost")
-    if postgres:
-        op.create_check_constraint(op.f('ck_pipeline_stages_probability_range'), 'pipeline_stages',
-                                   'probability between 0 and 100')
-        op.create_check_constraint(op.f('ck_pipeline_stages_probability_of_outcome'), 'pipeline_stages',
-                                   '(not is_won or probability = 100) and (not is_lost or probability = 0)')
+    with op.batch_alter_table('pipeline_stages', schema=None) as batch_op:
+        batch_op.create_check_constraint(op.f('ck_pipeline_stages_probability_range'), 'probability between 0 and 100')
+        batch_op.create_check_constraint(op.f('ck_pipeline_stages_probability_of_outcome'),
+                                         '(not is_won or probability = 100) and (not is_lost or probability = 0)')
 
 
 def downgrade():
-    if op.get_bind().dialect.name == "postgresql":
-        op.drop_constraint(op.f('ck_pipeline_stages_probability_of_outcome'), 'pipeline_stages', type_='check')
-        op.drop_constraint(op.f('ck_pipeline_stages_probability_range'), 'pipeline_stages', type_='check')
-    op.drop_column('pipeline_stages', 'probability')
+    with op.batch_alter_table('pipeline_stages', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('ck_pipeline_stages_probability_of_outcome'), type_='check')
+        batch_op.drop_constraint(op.f('ck_pipeline_stages_probability_range'), type_='check')
+        batch_op.drop_column('probability')

@@ -137,10 +137,11 @@ def test_downgrade_to_base_and_upgrade_again(database, tmp_path):
 
 
 def _two_tenants_with_a_deal(url: str, instance) -> None:
-    """acme and globex at the head of the chain, each with a deal in its first default stage."""
+    """acme and globex at the head of the chain, each with a deal in its first default stage
+    and an activity on it (which points at the deal: SQLite's table copies must keep it)."""
     from tenantry import create_app
     from tenantry.platform.tenancy import tenant_context
-    from tenantry.tenants.crm import deals, stages
+    from tenantry.tenants.crm import activities, deals, stages
     from tests import factories
     from tests.conftest import dispose
 
@@ -151,8 +152,9 @@ def _two_tenants_with_a_deal(url: str, instance) -> None:
             for slug in ("acme", "globex"):
                 tenant = factories.make_tenant(slug)
                 with tenant_context(tenant):
-                    deals.create(deals.DealData(title="Gates", value=Decimal("1"), currency="CZK",
-                                                stage_id=stages.ensure_defaults()[0].id))
+                    deal = deals.create(deals.DealData(title="Gates", value=Decimal("1"), currency="CZK",
+                                                       stage_id=stages.ensure_defaults()[0].id))
+                    activities.create("deal", deal.id, activities.ActivityData(kind="call", note="Call back"))
                 db.session.commit()
     finally:
         dispose(app)
@@ -207,3 +209,28 @@ def test_existing_stages_take_a_probability_of_100_and_lost_ones_0(database, tmp
         owner.dispose()
         assert sorted(filled) == sorted([(name, 0 if name == "Lost" else 100) for name, *_ in stages.DEFAULTS] * 2)
         assert kept == 2
+
+
+def test_the_table_copies_of_sqlite_keep_the_rows_that_point_at_the_table(database, tmp_path):
+    """A batch migration on SQLite copies a table and drops the old one; with deals that have
+    activities, the drop failed on their foreign keys (0028, both ways), so an embedded database
+    with a deal's activity could not be upgraded past 0027. env.py turns the keys off for the
+    change and checks them after, as SQLite prescribes."""
+    from tenantry.tenants.crm.models import Activity, Deal
+
+    instance = tmp_path / "instance"
+    with _own_database(database, tmp_path, "table_copies") as (url, owner_url):
+        migrate(url, owner_url, instance)
+        _two_tenants_with_a_deal(url, instance)
+        migrate(url, owner_url, instance, revision="0026", direction="downgrade")
+        migrate(url, owner_url, instance)
+        owner, across = _as_owner(url, owner_url)
+        with owner.begin() as conn:
+            conn.execute(across)
+            linked = conn.execute(sa.select(sa.func.count()).select_from(Activity.__table__.join(
+                Deal.__table__, sa.and_(Activity.__table__.c.deal_id == Deal.__table__.c.id,
+                                        Activity.__table__.c.tenant_id == Deal.__table__.c.tenant_id)))).scalar_one()
+            if owner_url is None:  # the keys are on again for the app, and hold
+                assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+        owner.dispose()
+        assert linked == 2
