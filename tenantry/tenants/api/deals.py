@@ -82,8 +82,9 @@ def deal_list():
     closing = service.close_conditions(request.args.get("close") or "")
     if closing is None:
         raise validation_error({"close": f"One of {', '.join(service.CLOSE_CHOICES)} (the open deals past their "
-                                         "expected close date, or those won this month), or won-YYYY-MM or "
-                                         "lost-YYYY-MM (those won or lost in that month)."})
+                                         "expected close date, or those won this month), or won-YYYY-MM, "
+                                         "lost-YYYY-MM or expected-YYYY-MM (those won or lost in that month, or "
+                                         "open and expected to close in it)."})
     stmt = stmt.where(*closing)
     next_step = request.args.get("next") or ""
     if next_step not in ("", service.IDLE):
@@ -175,11 +176,12 @@ _stage_filter = {"name": "stage_id", "in": "query", "schema": {"type": "string",
 _close_filter = {"name": "close", "in": "query",
                  "schema": {"anyOf": [{"enum": list(service.CLOSE_CHOICES)},
                                       {"type": "string", "pattern": f"^{service.CLOSED_IN.pattern}$",
-                                       "examples": ["won-2027-02", "lost-2027-02"]}]},
+                                       "examples": ["won-2027-02", "lost-2027-02", "expected-2027-04"]}]},
                  "description": "late: only the open deals (in a stage neither won nor lost) whose expected close "
                                 "date has passed; won-this-month: only the deals won (moved to a won stage) in the "
-                                "current month; won-YYYY-MM or lost-YYYY-MM: those won or lost in that month. Dates "
-                                "are the workspace's, on its clock (GET /api/v1/workspace)."}
+                                "current month; won-YYYY-MM or lost-YYYY-MM: those won or lost in that month; "
+                                "expected-YYYY-MM: the open deals expected to close in that month. Dates are the "
+                                "workspace's, on its clock (GET /api/v1/workspace)."}
 _next_filter = {"name": "next", "in": "query", "schema": {"const": "none"},
                 "description": "none: only the open deals with no open activity (nothing planned to move them on)"}
 _search = {**openapi.SEARCH_PARAMETER, "description": "Whole words of the title, or the deal's contact or company as "

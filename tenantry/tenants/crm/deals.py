@@ -26,9 +26,11 @@ SORTS = ("-value", "value", "close", "-close", "newest")
 LATE = "late"  # the lists' choice of the open deals past their expected close date
 WON_THIS_MONTH = "won-this-month"  # and of the deals won in the workspace's current month
 CLOSE_CHOICES = {LATE: "Passed, still open", WON_THIS_MONTH: "Won this month"}
-# ... and the deals won or lost in a month of the workspace's: "won-2027-02", "lost-2027-02"
-# (the sales report's links); a month before 2000 or after 2999 is no choice.
-CLOSED_IN = re.compile(r"(won|lost)-([23]\d{3})-(0[1-9]|1[0-2])")
+# ... and the deals won or lost in a month of the workspace's, or still open and expected to
+# close in it: "won-2027-02", "lost-2027-02", "expected-2027-02" (the sales report's links); a
+# month before 2000 or after 2999 is no choice.
+CLOSED_IN = re.compile(r"(won|lost|expected)-([23]\d{3})-(0[1-9]|1[0-2])")
+_MONTH_LABELS = {"won": "Won in", "lost": "Lost in", "expected": "Open, expected to close in"}
 IDLE = "none"  # the lists' choice of the open deals with no open activity: no next step
 
 
@@ -272,12 +274,12 @@ def close_label(close: str) -> str | None:
     if close in CLOSE_CHOICES:
         return CLOSE_CHOICES[close]
     found = CLOSED_IN.fullmatch(close)
-    return f"{found[1].capitalize()} in {date(int(found[2]), int(found[3]), 1):%B %Y}" if found else None
+    return f"{_MONTH_LABELS[found[1]]} {date(int(found[2]), int(found[3]), 1):%B %Y}" if found else None
 
 
 def close_conditions(close: str) -> list | None:
     """The conditions of a lists' `close` choice on the workspace's clock: LATE, WON_THIS_MONTH
-    or a CLOSED_IN month; [] for none chosen, None for one that is not a choice."""
+    or a CLOSED_IN month (won, lost, or open and expected to close); [] for none chosen, None for one that is not a choice."""
     if not close:
         return []
     if close == LATE:
@@ -287,9 +289,11 @@ def close_conditions(close: str) -> list | None:
     found = CLOSED_IN.fullmatch(close)
     if found is None:
         return None
-    zone = local_time.zone_of()
     first = date(int(found[2]), int(found[3]), 1)
     after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    if found[1] == "expected":
+        return [open_condition(), Deal.expected_close >= first, Deal.expected_close < after]
+    zone = local_time.zone_of()
     return closed_between(found[1] == "won", datetime.combine(first, time(0), zone),
                           datetime.combine(after, time(0), zone))
 

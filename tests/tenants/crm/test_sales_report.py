@@ -139,6 +139,11 @@ def test_a_months_count_leads_to_its_deals_in_the_list_and_the_api(web_app, acme
     assert "February loss" in lost and "February win" not in lost
     # The month is the workspace's: the 00:30 win of 1 March is not February's (in UTC it was).
     assert "March win" not in text(member.get("/t/acme/crm/deals?close=won-2027-02"))
+    # A forecast month's count: its open deals expected to close then.
+    assert 'href="/t/acme/crm/deals?close=expected-2027-04"' in page
+    expected = text(member.get("/t/acme/crm/deals?close=expected-2027-04"))
+    assert "April doors" in expected and "March windows" not in expected and "August roof" not in expected
+    assert '<option value="expected-2027-04" selected>Open, expected to close in April 2027</option>' in expected
     # No such month: the filter is dropped, not an error.
     everything = member.get("/t/acme/crm/deals?close=won-2027-13")
     assert everything.status_code == 200 and "Late fence" in text(everything)
@@ -149,3 +154,31 @@ def test_a_months_count_leads_to_its_deals_in_the_list_and_the_api(web_app, acme
     assert [d["id"] for d in listed.get_json()["items"]] == [str(world["February win"])]
     refused = api.get("/api/v1/deals", query_string={"close": "won-2027-13"})
     assert refused.status_code == 422 and "close" in refused.get_json()["error"]["fields"]
+
+
+def test_the_api_gives_the_same_report_with_exact_amounts(web_app, acme, world):
+    http = web_app.test_client()
+    api = Bearer(http, token_for(http, new_client(web_app, acme, scopes="crm:read")))
+    answer = api.get("/api/v1/reports/sales")
+    assert answer.status_code == 200, answer.get_json()
+    body = answer.get_json()
+    assert (body["time_zone"], body["today"]) == ("Europe/Prague", "2027-03-15")
+    assert [(r["kind"], r["month"], r["deals"]) for r in body["forecast"]] == [
+        ("late", None, 1), ("month", "2027-03", 1), ("month", "2027-04", 1), ("month", "2027-05", 0),
+        ("month", "2027-06", 0), ("month", "2027-07", 0), ("month", "2027-08", 1), ("later", None, 1),
+        ("undated", None, 1)]
+    assert body["forecast"][1]["values"] == {"CZK": "250000.5"} and body["forecast"][1]["weighted"] == {"CZK": "125000.25"}
+    assert body["forecast_total"] == {"deals": 6, "values": {"CZK": "755100.5", "EUR": "1200"},
+                                      "weighted": {"CZK": "370310.25", "EUR": "300"}}
+    assert body["closed"][0] == {"month": "2027-03", "won": 1, "won_values": {"CZK": "999"}, "lost": 0,
+                                 "win_rate": 100, "average_days_to_win": 20}
+    assert len(body["closed"]) == 12 and body["closed"][-1]["month"] == "2026-04"
+    assert body["closed_total"] == {"won": 2, "won_values": {"CZK": "999", "EUR": "12000"}, "lost": 1,
+                                    "win_rate": 67, "average_days_to_win": 30}
+    olga = api.get("/api/v1/reports/sales", query_string={"owner_id": str(world["olga"].id)}).get_json()
+    assert olga["forecast_total"]["deals"] == 1 and olga["closed_total"]["won"] == 1
+    refused = api.get("/api/v1/reports/sales", query_string={"owner_id": "olga"})
+    assert refused.status_code == 422 and "owner_id" in refused.get_json()["error"]["fields"]
+    assert audit_events(web_app, "crm.deal.listed") == []
+    schema = http.get("/api/v1/openapi.json").get_json()
+    assert "/api/v1/reports/sales" in schema["paths"] and "SalesReport" in schema["components"]["schemas"]
