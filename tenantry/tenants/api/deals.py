@@ -16,7 +16,7 @@ from .core import bp, json_body, require_scope, validation_error
 from .pagination import paginate
 from .preconditions import check, tagged
 
-REFS = ("stage", "contact", "company", "owner")
+REFS = ("stage", "contact", "company", "owner", "lost_reason")
 FIELDS = {"title": (str, None), "value": (str, int, float, None), "currency": (str, None),
           "expected_close": (str, None), **{f"{ref}_id": (str, None) for ref in REFS}}
 RENAMES = {ref: f"{ref}_id" for ref in REFS}
@@ -30,7 +30,8 @@ def to_json(deal: Deal) -> dict:
     return {"id": str(deal.id), "title": deal.reveal("title"), "value": _amount(deal), "currency": deal.currency,
             "stage_id": ident(deal.stage_id), "expected_close": iso(deal.expected_close),
             "contact_id": ident(deal.contact_id), "company_id": ident(deal.company_id),
-            "owner_id": ident(deal.owner_id), "created_at": iso(deal.created_at), "updated_at": iso(deal.updated_at),
+            "owner_id": ident(deal.owner_id), "lost_reason_id": ident(deal.lost_reason_id),
+            "created_at": iso(deal.created_at), "updated_at": iso(deal.updated_at),
             "stage_changed_at": iso(deal.stage_changed_at)}
 
 
@@ -50,14 +51,21 @@ def _validate(given: dict, current: dict) -> service.DealData:
         values["stage"] = str(pipeline[0].id)  # the first stage, as the page preselects it
     # The form checks that an id is one of its choices; whether it exists in this workspace is
     # the service's check (deals.Refused), so each given id is offered as its own choice.
-    offer = {f"{ref}_choices": [(values[ref], values[ref])] if values[ref] else [] for ref in ("contact", "company",
-                                                                                          "owner")}
+    offer = {f"{ref}_choices": [(values[ref], values[ref])] if values[ref] else []
+             for ref in ("contact", "company", "owner", "lost_reason")}
     form = run_form(forms.DealForm, values, RENAMES, stage_choices=[(str(s.id), s.name) for s in pipeline]
                     + ([(values["stage"], "?")] if values["stage"] not in {str(s.id) for s in pipeline} else []),
                     **offer)
     for ref in REFS:
-        parse_uuid(values[ref], f"{ref}_id", {"stage": "pipeline stages", "owner": "members"}.get(ref, ref + "s"))
-    return form.data_for_service()
+        parse_uuid(values[ref], f"{ref}_id", {"stage": "pipeline stages", "owner": "members",
+                                              "lost_reason": "reasons for losing a deal"}.get(ref, ref + "s"))
+    data = form.data_for_service()
+    stage = next((s for s in pipeline if s.id == data.stage_id), None)
+    if given.get("lost_reason_id") and stage is not None and not stage.is_lost:
+        # Asked for in so many words, it is refused rather than dropped (the service drops a
+        # reason the deal keeps from before when it leaves a lost stage).
+        raise validation_error({"lost_reason_id": "Only a lost deal has a reason for it: give a lost stage_id too."})
+    return data
 
 
 def _save(write, status: int = 200):
@@ -159,6 +167,8 @@ _input = {
     "expected_close": {"type": ["string", "null"], "format": "date"},
     "stage_id": {**_id, "description": "Default: the first stage of the pipeline"},
     "contact_id": _id, "company_id": _id, "owner_id": {**_id, "description": "A member's user id"},
+    "lost_reason_id": {**_id, "description": "Why a lost deal was lost: one of GET /api/v1/lost-reasons; only in a "
+                                             "lost stage (a deal moved out of one loses it)"},
 }
 openapi.add_schemas({
     "DealInput": {"type": "object", "additionalProperties": False, "properties": _input,

@@ -47,6 +47,8 @@ def sales_report():
             "forecast": [_forecast_row(row, kind) for row, kind in zip(forecast, kinds, strict=True)],
             "forecast_total": {"deals": total.deals, "values": _amounts(total.values),
                                "weighted": _amounts(total.weighted)},
+            "lost_by_reason": [{"reason": row.reason, "deals": row.deals, "share": row.share}
+                               for row in reports.lost_by_reason(now, owner_id)],
             "closed": [_closed(month) for month in closed],
             "closed_total": _closed(reports.totals(closed), total=True)})
 
@@ -74,6 +76,11 @@ openapi.add_schemas({
                    "items": {"type": "object", "properties": {
                        "month": _month, "won": {"type": "integer"}, "won_values": _money, "lost": {"type": "integer"},
                        "win_rate": _rate, "average_days_to_win": _days}}},
+        "lost_by_reason": {"type": "array", "description": "The deals lost in the same months, by the reason given "
+                                                           "(most often first; reason null: none given, last)",
+                           "items": {"type": "object", "properties": {
+                               "reason": {"type": ["string", "null"]}, "deals": {"type": "integer"},
+                               "share": {"type": "integer", "description": "Per cent of the deals lost"}}}},
         "closed_total": {"type": "object", "properties": {
             "won": {"type": "integer"}, "won_values": _money, "lost": {"type": "integer"}, "win_rate": _rate,
             "average_days_to_win": _days}}}},

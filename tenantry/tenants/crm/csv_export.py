@@ -13,7 +13,18 @@ from tenantry.platform import audit
 from tenantry.platform.db import db
 from tenantry.tenants import local_time
 
-from . import activities, activity_list, companies, contacts, custom_fields, deals, forms, name_order, stages
+from . import (
+    activities,
+    activity_list,
+    companies,
+    contacts,
+    custom_fields,
+    deals,
+    forms,
+    lost_reasons,
+    name_order,
+    stages,
+)
 from .csv_import import COMPANY_HEADERS, CONTACT_HEADERS
 from .models import Activity, Company, Contact, Deal
 
@@ -65,10 +76,13 @@ def deal_rows(*, q: str = "", stage_id, owner_id, close: str = "", next_step: st
     owners = dict(deals.members())
     people = _names(Contact, [d.contact_id for d, _ in page.items], _contact_name)
     firms = _names(Company, [d.company_id for d, _ in page.items], _company_name)
-    header = ["Title", "Value", "Currency", "Stage", "Expected close date", "Contact", "Company", "Owner"]
+    reasons = {r.id: r.name for r in lost_reasons.ordered()}
+    header = ["Title", "Value", "Currency", "Stage", "Expected close date", "Contact", "Company", "Owner",
+              "Lost reason"]
     rows = [[title, f"{deal.value.normalize():f}", deal.currency, stage_names.get(deal.stage_id, ""),
              deal.expected_close, people.get(deal.contact_id, ""), firms.get(deal.company_id, ""),
-             owners.get(str(deal.owner_id), "") if deal.owner_id else ""] for deal, title in page.items]
+             owners.get(str(deal.owner_id), "") if deal.owner_id else "", reasons.get(deal.lost_reason_id, "")]
+            for deal, title in page.items]
     return header, rows, [d.id for d, _ in page.items]
 
 

@@ -18,7 +18,7 @@ from tenantry.platform.identity.models import Membership
 from tenantry.platform.tenancy import current_tenant
 from tenantry.tenants import local_time
 
-from . import assignments, name_order, overdue, search, versions
+from . import assignments, lost_reasons, name_order, overdue, search, versions
 from .models import COMPANY, DEAL, Activity, Deal, PipelineStage
 
 PAGE_SIZE = 25
@@ -52,6 +52,7 @@ class DealData:
     contact_id: uuid.UUID | None = None
     company_id: uuid.UUID | None = None
     owner_id: uuid.UUID | None = None
+    lost_reason_id: uuid.UUID | None = None  # kept only while the stage is a lost one
 
 
 def get(deal_id: uuid.UUID) -> Deal | None:
@@ -105,10 +106,27 @@ def _check(data: DealData, keeping: uuid.UUID | None = None) -> None:
         raise Refused("company", "Choose one of this workspace's companies.")
     if data.owner_id is not None and not is_member(data.owner_id, keeping=keeping):
         raise Refused("owner", "The owner must be an active member of this workspace.")
+    if data.lost_reason_id is not None and lost_reasons.get(data.lost_reason_id) is None:
+        raise Refused("lost_reason", "Choose one of this workspace's reasons for losing a deal.")
+
+
+def _is_lost(stage_id: uuid.UUID) -> bool:
+    stage = db.session.get(PipelineStage, stage_id)  # loaded by _check or the caller: no query
+    return stage is not None and stage.is_lost
+
+
+def set_lost_reason(deal: Deal, reason_id: uuid.UUID | None, *, actor=None) -> bool:
+    """Say why a lost deal was lost (None: not given); False when it said so already."""
+    if not _is_lost(deal.stage_id):
+        raise Refused("lost_reason", "Only a lost deal has a reason for it: move it to a lost stage first.")
+    if reason_id is not None and lost_reasons.get(reason_id) is None:
+        raise Refused("lost_reason", "Choose one of this workspace's reasons for losing a deal.")
+    return set_column(deal, "lost_reason_id", reason_id, actor=actor, via="deal page")
 
 
 def _write(deal: Deal, data: DealData, *, new: bool = False) -> None:
     _check(data, keeping=deal.owner_id)
+    lost = _is_lost(data.stage_id)  # before the first change: a query then would flush it on its own
     deal.seal("title", data.title)
     now = clock.now()
     if new:
@@ -118,6 +136,7 @@ def _write(deal: Deal, data: DealData, *, new: bool = False) -> None:
     deal.value, deal.currency, deal.stage_id = data.value, data.currency, data.stage_id
     deal.expected_close, deal.contact_id, deal.company_id = data.expected_close, data.contact_id, data.company_id
     deal.owner_id = data.owner_id
+    deal.lost_reason_id = data.lost_reason_id if lost else None
     deal.updated_at = now
     # An existing deal's UPDATE is autoflushed by replace()'s DELETE: its row lock comes before
     # its digests', the order index_builds.rebuild takes them in.
@@ -171,13 +190,18 @@ def set_column(deal: Deal, column: str, value, *, actor=None, via: str) -> bool:
     before = getattr(deal, column)
     if before == value:
         return False
+    old, new = {column: before}, {column: value}
+    leaves_loss = column == "stage_id" and deal.lost_reason_id is not None and not _is_lost(value)  # before a change
     setattr(deal, column, value)
     deal.updated_at = clock.now()
     if column == "stage_id":
         deal.stage_changed_at = deal.updated_at
+        if leaves_loss:
+            # Out of a lost stage, the reason it was lost for no longer holds.
+            old["lost_reason_id"], new["lost_reason_id"], deal.lost_reason_id = deal.lost_reason_id, None, None
     db.session.flush()
     audit.record("crm.deal.updated", actor=actor, tenant_id=deal.tenant_id, target_type="deal", target_id=deal.id,
-                 changes=audit.diff({column: before}, {column: value}), details={"via": via})
+                 changes=audit.diff(old, new), details={"via": via})
     if column == "owner_id":
         assignments.note(deal, before, actor=actor)
     return True

@@ -311,13 +311,16 @@ class DealForm(EditForm):
     contact = RecordField("Contact")
     company = RecordField("Company")
     owner = SelectField("Owner", validators=[Optional()])
+    lost_reason = SelectField("Reason lost", validators=[Optional()])
 
-    def __init__(self, *args, stage_choices=(), contact_choices=(), company_choices=(), owner_choices=(), **kwargs):
+    def __init__(self, *args, stage_choices=(), contact_choices=(), company_choices=(), owner_choices=(),
+                 lost_reason_choices=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.stage.choices = list(stage_choices)
         self.contact.choices = [("", "— none —"), *contact_choices]
         self.company.choices = [("", "— none —"), *company_choices]
         self.owner.choices = [("", "— nobody —"), *owner_choices]
+        self.lost_reason.choices = [("", "— not given —"), *lost_reason_choices]
         self._value: Decimal | None = None
         self._close = None
 
@@ -355,14 +358,14 @@ class DealForm(EditForm):
         return DealData(title=self.title.data.strip(), value=self._value, currency=self.currency.data,
                         stage_id=uuid.UUID(self.stage.data), expected_close=self._close,
                         contact_id=optional_uuid(self.contact.data), company_id=optional_uuid(self.company.data),
-                        owner_id=optional_uuid(self.owner.data))
+                        owner_id=optional_uuid(self.owner.data), lost_reason_id=optional_uuid(self.lost_reason.data))
 
     def fill_from(self, deal, title: str) -> None:
         self.based_on(deal)
         self.title.data, self.value.data, self.currency.data = title, f"{deal.value.normalize():f}", deal.currency
         self.stage.data = str(deal.stage_id)
         self.expected_close.data = deal.expected_close.isoformat() if deal.expected_close else ""
-        for name in ("contact", "company", "owner"):
+        for name in ("contact", "company", "owner", "lost_reason"):
             value = getattr(deal, f"{name}_id")
             getattr(self, name).data = str(value) if value else ""
 

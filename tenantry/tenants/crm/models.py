@@ -271,11 +271,31 @@ class PipelineStage(TenantScoped, db.Model):
     )
 
 
+class LostReason(TenantScoped, db.Model):
+    """Why a deal was lost, from the workspace's own list (managed beside the pipeline stages).
+    Reasons describe the sale, not people, so they stay in the clear: grouped in SQL by the
+    sales report."""
+
+    __tablename__ = "lost_reasons"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(sa.String(80))
+    position: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "id"),
+        # Also what makes seeding the defaults safe when two first requests race.
+        sa.UniqueConstraint("tenant_id", "name"),
+    )
+
+
 class Deal(Sealed, TenantScoped, db.Model):
     __tablename__ = "deals"
     # The title often names a person ("Renewal for Jana Nováková"), so it is ciphertext.
     ENCRYPTED = ("title",)
-    TRACKED = ("value", "currency", "stage_id", "expected_close", "contact_id", "company_id", "owner_id")
+    TRACKED = ("value", "currency", "stage_id", "expected_close", "contact_id", "company_id", "owner_id",
+               "lost_reason_id")
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     title: Mapped[bytes] = mapped_column(sa.LargeBinary)
@@ -294,6 +314,9 @@ class Deal(Sealed, TenantScoped, db.Model):
     # When the deal entered the stage it is in: how long it has waited there, and when a won
     # or lost deal was closed (the dashboard's "won this month").
     stage_changed_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # Why a lost deal was lost (the workspace's LostReason); none until someone says, and none
+    # for a deal that is not in a lost stage (deals.py clears it when the deal leaves one).
+    lost_reason_id: Mapped[uuid.UUID | None]
     version: Mapped[int] = mapped_column(server_default="1")  # as Company.version
     __mapper_args__ = {"version_id_col": version}
 
@@ -304,6 +327,7 @@ class Deal(Sealed, TenantScoped, db.Model):
         sa.ForeignKeyConstraint(["tenant_id", "stage_id"], ["pipeline_stages.tenant_id", "pipeline_stages.id"]),
         sa.ForeignKeyConstraint(["tenant_id", "contact_id"], ["contacts.tenant_id", "contacts.id"]),
         sa.ForeignKeyConstraint(["tenant_id", "company_id"], ["companies.tenant_id", "companies.id"]),
+        sa.ForeignKeyConstraint(["tenant_id", "lost_reason_id"], ["lost_reasons.tenant_id", "lost_reasons.id"]),
         sa.CheckConstraint("value >= 0", name="value_not_negative"),
         sa.Index("ix_deals_tenant_stage", "tenant_id", "stage_id"),
         sa.Index("ix_deals_tenant_contact", "tenant_id", "contact_id"),

@@ -18,5 +18,6 @@ def deal_report():
     closed = reports.closed_by_month(now, owner_id)
     forecast = reports.forecast(now, owner_id)
     return render_template("crm/report.html", owner_id=owner_id, owners=deals.members(), closed=closed,
+                           lost=reports.lost_by_reason(now, owner_id),
                            closed_total=reports.totals(closed), forecast=forecast,
                            forecast_total=reports.summed([row.amounts for row in forecast]), now=now)

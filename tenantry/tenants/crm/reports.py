@@ -19,7 +19,7 @@ from tenantry.platform import clock
 from tenantry.platform.db import db
 
 from . import deals, overview
-from .models import Deal, PipelineStage
+from .models import Deal, LostReason, PipelineStage
 
 CLOSED_MONTHS = 12
 FORECAST_MONTHS = 6
@@ -127,6 +127,29 @@ def closed_by_month(now: datetime, owner_id: uuid.UUID | None = None, months: in
     for month in result.values():
         month.won = month.won.sorted()
     return list(result.values())
+
+
+@dataclass
+class LostFor:
+    reason: str | None  # None: no reason given
+    deals: int
+    share: int  # per cent of the deals lost in the time
+
+
+def lost_by_reason(now: datetime, owner_id: uuid.UUID | None = None, months: int = CLOSED_MONTHS) -> list[LostFor]:
+    """The deals (of `owner_id`, or anyone's) lost in this month and the `months` - 1 before
+    it, by the reason given, most often first; those given none last."""
+    since = datetime.combine(month_start(now.date(), -(months - 1)), time(0), now.tzinfo)
+    until = datetime.combine(month_start(now.date(), 1), time(0), now.tzinfo)  # the months of closed_by_month
+    counts = db.session.execute(_owned(
+        sa.select(LostReason.name, sa.func.count()).select_from(Deal)
+        .join(PipelineStage, PipelineStage.id == Deal.stage_id)
+        .outerjoin(LostReason, LostReason.id == Deal.lost_reason_id)
+        .where(PipelineStage.is_lost, Deal.stage_changed_at >= since, Deal.stage_changed_at < until)
+        .group_by(LostReason.name), owner_id)).all()
+    total = sum(count for _, count in counts)
+    ranked = sorted(counts, key=lambda pair: (pair[0] is None, -pair[1], pair[0] or ""))
+    return [LostFor(name, count, round(100 * count / total)) for name, count in ranked]
 
 
 def summed(parts: list[Amounts]) -> Amounts:

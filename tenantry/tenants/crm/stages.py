@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import sqlalchemy as sa
 
@@ -33,17 +34,25 @@ def ordered() -> list[PipelineStage]:
 
 def ensure_defaults() -> list[PipelineStage]:
     """The tenant's stages, seeding the defaults the first time deals are opened."""
-    stages = ordered()
-    if stages:
-        return stages
+    return seeded(ordered, lambda: [
+        PipelineStage(tenant_id=current_tenant.id, name=name, position=position, is_won=won, is_lost=lost,
+                      probability=probability)
+        for position, (name, won, lost, probability) in enumerate(DEFAULTS, start=1)])
+
+
+def seeded(listed: Callable[[], list], defaults: Callable[[], list]) -> list:
+    """listed(), after adding defaults() when it is empty: a workspace's own list (stages, lost
+    reasons) seeded on first use. Its unique names make a concurrent first request's seeding
+    fail here; theirs stand."""
+    found = listed()
+    if found:
+        return found
     try:
         with db.session.begin_nested():
-            for position, (name, won, lost, probability) in enumerate(DEFAULTS, start=1):
-                db.session.add(PipelineStage(tenant_id=current_tenant.id, name=name, position=position,
-                                             is_won=won, is_lost=lost, probability=probability))
+            db.session.add_all(defaults())
     except sa.exc.IntegrityError:
-        pass  # a concurrent first request seeded them: theirs stand
-    return ordered()
+        pass
+    return listed()
 
 
 def get(stage_id: uuid.UUID) -> PipelineStage | None:

@@ -30,6 +30,7 @@ from . import (
     deals,
     duplicates,
     forms,
+    lost_reasons,
     overview,
     pickers,
     reminders,
@@ -604,7 +605,7 @@ def _deal_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] 
 
 
 @bp.get("/crm/deals/<uuid:deal_id>")
-def deal_show(deal_id, activity_form=None, move_error: str | None = None):
+def deal_show(deal_id, activity_form=None, move_error: str | None = None, reason_error: str | None = None):
     deal = deals.get(deal_id) or abort(404)
     contact = contacts.get(deal.contact_id) if deal.contact_id else None
     company = companies.get(deal.company_id) if deal.company_id else None
@@ -616,8 +617,11 @@ def deal_show(deal_id, activity_form=None, move_error: str | None = None):
     named = contact is not None and contact.restricted_at is None
     _read("contact", [contact.id] if named else [], listed=True)
     pipeline = stages.ordered()
+    stage = next((s for s in pipeline if s.id == deal.stage_id), None)
+    reasons = lost_reasons.ensure_defaults() if stage is not None and stage.is_lost else []
     return render_template("crm/deal.html", deal=deal, title=deal.reveal("title"), pipeline=pipeline,
-                           stage=next((s for s in pipeline if s.id == deal.stage_id), None), move_error=move_error,
+                           stage=stage, move_error=move_error, reasons=reasons, reason_error=reason_error,
+                           reason=next((r.name for r in reasons if r.id == deal.lost_reason_id), None),
                            contact=contact, contact_named=named,
                            contact_name=contacts.display_name(contact.plain()) if named else overview.RESTRICTED_LABEL,
                            company=company, company_name=company.reveal("name") if company else "", owner=owner,
@@ -626,7 +630,8 @@ def deal_show(deal_id, activity_form=None, move_error: str | None = None):
 
 def _deal_form(deal=None):
     form = forms.DealForm(stage_choices=[(str(s.id), s.name) for s in _stages()],
-                          owner_choices=deals.assignable(deal.owner_id if deal is not None else None))
+                          owner_choices=deals.assignable(deal.owner_id if deal is not None else None),
+                          lost_reason_choices=[(str(r.id), r.name) for r in lost_reasons.ensure_defaults()])
     if request.method == "GET":
         if deal is not None:
             form.fill_from(deal, deal.reveal("title"))
@@ -732,18 +737,39 @@ def deal_move(deal_id):
     return redirect(url_for("crm.deal_board", **{k: v for k, v in back.items() if v}) + f"#stage-{stage_id}")
 
 
+@bp.post("/crm/deals/<uuid:deal_id>/lost-reason")
+@require_role("member")
+def deal_lost_reason(deal_id):
+    """Say why a lost deal was lost, from its page (a move on the board or in bulk gives none)."""
+    deal = deals.get(deal_id) or abort(404)
+    try:
+        changed = deals.set_lost_reason(deal, forms.uuid_or_none(request.form.get("lost_reason")),
+                                        actor=current_user)
+    except deals.Refused as exc:
+        db.session.rollback()
+        return deal_show(deal.id, reason_error=str(exc)), 422
+    db.session.commit()
+    if changed:
+        flash("Reason saved.", "success")
+    return redirect(url_for("crm.deal_show", deal_id=deal.id))
+
+
 # --- pipeline stages (admins and owners) ---------------------------------------------------
 
 
-def _stages_page(status=200, *, new_form=None, errors=None, sent=None):
-    """The stages page; `errors` is {stage id: {field: [message]}} of a refused change of that
-    stage, whose values as sent are in `sent` ({stage id: form}), so that nothing typed is lost."""
+def _stages_page(status=200, *, new_form=None, errors=None, sent=None, reason_error=None):
+    """The stages page, with the reasons for losing a deal; `errors` is {stage id: {field:
+    [message]}} of a refused change of that stage, whose values as sent are in `sent` ({stage
+    id: form}), so that nothing typed is lost. `reason_error`: (reason id or "new", the name
+    sent, the message) of a refused change of the reasons."""
     pipeline = _stages()
     if new_form is None:
         new_form = forms.StageForm(prefix="new")
         new_form.probability.data = "50"
     return render_template("crm/stages.html", stages=pipeline, used={s.id: stages.deal_count(s.id) for s in pipeline},
-                           new_form=new_form, errors=errors or {}, sent=sent or {}), status
+                           new_form=new_form, errors=errors or {}, sent=sent or {},
+                           reasons=lost_reasons.ensure_defaults(), reasons_used=lost_reasons.usage(),
+                           reason_error=reason_error), status
 
 
 @bp.get("/crm/stages")
@@ -786,6 +812,43 @@ def stage_edit(stage_id):
         flash("Stage saved." if changed else "Nothing to save: the stage is as it was.", "success")
         return redirect(url_for("crm.stage_list"))
     return _stages_page(422, errors={stage_id: form.errors}, sent={stage_id: form})
+
+
+def _reason_change(change, key, name: str, done: str):
+    """Run a change of the lost reasons; refused, the stages page again with why next to the
+    reason `key` (its id, or "new") and the `name` sent."""
+    try:
+        changed = change()  # False only for a rename to the same name
+    except lost_reasons.ReasonError as exc:
+        db.session.rollback()
+        return _stages_page(422, reason_error=(key, name, str(exc)))
+    db.session.commit()
+    flash(done if changed is not False else "Nothing to save: the reason is as it was.", "success")
+    return redirect(url_for("crm.stage_list") + "#reasons-h")
+
+
+@bp.post("/crm/lost-reasons/new")
+@require_role("admin")
+def lost_reason_new():
+    name = request.form.get("name", "")[:200]
+    return _reason_change(lambda: lost_reasons.add(name, actor=current_user), "new", name, "Reason added.")
+
+
+@bp.post("/crm/lost-reasons/<uuid:reason_id>/edit")
+@require_role("admin")
+def lost_reason_edit(reason_id):
+    reason = lost_reasons.get(reason_id) or abort(404)
+    name = request.form.get("name", "")[:200]
+    return _reason_change(lambda: lost_reasons.rename(reason, name, actor=current_user), reason_id, name,
+                          "Reason saved.")
+
+
+@bp.post("/crm/lost-reasons/<uuid:reason_id>/delete")
+@require_role("admin")
+def lost_reason_delete(reason_id):
+    reason = lost_reasons.get(reason_id) or abort(404)
+    return _reason_change(lambda: lost_reasons.delete(reason, actor=current_user), reason_id, reason.name,
+                          "Reason deleted.")
 
 
 @bp.post("/crm/stages/<uuid:stage_id>/move")

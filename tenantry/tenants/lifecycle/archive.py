@@ -33,7 +33,7 @@ from tenantry.platform.db import db
 from tenantry.platform.identity.models import Membership, User
 from tenantry.platform.tenancy import Tenant
 from tenantry.tenants.crm.custom_fields import CustomField, CustomValue
-from tenantry.tenants.crm.models import Activity, Company, Contact, Deal, PipelineStage
+from tenantry.tenants.crm.models import Activity, Company, Contact, Deal, LostReason, PipelineStage
 
 FORMAT_VERSION = 1
 BATCH = 2000
@@ -135,6 +135,7 @@ def _member_rows(tenant: Tenant, _decrypt) -> Iterator[dict[str, Any]]:
 ENTITIES: list[Entity] = [
     _plain_entity("pipeline_stages", PipelineStage, ("id", "name", "position", "is_won", "is_lost", "probability",
                                                      "created_at")),
+    _plain_entity("lost_reasons", LostReason, ("id", "name", "position", "created_at")),
     Entity("companies", ("id", "country", "created_at", "updated_at", *Company.ENCRYPTED),
            _sealed_rows(Company, ("country", "created_at", "updated_at")), _count(Company)),
     # Restricted contacts [DSR-restrict] stay in the full export and the backups, flagged by
@@ -151,9 +152,10 @@ ENTITIES: list[Entity] = [
     Entity("custom_field_values", ("id", "contact_id", "field_id", "updated_at", *CustomValue.ENCRYPTED),
            _sealed_rows(CustomValue, ("contact_id", "field_id", "updated_at")), _count(CustomValue)),
     Entity("deals", ("id", "value", "currency", "stage_id", "expected_close", "contact_id", "company_id",
-                     "owner_id", "created_at", "updated_at", "stage_changed_at", *Deal.ENCRYPTED),
+                     "owner_id", "created_at", "updated_at", "stage_changed_at", "lost_reason_id", *Deal.ENCRYPTED),
            _sealed_rows(Deal, ("value", "currency", "stage_id", "expected_close", "contact_id", "company_id",
-                               "owner_id", "created_at", "updated_at", "stage_changed_at")), _count(Deal)),
+                               "owner_id", "created_at", "updated_at", "stage_changed_at", "lost_reason_id")),
+           _count(Deal)),
     Entity("activities", ("id", "kind", "due_on", "due_time", "done", "done_at", "contact_id", "company_id",
                           "deal_id", "owner_id", "created_at", *Activity.ENCRYPTED),
            _sealed_rows(Activity, ("kind", "due_on", "due_time", "done", "done_at", "contact_id", "company_id",

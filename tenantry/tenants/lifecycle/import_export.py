@@ -35,6 +35,7 @@ from tenantry.tenants.crm.models import (
     Company,
     Contact,
     Deal,
+    LostReason,
     PipelineStage,
     SearchIndex,
 )
@@ -164,8 +165,10 @@ def import_archive(tenant: Tenant, source, *, with_members: bool = False, actor=
 def _import(tenant: Tenant, reader: Reader, result: Imported, with_members: bool) -> None:
     w = _Writer(tenant, result)
     tid = tenant.id
-    # Default stages seeded by opening the deals page are replaced by the archive's own.
+    # Default stages and reasons seeded by opening the deals pages are replaced by the archive's
+    # own (an archive from before lost reasons has none: the defaults are seeded again on use).
     db.session.execute(sa.delete(PipelineStage).where(PipelineStage.tenant_id == tid))
+    db.session.execute(sa.delete(LostReason).where(LostReason.tenant_id == tid))
 
     members = list(reader.rows("members"))  # one row per person of the workspace: small
     emails = {m["user_id"]: m["email"].lower() for m in members}
@@ -196,6 +199,9 @@ def _import(tenant: Tenant, reader: Reader, result: Imported, with_members: bool
             "is_won": r["is_won"], "is_lost": r["is_lost"], "created_at": _when(r["created_at"]),
             # An export made before stages had a probability: as migration 0030 set them.
             "probability": r.get("probability", 0 if r["is_lost"] else 100)}),
+        ("lost_reasons", LostReason, lambda r: {
+            "id": w.new_id(r["id"]), "tenant_id": tid, "name": r["name"], "position": r["position"],
+            "created_at": _when(r["created_at"])}),
         ("companies", Company, lambda r: _company(w, r)),
         ("contacts", Contact, lambda r: _contact(w, r)),
         ("custom_fields", CustomField, lambda r: {
@@ -248,7 +254,8 @@ def _deal(w: _Writer, r: dict, owner) -> dict:
             "owner_id": owner(r.get("owner_id")), "created_at": _when(r["created_at"]),
             "updated_at": _when(r["updated_at"]),
             # An export made before deals recorded it: their last change, as the migration did.
-            "stage_changed_at": _when(r.get("stage_changed_at") or r["updated_at"]), **w.seal(Deal, new, r)}
+            "stage_changed_at": _when(r.get("stage_changed_at") or r["updated_at"]),
+            "lost_reason_id": w.mapped(r.get("lost_reason_id")), **w.seal(Deal, new, r)}
 
 
 def _activity(w: _Writer, r: dict, owner) -> dict:

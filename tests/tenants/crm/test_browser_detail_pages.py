@@ -215,7 +215,7 @@ def test_the_deal_s_stage_move_and_the_stage_list_are_touch_sized_and_aligned(li
     # Name and outcome on lines of their own; the win % and Save share the next, inside the card.
     name, outcome, percent, save = (lead.locator(s).bounding_box()
                                     for s in (".stage-name", "select", ".stage-percent", "button >> nth=0"))
-    card = page.locator(".stage-list").bounding_box()
+    card = page.locator(".stage-list").first.bounding_box()
     assert outcome["y"] >= name["y"] + name["height"] and percent["y"] >= outcome["y"] + outcome["height"]
     assert abs(save["y"] - percent["y"]) < 1
     assert save["x"] + save["width"] <= card["x"] + card["width"] + 0.5

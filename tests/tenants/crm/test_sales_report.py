@@ -71,6 +71,7 @@ def world(web_app, acme, time_machine) -> dict:
 
 def test_the_forecast_groups_open_deals_by_the_month_they_should_close(web_app, acme, world):
     page = text(signed_in(web_app, acme, "viewer").get("/t/acme/crm/deals/report"))
+    assert "<title>Sales report · Tenantry</title>" in page
     assert _rows(page, "forecast") == {
         "Before Mar 2027 late": "1 18,000.00 CZK 1,800.00 CZK",
         "Mar 2027": "1 250,000.50 CZK 125,000.25 CZK",

@@ -54,8 +54,9 @@ def entity(zf: zipfile.ZipFile, name: str) -> list[dict]:
     return json.loads(zf.read(f"{name}.json"))
 
 
-CRM = ("pipeline_stages", "companies", "contacts", "custom_fields", "custom_field_values", "deals", "activities")
-REFS = ("id", "company_id", "contact_id", "deal_id", "stage_id", "field_id")
+CRM = ("pipeline_stages", "lost_reasons", "companies", "contacts", "custom_fields", "custom_field_values", "deals",
+       "activities")
+REFS = ("id", "company_id", "contact_id", "deal_id", "stage_id", "field_id", "lost_reason_id")
 
 
 def normalised(rows: list[dict], ids: dict[str, str] | None = None) -> list[dict]:

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from tenantry.platform import clock, jobs
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, tenant_context
-from tenantry.tenants.crm import contacts, search
-from tenantry.tenants.crm.models import Contact
+from tenantry.tenants.crm import board, contacts, deals, lost_reasons, search, stages
+from tenantry.tenants.crm.models import Contact, Deal
 from tenantry.tenants.lifecycle import export, import_export
 from tests import factories
 from tests.identity.support import flask_cli
@@ -35,6 +35,11 @@ def test_export_import_export_round_trip_equals_the_original(app, app_ctx, tmp_p
         searched = {c.id for q in ("jana1@example.com", "Nováková2") for c, _ in contacts.listing(q=q).items}
         marked = db.session.execute(sa.select(Contact).where(Contact.id.not_in(searched))).scalars().first()
         marked.restricted_at = marked.objected_at = clock.now().replace(microsecond=0)
+        # A lost deal keeps the reason it was lost for, mapped to the copy's own list.
+        lost = next(s for s in stages.ensure_defaults() if s.is_lost)
+        board.move(db.session.execute(sa.select(Deal)).scalars().one(), lost.id)
+        deals.set_lost_reason(db.session.execute(sa.select(Deal)).scalars().one(),
+                              lost_reasons.ensure_defaults()[1].id)
     db.session.commit()
     a_id, b_id = a.id, b.id
     original = _export_bytes(a_id)
@@ -60,6 +65,8 @@ def test_export_import_export_round_trip_equals_the_original(app, app_ctx, tmp_p
     # And the task its due date and time.
     assert [(a["due_on"], a["due_time"]) for a in entity(copy, "activities") if a["due_time"]] == [
         ("2027-01-15", "09:30:00")]
+    (reason,) = [r["name"] for r in entity(copy, "lost_reasons") if r["id"] == entity(copy, "deals")[0]["lost_reason_id"]]
+    assert reason == lost_reasons.DEFAULTS[1]
     # The stages their win probabilities (the defaults differ per stage).
     assert sorted((s["position"], s["name"], s["probability"]) for s in entity(copy, "pipeline_stages")) == [
         (1, "Lead", 10), (2, "Qualified", 25), (3, "Proposal", 50), (4, "Negotiation", 75), (5, "Won", 100),
@@ -83,7 +90,7 @@ def _pair_ids(source, copy) -> dict[str, str]:
         def key(row):
             return tuple(sorted((k, str(v)) for k, v in row.items()
                                 if k not in ("id", "company_id", "contact_id", "deal_id", "stage_id", "owner_id",
-                                              "field_id")))
+                                              "field_id", "lost_reason_id")))
         new_by_key = {key(r): r["id"] for r in entity(copy, name)}
         for row in entity(source, name):
             ids[row["id"]] = new_by_key[key(row)]
