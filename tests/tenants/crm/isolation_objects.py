@@ -3,7 +3,16 @@
 from decimal import Decimal
 
 from tenantry.platform.tenancy import tenant_context
-from tenantry.tenants.crm import activities, companies, contacts, csv_import, custom_fields, deals, stages
+from tenantry.tenants.crm import (
+    activities,
+    companies,
+    contacts,
+    csv_import,
+    custom_fields,
+    deals,
+    lost_reasons,
+    stages,
+)
 
 
 def _company(tenant):
@@ -23,6 +32,11 @@ def _contact(tenant):
 def _stage(tenant):
     with tenant_context(tenant):
         return stages.ensure_defaults()[0].id
+
+
+def _lost_reason(tenant):
+    with tenant_context(tenant):
+        return lost_reasons.ensure_defaults()[0].id
 
 
 def _deal(tenant):
@@ -59,5 +73,6 @@ def _import(tenant):
         return imp.id
 
 
-FACTORIES = {"company_id": _company, "contact_id": _contact, "stage_id": _stage, "deal_id": _deal,
+FACTORIES = {"company_id": _company, "contact_id": _contact, "stage_id": _stage, "reason_id": _lost_reason,
+             "deal_id": _deal,
              "activity_id": _activity, "custom_field_id": _custom_field, "import_id": _import}
