@@ -407,6 +407,12 @@ class ActivityForm(EditForm):
         self.note.data = note or ""
 
 
+class LostReasonForm(Form):
+    """A reason for losing a deal, added or renamed beside the stages (its rules: lost_reasons)."""
+
+    name = StringField("Name", validators=[Length(max=200)])
+
+
 class StageForm(Form):
     name = StringField("Name", validators=[DataRequired(), Length(max=60)])
     outcome = SelectField("Outcome", choices=[("", "Open"), ("won", "Won"), ("lost", "Lost")],

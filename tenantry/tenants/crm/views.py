@@ -814,9 +814,12 @@ def stage_edit(stage_id):
     return _stages_page(422, errors={stage_id: form.errors}, sent={stage_id: form})
 
 
-def _reason_change(change, key, name: str, done: str):
-    """Run a change of the lost reasons; refused, the stages page again with why next to the
-    reason `key` (its id, or "new") and the `name` sent."""
+def _reason_change(change, key, name: str, done: str, form: forms.LostReasonForm | None = None):
+    """Run a change of the lost reasons (the name sent checked by `form` first, when it has
+    one); refused, the stages page again with why next to the reason `key` (its id, or "new")
+    and the `name` sent."""
+    if form is not None and not form.validate_on_submit():
+        return _stages_page(422, reason_error=(key, name, " ".join(e for errs in form.errors.values() for e in errs)))
     try:
         changed = change()  # False only for a rename to the same name
     except lost_reasons.ReasonError as exc:
@@ -830,17 +833,19 @@ def _reason_change(change, key, name: str, done: str):
 @bp.post("/crm/lost-reasons/new")
 @require_role("admin")
 def lost_reason_new():
-    name = request.form.get("name", "")[:200]
-    return _reason_change(lambda: lost_reasons.add(name, actor=current_user), "new", name, "Reason added.")
+    form = forms.LostReasonForm()
+    name = form.name.data or ""
+    return _reason_change(lambda: lost_reasons.add(name, actor=current_user), "new", name, "Reason added.", form)
 
 
 @bp.post("/crm/lost-reasons/<uuid:reason_id>/edit")
 @require_role("admin")
 def lost_reason_edit(reason_id):
     reason = lost_reasons.get(reason_id) or abort(404)
-    name = request.form.get("name", "")[:200]
+    form = forms.LostReasonForm()
+    name = form.name.data or ""
     return _reason_change(lambda: lost_reasons.rename(reason, name, actor=current_user), reason_id, name,
-                          "Reason saved.")
+                          "Reason saved.", form)
 
 
 @bp.post("/crm/lost-reasons/<uuid:reason_id>/delete")

@@ -153,3 +153,15 @@ def test_the_sales_report_counts_the_lost_deals_by_reason(web_app, acme, world):
     assert api.get("/api/v1/reports/sales").get_json()["lost_by_reason"] == [
         {"reason": "Price", "deals": 2, "share": 50}, {"reason": "No budget", "deals": 1, "share": 25},
         {"reason": None, "deals": 1, "share": 25}]
+
+
+@pytest.mark.parametrize("name", ["Price\x00", "Tab\x0bbed", "x" * 201])
+def test_a_name_no_database_or_person_can_use_is_refused_next_to_its_field(web_app, acme, world, name):
+    admin = signed_in(web_app, acme, "admin")
+    for path, field in (("/t/acme/crm/lost-reasons/new", "reason-new"),
+                        (f"/t/acme/crm/lost-reasons/{world['reasons']['Price']}/edit", f"reason-{world['reasons']['Price']}")):
+        refused = admin.post(path, data={"name": name})
+        assert refused.status_code == 422, path
+        assert f'id="{field}-err"' in text(refused)
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        assert [r.name for r in lost_reasons.ordered()] == list(lost_reasons.DEFAULTS)
