@@ -111,7 +111,7 @@ def _check(data: DealData, keeping: uuid.UUID | None = None) -> None:
 
 
 def _is_lost(stage_id: uuid.UUID) -> bool:
-    stage = db.session.get(PipelineStage, stage_id)  # loaded by _check or the caller: no query
+    stage = db.session.get(PipelineStage, stage_id)  # from the identity map when _check or the caller loaded it
     return stage is not None and stage.is_lost
 
 
@@ -184,9 +184,10 @@ def choices() -> list[tuple[str, str]]:
 
 
 def set_column(deal: Deal, column: str, value, *, actor=None, via: str) -> bool:
-    """One of the deal's columns in the clear (stage_id, owner_id; checked by the caller) set to
-    `value`, audited as a change of the deal made `via` the board or a list's bulk change.
-    False when it held `value` already (nothing written)."""
+    """One of the deal's columns in the clear (stage_id, owner_id, lost_reason_id; checked by the
+    caller) set to `value`, audited as a change of the deal made `via` the board, a list's bulk
+    change or the deal page. Leaving a lost stage also clears the reason it was lost for. False
+    when it held `value` already (nothing written)."""
     before = getattr(deal, column)
     if before == value:
         return False
@@ -303,7 +304,8 @@ def close_label(close: str) -> str | None:
 
 def close_conditions(close: str) -> list | None:
     """The conditions of a lists' `close` choice on the workspace's clock: LATE, WON_THIS_MONTH
-    or a CLOSED_IN month (won, lost, or open and expected to close); [] for none chosen, None for one that is not a choice."""
+    or a CLOSED_IN month (won, lost, or open and expected to close); [] for none chosen, None
+    for one that is not a choice."""
     if not close:
         return []
     if close == LATE:
