@@ -10,7 +10,7 @@ from decimal import Decimal
 from flask import jsonify, request
 
 from tenantry.tenants import local_time
-from tenantry.tenants.crm import reports
+from tenantry.tenants.crm import overview, reports
 
 from . import openapi
 from .common import parse_uuid
@@ -22,8 +22,8 @@ def _amounts(values: dict[str, Decimal]) -> dict[str, str]:
     return {currency: f"{value.normalize():f}" for currency, value in values.items()}
 
 
-def _forecast_row(row: reports.ForecastRow, kind: str) -> dict:
-    return {"kind": kind, "month": row.month.strftime("%Y-%m") if row.month else None, "label": row.label,
+def _forecast_row(row: reports.ForecastRow) -> dict:
+    return {"kind": row.kind, "month": row.month.strftime("%Y-%m") if row.month else None, "label": row.label,
             "deals": row.amounts.deals, "values": _amounts(row.amounts.values),
             "weighted": _amounts(row.amounts.weighted)}
 
@@ -40,11 +40,10 @@ def sales_report():
     owner_id = parse_uuid(request.args.get("owner_id"), "owner_id", "members")
     now = local_time.now()
     forecast = reports.forecast(now, owner_id)
-    kinds = ["late", *["month"] * (len(forecast) - 3), "later", "undated"]
     closed = reports.closed_by_month(now, owner_id)
-    total = reports.summed([row.amounts for row in forecast])
+    total = overview.summed([row.amounts for row in forecast])
     return jsonify({"time_zone": now.tzinfo.key, "today": now.date().isoformat(),
-            "forecast": [_forecast_row(row, kind) for row, kind in zip(forecast, kinds, strict=True)],
+            "forecast": [_forecast_row(row) for row in forecast],
             "forecast_total": {"deals": total.deals, "values": _amounts(total.values),
                                "weighted": _amounts(total.weighted)},
             "lost_by_reason": [{"reason": row.reason, "deals": row.deals, "share": row.share}

@@ -51,14 +51,34 @@ def weigh(value: Decimal, probability: int) -> Decimal:
     return value * probability / 100
 
 
-def summed(totals: list[StageTotal], *, weighted: bool = False) -> dict[str, Decimal]:
-    """currency -> the value of these stages together (weighted: what their probabilities
-    count of it, the forecast), in the order of currencies."""
-    result: dict[str, Decimal] = defaultdict(Decimal)
-    for total in totals:
-        for currency, value in (total.weighted if weighted else total.values).items():
-            result[currency] += value
-    return dict(sorted(result.items()))
+@dataclass
+class Amounts:
+    """How many deals, and their value (and weighted value) per currency, never added across
+    currencies."""
+
+    deals: int = 0
+    values: dict[str, Decimal] = field(default_factory=dict)
+    weighted: dict[str, Decimal] = field(default_factory=dict)
+
+    def add(self, currency: str, value: Decimal, probability: int = 100) -> None:
+        self.deals += 1
+        self.values[currency] = self.values.get(currency, Decimal(0)) + value
+        self.weighted[currency] = self.weighted.get(currency, Decimal(0)) + weigh(value, probability)
+
+    def sorted(self) -> Amounts:
+        return Amounts(self.deals, dict(sorted(self.values.items())), dict(sorted(self.weighted.items())))
+
+
+def summed(parts: list) -> Amounts:
+    """These together (Amounts, or StageTotals: the dashboard's pipeline): deals counted, values
+    and weighted values added per currency, in the order of currencies."""
+    total = Amounts()
+    for part in parts:
+        total.deals += part.deals
+        for mine, theirs in ((total.values, part.values), (total.weighted, part.weighted)):
+            for currency, value in theirs.items():
+                mine[currency] = mine.get(currency, Decimal(0)) + value
+    return total.sorted()
 
 
 def due_activities(now: datetime, owner_id: uuid.UUID | None = None) -> tuple[list[Due], int]:

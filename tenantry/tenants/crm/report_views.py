@@ -7,7 +7,7 @@ from flask import render_template, request
 
 from tenantry.tenants import local_time
 
-from . import deals, forms, reports
+from . import deals, forms, overview, reports
 from .views import bp
 
 
@@ -20,4 +20,4 @@ def deal_report():
     return render_template("crm/report.html", owner_id=owner_id, owners=deals.members(), closed=closed,
                            lost=reports.lost_by_reason(now, owner_id),
                            closed_total=reports.totals(closed), forecast=forecast,
-                           forecast_total=reports.summed([row.amounts for row in forecast]), now=now)
+                           forecast_total=overview.summed([row.amounts for row in forecast]), now=now)

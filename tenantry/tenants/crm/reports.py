@@ -20,31 +20,15 @@ from tenantry.platform.db import db
 
 from . import deals, overview
 from .models import Deal, LostReason, PipelineStage
+from .overview import Amounts
 
 CLOSED_MONTHS = 12
 FORECAST_MONTHS = 6
 
 
 @dataclass
-class Amounts:
-    """How many deals, and their value (and weighted value) per currency, never added across
-    currencies."""
-
-    deals: int = 0
-    values: dict[str, Decimal] = field(default_factory=dict)
-    weighted: dict[str, Decimal] = field(default_factory=dict)
-
-    def add(self, currency: str, value: Decimal, probability: int = 100) -> None:
-        self.deals += 1
-        self.values[currency] = self.values.get(currency, Decimal(0)) + value
-        self.weighted[currency] = self.weighted.get(currency, Decimal(0)) + overview.weigh(value, probability)
-
-    def sorted(self) -> Amounts:
-        return Amounts(self.deals, dict(sorted(self.values.items())), dict(sorted(self.weighted.items())))
-
-
-@dataclass
 class ForecastRow:
+    kind: str  # "late" (before this month), "month", "later" or "undated"
     label: str
     month: date | None  # the first day of the month of expected close; None for the other rows
     amounts: Amounts
@@ -98,9 +82,10 @@ def forecast(now: datetime, owner_id: uuid.UUID | None = None, months: int = FOR
             bucket = by_month.get(month_start(expected), later)
         bucket.add(currency, Decimal(value), probability)
     # Short labels: the table must fit a phone's width with its three columns of amounts.
-    return [ForecastRow(f"Before {this_month:%b %Y}", None, late.sorted()),
-            *(ForecastRow(f"{m:%b %Y}", m, by_month[m].sorted()) for m in shown),
-            ForecastRow("Later", None, later.sorted()), ForecastRow("No date", None, undated.sorted())]
+    return [ForecastRow("late", f"Before {this_month:%b %Y}", None, late.sorted()),
+            *(ForecastRow("month", f"{m:%b %Y}", m, by_month[m].sorted()) for m in shown),
+            ForecastRow("later", "Later", None, later.sorted()),
+            ForecastRow("undated", "No date", None, undated.sorted())]
 
 
 def closed_by_month(now: datetime, owner_id: uuid.UUID | None = None, months: int = CLOSED_MONTHS) -> list[ClosedMonth]:
@@ -152,19 +137,8 @@ def lost_by_reason(now: datetime, owner_id: uuid.UUID | None = None, months: int
     return [LostFor(name, count, round(100 * count / total)) for name, count in ranked]
 
 
-def summed(parts: list[Amounts]) -> Amounts:
-    """These together: deals counted, values and weighted values added per currency."""
-    total = Amounts()
-    for part in parts:
-        total.deals += part.deals
-        for mine, theirs in ((total.values, part.values), (total.weighted, part.weighted)):
-            for currency, value in theirs.items():
-                mine[currency] = mine.get(currency, Decimal(0)) + value
-    return total.sorted()
-
-
 def totals(months: list[ClosedMonth]) -> ClosedMonth:
     """All of these months together (the report's last row); its `month` is the earliest."""
-    return ClosedMonth(min(m.month for m in months), summed([m.won for m in months]),
+    return ClosedMonth(min(m.month for m in months), overview.summed([m.won for m in months]),
                        sum(m.lost for m in months), [days for m in months for days in m.days_to_win])
 

@@ -79,12 +79,13 @@ def dashboard_panel() -> dict:
     everyone = request.args.get("due") == "all"  # else only the member's own
     due, due_total = overview.due_activities(now, None if everyone else current_user.id)
     pipeline = overview.open_pipeline()
+    pipeline_total = overview.summed(pipeline)
     _read("activity", [d.activity.id for d in due], listed=True, dashboard=True)
     _read_names(((d.subject, d.subject_id) for d in due), dashboard=True)
     return {"today": today, "due": due, "due_total": due_total, "everyone": everyone,
             "others_due": overview.due_count(today) if not (everyone or due) else 0,
             "reminders": reminders.wanted(current_user.id), "pipeline": pipeline,
-            "pipeline_value": overview.summed(pipeline), "forecast": overview.summed(pipeline, weighted=True),
+            "pipeline_value": pipeline_total.values, "forecast": pipeline_total.weighted,
             "late_deals": overview.late_deals(today), "idle_deals": overview.idle_deals(),
             "month": month, "won": overview.won_total(month),
             "counts": {"contacts": contacts.count(current_tenant.id), "companies": companies.count(current_tenant.id)}}
