@@ -234,3 +234,32 @@ def test_the_table_copies_of_sqlite_keep_the_rows_that_point_at_the_table(databa
                 assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
         owner.dispose()
         assert linked == 2
+
+
+def test_a_migration_that_fails_half_way_leaves_nothing_half_done(database, tmp_path):
+    """0031 creates lost_reasons and then adds a column to deals. With an obstacle to the
+    second step (PostgreSQL: the column is there already; SQLite: the table its copy of deals
+    is built in), it fails; the first step must be undone with it and the version stay at
+    0030, so that once the obstacle is gone the same upgrade runs again. PostgreSQL's DDL is
+    transactional; SQLite's is too, but pysqlite runs it outside a transaction unless told."""
+    instance = tmp_path / "instance"
+    with _own_database(database, tmp_path, "half_way") as (url, owner_url):
+        migrate(url, owner_url, instance, revision="0030")
+        owner, _across = _as_owner(url, owner_url)
+        obstacle = ("ALTER TABLE deals ADD COLUMN lost_reason_id VARCHAR(36)" if owner_url
+                    else "CREATE TABLE _alembic_tmp_deals (id INTEGER)")
+        with owner.begin() as conn:
+            conn.exec_driver_sql(obstacle)
+        with pytest.raises(Exception, match="lost_reason_id|_alembic_tmp_deals"):
+            migrate(url, owner_url, instance)
+        with owner.connect() as conn:
+            tables = set(sa.inspect(conn).get_table_names())
+            version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
+        assert "lost_reasons" not in tables
+        assert version == "0030"
+        with owner.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE deals DROP COLUMN lost_reason_id" if owner_url
+                                 else "DROP TABLE _alembic_tmp_deals")
+        owner.dispose()
+        migrate(url, owner_url, instance)
+        _two_tenants_with_a_deal(url, instance)
