@@ -90,10 +90,16 @@ def deal_list():
     closing = service.close_conditions(request.args.get("close") or "")
     if closing is None:
         raise validation_error({"close": f"One of {', '.join(service.CLOSE_CHOICES)} (the open deals past their "
-                                         "expected close date, or those won this month), or won-YYYY-MM, "
+                                         "expected close date, or those won this month), won-YYYY-MM, "
                                          "lost-YYYY-MM or expected-YYYY-MM (those won or lost in that month, or "
-                                         "open and expected to close in it)."})
+                                         "open and expected to close in it), or won-since-YYYY-MM or "
+                                         "lost-since-YYYY-MM (those won or lost from that month on)."})
     stmt = stmt.where(*closing)
+    losing = service.reason_conditions(request.args.get("lost_reason_id") or "")
+    if losing is None:
+        raise validation_error({"lost_reason_id": f"The id of a lost reason (GET /api/v1/lost-reasons), or "
+                                                  f"{service.NO_REASON}: the lost deals given no reason."})
+    stmt = stmt.where(*losing)
     next_step = request.args.get("next") or ""
     if next_step not in ("", service.IDLE):
         raise validation_error({"next": f"Only {service.IDLE}: the open deals with no open activity."})
@@ -186,12 +192,19 @@ _stage_filter = {"name": "stage_id", "in": "query", "schema": {"type": "string",
 _close_filter = {"name": "close", "in": "query",
                  "schema": {"anyOf": [{"enum": list(service.CLOSE_CHOICES)},
                                       {"type": "string", "pattern": f"^{service.CLOSED_IN.pattern}$",
-                                       "examples": ["won-2027-02", "lost-2027-02", "expected-2027-04"]}]},
+                                       "examples": ["won-2027-02", "lost-2027-02", "expected-2027-04"]},
+                                      {"type": "string", "pattern": f"^{service.CLOSED_SINCE.pattern}$",
+                                       "examples": ["lost-since-2026-03"]}]},
                  "description": "late: only the open deals (in a stage neither won nor lost) whose expected close "
                                 "date has passed; won-this-month: only the deals won (moved to a won stage) in the "
                                 "current month; won-YYYY-MM or lost-YYYY-MM: those won or lost in that month; "
+                                "won-since-YYYY-MM or lost-since-YYYY-MM: those won or lost from that month on; "
                                 "expected-YYYY-MM: the open deals expected to close in that month. Dates are the "
                                 "workspace's, on its clock (GET /api/v1/workspace)."}
+_reason_filter = {"name": "lost_reason_id", "in": "query",
+                  "schema": {"anyOf": [{"type": "string", "format": "uuid"}, {"const": service.NO_REASON}]},
+                  "description": "Only the deals lost for this reason (GET /api/v1/lost-reasons), or, with none, "
+                                 "those lost with no reason given"}
 _next_filter = {"name": "next", "in": "query", "schema": {"const": "none"},
                 "description": "none: only the open deals with no open activity (nothing planned to move them on)"}
 _search = {**openapi.SEARCH_PARAMETER, "description": "Whole words of the title, or the deal's contact or company as "
@@ -202,7 +215,8 @@ openapi.add_paths({
                                  scope="crm:read",
                                  errors=(400, 422),
                                  parameters=[*openapi.LIST_PARAMETERS, _search, _stage_filter,
-                                             openapi.OWNER_PARAMETER, _close_filter, _next_filter],
+                                             openapi.OWNER_PARAMETER, _close_filter, _next_filter,
+                                             _reason_filter],
                                  responses={"200": {"description": "A page", "content": {"application/json": {
                                      "schema": openapi.ref("DealPage")}}}}),
         "post": openapi.operation("Create a deal", scope="crm:write", body="DealInput", errors=(400, 415, 422),

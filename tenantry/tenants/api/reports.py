@@ -46,7 +46,8 @@ def sales_report():
             "forecast": [_forecast_row(row) for row in forecast],
             "forecast_total": {"deals": total.deals, "values": _amounts(total.values),
                                "weighted": _amounts(total.weighted)},
-            "lost_by_reason": [{"reason": row.reason, "deals": row.deals, "share": row.share}
+            "lost_by_reason": [{"reason": row.reason, "reason_id": row.reason_id, "deals": row.deals,
+                                "share": row.share}
                                for row in reports.lost_by_reason(now, owner_id)],
             "closed": [_closed(month) for month in closed],
             "closed_total": _closed(reports.totals(closed), total=True)})
@@ -78,7 +79,10 @@ openapi.add_schemas({
         "lost_by_reason": {"type": "array", "description": "The deals lost in the same months, by the reason given "
                                                            "(most often first; reason null: none given, last)",
                            "items": {"type": "object", "properties": {
-                               "reason": {"type": ["string", "null"]}, "deals": {"type": "integer"},
+                               "reason": {"type": ["string", "null"]},
+                               "reason_id": {"type": ["string", "null"], "format": "uuid",
+                                             "description": "The lost_reason_id of GET /api/v1/deals (none: null)"},
+                               "deals": {"type": "integer"},
                                "share": {"type": "integer", "description": "Per cent of the deals lost"}}}},
         "closed_total": {"type": "object", "properties": {
             "won": {"type": "integer"}, "won_values": _money, "lost": {"type": "integer"}, "win_rate": _rate,

@@ -20,7 +20,7 @@ from .models import Activity, Contact, Deal
 from .views import ACTIVITY_LIST_ARGS, _activity_list, _contact_list, _deal_list, bp, bulk_company_form
 
 _CONTACT_LIST_ARGS = ("q", "company", "tag", "sort", "page")
-_DEAL_LIST_ARGS = ("q", "stage", "owner", "close", "next", "sort", "page")
+_DEAL_LIST_ARGS = ("q", "stage", "owner", "close", "next", "reason", "sort", "page")
 
 
 def _bulk(model, list_args: tuple[str, ...], actions: tuple[str, ...], list_endpoint: str, shown_again, run):

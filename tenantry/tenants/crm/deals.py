@@ -31,6 +31,10 @@ CLOSE_CHOICES = {LATE: "Passed, still open", WON_THIS_MONTH: "Won this month"}
 # month before 2000 or after 2999 is no choice.
 CLOSED_IN = re.compile(r"(won|lost|expected)-([23]\d{3})-(0[1-9]|1[0-2])")
 _MONTH_LABELS = {"won": "Won in", "lost": "Lost in", "expected": "Open, expected to close in"}
+# ... and the deals won or lost from the start of a month on: "lost-since-2026-01" (the report's
+# months together).
+CLOSED_SINCE = re.compile(r"(won|lost)-since-([23]\d{3})-(0[1-9]|1[0-2])")
+NO_REASON = "none"  # the lists' choice of the lost deals given no reason (else a reason's id)
 IDLE = "none"  # the lists' choice of the open deals with no open activity: no next step
 
 
@@ -299,19 +303,26 @@ def close_label(close: str) -> str | None:
     if close in CLOSE_CHOICES:
         return CLOSE_CHOICES[close]
     found = CLOSED_IN.fullmatch(close)
-    return f"{_MONTH_LABELS[found[1]]} {date(int(found[2]), int(found[3]), 1):%B %Y}" if found else None
+    if found is not None:
+        return f"{_MONTH_LABELS[found[1]]} {date(int(found[2]), int(found[3]), 1):%B %Y}"
+    found = CLOSED_SINCE.fullmatch(close)
+    return f"{found[1].capitalize()} since {date(int(found[2]), int(found[3]), 1):%B %Y}" if found else None
 
 
 def close_conditions(close: str) -> list | None:
-    """The conditions of a lists' `close` choice on the workspace's clock: LATE, WON_THIS_MONTH
-    or a CLOSED_IN month (won, lost, or open and expected to close); [] for none chosen, None
-    for one that is not a choice."""
+    """The conditions of a lists' `close` choice on the workspace's clock: LATE, WON_THIS_MONTH,
+    a CLOSED_IN month (won, lost, or open and expected to close) or CLOSED_SINCE the start of
+    a month; [] for none chosen, None for one that is not a choice."""
     if not close:
         return []
     if close == LATE:
         return late(local_time.today())
     if close == WON_THIS_MONTH:
         return won_since(local_time.start_of_month())
+    since = CLOSED_SINCE.fullmatch(close)
+    if since is not None:
+        start = datetime.combine(date(int(since[2]), int(since[3]), 1), time(0), local_time.zone_of())
+        return closed_between(since[1] == "won", start)
     found = CLOSED_IN.fullmatch(close)
     if found is None:
         return None
@@ -322,6 +333,21 @@ def close_conditions(close: str) -> list | None:
     zone = local_time.zone_of()
     return closed_between(found[1] == "won", datetime.combine(first, time(0), zone),
                           datetime.combine(after, time(0), zone))
+
+
+def reason_conditions(reason: str) -> list | None:
+    """The conditions of a lists' `reason` choice: the deals lost for the reason of that id, or
+    lost with none given (NO_REASON); [] for none chosen, None for one that is not a choice. A
+    deal keeps its reason only while it is in a lost stage, so the reason alone says lost."""
+    if not reason:
+        return []
+    if reason == NO_REASON:
+        lost = sa.select(PipelineStage.id).where(PipelineStage.is_lost)
+        return [Deal.stage_id.in_(lost), Deal.lost_reason_id.is_(None)]
+    try:
+        return [Deal.lost_reason_id == uuid.UUID(reason)]
+    except ValueError:
+        return None
 
 
 def idle() -> list:
@@ -349,14 +375,15 @@ def next_steps(deal_ids: list[uuid.UUID], now: datetime) -> dict[uuid.UUID, Next
 
 
 def listing(*, q: str = "", stage_id: uuid.UUID | None = None, owner_id: uuid.UUID | None = None,
-            close: str = "", next_step: str = "", sort: str = "-value", page: int = 1,
+            close: str = "", next_step: str = "", reason: str = "", sort: str = "-value", page: int = 1,
             page_size: int | None = None) -> Page:
     """One page of deals; filters and sorts run in SQL (value and dates are not encrypted), so
     only the page shown is decrypted. Values in different currencies sort by their number.
-    `close`: a choice of close_conditions (one that is none is ignored); `next_step` IDLE: only
-    the open deals with no open activity (idle)."""
+    `close`, `reason`: a choice of close_conditions, reason_conditions (one that is none is
+    ignored); `next_step` IDLE: only the open deals with no open activity (idle)."""
     page_size = page_size or PAGE_SIZE
-    stmt = sa.select(Deal).where(Deal.tenant_id == current_tenant.id, *(close_conditions(close) or []))
+    stmt = sa.select(Deal).where(Deal.tenant_id == current_tenant.id, *(close_conditions(close) or []),
+                                 *(reason_conditions(reason) or []))
     if next_step == IDLE:
         stmt = stmt.where(*idle())
     if q.strip():

@@ -196,7 +196,7 @@ def deal_export():
     return _export("deals", *csv_export.deal_rows(
         q=request.args.get("q", "")[:200], stage_id=_uuid_arg("stage"), owner_id=_uuid_arg("owner"),
         close=request.args.get("close", ""), next_step=request.args.get("next", ""),
-        sort=request.args.get("sort", "-value")))
+        reason=request.args.get("reason", ""), sort=request.args.get("sort", "-value")))
 
 
 @bp.get("/crm/activities/export.csv")

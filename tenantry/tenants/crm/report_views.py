@@ -17,7 +17,9 @@ def deal_report():
     now = local_time.now()
     closed = reports.closed_by_month(now, owner_id)
     forecast = reports.forecast(now, owner_id)
+    closed_total = reports.totals(closed)
     return render_template("crm/report.html", owner_id=owner_id, owners=deals.members(), closed=closed,
-                           lost=reports.lost_by_reason(now, owner_id),
-                           closed_total=reports.totals(closed), forecast=forecast,
+                           lost=reports.lost_by_reason(now, owner_id), no_reason=deals.NO_REASON,
+                           lost_since=f"lost-since-{closed_total.month:%Y-%m}",  # the months of the table
+                           closed_total=closed_total, forecast=forecast,
                            forecast_total=overview.summed([row.amounts for row in forecast]), now=now)

@@ -119,6 +119,7 @@ class LostFor:
     reason: str | None  # None: no reason given
     deals: int
     share: int  # per cent of the deals lost in the time
+    reason_id: uuid.UUID | None = None
 
 
 def lost_by_reason(now: datetime, owner_id: uuid.UUID | None = None, months: int = CLOSED_MONTHS) -> list[LostFor]:
@@ -127,14 +128,14 @@ def lost_by_reason(now: datetime, owner_id: uuid.UUID | None = None, months: int
     since = datetime.combine(month_start(now.date(), -(months - 1)), time(0), now.tzinfo)
     until = datetime.combine(month_start(now.date(), 1), time(0), now.tzinfo)  # the months of closed_by_month
     counts = db.session.execute(_owned(
-        sa.select(LostReason.name, sa.func.count()).select_from(Deal)
+        sa.select(LostReason.id, LostReason.name, sa.func.count()).select_from(Deal)
         .join(PipelineStage, PipelineStage.id == Deal.stage_id)
         .outerjoin(LostReason, LostReason.id == Deal.lost_reason_id)
         .where(PipelineStage.is_lost, Deal.stage_changed_at >= since, Deal.stage_changed_at < until)
-        .group_by(LostReason.name), owner_id)).all()
-    total = sum(count for _, count in counts)
-    ranked = sorted(counts, key=lambda pair: (pair[0] is None, -pair[1], pair[0] or ""))
-    return [LostFor(name, count, round(100 * count / total)) for name, count in ranked]
+        .group_by(LostReason.id, LostReason.name), owner_id)).all()
+    total = sum(count for *_, count in counts)
+    ranked = sorted(counts, key=lambda row: (row.name is None, -row[2], row.name or ""))
+    return [LostFor(name, count, round(100 * count / total), reason_id) for reason_id, name, count in ranked]
 
 
 def totals(months: list[ClosedMonth]) -> ClosedMonth:

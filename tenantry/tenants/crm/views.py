@@ -577,15 +577,20 @@ def _deal_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] 
     """The deal list for the query `args`; with `bulk_errors`, shown again after a refused
     change of the deals `chosen` (their boxes still ticked, the choices `bulk_sent` kept), with
     a 422."""
+    reasons = [(str(r.id), r.name) for r in lost_reasons.ensure_defaults()] + [(deals.NO_REASON, "Not given")]
     pipeline = _stages()
     now = local_time.now()
     q = args.get("q", "")[:200]
     stage_id, owner_id = forms.uuid_or_none(args.get("stage")), forms.uuid_or_none(args.get("owner"))
     close = args.get("close", "") if deals.close_label(args.get("close", "")) else ""
     next_step = deals.IDLE if args.get("next") == deals.IDLE else ""
+    reason = args.get("reason", "") if args.get("reason", "") in dict(reasons) else ""
     sort = args.get("sort", "-value")
-    page = deals.listing(q=q, stage_id=stage_id, owner_id=owner_id, close=close, next_step=next_step, sort=sort,
-                         page=args.get("page", 1, type=int) or 1)
+    page = deals.listing(q=q, stage_id=stage_id, owner_id=owner_id, close=close, next_step=next_step, reason=reason,
+                         sort=sort, page=args.get("page", 1, type=int) or 1)
+    # The list as it is filtered, for what keeps it: the pager, the export and the bulk form.
+    kept = {name: value for name, value in (("q", q), ("stage", stage_id), ("owner", owner_id), ("close", close),
+                                            ("next", next_step), ("reason", reason), ("sort", sort)) if value}
     _read("deal", [d.id for d, _ in page.items], listed=True, search=bool(q.strip()))
     labels = overview.subject_labels([(s, getattr(d, f"{s}_id")) for d, _ in page.items for s in ("contact", "company")
                                       if getattr(d, f"{s}_id") is not None])
@@ -598,7 +603,7 @@ def _deal_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] 
                            close_choices=[*deals.CLOSE_CHOICES.items(),
                                           *([(close, deals.close_label(close))] if close not in deals.CLOSE_CHOICES
                                             and close else [])],
-                           next_step=next_step, sort=sort,
+                           next_step=next_step, reason=reason, reason_choices=reasons, sort=sort, kept=kept,
                            steps=deals.next_steps([d.id for d, _ in page.items], now), labels=labels,
                            today=now.date(),
                            restricted_label=overview.RESTRICTED_LABEL, bulk_errors=bulk_errors or {}, chosen=chosen,
@@ -711,6 +716,7 @@ def _board_page(q: str, owner_id: uuid.UUID | None, move_errors: dict | None = N
     return render_template("crm/board.html", columns=columns, q=q, owner_id=owner_id, owners=deals.members(),
                            labels=labels, restricted_label=overview.RESTRICTED_LABEL, today=now.date(),
                            steps=deals.next_steps([d.id for d in cards], now),
+                           reasons={r.id: r.name for r in lost_reasons.ordered()},
                            move_errors=move_errors or {}), 422 if move_errors else 200
 
 

@@ -1,16 +1,20 @@
 """Why deals are lost: each workspace's own list of reasons (seeded, then added, renamed and
 deleted by admins beside the stages, audited, a bad name refused next to its field, one in use
 not deleted); the reason of a lost deal, given on its page or its form and in the API, kept only
-while the deal is in a lost stage; the sales report's count of lost deals by reason."""
+while the deal is in a lost stage, and shown on the board; the sales report's count of lost
+deals by reason, each leading to its deals; the deal list, its export and the API filtered by
+the reason."""
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 from decimal import Decimal
 
 import pytest
 
+from tenantry.platform import clock
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, tenant_context
 from tenantry.tenants.crm import board, deals, lost_reasons, stages
@@ -73,11 +77,14 @@ def test_a_lost_deal_is_given_its_reason_on_its_page(web_app, acme, world):
     gone, still_open = world["Gone gates"], world["Open offer"]
     page = text(member.get(f"/t/acme/crm/deals/{gone}"))
     assert re.search(r"<dt>Reason lost</dt><dd>Not given", page)
+    assert _board_card(member, gone).count('<p class="board-why">Reason lost: not given</p>') == 1
     competitor = world["reasons"]["Chose a competitor"]
     assert member.post(f"/t/acme/crm/deals/{gone}/lost-reason",
                        data={"lost_reason": str(competitor)}).status_code == 302
     assert _reason_of(web_app, acme, gone) == competitor
     assert re.search(r"<dt>Reason lost</dt><dd>Chose a competitor", text(member.get(f"/t/acme/crm/deals/{gone}")))
+    assert "Reason lost: Chose a competitor" in _board_card(member, gone)
+    assert "Reason lost" not in _board_card(member, still_open)
     event = audit_events(web_app, "crm.deal.updated")[-1]
     assert event["target_id"] == str(gone) and event["details"]["via"] == "deal page"
     # An open deal has no reason, and another workspace's reason is none of this one's.
@@ -95,6 +102,10 @@ def test_a_lost_deal_is_given_its_reason_on_its_page(web_app, acme, world):
                        ).status_code == 302
     assert _reason_of(web_app, acme, gone) is None
     assert audit_events(web_app, "crm.deal.updated")[-1]["details"]["via"] == "board"
+
+
+def _board_card(member, deal_id) -> str:
+    return text(member.get("/t/acme/crm/deals/board")).split(f'id="deal-{deal_id}"', 1)[1].split("</li>", 1)[0]
 
 
 def test_the_deal_form_keeps_a_reason_only_for_a_lost_stage(web_app, acme, world):
@@ -148,11 +159,56 @@ def test_the_sales_report_counts_the_lost_deals_by_reason(web_app, acme, world):
     table = page.split('id="lost"', 1)[1].split("</table>", 1)[0]
     rows = [" ".join(re.sub(r"<[^>]+>", " ", row).split()) for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)][1:]
     assert rows == ["Price 2 50&nbsp;%", "No budget 1 25&nbsp;%", "Not given 1 25&nbsp;%"]
+    # Each count leads to its deals: the list filtered by the reason and the report's months.
+    links = [html.unescape(link) for link in re.findall(r'<a href="([^"]+)" aria-label="\d+ lost, ', table)]
+    assert len(links) == 3
+    listed = [_titles(member.get(link)) for link in links]
+    assert listed == [["A", "B"], ["C"], ["Gone gates"]]
+    assert "Lost since " in text(member.get(links[0]))  # the close choice shown as chosen
     http = web_app.test_client()
     api = Bearer(http, token_for(http, new_client(web_app, acme)))
+    price, budget = (str(world["reasons"][name]) for name in ("Price", "No budget"))
     assert api.get("/api/v1/reports/sales").get_json()["lost_by_reason"] == [
-        {"reason": "Price", "deals": 2, "share": 50}, {"reason": "No budget", "deals": 1, "share": 25},
-        {"reason": None, "deals": 1, "share": 25}]
+        {"reason": "Price", "reason_id": price, "deals": 2, "share": 50},
+        {"reason": "No budget", "reason_id": budget, "deals": 1, "share": 25},
+        {"reason": None, "reason_id": None, "deals": 1, "share": 25}]
+
+
+def _titles(page) -> list[str]:
+    assert page.status_code == 200
+    return sorted(re.findall(r'<a href="/t/acme/crm/deals/[0-9a-f-]{36}">([^<]+)</a>', text(page)))
+
+
+def test_the_deal_list_export_and_api_filter_by_the_reason_lost(web_app, acme, world):
+    member = signed_in(web_app, acme, "member")
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        deal = deals.create(deals.DealData(title="Too dear", value=Decimal("1"), currency="CZK",
+                                           stage_id=world["stages"]["Lost"]))
+        deals.set_lost_reason(deal, world["reasons"]["Price"])
+    price = str(world["reasons"]["Price"])
+    page = member.get(f"/t/acme/crm/deals?reason={price}")
+    assert _titles(page) == ["Too dear"]
+    body = text(page)
+    assert f'<option value="{price}" selected>Price</option>' in body
+    # The export and the bulk form keep the filter (and the pager: test_late_deals).
+    assert f'href="/t/acme/crm/deals/export.csv?reason={price}&amp;sort=-value"' in body
+    assert f'name="list_reason" value="{price}"' in body
+    assert _titles(member.get("/t/acme/crm/deals?reason=none")) == ["Gone gates"]
+    # One that is no choice is no filter.
+    assert _titles(member.get("/t/acme/crm/deals?reason=nonsense")) == ["Gone gates", "Open offer", "Too dear"]
+    exported = member.get(f"/t/acme/crm/deals/export.csv?reason={price}").get_data(as_text=True).splitlines()
+    assert len(exported) == 2 and exported[1].startswith("Too dear,")
+    http = web_app.test_client()
+    api = Bearer(http, token_for(http, new_client(web_app, acme)))
+    titles = lambda answer: sorted(d["title"] for d in answer.get_json()["items"])  # noqa: E731
+    assert titles(api.get(f"/api/v1/deals?lost_reason_id={price}")) == ["Too dear"]
+    assert titles(api.get("/api/v1/deals?lost_reason_id=none")) == ["Gone gates"]
+    assert titles(api.get(f"/api/v1/deals?lost_reason_id={uuid.uuid4()}")) == []
+    refused = api.get("/api/v1/deals?lost_reason_id=price")
+    assert refused.status_code == 422 and "lost_reason_id" in refused.get_json()["error"]["fields"]
+    year_ago = f"lost-since-{clock.now().year - 1}-01"
+    assert titles(api.get(f"/api/v1/deals?close={year_ago}")) == ["Gone gates", "Too dear"]
+    assert api.get("/api/v1/deals?close=lost-since-2026-13").status_code == 422
 
 
 @pytest.mark.parametrize("name", ["Price\x00", "Tab\x0bbed", "x" * 201])
