@@ -121,8 +121,11 @@ def _plain(value: Any) -> Any:
     """A JSON value for comparing and storing; empty means absent (None)."""
     if value is None or value == "" or value == [] or value == {}:
         return None
-    if isinstance(value, uuid.UUID | Decimal):
+    if isinstance(value, uuid.UUID):
         return str(value)
+    if isinstance(value, Decimal):
+        # By value, not by scale: 1000 typed and 1000.000 read back from NUMERIC(18, 3) are no change.
+        return f"{value.normalize():f}"
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, list | tuple):

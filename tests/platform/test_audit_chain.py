@@ -354,3 +354,14 @@ def test_an_event_inserted_with_the_head_and_rolled_back_leaves_no_trace(app, ap
     rows = _chain_rows(str(tenant.id))
     assert [r.action for r in rows[count:]] == ["test.kept", "test.last"]
     assert audit_chain.verify(AuditEvent, str(tenant.id)).ok
+
+
+def test_a_decimal_changes_by_its_value_not_its_scale():
+    """1000 as typed and 1000.000 as NUMERIC(18, 3) gives it back are the same value: no change
+    to record (a deal saved from its form recorded one on every save)."""
+    from decimal import Decimal
+
+    assert audit.diff({"value": Decimal("1000.000")}, {"value": Decimal("1000")}) == {}
+    assert audit.diff({"value": Decimal("1000.000")}, {"value": Decimal("1000.5")}) == {"value": ("1000", "1000.5")}
+    assert audit.diff(None, {"value": Decimal("0.000")}) == {"value": (None, "0")}
+    assert audit.diff(None, {"value": Decimal("1E+3")}) == {"value": (None, "1000")}  # never an exponent
