@@ -8,7 +8,7 @@ from flask import abort, g, jsonify, request
 from tenantry.platform.db import db
 from tenantry.tenants.crm import deal_merge, forms, stages
 from tenantry.tenants.crm import deals as service
-from tenantry.tenants.crm.models import Deal
+from tenantry.tenants.crm.models import Deal, PipelineStage
 
 from . import merging, openapi
 from .common import commit_read, ident, iso, owner_filter, parse_uuid, query_arg, record_read, run_form, text
@@ -18,7 +18,7 @@ from .preconditions import check, tagged
 
 REFS = ("stage", "contact", "company", "owner", "lost_reason")
 FIELDS = {"title": (str, None), "value": (str, int, float, None), "currency": (str, None),
-          "expected_close": (str, None), **{f"{ref}_id": (str, None) for ref in REFS}}
+          "expected_close": (str, None), "probability": (int, None), **{f"{ref}_id": (str, None) for ref in REFS}}
 RENAMES = {ref: f"{ref}_id" for ref in REFS}
 
 
@@ -31,6 +31,9 @@ def to_json(deal: Deal) -> dict:
             "stage_id": ident(deal.stage_id), "expected_close": iso(deal.expected_close),
             "contact_id": ident(deal.contact_id), "company_id": ident(deal.company_id),
             "owner_id": ident(deal.owner_id), "lost_reason_id": ident(deal.lost_reason_id),
+            "probability": deal.probability,
+            # The stage is in the identity map after the first deal of a page in it.
+            "win_probability": service.win_probability(deal, db.session.get(PipelineStage, deal.stage_id)),
             "created_at": iso(deal.created_at), "updated_at": iso(deal.updated_at),
             "stage_changed_at": iso(deal.stage_changed_at)}
 
@@ -44,6 +47,7 @@ def _validate(given: dict, current: dict) -> service.DealData:
     values = {name: text(given[name]) if name in given else current[name] for name in ("title", "currency",
                                                                                       "expected_close")}
     values["value"] = _form_value(given["value"]) if "value" in given else current["value"]
+    values["probability"] = _form_value(given["probability"]) if "probability" in given else current["probability"]
     for ref in REFS:
         values[ref] = text(given[f"{ref}_id"]) if f"{ref}_id" in given else current[ref]
     pipeline = stages.ensure_defaults()
@@ -79,7 +83,8 @@ def _save(write, status: int = 200):
     return answer
 
 
-_EMPTY = {"title": "", "value": "", "currency": "", "expected_close": "", **dict.fromkeys(REFS, "")}
+_EMPTY = {"title": "", "value": "", "currency": "", "expected_close": "", "probability": "",
+          **dict.fromkeys(REFS, "")}
 
 
 @bp.get("/deals")
@@ -142,6 +147,7 @@ def deal_update(deal_id):
     given = json_body(FIELDS)
     current = {"title": deal.reveal("title"), "value": _amount(deal), "currency": deal.currency,
                "expected_close": iso(deal.expected_close) or "",
+               "probability": str(deal.probability) if deal.probability is not None else "",
                **{ref: ident(getattr(deal, f"{ref}_id")) or "" for ref in REFS}}
     data = _validate(given, current)
     return _save(lambda: service.update(deal, data, actor=g.api_client))
@@ -175,6 +181,9 @@ _input = {
     "contact_id": _id, "company_id": _id, "owner_id": {**_id, "description": "A member's user id"},
     "lost_reason_id": {**_id, "description": "Why a lost deal was lost: one of GET /api/v1/lost-reasons; only in a "
                                              "lost stage (a deal moved out of one loses it)"},
+    "probability": {"type": ["integer", "null"], "minimum": 0, "maximum": 100,
+                    "description": "This deal's own chance of being won, in per cent, over its stage's "
+                                   "(null: the stage's). It counts while the deal is open"},
 }
 openapi.add_schemas({
     "DealInput": {"type": "object", "additionalProperties": False, "properties": _input,
@@ -182,6 +191,9 @@ openapi.add_schemas({
     "Deal": {"type": "object", "properties": {
         "id": {"type": "string", "format": "uuid"}, **_input, "value": {"type": "string"},
         "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
+        "win_probability": {"type": "integer", "readOnly": True,
+                            "description": "What the weighted forecast counts, in per cent: the deal's own "
+                                           "probability, else its stage's; 100 when won, 0 when lost"},
         "stage_changed_at": {"type": "string", "format": "date-time", "readOnly": True,
                              "description": "When the deal entered its stage: for a won or lost deal, when it closed"}}},
     "DealPage": openapi.page_schema("Deal"),

@@ -68,7 +68,7 @@ openapi.add_schemas({
                          "kind": {"enum": ["late", "month", "later", "undated"]},
                          "month": {"anyOf": [_month, {"type": "null"}]}, "label": {"type": "string"},
                          "deals": {"type": "integer"}, "values": _money,
-                         "weighted": {**_money, "description": "Each value times its stage's win probability"}}}},
+                         "weighted": {**_money, "description": "Each value times its win probability (the deal's own, else its stage's)"}}}},
         "forecast_total": {"type": "object", "properties": {"deals": {"type": "integer"}, "values": _money,
                                                              "weighted": _money}},
         "closed": {"type": "array", "description": "This month and the eleven before it, newest first; a deal "

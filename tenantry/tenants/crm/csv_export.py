@@ -73,14 +73,15 @@ def deal_rows(*, q: str = "", stage_id, owner_id, close: str = "", next_step: st
               sort: str):
     page = deals.listing(q=q, stage_id=stage_id, owner_id=owner_id, close=close, next_step=next_step, reason=reason,
                          sort=sort, page=1, page_size=ALL)
-    stage_names = {s.id: s.name for s in stages.ensure_defaults()}
+    pipeline = {s.id: s for s in stages.ensure_defaults()}
     owners = dict(deals.members())
     people = _names(Contact, [d.contact_id for d, _ in page.items], _contact_name)
     firms = _names(Company, [d.company_id for d, _ in page.items], _company_name)
     reasons = {r.id: r.name for r in lost_reasons.ordered()}
-    header = ["Title", "Value", "Currency", "Stage", "Expected close date", "Contact", "Company", "Owner",
-              "Lost reason"]
-    rows = [[title, f"{deal.value.normalize():f}", deal.currency, stage_names.get(deal.stage_id, ""),
+    header = ["Title", "Value", "Currency", "Stage", "Win probability (%)", "Expected close date", "Contact",
+              "Company", "Owner", "Lost reason"]
+    rows = [[title, f"{deal.value.normalize():f}", deal.currency, pipeline[deal.stage_id].name,
+             deals.win_probability(deal, pipeline[deal.stage_id]),
              deal.expected_close, people.get(deal.contact_id, ""), firms.get(deal.company_id, ""),
              owners.get(str(deal.owner_id), "") if deal.owner_id else "", reasons.get(deal.lost_reason_id, "")]
             for deal, title in page.items]

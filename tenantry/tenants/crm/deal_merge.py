@@ -47,8 +47,9 @@ def merged_data(keep: Deal, keep_title: str, other: Deal) -> DealData:
                     expected_close=keep.expected_close or other.expected_close,
                     contact_id=keep.contact_id or other.contact_id, company_id=keep.company_id or other.company_id,
                     owner_id=keep.owner_id or other.owner_id,
-                    # the kept deal's stage stays, and with it its reason (the other's was for its own stage)
-                    lost_reason_id=keep.lost_reason_id)
+                    # the kept deal's stage stays, and with it its reason and its chance (the other's
+                    # were for its own stage)
+                    lost_reason_id=keep.lost_reason_id, probability=keep.probability)
 
 
 def merge(keep: Deal, other: Deal, *, actor=None, keep_version: int | None = None,

@@ -57,6 +57,7 @@ class DealData:
     company_id: uuid.UUID | None = None
     owner_id: uuid.UUID | None = None
     lost_reason_id: uuid.UUID | None = None  # kept only while the stage is a lost one
+    probability: int | None = None  # the deal's own win probability (per cent); None: its stage's
 
 
 def get(deal_id: uuid.UUID) -> Deal | None:
@@ -141,10 +142,26 @@ def _write(deal: Deal, data: DealData, *, new: bool = False) -> None:
     deal.expected_close, deal.contact_id, deal.company_id = data.expected_close, data.contact_id, data.company_id
     deal.owner_id = data.owner_id
     deal.lost_reason_id = data.lost_reason_id if lost else None
+    deal.probability = data.probability
     deal.updated_at = now
     # An existing deal's UPDATE is autoflushed by replace()'s DELETE: its row lock comes before
     # its digests', the order index_builds.rebuild takes them in.
     search.replace(DEAL, deal.id, index_pairs(data.title, fields.TenantCipher(deal.tenant_id)), new=new)
+
+
+def win_probability(deal: Deal, stage: PipelineStage) -> int:
+    """The per cent of the deal's value its forecast counts: an open deal's own where it has
+    one, else its stage's; a won deal's 100 and a lost one's 0 (their stages', whatever the
+    deal's own: the outcome is certain)."""
+    if stage.is_won or stage.is_lost or deal.probability is None:
+        return stage.probability
+    return deal.probability
+
+
+def win_probability_sql() -> sa.ColumnElement[int]:
+    """win_probability in SQL, over deals joined to their stages."""
+    return sa.case((sa.or_(PipelineStage.is_won, PipelineStage.is_lost), PipelineStage.probability),
+                   else_=sa.func.coalesce(Deal.probability, PipelineStage.probability))
 
 
 def index_pairs(title: str | None, cipher: fields.TenantCipher) -> set[tuple[str, str]]:

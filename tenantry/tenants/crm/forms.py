@@ -312,6 +312,7 @@ class DealForm(EditForm):
     company = RecordField("Company")
     owner = SelectField("Owner", validators=[Optional()])
     lost_reason = SelectField("Reason lost", validators=[Optional()])
+    probability = StringField("Win probability (%)", validators=[Length(max=10)])  # blank: the stage's
 
     def __init__(self, *args, stage_choices=(), contact_choices=(), company_choices=(), owner_choices=(),
                  lost_reason_choices=(), **kwargs):
@@ -323,6 +324,7 @@ class DealForm(EditForm):
         self.lost_reason.choices = [("", "— not given —"), *lost_reason_choices]
         self._value: Decimal | None = None
         self._close = None
+        self._percent: int | None = None
 
     def validate_currency(self, field):
         code = (field.data or "").strip().upper()
@@ -352,13 +354,19 @@ class DealForm(EditForm):
     def validate_expected_close(self, field):
         self._close = iso_date(field.data)
 
+    def validate_probability(self, field):
+        self._percent = percent(field.data) if (field.data or "").strip() else None
+        if (field.data or "").strip() and self._percent is None:
+            raise ValidationError("Give a whole per cent from 0 to 100, or leave it blank for the stage's.")
+
     def data_for_service(self):
         from .deals import DealData
 
         return DealData(title=self.title.data.strip(), value=self._value, currency=self.currency.data,
                         stage_id=uuid.UUID(self.stage.data), expected_close=self._close,
                         contact_id=optional_uuid(self.contact.data), company_id=optional_uuid(self.company.data),
-                        owner_id=optional_uuid(self.owner.data), lost_reason_id=optional_uuid(self.lost_reason.data))
+                        owner_id=optional_uuid(self.owner.data), lost_reason_id=optional_uuid(self.lost_reason.data),
+                        probability=self._percent)
 
     def fill_from(self, deal, title: str) -> None:
         self.based_on(deal)
@@ -368,6 +376,7 @@ class DealForm(EditForm):
         for name in ("contact", "company", "owner", "lost_reason"):
             value = getattr(deal, f"{name}_id")
             getattr(self, name).data = str(value) if value else ""
+        self.probability.data = str(deal.probability) if deal.probability is not None else ""
 
 
 class ActivityForm(EditForm):
@@ -413,21 +422,26 @@ class LostReasonForm(Form):
     name = StringField("Name", validators=[Length(max=200)])
 
 
+def percent(text: str | None) -> int | None:
+    """A whole per cent from 0 to 100 as typed ("40", "40 %", "40%"); None for anything else.
+    Text, not IntegerField, so that "55 %" or "abc" gets our message rather than WTForms'."""
+    value = (text or "").strip().removesuffix("%").strip()
+    return int(value) if re.fullmatch(r"\d{1,3}", value) and int(value) <= 100 else None
+
+
 class StageForm(Form):
     name = StringField("Name", validators=[DataRequired(), Length(max=60)])
     outcome = SelectField("Outcome", choices=[("", "Open"), ("won", "Won"), ("lost", "Lost")],
                           validators=[Optional()])
-    # Text, not IntegerField, so that "55 %" or "abc" gets our message rather than WTForms'.
-    probability = StringField("Win probability (%)", validators=[Length(max=10)])
+    probability = StringField("Win probability (%)", validators=[Length(max=10)])  # forms.percent
 
     def validate_probability(self, field):
         self.percent = None
         if self.outcome.data in ("won", "lost"):
             return  # certain: the stage takes 100 or 0 (stages._probability)
-        value = (field.data or "").strip().removesuffix("%").strip()
-        if not re.fullmatch(r"\d{1,3}", value) or int(value) > 100:
+        self.percent = percent(field.data)
+        if self.percent is None:
             raise ValidationError(stages.PROBABILITY_NEEDED)
-        self.percent = int(value)
 
     def service_kwargs(self) -> dict:
         return {"name": self.name.data.strip(), "won": self.outcome.data == "won",

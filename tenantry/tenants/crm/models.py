@@ -295,7 +295,7 @@ class Deal(Sealed, TenantScoped, db.Model):
     # The title often names a person ("Renewal for Jana Nováková"), so it is ciphertext.
     ENCRYPTED = ("title",)
     TRACKED = ("value", "currency", "stage_id", "expected_close", "contact_id", "company_id", "owner_id",
-               "lost_reason_id")
+               "lost_reason_id", "probability")
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     title: Mapped[bytes] = mapped_column(sa.LargeBinary)
@@ -317,6 +317,10 @@ class Deal(Sealed, TenantScoped, db.Model):
     # Why a lost deal was lost (the workspace's LostReason); none until someone says, and none
     # for a deal that is not in a lost stage (deals.py clears it when the deal leaves one).
     lost_reason_id: Mapped[uuid.UUID | None]
+    # The seller's own estimate, in per cent, that this deal is won, over its stage's (None: the
+    # stage's). It counts only while the deal is open: a won deal counts 100 and a lost one 0
+    # (deals.win_probability), and it is kept for when a closed deal is opened again.
+    probability: Mapped[int | None] = mapped_column(sa.SmallInteger)
     version: Mapped[int] = mapped_column(server_default="1")  # as Company.version
     __mapper_args__ = {"version_id_col": version}
 
@@ -329,6 +333,7 @@ class Deal(Sealed, TenantScoped, db.Model):
         sa.ForeignKeyConstraint(["tenant_id", "company_id"], ["companies.tenant_id", "companies.id"]),
         sa.ForeignKeyConstraint(["tenant_id", "lost_reason_id"], ["lost_reasons.tenant_id", "lost_reasons.id"]),
         sa.CheckConstraint("value >= 0", name="value_not_negative"),
+        sa.CheckConstraint("probability between 0 and 100", name="probability_range"),
         sa.Index("ix_deals_tenant_stage", "tenant_id", "stage_id"),
         sa.Index("ix_deals_tenant_contact", "tenant_id", "contact_id"),
         sa.Index("ix_deals_tenant_company", "tenant_id", "company_id"),

@@ -15,7 +15,7 @@ from markupsafe import Markup
 from tenantry.platform.db import db
 
 from . import activities, contacts, deals, overdue, stages
-from .models import Activity, Company, Contact, Deal
+from .models import Activity, Company, Contact, Deal, PipelineStage
 
 DUE_WITHIN = timedelta(days=7)
 SHOWN = 10
@@ -38,11 +38,9 @@ class StageTotal:
     # currency -> sum; values in different currencies are never added together
     values: dict[str, Decimal] = field(default_factory=dict)
     probability: int = 100  # the stage's, in per cent
-
-    @property
-    def weighted(self) -> dict[str, Decimal]:
-        """currency -> the share of the sum the stage's probability counts."""
-        return {currency: weigh(value, self.probability) for currency, value in self.values.items()}
+    # currency -> the share of the sum the deals' win probabilities count (deals.win_probability:
+    # the stage's, or a deal's own)
+    weighted: dict[str, Decimal] = field(default_factory=dict)
 
 
 def weigh(value: Decimal, probability: int) -> Decimal:
@@ -177,15 +175,19 @@ def open_pipeline() -> list[StageTotal]:
 
 
 def stage_totals(of_stages: list, *conditions) -> dict[uuid.UUID, StageTotal]:
-    """How many deals each of these stages holds and their value per currency, counting only
-    the deals that meet `conditions` (value and currency are in the clear: summed in SQL)."""
+    """How many deals each of these stages holds, their value and weighted value per currency,
+    counting only the deals that meet `conditions` (value, currency and probabilities are in
+    the clear: summed in SQL, exactly)."""
     totals = {s.id: StageTotal(s.name, probability=s.probability) for s in of_stages}
     rows = db.session.execute(
-        sa.select(Deal.stage_id, Deal.currency, sa.func.count(), sa.func.sum(Deal.value))
+        sa.select(Deal.stage_id, Deal.currency, sa.func.count(), sa.func.sum(Deal.value),
+                  sa.func.sum(Deal.value * deals.win_probability_sql()))
+        .join(PipelineStage, PipelineStage.id == Deal.stage_id)
         .where(Deal.stage_id.in_(list(totals)), *conditions).group_by(Deal.stage_id, Deal.currency)
         .order_by(Deal.currency)) if totals else []
-    for stage_id, currency, count, value in rows:
+    for stage_id, currency, count, value, weighted in rows:
         total = totals[stage_id]
         total.deals += count
         total.values[currency] = Decimal(value or 0)
+        total.weighted[currency] = Decimal(weighted or 0) / 100
     return totals

@@ -1,5 +1,5 @@
 """The sales report: what the open pipeline is expected to bring in, month by month of the
-deals' expected close dates (weighted by their stages' win probability), and what was won and
+deals' expected close dates (weighted by their win probabilities), and what was won and
 lost in each of the last months, with the win rate and how long a won deal took.
 
 Everything comes from columns in the clear (value, currency, dates, stage): nothing is
@@ -65,13 +65,14 @@ def _owned(stmt: sa.Select, owner_id: uuid.UUID | None) -> sa.Select:
 def forecast(now: datetime, owner_id: uuid.UUID | None = None, months: int = FORECAST_MONTHS) -> list[ForecastRow]:
     """The open deals (of `owner_id`, or anyone's) by the month of their expected close date:
     those expected before this month (late), this month and the `months` - 1 after it, later,
-    and those with no date; each with its value and what its stage's probability counts of it."""
+    and those with no date; each with its value and what its win probability counts of it
+    (deals.win_probability: its own, or its stage's)."""
     this_month = month_start(now.date())
     shown = [month_start(this_month, i) for i in range(months)]
     late, later, undated = Amounts(), Amounts(), Amounts()
     by_month = {m: Amounts() for m in shown}
     rows = db.session.execute(_owned(
-        sa.select(Deal.expected_close, Deal.currency, Deal.value, PipelineStage.probability)
+        sa.select(Deal.expected_close, Deal.currency, Deal.value, deals.win_probability_sql())
         .join(PipelineStage, PipelineStage.id == Deal.stage_id).where(deals.open_condition()), owner_id))
     for expected, currency, value, probability in rows:
         if expected is None:

@@ -627,6 +627,7 @@ def deal_show(deal_id, activity_form=None, move_error: str | None = None, reason
     reasons = lost_reasons.ensure_defaults() if stage is not None and stage.is_lost else []
     return render_template("crm/deal.html", deal=deal, title=deal.reveal("title"), pipeline=pipeline,
                            stage=stage, move_error=move_error, reasons=reasons, reason_error=reason_error,
+                           chance=deals.win_probability(deal, stage) if stage is not None else None,
                            reason=next((r.name for r in reasons if r.id == deal.lost_reason_id), None),
                            contact=contact, contact_named=named,
                            contact_name=contacts.display_name(contact.plain()) if named else overview.RESTRICTED_LABEL,
@@ -635,7 +636,8 @@ def deal_show(deal_id, activity_form=None, move_error: str | None = None, reason
 
 
 def _deal_form(deal=None):
-    form = forms.DealForm(stage_choices=[(str(s.id), s.name) for s in _stages()],
+    pipeline = _stages()
+    form = forms.DealForm(stage_choices=[(str(s.id), s.name) for s in pipeline],
                           owner_choices=deals.assignable(deal.owner_id if deal is not None else None),
                           lost_reason_choices=[(str(r.id), r.name) for r in lost_reasons.ensure_defaults()])
     if request.method == "GET":
@@ -674,7 +676,10 @@ def _deal_form(deal=None):
     _read("contact", pickers.shown_ids(form.contact), listed=True, form=True)
     _read("company", pickers.shown_ids(form.company), listed=True, form=True)
     status = 409 if conflict else 422 if form.errors else 200
-    return render_template("crm/deal_form.html", form=form, deal=deal, conflict=conflict), status
+    # Which stage the form will send is not known while it is filled in: the hint names each.
+    stage_chances = ", ".join(f"{s.name} {s.probability}\u00a0%" for s in pipeline if not (s.is_won or s.is_lost))
+    return render_template("crm/deal_form.html", form=form, deal=deal, conflict=conflict,
+                           stage_chances=stage_chances), status
 
 
 @bp.route("/crm/deals/new", methods=["GET", "POST"])

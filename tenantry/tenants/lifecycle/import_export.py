@@ -255,7 +255,9 @@ def _deal(w: _Writer, r: dict, owner) -> dict:
             "updated_at": _when(r["updated_at"]),
             # An export made before deals recorded it: their last change, as the migration did.
             "stage_changed_at": _when(r.get("stage_changed_at") or r["updated_at"]),
-            "lost_reason_id": w.mapped(r.get("lost_reason_id")), **w.seal(Deal, new, r)}
+            "lost_reason_id": w.mapped(r.get("lost_reason_id")),
+            "probability": r.get("probability"),  # an export made before deals had one: the stage's
+            **w.seal(Deal, new, r)}
 
 
 def _activity(w: _Writer, r: dict, owner) -> dict:

@@ -40,7 +40,7 @@ def _pair(web_app, tenant) -> dict:
         glass = companies.create(companies.CompanyData(name="Sklárna Bor", country="CZ"))
         db.session.flush()
         keep = deals.create(deals.DealData(title="Okna pro showroom", value=Decimal("125000"), currency="CZK",
-                                           stage_id=qualified.id))
+                                           stage_id=qualified.id, probability=60))
         other = deals.create(deals.DealData(title="Okna showroom", value=Decimal("90000"), currency="CZK",
                                             stage_id=lead.id, expected_close=date(2027, 3, 31), contact_id=jana.id,
                                             company_id=glass.id, owner_id=olga.id))
@@ -80,6 +80,7 @@ def test_a_deal_is_merged_with_one_chosen_on_its_page(web_app, acme, pair):
                                                                       pair["qualified"])
         assert (kept.contact_id, kept.company_id, kept.owner_id) == (pair["jana"], pair["glass"], pair["olga"])
         assert kept.expected_close == date(2027, 3, 31)
+        assert kept.probability == 60  # its own chance stays with its stage
         assert db.session.get(Activity, pair["call"]).deal_id == kept.id
     with in_app(web_app, commit=False), all_tenants():
         event = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "crm.deal.merged")).one()

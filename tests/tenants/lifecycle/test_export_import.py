@@ -40,6 +40,8 @@ def test_export_import_export_round_trip_equals_the_original(app, app_ctx, tmp_p
         board.move(db.session.execute(sa.select(Deal)).scalars().one(), lost.id)
         deals.set_lost_reason(db.session.execute(sa.select(Deal)).scalars().one(),
                               lost_reasons.ensure_defaults()[1].id)
+        # And its own win probability, for when it is opened again.
+        db.session.execute(sa.select(Deal)).scalars().one().probability = 35
     db.session.commit()
     a_id, b_id = a.id, b.id
     original = _export_bytes(a_id)
@@ -67,6 +69,7 @@ def test_export_import_export_round_trip_equals_the_original(app, app_ctx, tmp_p
         ("2027-01-15", "09:30:00")]
     (reason,) = [r["name"] for r in entity(copy, "lost_reasons") if r["id"] == entity(copy, "deals")[0]["lost_reason_id"]]
     assert reason == lost_reasons.DEFAULTS[1]
+    assert entity(copy, "deals")[0]["probability"] == 35
     # The stages their win probabilities (the defaults differ per stage).
     assert sorted((s["position"], s["name"], s["probability"]) for s in entity(copy, "pipeline_stages")) == [
         (1, "Lead", 10), (2, "Qualified", 25), (3, "Proposal", 50), (4, "Negotiation", 75), (5, "Won", 100),

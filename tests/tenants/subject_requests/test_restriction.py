@@ -88,7 +88,7 @@ def test_a_restricted_contact_is_kept_but_hidden_unchangeable_and_unexported_unt
     assert "Called Jana about the renewal" not in member.get("/t/acme/crm/activities/export.csv").get_data(
         as_text=True)
     deals_csv = member.get("/t/acme/crm/deals/export.csv").get_data(as_text=True)
-    assert "Renewal 2026,1000,EUR,Lead,,,," in deals_csv  # the deal, without the restricted contact's name
+    assert "Renewal 2026,1000,EUR,Lead,10,,,," in deals_csv  # the deal, without the restricted contact's name
     full = _archive_contacts(web_app, acme)
     assert full[str(seeded.jana)]["restricted_at"] and full[str(seeded.jana)]["first_name"] == "Jana"
     assert full[str(seeded.colleague)]["restricted_at"] is None
