@@ -49,6 +49,10 @@ def sales_report():
             "lost_by_reason": [{"reason": row.reason, "reason_id": row.reason_id, "deals": row.deals,
                                 "share": row.share}
                                for row in reports.lost_by_reason(now, owner_id)],
+            "by_owner": [{"owner_id": row.owner_id, "open": row.open.deals, "open_values": _amounts(row.open.values),
+                          "weighted": _amounts(row.open.weighted), "won": row.won.deals,
+                          "won_values": _amounts(row.won.values), "lost": row.lost, "win_rate": row.win_rate}
+                         for row in reports.by_owner(now)] if owner_id is None else [],
             "closed": [_closed(month) for month in closed],
             "closed_total": _closed(reports.totals(closed), total=True)})
 
@@ -84,6 +88,13 @@ openapi.add_schemas({
                                              "description": "The lost_reason_id of GET /api/v1/deals (none: null)"},
                                "deals": {"type": "integer"},
                                "share": {"type": "integer", "description": "Per cent of the deals lost"}}}},
+        "by_owner": {"type": "array", "description": "Without owner_id: each owner's open deals and the deals they won "
+                                                     "and lost in the months of closed (owner_id null: no one's, last); "
+                                                     "with it, empty",
+                     "items": {"type": "object", "properties": {
+                         "owner_id": {"type": ["string", "null"], "format": "uuid"}, "open": {"type": "integer"},
+                         "open_values": _money, "weighted": _money, "won": {"type": "integer"}, "won_values": _money,
+                         "lost": {"type": "integer"}, "win_rate": _rate}}},
         "closed_total": {"type": "object", "properties": {
             "won": {"type": "integer"}, "won_values": _money, "lost": {"type": "integer"}, "win_rate": _rate,
             "average_days_to_win": _days}}}},

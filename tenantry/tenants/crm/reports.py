@@ -1,6 +1,7 @@
 """The sales report: what the open pipeline is expected to bring in, month by month of the
 deals' expected close dates (weighted by their win probabilities), and what was won and
-lost in each of the last months, with the win rate and how long a won deal took.
+lost in each of the last months, with the win rate and how long a won deal took; why deals
+were lost; and each owner's share of it all.
 
 Everything comes from columns in the clear (value, currency, dates, stage): nothing is
 decrypted, and no personal data is shown, so it records no read. Months are the workspace's
@@ -44,12 +45,31 @@ class ClosedMonth:
     @property
     def win_rate(self) -> int | None:
         """Per cent of the deals closed in the month that were won; None when none closed."""
-        closed = self.won.deals + self.lost
-        return round(100 * self.won.deals / closed) if closed else None
+        return _rate(self.won.deals, self.lost)
 
     @property
     def average_days_to_win(self) -> int | None:
         return round(sum(self.days_to_win) / len(self.days_to_win)) if self.days_to_win else None
+
+
+@dataclass
+class OwnerRow:
+    """One owner's deals (owner_id None: those of no one): the open ones with their weighted
+    value, and those won and lost in the report's months."""
+
+    owner_id: uuid.UUID | None
+    open: Amounts = field(default_factory=Amounts)
+    won: Amounts = field(default_factory=Amounts)
+    lost: int = 0
+
+    @property
+    def win_rate(self) -> int | None:
+        return _rate(self.won.deals, self.lost)
+
+
+def _rate(won: int, lost: int) -> int | None:
+    closed = won + lost
+    return round(100 * won / closed) if closed else None
 
 
 def month_start(day: date, months: int = 0) -> date:
@@ -113,6 +133,38 @@ def closed_by_month(now: datetime, owner_id: uuid.UUID | None = None, months: in
     for month in result.values():
         month.won = month.won.sorted()
     return list(result.values())
+
+
+def by_owner(now: datetime, months: int = CLOSED_MONTHS) -> list[OwnerRow]:
+    """Each owner's deals (those of anyone who has some), by owner id; no one's last. Closed
+    ones count in the months of closed_by_month, as there."""
+    since = datetime.combine(month_start(now.date(), -(months - 1)), time(0), now.tzinfo)
+    until = datetime.combine(month_start(now.date(), 1), time(0), now.tzinfo)
+    rows: dict[uuid.UUID | None, OwnerRow] = {}
+    for owner_id, currency, count, value, weighted in db.session.execute(
+            sa.select(Deal.owner_id, Deal.currency, sa.func.count(), sa.func.sum(Deal.value),
+                      sa.func.sum(Deal.value * deals.win_probability_sql()))
+            .join(PipelineStage, PipelineStage.id == Deal.stage_id).where(deals.open_condition())
+            .group_by(Deal.owner_id, Deal.currency)):
+        row = rows.setdefault(owner_id, OwnerRow(owner_id))
+        row.open.deals += count
+        row.open.values[currency] = Decimal(value)
+        row.open.weighted[currency] = Decimal(weighted) / 100
+    for owner_id, won, currency, count, value in db.session.execute(
+            sa.select(Deal.owner_id, PipelineStage.is_won, Deal.currency, sa.func.count(), sa.func.sum(Deal.value))
+            .join(PipelineStage, PipelineStage.id == Deal.stage_id)
+            .where(sa.or_(PipelineStage.is_won, PipelineStage.is_lost), Deal.stage_changed_at >= since,
+                   Deal.stage_changed_at < until)
+            .group_by(Deal.owner_id, PipelineStage.is_won, Deal.currency)):
+        row = rows.setdefault(owner_id, OwnerRow(owner_id))
+        if won:
+            row.won.deals += count
+            row.won.values[currency] = Decimal(value)
+        else:
+            row.lost += count
+    for row in rows.values():
+        row.open, row.won = row.open.sorted(), row.won.sorted()
+    return sorted(rows.values(), key=lambda row: (row.owner_id is None, str(row.owner_id)))
 
 
 @dataclass

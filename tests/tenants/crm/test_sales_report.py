@@ -183,3 +183,30 @@ def test_the_api_gives_the_same_report_with_exact_amounts(web_app, acme, world):
     assert audit_events(web_app, "crm.deal.listed") == []
     schema = http.get("/api/v1/openapi.json").get_json()
     assert "/api/v1/reports/sales" in schema["paths"] and "SalesReport" in schema["components"]["schemas"]
+
+
+def test_by_owner_each_owner_s_open_won_and_lost_deals_lead_to_them(web_app, acme, world):
+    member = signed_in(web_app, acme, "member")
+    page = text(member.get("/t/acme/crm/deals/report"))
+    rows = _rows(page, "owners")
+    olga = next(name for name in rows if name != "Nobody")
+    assert rows == {olga: "1 250,000.50 CZK 125,000.25 CZK 1 999.00 CZK 0 100 %",
+                    "Nobody": "5 505,100.00 CZK 1,200.00 EUR 245,310.00 CZK 300.00 EUR 1 12,000.00 EUR 1 50 %"}
+    assert list(rows) == [olga, "Nobody"]  # no one's last
+    table = page.split('id="owners"', 1)[1].split("</table>", 1)[0]
+    links = dict(re.findall(r'<a href="([^"]+)" aria-label="[^"]*(the report of their deals|the board|: the deals)"',
+                            table))
+    assert len(links) == 3  # Olga's name, her open deals, her win; nothing of no one's
+    won = next(href for href in links if "close=won-since" in href)
+    assert "Won since April 2026" in text(member.get(won.replace("&amp;", "&")))
+    # One owner's report is that owner's: no table of owners.
+    assert 'id="owners"' not in text(member.get("/t/acme/crm/deals/report",
+                                                 query_string={"owner": str(world["olga"].id)}))
+    http = web_app.test_client()
+    api = Bearer(http, token_for(http, new_client(web_app, acme, scopes="crm:read")))
+    assert api.get("/api/v1/reports/sales").get_json()["by_owner"] == [
+        {"owner_id": str(world["olga"].id), "open": 1, "open_values": {"CZK": "250000.5"},
+         "weighted": {"CZK": "125000.25"}, "won": 1, "won_values": {"CZK": "999"}, "lost": 0, "win_rate": 100},
+        {"owner_id": None, "open": 5, "open_values": {"CZK": "505100", "EUR": "1200"},
+         "weighted": {"CZK": "245310", "EUR": "300"}, "won": 1, "won_values": {"EUR": "12000"}, "lost": 1,
+         "win_rate": 50}]
