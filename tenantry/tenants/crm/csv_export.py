@@ -69,10 +69,10 @@ def company_rows(*, q: str, has_contacts: str, sort: str):
     return COMPANY_HEADERS, rows, [c.id for c, _p, _n in page.items]
 
 
-def deal_rows(*, q: str = "", stage_id, owner_id, close: str = "", next_step: str = "", reason: str = "",
-              sort: str):
-    page = deals.listing(q=q, stage_id=stage_id, owner_id=owner_id, close=close, next_step=next_step, reason=reason,
-                         sort=sort, page=1, page_size=ALL)
+def deal_rows(*, q: str = "", stage_id, owner_id, unowned: bool = False, close: str = "", next_step: str = "",
+              reason: str = "", sort: str):
+    page = deals.listing(q=q, stage_id=stage_id, owner_id=owner_id, unowned=unowned, close=close,
+                         next_step=next_step, reason=reason, sort=sort, page=1, page_size=ALL)
     pipeline = {s.id: s for s in stages.ensure_defaults()}
     owners = dict(deals.members())
     people = _names(Contact, [d.contact_id for d, _ in page.items], _contact_name)

@@ -392,12 +392,13 @@ def next_steps(deal_ids: list[uuid.UUID], now: datetime) -> dict[uuid.UUID, Next
 
 
 def listing(*, q: str = "", stage_id: uuid.UUID | None = None, owner_id: uuid.UUID | None = None,
-            close: str = "", next_step: str = "", reason: str = "", sort: str = "-value", page: int = 1,
-            page_size: int | None = None) -> Page:
+            unowned: bool = False, close: str = "", next_step: str = "", reason: str = "", sort: str = "-value",
+            page: int = 1, page_size: int | None = None) -> Page:
     """One page of deals; filters and sorts run in SQL (value and dates are not encrypted), so
     only the page shown is decrypted. Values in different currencies sort by their number.
-    `close`, `reason`: a choice of close_conditions, reason_conditions (one that is none is
-    ignored); `next_step` IDLE: only the open deals with no open activity (idle)."""
+    `unowned`: only the deals of no one. `close`, `reason`: a choice of close_conditions,
+    reason_conditions (one that is none is ignored); `next_step` IDLE: only the open deals with
+    no open activity (idle)."""
     page_size = page_size or PAGE_SIZE
     stmt = sa.select(Deal).where(Deal.tenant_id == current_tenant.id, *(close_conditions(close) or []),
                                  *(reason_conditions(reason) or []))
@@ -409,6 +410,8 @@ def listing(*, q: str = "", stage_id: uuid.UUID | None = None, owner_id: uuid.UU
         stmt = stmt.where(Deal.stage_id == stage_id)
     if owner_id is not None:
         stmt = stmt.where(Deal.owner_id == owner_id)
+    elif unowned:
+        stmt = stmt.where(Deal.owner_id.is_(None))
     total = db.session.execute(sa.select(sa.func.count()).select_from(stmt.subquery())).scalar_one()
     pages = max(1, -(-total // page_size))
     page = min(max(1, page), pages)

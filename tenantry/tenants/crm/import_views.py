@@ -23,7 +23,7 @@ from tenantry.platform.forms import Form
 from tenantry.platform.tenancy import current_tenant
 from tenantry.platform.web import require_role, tenant_blueprint
 
-from . import contacts, csv_export, csv_import, custom_fields, forms
+from . import bulk, contacts, csv_export, csv_import, custom_fields, forms
 from .models import COMPANY, CONTACT
 
 bp = tenant_blueprint("crm_io", __name__)
@@ -195,6 +195,7 @@ def company_export():
 def deal_export():
     return _export("deals", *csv_export.deal_rows(
         q=request.args.get("q", "")[:200], stage_id=_uuid_arg("stage"), owner_id=_uuid_arg("owner"),
+        unowned=request.args.get("owner") == bulk.NOBODY,
         close=request.args.get("close", ""), next_step=request.args.get("next", ""),
         reason=request.args.get("reason", ""), sort=request.args.get("sort", "-value")))
 

@@ -7,7 +7,7 @@ from flask import render_template, request
 
 from tenantry.tenants import local_time
 
-from . import deals, forms, overview, reports
+from . import bulk, deals, forms, overview, reports
 from .views import bp
 
 
@@ -25,7 +25,7 @@ def deal_report():
         row.owner_id is None, names.get(str(row.owner_id), "\uffff").lower())) if owner_id is None else []
     return render_template("crm/report.html", owner_id=owner_id, owners=owners, closed=closed,
                            lost=reports.lost_by_reason(now, owner_id), no_reason=deals.NO_REASON,
-                           by_owner=by_owner, owner_names=names,
+                           by_owner=by_owner, owner_names=names, nobody=bulk.NOBODY,
                            # the months of the tables, together
                            won_since=f"won-since-{closed_total.month:%Y-%m}",
                            lost_since=f"lost-since-{closed_total.month:%Y-%m}",

@@ -582,14 +582,16 @@ def _deal_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] 
     now = local_time.now()
     q = args.get("q", "")[:200]
     stage_id, owner_id = forms.uuid_or_none(args.get("stage")), forms.uuid_or_none(args.get("owner"))
+    unowned = args.get("owner") == bulk.NOBODY
     close = args.get("close", "") if deals.close_label(args.get("close", "")) else ""
     next_step = deals.IDLE if args.get("next") == deals.IDLE else ""
     reason = args.get("reason", "") if args.get("reason", "") in dict(reasons) else ""
     sort = args.get("sort", "-value")
-    page = deals.listing(q=q, stage_id=stage_id, owner_id=owner_id, close=close, next_step=next_step, reason=reason,
-                         sort=sort, page=args.get("page", 1, type=int) or 1)
+    page = deals.listing(q=q, stage_id=stage_id, owner_id=owner_id, unowned=unowned, close=close,
+                         next_step=next_step, reason=reason, sort=sort, page=args.get("page", 1, type=int) or 1)
+    owner = bulk.NOBODY if unowned else owner_id
     # The list as it is filtered, for what keeps it: the pager, the export and the bulk form.
-    kept = {name: value for name, value in (("q", q), ("stage", stage_id), ("owner", owner_id), ("close", close),
+    kept = {name: value for name, value in (("q", q), ("stage", stage_id), ("owner", owner), ("close", close),
                                             ("next", next_step), ("reason", reason), ("sort", sort)) if value}
     _read("deal", [d.id for d, _ in page.items], listed=True, search=bool(q.strip()))
     labels = overview.subject_labels([(s, getattr(d, f"{s}_id")) for d, _ in page.items for s in ("contact", "company")
@@ -599,7 +601,7 @@ def _deal_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] 
     return render_template("crm/deals.html", page=page, q=q, stage_choices=[(s.id, s.name) for s in pipeline],
                            stage_names={s.id: s for s in pipeline},
                            owners=deals.members(rows), assignable=deals.assignable(rows=rows), stage_id=stage_id,
-                           owner_id=owner_id, close=close,
+                           owner_id=owner_id, owner=owner, close=close,
                            close_choices=[*deals.CLOSE_CHOICES.items(),
                                           *([(close, deals.close_label(close))] if close not in deals.CLOSE_CHOICES
                                             and close else [])],

@@ -148,6 +148,14 @@ def test_deals_filter_by_owner_and_paginate(web_app, member, acme):
     assert ">D00<" in first and ">D24<" in first and ">D25<" not in first and ">D26<" in second
     mine = text(member.get("/t/acme/crm/deals", query_string={"owner": str(owner), "sort": "value"}))
     assert re.findall(r">(D\d\d)</a>", mine) == ["D00", "D01", "D02"]
+    # No one's: the other 24; the export and the bulk form keep the choice (as the pager: test_late_deals).
+    nobody = text(member.get("/t/acme/crm/deals", query_string={"owner": "nobody", "sort": "value"}))
+    assert re.findall(r">(D\d\d)</a>", nobody)[:2] == ["D03", "D04"] and "24 deals" in nobody
+    assert '<option value="nobody" selected>Nobody</option>' in nobody
+    assert 'href="/t/acme/crm/deals/export.csv?owner=nobody&amp;sort=value"' in nobody
+    assert '<input type="hidden" name="list_owner" value="nobody">' in nobody
+    exported = member.get("/t/acme/crm/deals/export.csv", query_string={"owner": "nobody"}).get_data(as_text=True)
+    assert len(exported.splitlines()) == 1 + 24
 
 
 def test_admins_add_rename_reorder_and_delete_only_unused_stages(web_app, admin, acme):

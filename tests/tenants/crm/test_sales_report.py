@@ -196,9 +196,13 @@ def test_by_owner_each_owner_s_open_won_and_lost_deals_lead_to_them(web_app, acm
     table = page.split('id="owners"', 1)[1].split("</table>", 1)[0]
     links = dict(re.findall(r'<a href="([^"]+)" aria-label="[^"]*(the report of their deals|the board|: the deals)"',
                             table))
-    assert len(links) == 3  # Olga's name, her open deals, her win; nothing of no one's
-    won = next(href for href in links if "close=won-since" in href)
+    # Olga's name, her open deals (the board) and her win; no one's win and loss (the list).
+    assert len(links) == 5
+    won = next(href for href in links if "close=won-since" in href and str(world["olga"].id) in href)
     assert "Won since April 2026" in text(member.get(won.replace("&amp;", "&")))
+    nobody_lost = next(href for href in links if "close=lost-since" in href)
+    assert "owner=nobody" in nobody_lost
+    assert _titles(member.get(nobody_lost.replace("&amp;", "&"))) == ["February loss"]
     # One owner's report is that owner's: no table of owners.
     assert 'id="owners"' not in text(member.get("/t/acme/crm/deals/report",
                                                  query_string={"owner": str(world["olga"].id)}))
@@ -210,3 +214,8 @@ def test_by_owner_each_owner_s_open_won_and_lost_deals_lead_to_them(web_app, acm
         {"owner_id": None, "open": 5, "open_values": {"CZK": "505100", "EUR": "1200"},
          "weighted": {"CZK": "245310", "EUR": "300"}, "won": 1, "won_values": {"EUR": "12000"}, "lost": 1,
          "win_rate": 50}]
+
+
+def _titles(page) -> list[str]:
+    assert page.status_code == 200
+    return sorted(re.findall(r'<a href="/t/acme/crm/deals/[0-9a-f-]{36}">([^<]+)</a>', text(page)))
