@@ -35,9 +35,10 @@ class Column:
         return self.total.deals - len(self.cards)
 
 
-def columns(*, q: str = "", owner_id: uuid.UUID | None = None, per_stage: int | None = None) -> list[Column]:
+def columns(*, q: str = "", owner_id: uuid.UUID | None = None, unowned: bool = False,
+            per_stage: int | None = None) -> list[Column]:
     """Every stage in the tenant's order, with the deals `q` finds (all when empty) of `owner_id`
-    (anyone's when None)."""
+    (anyone's when None), or of no one (`unowned`)."""
     pipeline = stages.ordered()
     per_stage = per_stage or CARDS_PER_STAGE
     conditions = [Deal.tenant_id == current_tenant.id]
@@ -45,6 +46,8 @@ def columns(*, q: str = "", owner_id: uuid.UUID | None = None, per_stage: int | 
         conditions.append(deals.matching(q))
     if owner_id is not None:
         conditions.append(Deal.owner_id == owner_id)
+    elif unowned:
+        conditions.append(Deal.owner_id.is_(None))
     totals = overview.stage_totals(pipeline, *conditions)
     place = sa.func.row_number().over(partition_by=Deal.stage_id,
                                       order_by=(Deal.value.desc(), Deal.created_at.desc(), Deal.id)).label("place")

@@ -708,19 +708,23 @@ def deal_delete(deal_id):
 
 @bp.get("/crm/deals/board")
 def deal_board():
-    return _board_page(request.args.get("q", "")[:200], _uuid_arg("owner"))
+    return _board_page(request.args.get("q", "")[:200], request.args.get("owner", ""))
 
 
-def _board_page(q: str, owner_id: uuid.UUID | None, move_errors: dict | None = None):
+def _board_page(q: str, owner: str, move_errors: dict | None = None):
+    """The board of the deals `q` finds of `owner`: a member's id, bulk.NOBODY or anyone's."""
     _stages()
     now = local_time.now()
-    columns = board.columns(q=q, owner_id=owner_id)
+    owner_id, unowned = forms.uuid_or_none(owner), owner == bulk.NOBODY
+    owner = bulk.NOBODY if unowned else str(owner_id or "")
+    columns = board.columns(q=q, owner_id=owner_id, unowned=unowned)
     cards = [deal for column in columns for deal, _ in column.cards]
     _read("deal", [d.id for d in cards], listed=True, board=True, search=bool(q.strip()))
     labels = overview.subject_labels([(s, getattr(d, f"{s}_id")) for d in cards for s in ("contact", "company")
                                       if getattr(d, f"{s}_id") is not None])
     _read_names(labels, board=True)
-    return render_template("crm/board.html", columns=columns, q=q, owner_id=owner_id, owners=deals.members(),
+    return render_template("crm/board.html", columns=columns, q=q, owner_id=owner_id, owner=owner,
+                           owners=deals.members(), nobody=bulk.NOBODY,
                            labels=labels, restricted_label=overview.RESTRICTED_LABEL, today=now.date(),
                            steps=deals.next_steps([d.id for d in cards], now),
                            reasons={r.id: r.name for r in lost_reasons.ordered()},
@@ -734,14 +738,14 @@ def deal_move(deal_id):
     as board_q and board_owner, so the move returns to the board it was made on."""
     deal = deals.get(deal_id) or abort(404)
     back = {name: request.form.get(f"board_{name}", "")[:200] for name in ("q", "owner")}
-    stage_id, owner_id = forms.uuid_or_none(request.form.get("stage")), forms.uuid_or_none(back["owner"])
+    stage_id = forms.uuid_or_none(request.form.get("stage"))
     try:
         moved = board.move(deal, stage_id, actor=current_user)
     except deals.Refused as exc:
         db.session.rollback()
         if request.form.get("back") == "deal":
             return deal_show(deal.id, move_error=str(exc)), 422
-        return _board_page(back["q"], owner_id, move_errors={deal.id: str(exc)})
+        return _board_page(back["q"], back["owner"], move_errors={deal.id: str(exc)})
     db.session.commit()
     stage = stages.get(stage_id)
     title = deal.reveal("title")

@@ -103,6 +103,16 @@ def test_search_and_owner_narrow_the_cards_and_the_sums(web_app, member, acme):
     assert f"/t/acme/crm/deals?owner={owner.id}" in mine
     assert f"/t/acme/crm/deals/board?owner={owner.id}" in text(member.get(f"/t/acme/crm/deals?owner={owner.id}"))
     assert f'name="board_owner" value="{owner.id}"' in mine
+    # No one's: the rest, and a move keeps the choice.
+    nobody = text(member.get("/t/acme/crm/deals/board", query_string={"owner": "nobody"}))
+    assert "Okna pro showroom" not in _titles(nobody) and len(_titles(nobody)) == len(_titles(text(
+        member.get("/t/acme/crm/deals/board")))) - 1
+    assert '<option value="nobody" selected>Nobody</option>' in nobody
+    assert 'name="board_owner" value="nobody"' in nobody and "/t/acme/crm/deals?owner=nobody" in nobody
+    moved = member.post(f"/t/acme/crm/deals/{ids['fence']}/stage",
+                        data={"stage": str(ids["stages"]["Qualified"]), "board_owner": "nobody"})
+    assert moved.status_code == 302
+    assert moved.headers["Location"].endswith(f"/crm/deals/board?owner=nobody#stage-{ids['stages']['Qualified']}")
 
 
 def test_a_full_column_links_to_the_rest_in_the_list(web_app, member, acme, monkeypatch):
