@@ -224,7 +224,10 @@ def _move_row(table: sa.Table, rid: sa.Column, columns: list[EncryptedColumn], t
             table.update()
             .where(table.c.tenant_id == tenant_id, rid == row[0],
                    *(table.c[column] == old for column, (old, _new) in values.items()))
-            .values({column: new for column, (_old, new) in values.items()})
+            # The same values under another key: no change, so no column stamped on each
+            # change (onupdate) is stamped by this one.
+            .values({c.name: c for c in table.c if c.onupdate is not None}
+                    | {column: new for column, (_old, new) in values.items()})
         ).rowcount
         if moved:
             return len(values)

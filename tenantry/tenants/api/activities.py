@@ -15,6 +15,9 @@ from tenantry.tenants.crm.models import Activity
 
 from . import openapi
 from .common import (
+    CHANGED_AT,
+    CHANGED_SINCE_PARAMETER,
+    changed_since,
     commit_read,
     ident,
     iso,
@@ -44,7 +47,7 @@ def to_json(activity: Activity) -> dict:
             "done_at": iso(activity.done_at), "note": or_null(activity.reveal("note")),
             "owner_id": ident(activity.owner_id),
             **{f"{s}_id": ident(getattr(activity, f"{s}_id")) for s in SUBJECTS},
-            "created_at": iso(activity.created_at)}
+            "created_at": iso(activity.created_at), "changed_at": iso(activity.changed_at)}
 
 
 def _data(given: dict, current: dict) -> service.ActivityData:
@@ -102,7 +105,7 @@ def activity_list():
     if state not in listed.STATES:
         raise validation_error({"state": f"One of {', '.join(listed.STATES)}."})
     stmt = sa.select(Activity).where(service.usable(), *listed.in_state(state, local_time.now()),
-                                     *owner_filter(Activity.owner_id))
+                                     *owner_filter(Activity.owner_id), *changed_since(Activity.changed_at))
     if q:
         stmt = stmt.where(service.matching(q))
     for subject in SUBJECTS:
@@ -194,7 +197,8 @@ openapi.add_schemas({
     "Activity": {"type": "object", "properties": {
         "id": {"type": "string", "format": "uuid"}, **_input,
         "done_at": {"type": ["string", "null"], "format": "date-time"},
-        "created_at": {"type": "string", "format": "date-time"}}},
+        "created_at": {"type": "string", "format": "date-time",
+        "changed_at": {"type": "string", "format": "date-time", "readOnly": True, "description": CHANGED_AT}}}},
     "ActivityPage": openapi.page_schema("Activity"),
 })
 _one = [openapi.id_parameter("activity_id")]
@@ -210,7 +214,7 @@ openapi.add_paths({
     "/api/v1/activities": {
         "get": openapi.operation("List activities (oldest first), optionally of one subject, state or owner",
                                  scope="crm:read", errors=(400, 422),
-                                 parameters=[*openapi.LIST_PARAMETERS, _search, *_filters, _state,
+                                 parameters=[*openapi.LIST_PARAMETERS, CHANGED_SINCE_PARAMETER, _search, *_filters, _state,
                                              openapi.OWNER_PARAMETER],
                                  responses={"200": {"description": "A page", "content": {"application/json": {
                                      "schema": openapi.ref("ActivityPage")}}}}),

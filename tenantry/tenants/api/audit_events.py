@@ -11,7 +11,7 @@ touched) and the outcome; never values. Reading the trail is itself audited (`au
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC
 
 from flask import abort, g, jsonify, request
 
@@ -23,7 +23,7 @@ from tenantry.tenants import audit_trail, local_time
 from tenantry.tenants.audit_trail import FilterError, Filters
 
 from . import openapi
-from .common import iso
+from .common import instant, iso
 from .core import bp, require_scope
 from .errors import ApiError
 from .pagination import _encode, _serializer, parse_cursor, parse_limit
@@ -31,7 +31,6 @@ from .pagination import _encode, _serializer, parse_cursor, parse_limit
 CURSOR_NAME = "audit-events"
 PARAMETERS = frozenset({"limit", "cursor", "actor", "record_type", "record_id", "action", "since", "until"})
 ACTION = re.compile(r"^[a-z0-9_.:-]{1,64}$")
-EARLIEST, LATEST = date(2000, 1, 1), date(9998, 12, 31)
 
 
 def to_json(event: AuditEvent) -> dict:
@@ -44,27 +43,6 @@ def to_json(event: AuditEvent) -> dict:
         "fields_changed": audit_trail.fields_of(event),
         "records_read": audit_trail.read_ids(event),
     }
-
-
-def _instant(name: str, raw: str, zone) -> datetime:
-    """The UTC instant of a since/until value: a day YYYY-MM-DD in the workspace's
-    time zone (as the pages take it), or a date-time with its offset."""
-    try:
-        if len(raw) == 10:
-            day = date.fromisoformat(raw)
-            if not EARLIEST <= day <= LATEST:
-                raise FilterError(name, f"Choose a day after {EARLIEST.isoformat()}.")
-            start, end = audit_trail.day_range(day, day, zone)
-            return start if name == "since" else end
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError as exc:
-        raise FilterError(name, "Give a day as YYYY-MM-DD or a date-time with its offset, "
-                                "e.g. 2026-05-01T08:00:00Z.") from exc
-    if moment.tzinfo is None:
-        raise FilterError(name, "Give the date-time with its offset, e.g. 2026-05-01T08:00:00Z.")
-    if not EARLIEST <= moment.date() <= LATEST:
-        raise FilterError(name, f"Choose a time after {EARLIEST.isoformat()}.")
-    return moment.astimezone(UTC)
 
 
 def _filters() -> Filters:
@@ -92,7 +70,7 @@ def _filters() -> Filters:
         raw = (args.get(name) or "").strip()
         if raw:
             try:
-                moment = _instant(name, raw, zone)
+                moment = instant(name, raw, zone, end=name == "until")
             except FilterError as exc:
                 errors[exc.field] = str(exc)
                 continue

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from flask import g, request
@@ -12,6 +12,8 @@ from werkzeug.datastructures import MultiDict
 from tenantry.platform import audit
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import current_tenant
+from tenantry.tenants import audit_trail, local_time
+from tenantry.tenants.audit_trail import FilterError
 
 from .core import validation_error
 from .errors import ApiError
@@ -69,6 +71,55 @@ def owner_filter(column) -> list:
         return [column == uuid.UUID(raw)]
     except ValueError as exc:
         raise validation_error({"owner_id": 'A member\'s id, or "none" for what is assigned to no one.'}) from exc
+
+
+EARLIEST, LATEST = date(2000, 1, 1), date(9998, 12, 31)
+
+
+def instant(name: str, raw: str, zone, *, end: bool = False) -> datetime:
+    """The UTC instant of a time filter: a day YYYY-MM-DD in the workspace's time zone (as the
+    pages take it: its start, or with `end` the start of the next), or a date-time with its
+    offset. FilterError(name, ...) when it is neither."""
+    try:
+        if len(raw) == 10:
+            day = date.fromisoformat(raw)
+            if not EARLIEST <= day <= LATEST:
+                raise FilterError(name, f"Choose a day after {EARLIEST.isoformat()}.")
+            start, stop = audit_trail.day_range(day, day, zone)
+            return stop if end else start
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError as exc:
+        raise FilterError(name, "Give a day as YYYY-MM-DD or a date-time with its offset, "
+                                "e.g. 2026-05-01T08:00:00Z.") from exc
+    if moment.tzinfo is None:
+        raise FilterError(name, "Give the date-time with its offset, e.g. 2026-05-01T08:00:00Z.")
+    if not EARLIEST <= moment.date() <= LATEST:
+        raise FilterError(name, f"Choose a time after {EARLIEST.isoformat()}.")
+    return moment.astimezone(UTC)
+
+
+def changed_since(column) -> list:
+    """The list's condition of `?changed_since=` on `column` (a record's changed_at): what
+    changed at or after it, for an integration's incremental sync; [] when not given."""
+    raw = (request.args.get("changed_since") or "").strip()
+    if not raw:
+        return []
+    try:
+        return [column >= instant("changed_since", raw, local_time.zone_of(current_tenant))]
+    except FilterError as exc:
+        raise validation_error({exc.field: str(exc)}) from exc
+
+
+CHANGED_AT = ("When anything about it last changed: an edit (as updated_at), and also a retention rule's "
+              "anonymising or a restriction, which leave updated_at as it was. What changed_since goes by.")
+CHANGED_SINCE_PARAMETER = {
+    "name": "changed_since", "in": "query", "schema": {"type": "string"},
+    "description": "Only what changed at or after this time (its changed_at): a date-time with its offset, e.g. "
+                   "2026-05-01T08:00:00Z, or a day YYYY-MM-DD in the workspace's time zone. For an incremental "
+                   "sync: note the time before the first page, and give it next time. A change includes a "
+                   "retention rule's anonymising and a restriction; what was deleted is in the audit trail "
+                   "(GET /api/v1/audit-events?action=crm.contact.deleted&since=..., scope audit:read).",
+}
 
 
 def query_arg() -> str:

@@ -12,7 +12,18 @@ from tenantry.tenants.crm import company_merge, forms, search
 from tenantry.tenants.crm.models import COMPANY, Company
 
 from . import duplicate_check, merging, openapi
-from .common import commit_read, iso, or_null, query_arg, record_read, run_form, text
+from .common import (
+    CHANGED_AT,
+    CHANGED_SINCE_PARAMETER,
+    changed_since,
+    commit_read,
+    iso,
+    or_null,
+    query_arg,
+    record_read,
+    run_form,
+    text,
+)
 from .core import bp, json_body, require_scope
 from .pagination import paginate
 from .preconditions import check, tagged
@@ -24,7 +35,8 @@ FIELDS = {name: (str, None) for name in (*TEXT, "country")}
 def to_json(company: Company, plain: dict | None = None) -> dict:
     plain = plain if plain is not None else company.plain()
     return {"id": str(company.id), "country": company.country, **{name: or_null(plain[name]) for name in TEXT},
-            "created_at": iso(company.created_at), "updated_at": iso(company.updated_at)}
+            "created_at": iso(company.created_at), "updated_at": iso(company.updated_at),
+            "changed_at": iso(company.changed_at)}
 
 
 def _validate(given: dict, current: dict) -> service.CompanyData:
@@ -37,7 +49,7 @@ def _validate(given: dict, current: dict) -> service.CompanyData:
 @require_scope("crm:read")
 def company_list():
     q = query_arg()
-    stmt = sa.select(Company)
+    stmt = sa.select(Company).where(*changed_since(Company.changed_at))
     if q:
         stmt = stmt.where(Company.id.in_(search.matching(COMPANY, q)))
     rows, cursor = paginate(stmt, keys=(Company.created_at, Company.id), name="companies")
@@ -110,7 +122,8 @@ openapi.add_schemas({
                      "description": "name is required on create."},
     "Company": {"type": "object", "properties": {
         "id": {"type": "string", "format": "uuid"}, **_input,
-        "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}},
+        "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time",
+        "changed_at": {"type": "string", "format": "date-time", "readOnly": True, "description": CHANGED_AT}}}},
     "CompanyPage": openapi.page_schema("Company"),
 })
 _one = [openapi.id_parameter("company_id")]
@@ -119,7 +132,7 @@ openapi.add_paths({
     "/api/v1/companies": {
         "get": openapi.operation(
             "List companies (oldest first), optionally searched", scope="crm:read", errors=(400,),
-            parameters=[*openapi.LIST_PARAMETERS, openapi.SEARCH_PARAMETER],
+            parameters=[*openapi.LIST_PARAMETERS, CHANGED_SINCE_PARAMETER, openapi.SEARCH_PARAMETER],
             responses={"200": {"description": "A page", "content": {"application/json": {
                 "schema": openapi.ref("CompanyPage")}}}}),
         "post": openapi.operation("Create a company", scope="crm:write", body="CompanyInput",

@@ -12,7 +12,19 @@ from tenantry.tenants.crm import contacts as service
 from tenantry.tenants.crm.models import Contact
 
 from . import duplicate_check, merging, openapi
-from .common import commit_read, ident, iso, parse_uuid, query_arg, record_read, run_form, text
+from .common import (
+    CHANGED_AT,
+    CHANGED_SINCE_PARAMETER,
+    changed_since,
+    commit_read,
+    ident,
+    iso,
+    parse_uuid,
+    query_arg,
+    record_read,
+    run_form,
+    text,
+)
 from .core import bp, json_body, require_scope
 from .errors import ApiError
 from .pagination import paginate_rows
@@ -27,15 +39,16 @@ FIELDS = {"first_name": (S, N), "last_name": (S, N), "email": (S, N), "emails": 
 def to_json(contact: Contact, plain: dict | None = None) -> dict:
     company_id = contact.company_id
     return _body(str(contact.id), str(company_id) if company_id is not None else None, contact.created_at,
-                 contact.updated_at, contact.plain() if plain is None else plain)
+                 contact.updated_at, contact.changed_at, contact.plain() if plain is None else plain)
 
 
 def _row_json(row: tuple, reader: fields.Reader) -> dict:
     """to_json of a contact_reads row."""
-    return _body(row[0], row[1], row[2], row[3], Contact.plain_of(reader, row[0], row[contact_reads.SEALED_FROM:]))
+    return _body(row[0], row[1], row[2], row[3], row[6],
+                 Contact.plain_of(reader, row[0], row[contact_reads.SEALED_FROM:]))
 
 
-def _body(contact_id: str, company_id: str | None, created_at, updated_at, plain: dict) -> dict:
+def _body(contact_id: str, company_id: str | None, created_at, updated_at, changed_at, plain: dict) -> dict:
     emails, phones = plain["emails"], plain["phones"]
     return {
         "id": contact_id, "first_name": plain["first_name"] or None, "last_name": plain["last_name"] or None,
@@ -43,7 +56,7 @@ def _body(contact_id: str, company_id: str | None, created_at, updated_at, plain
         "phone": phones[0] if phones else None, "phones": phones,
         "address": plain["address"] or None, "company_id": company_id,
         "position": plain["position"] or None, "notes": plain["notes"] or None, "tags": plain["tags"],
-        "created_at": iso(created_at), "updated_at": iso(updated_at),
+        "created_at": iso(created_at), "updated_at": iso(updated_at), "changed_at": iso(changed_at),
     }
 
 
@@ -95,7 +108,7 @@ def contact_list():
     q = query_arg()
     # Never restricted contacts [DSR-restrict]; a list is bulk processing, so not those who
     # objected either [DSR-object] (one by id still answers). contact_reads adds both.
-    conditions = []
+    conditions = changed_since(Contact.changed_at)
     company_id = request.args.get("company_id")
     if company_id:
         conditions.append(Contact.company_id == parse_uuid(company_id, "company_id", "companies"))
@@ -187,7 +200,8 @@ openapi.add_schemas({
                      "description": "A first name or a surname is required."},
     "Contact": {"type": "object", "properties": {
         "id": {"type": "string", "format": "uuid"}, **_input,
-        "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}},
+        "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time",
+        "changed_at": {"type": "string", "format": "date-time", "readOnly": True, "description": CHANGED_AT}}}},
     "ContactPage": openapi.page_schema("Contact"),
 })
 _one = [openapi.id_parameter("contact_id")]
@@ -199,7 +213,7 @@ openapi.add_paths({
         "get": openapi.operation(
             "List contacts (oldest first), optionally searched; restricted contacts and those who objected "
             "are left out", scope="crm:read", errors=(400, 422),
-            parameters=[*openapi.LIST_PARAMETERS, openapi.SEARCH_PARAMETER, _company_filter, _tag_filter],
+            parameters=[*openapi.LIST_PARAMETERS, CHANGED_SINCE_PARAMETER, openapi.SEARCH_PARAMETER, _company_filter, _tag_filter],
             responses={"200": {"description": "A page", "content": {"application/json": {
                 "schema": openapi.ref("ContactPage")}}}}),
         "post": openapi.operation(

@@ -11,7 +11,20 @@ from tenantry.tenants.crm import deals as service
 from tenantry.tenants.crm.models import Deal, PipelineStage
 
 from . import merging, openapi
-from .common import commit_read, ident, iso, owner_filter, parse_uuid, query_arg, record_read, run_form, text
+from .common import (
+    CHANGED_AT,
+    CHANGED_SINCE_PARAMETER,
+    changed_since,
+    commit_read,
+    ident,
+    iso,
+    owner_filter,
+    parse_uuid,
+    query_arg,
+    record_read,
+    run_form,
+    text,
+)
 from .core import bp, json_body, require_scope, validation_error
 from .pagination import paginate
 from .preconditions import check, tagged
@@ -35,7 +48,7 @@ def to_json(deal: Deal) -> dict:
             # The stage is in the identity map after the first deal of a page in it.
             "win_probability": service.win_probability(deal, db.session.get(PipelineStage, deal.stage_id)),
             "created_at": iso(deal.created_at), "updated_at": iso(deal.updated_at),
-            "stage_changed_at": iso(deal.stage_changed_at)}
+            "stage_changed_at": iso(deal.stage_changed_at), "changed_at": iso(deal.changed_at)}
 
 
 def _form_value(value) -> str:
@@ -91,7 +104,7 @@ _EMPTY = {"title": "", "value": "", "currency": "", "expected_close": "", "proba
 @require_scope("crm:read")
 def deal_list():
     q = query_arg()
-    stmt = sa.select(Deal).where(*owner_filter(Deal.owner_id))
+    stmt = sa.select(Deal).where(*owner_filter(Deal.owner_id), *changed_since(Deal.changed_at))
     closing = service.close_conditions(request.args.get("close") or "")
     if closing is None:
         raise validation_error({"close": f"One of {', '.join(service.CLOSE_CHOICES)} (the open deals past their "
@@ -191,6 +204,7 @@ openapi.add_schemas({
     "Deal": {"type": "object", "properties": {
         "id": {"type": "string", "format": "uuid"}, **_input, "value": {"type": "string"},
         "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
+        "changed_at": {"type": "string", "format": "date-time", "readOnly": True, "description": CHANGED_AT},
         "win_probability": {"type": "integer", "readOnly": True,
                             "description": "What the weighted forecast counts, in per cent: the deal's own "
                                            "probability, else its stage's; 100 when won, 0 when lost"},
@@ -226,7 +240,7 @@ openapi.add_paths({
         "get": openapi.operation("List deals (oldest first), optionally of one stage or owner, late or idle",
                                  scope="crm:read",
                                  errors=(400, 422),
-                                 parameters=[*openapi.LIST_PARAMETERS, _search, _stage_filter,
+                                 parameters=[*openapi.LIST_PARAMETERS, CHANGED_SINCE_PARAMETER, _search, _stage_filter,
                                              openapi.OWNER_PARAMETER, _close_filter, _next_filter,
                                              _reason_filter],
                                  responses={"200": {"description": "A page", "content": {"application/json": {

@@ -9,8 +9,8 @@ CPU (bench/crm.py, issue 3); a row here is a tuple, its ids already text. Other 
 embedded SQLite), and the rarer filters (company, tag), take the ORM statements themselves:
 `tests/tenants/crm/test_contact_reads.py` holds the two to the same answers.
 
-A row is (id, company_id, created_at, updated_at, restricted, *Contact.ENCRYPTED), the ids as
-text, the timestamps UTC-aware, the encrypted columns as stored.
+A row is (id, company_id, created_at, updated_at, restricted, version, changed_at,
+*Contact.ENCRYPTED), the ids as text, the timestamps UTC-aware, the encrypted columns as stored.
 """
 
 from __future__ import annotations
@@ -28,15 +28,15 @@ from tenantry.platform.tenancy import current_tenant, pg_driver
 from . import contacts, search
 from .models import CONTACT, Contact
 
-SEALED_FROM = 6  # a row's encrypted columns start here
+SEALED_FROM = 7  # a row's encrypted columns start here
 _SEALED = ", ".join(Contact.ENCRYPTED)
 _SELECT = ("SELECT id::text, company_id::text, created_at, updated_at, restricted_at IS NOT NULL, version, "  # noqa: S608
-           f"{_SEALED} FROM contacts WHERE tenant_id = %(tid)s")  # (the model's column names; values are parameters)
+           f"changed_at, {_SEALED} FROM contacts WHERE tenant_id = %(tid)s")  # (the model's column names; values are parameters)
 
 
 def _columns():
     return (sa.cast(Contact.id, sa.String), sa.cast(Contact.company_id, sa.String), Contact.created_at,
-            Contact.updated_at, Contact.restricted_at.is_not(None), Contact.version,
+            Contact.updated_at, Contact.restricted_at.is_not(None), Contact.version, Contact.changed_at,
             *(getattr(Contact, column) for column in Contact.ENCRYPTED))
 
 
@@ -56,9 +56,10 @@ def _utc(rows: list[tuple]) -> list[tuple]:
     # psycopg gives timestamps in the connection's time zone; the API writes them in UTC.
     out = []
     for row in rows:
-        created, updated = row[2], row[3]
-        if created.utcoffset() or updated.utcoffset():
-            row = (row[0], row[1], created.astimezone(UTC), updated.astimezone(UTC), *row[4:])
+        created, updated, changed = row[2], row[3], row[6]
+        if created.utcoffset() or updated.utcoffset() or changed.utcoffset():
+            row = (row[0], row[1], created.astimezone(UTC), updated.astimezone(UTC), *row[4:6],
+                   changed.astimezone(UTC), *row[7:])
         out.append(row)
     return out
 

@@ -136,7 +136,17 @@ class Sealed:
         return {**{column: getattr(self, column) for column in self.TRACKED}, **plain}
 
 
-class Company(Sealed, TenantScoped, db.Model):
+class Changed:
+    """`changed_at`: when anything about the row last changed, by whatever means: a person's or
+    an integration's edit, and also a retention rule's anonymising or a restriction, which
+    leave `updated_at` (the last edit) as it was. The ORM and every UPDATE statement set it
+    (onupdate); a re-encryption under a new key version keeps it (rotation: no change of
+    content). The API's `changed_since` goes by it, for an integration's incremental sync."""
+
+    changed_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
+
+
+class Company(Changed, Sealed, TenantScoped, db.Model):
     __tablename__ = "companies"
     ENCRYPTED = ("name", "company_number", "vat_id", "address", "iban", "website", "notes")
     TRACKED = ("country",)
@@ -161,11 +171,12 @@ class Company(Sealed, TenantScoped, db.Model):
     __table_args__ = (
         # API lists page by (created_at, id) [bench/crm.py]: without it every page sorts the tenant.
         sa.Index("ix_companies_tenant_created", "tenant_id", "created_at", "id"),
+        sa.Index("ix_companies_tenant_changed", "tenant_id", "changed_at"),
         sa.UniqueConstraint("tenant_id", "id"),
     )
 
 
-class Contact(Sealed, TenantScoped, db.Model):
+class Contact(Changed, Sealed, TenantScoped, db.Model):
     __tablename__ = "contacts"
     ENCRYPTED = ("first_name", "last_name", "emails", "phones", "address", "position", "notes", "tags")
     LISTS = ("emails", "phones", "tags")
@@ -194,6 +205,7 @@ class Contact(Sealed, TenantScoped, db.Model):
     __table_args__ = (
         # API lists page by (created_at, id) [bench/crm.py]: without it every page sorts the tenant.
         sa.Index("ix_contacts_tenant_created", "tenant_id", "created_at", "id"),
+        sa.Index("ix_contacts_tenant_changed", "tenant_id", "changed_at"),
         sa.UniqueConstraint("tenant_id", "id"),
         # Composite: the database refuses a contact pointing at another tenant's company. No
         # ON DELETE SET NULL, which would null tenant_id too; deleting a company detaches its
@@ -290,7 +302,7 @@ class LostReason(TenantScoped, db.Model):
     )
 
 
-class Deal(Sealed, TenantScoped, db.Model):
+class Deal(Changed, Sealed, TenantScoped, db.Model):
     __tablename__ = "deals"
     # The title often names a person ("Renewal for Jana Nováková"), so it is ciphertext.
     ENCRYPTED = ("title",)
@@ -327,6 +339,7 @@ class Deal(Sealed, TenantScoped, db.Model):
     __table_args__ = (
         # API lists page by (created_at, id) [bench/crm.py]: without it every page sorts the tenant.
         sa.Index("ix_deals_tenant_created", "tenant_id", "created_at", "id"),
+        sa.Index("ix_deals_tenant_changed", "tenant_id", "changed_at"),
         sa.UniqueConstraint("tenant_id", "id"),
         sa.ForeignKeyConstraint(["tenant_id", "stage_id"], ["pipeline_stages.tenant_id", "pipeline_stages.id"]),
         sa.ForeignKeyConstraint(["tenant_id", "contact_id"], ["contacts.tenant_id", "contacts.id"]),
@@ -345,7 +358,7 @@ ACTIVITY_KIND_LABELS = {"call": "Call", "meeting": "Meeting", "email": "E-mail",
 ACTIVITY_KINDS = tuple(ACTIVITY_KIND_LABELS)
 
 
-class Activity(Sealed, TenantScoped, db.Model):
+class Activity(Changed, Sealed, TenantScoped, db.Model):
     __tablename__ = "activities"
     ENCRYPTED = ("note",)
     TRACKED = ("kind", "due_on", "due_time", "done", "owner_id")
@@ -372,6 +385,7 @@ class Activity(Sealed, TenantScoped, db.Model):
     __table_args__ = (
         # API lists page by (created_at, id) [bench/crm.py]: without it every page sorts the tenant.
         sa.Index("ix_activities_tenant_created", "tenant_id", "created_at", "id"),
+        sa.Index("ix_activities_tenant_changed", "tenant_id", "changed_at"),
         sa.Index("ix_activities_tenant_owner", "tenant_id", "owner_id"),
         sa.UniqueConstraint("tenant_id", "id"),
         sa.ForeignKeyConstraint(["tenant_id", "contact_id"], ["contacts.tenant_id", "contacts.id"]),

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
+from tenantry.platform import clock
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, all_tenants
 from tenantry.tenants.crm.custom_fields import CustomValue
@@ -226,6 +227,10 @@ def test_a_contact_edited_after_anonymisation_is_anonymised_again(web_app, froze
     s.rule(web_app, acme, "contact_inactive", 1, "anonymise")
     s.at(frozen, T0 + timedelta(days=40))
     assert s.run_sweep(web_app, T0 + timedelta(days=40)) == 1
+    # Anonymised is changed (an integration syncing by changed_at must hear of it), though not
+    # edited: updated_at, which the rule counts from, stays.
+    row = s.raw_row(web_app, Contact, person)
+    assert (clock.aware(row["changed_at"]), clock.aware(row["updated_at"])) == (T0 + timedelta(days=40), T0)
     with s.as_tenant(web_app, acme):
         from tenantry.tenants.crm import contacts
 
