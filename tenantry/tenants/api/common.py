@@ -111,13 +111,14 @@ def changed_since(column) -> list:
 
 
 CHANGED_AT = ("When anything about it last changed: an edit (as updated_at), and also a retention rule's "
-              "anonymising or a restriction, which leave updated_at as it was. What changed_since goes by.")
+              "anonymising, which leaves updated_at as it was. What changed_since goes by.")
 CHANGED_SINCE_PARAMETER = {
     "name": "changed_since", "in": "query", "schema": {"type": "string"},
     "description": "Only what changed at or after this time (its changed_at): a date-time with its offset, e.g. "
                    "2026-05-01T08:00:00Z, or a day YYYY-MM-DD in the workspace's time zone. For an incremental "
                    "sync: note the time before the first page, and give it next time. A change includes a "
-                   "retention rule's anonymising and a restriction; what was deleted is in the audit trail "
+                   "retention rule's anonymising; a contact restricted or objected to leaves the contact list "
+                   "(as without changed_since), and what was deleted is in the audit trail "
                    "(GET /api/v1/audit-events?action=crm.contact.deleted&since=..., scope audit:read).",
 }
 
