@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -95,3 +96,15 @@ def opened_form(client, path: str) -> dict[str, str]:
     page = client.get(path)
     assert page.status_code == 200
     return SentForm(text(page)).values
+
+
+def listed_deals(html: str) -> list[str]:
+    """The titles in the deal list's table, in its order (none when it shows no table)."""
+    body = html[html.index("<tbody"):html.index("</tbody>")] if "<tbody" in html else ""
+    return re.findall(r'<a href="/t/acme/crm/deals/[0-9a-f-]{36}">([^<]+)</a>', body)
+
+
+def deals_listed_by(page) -> list[str]:
+    """The titles a deal list response shows, sorted; the response must be a page (200)."""
+    assert page.status_code == 200
+    return sorted(listed_deals(text(page)))

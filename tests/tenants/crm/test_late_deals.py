@@ -15,6 +15,7 @@ from tenantry.platform.tenancy import Tenant, tenant_context
 from tenantry.tenants import local_time
 from tenantry.tenants.crm import deals, stages
 from tests.identity.support import in_app, text
+from tests.tenants.crm.conftest import listed_deals
 
 
 def _seed(web_app, acme) -> dict[str, str]:
@@ -34,18 +35,13 @@ def _seed(web_app, acme) -> dict[str, str]:
         return made
 
 
-def _titles(html: str) -> list[str]:
-    body = html[html.index("<tbody"):html.index("</tbody>")] if "<tbody" in html else ""
-    return re.findall(r'<a href="/t/acme/crm/deals/[0-9a-f-]{36}">([^<]+)</a>', body)
-
-
 def test_the_list_filters_the_late_deals_and_marks_them(web_app, member, acme):
     _seed(web_app, acme)
     everything = text(member.get("/t/acme/crm/deals?sort=close"))
     assert '<label for="close">Close date</label>' in everything
     assert everything.count('<span class="badge badge-warn">overdue</span>') == 2  # Gates, Railings
     late = text(member.get("/t/acme/crm/deals?close=late&sort=close"))
-    assert _titles(late) == ["Gates", "Railings"]
+    assert listed_deals(late) == ["Gates", "Railings"]
     assert '<option value="late" selected>Passed, still open</option>' in late
     assert "2 deals." in late
     # The export link carries the filter, and the export holds what the list shows.
@@ -54,7 +50,7 @@ def test_the_list_filters_the_late_deals_and_marks_them(web_app, member, acme):
     rows = list(csv.reader(io.StringIO(member.get(export).get_data(as_text=True).lstrip("\ufeff"))))
     assert sorted(r[0] for r in rows[1:]) == ["Gates", "Railings"]
     # An unknown value is no filter.
-    assert len(_titles(text(member.get("/t/acme/crm/deals?close=soon")))) == 7
+    assert len(listed_deals(text(member.get("/t/acme/crm/deals?close=soon")))) == 7
 
 
 def test_the_pager_and_a_bulk_change_keep_the_filter(web_app, member, acme, monkeypatch):

@@ -20,7 +20,7 @@ from tenantry.platform.tenancy import Tenant, tenant_context
 from tenantry.tenants.crm import board, deals, lost_reasons, stages
 from tests.identity.support import audit_events, in_app, new_tenant, text
 from tests.tenants.api.conftest import Bearer, new_client, token_for
-from tests.tenants.crm.conftest import opened_form, signed_in
+from tests.tenants.crm.conftest import deals_listed_by, opened_form, signed_in
 
 
 @pytest.fixture
@@ -162,7 +162,7 @@ def test_the_sales_report_counts_the_lost_deals_by_reason(web_app, acme, world):
     # Each count leads to its deals: the list filtered by the reason and the report's months.
     links = [html.unescape(link) for link in re.findall(r'<a href="([^"]+)" aria-label="\d+ lost, ', table)]
     assert len(links) == 3
-    listed = [_titles(member.get(link)) for link in links]
+    listed = [deals_listed_by(member.get(link)) for link in links]
     assert listed == [["A", "B"], ["C"], ["Gone gates"]]
     assert "Lost since " in text(member.get(links[0]))  # the close choice shown as chosen
     http = web_app.test_client()
@@ -174,11 +174,6 @@ def test_the_sales_report_counts_the_lost_deals_by_reason(web_app, acme, world):
         {"reason": None, "reason_id": None, "deals": 1, "share": 25}]
 
 
-def _titles(page) -> list[str]:
-    assert page.status_code == 200
-    return sorted(re.findall(r'<a href="/t/acme/crm/deals/[0-9a-f-]{36}">([^<]+)</a>', text(page)))
-
-
 def test_the_deal_list_export_and_api_filter_by_the_reason_lost(web_app, acme, world):
     member = signed_in(web_app, acme, "member")
     with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
@@ -187,15 +182,15 @@ def test_the_deal_list_export_and_api_filter_by_the_reason_lost(web_app, acme, w
         deals.set_lost_reason(deal, world["reasons"]["Price"])
     price = str(world["reasons"]["Price"])
     page = member.get(f"/t/acme/crm/deals?reason={price}")
-    assert _titles(page) == ["Too dear"]
+    assert deals_listed_by(page) == ["Too dear"]
     body = text(page)
     assert f'<option value="{price}" selected>Price</option>' in body
     # The export and the bulk form keep the filter (and the pager: test_late_deals).
     assert f'href="/t/acme/crm/deals/export.csv?reason={price}&amp;sort=-value"' in body
     assert f'name="list_reason" value="{price}"' in body
-    assert _titles(member.get("/t/acme/crm/deals?reason=none")) == ["Gone gates"]
+    assert deals_listed_by(member.get("/t/acme/crm/deals?reason=none")) == ["Gone gates"]
     # One that is no choice is no filter.
-    assert _titles(member.get("/t/acme/crm/deals?reason=nonsense")) == ["Gone gates", "Open offer", "Too dear"]
+    assert deals_listed_by(member.get("/t/acme/crm/deals?reason=nonsense")) == ["Gone gates", "Open offer", "Too dear"]
     exported = member.get(f"/t/acme/crm/deals/export.csv?reason={price}").get_data(as_text=True).splitlines()
     assert len(exported) == 2 and exported[1].startswith("Too dear,")
     http = web_app.test_client()

@@ -18,6 +18,7 @@ from tenantry.platform.tenancy import Tenant, tenant_context
 from tenantry.tenants import local_time
 from tenantry.tenants.crm import activities, deals, stages
 from tests.identity.support import in_app, text
+from tests.tenants.crm.conftest import listed_deals
 
 
 def _seed(web_app, acme) -> dict[str, str]:
@@ -41,11 +42,6 @@ def _seed(web_app, acme) -> dict[str, str]:
         return {title: str(deal_id) for title, deal_id in made.items()}
 
 
-def _titles(html: str) -> list[str]:
-    body = html[html.index("<tbody"):html.index("</tbody>")] if "<tbody" in html else ""
-    return re.findall(r'<a href="/t/acme/crm/deals/[0-9a-f-]{36}">([^<]+)</a>', body)
-
-
 def _row(html: str, title: str) -> str:
     return html.split(f">{title}</a>", 1)[1].split("</tr>", 1)[0]
 
@@ -63,7 +59,7 @@ def test_the_list_shows_each_deals_next_activity_and_filters_those_with_none(web
     assert 'data-label="Next activity">—' in _row(listed, "Won one")
 
     idle = text(member.get("/t/acme/crm/deals?next=none&sort=newest"))
-    assert _titles(idle) == ["Roof", "Fence"]
+    assert listed_deals(idle) == ["Roof", "Fence"]
     assert '<option value="none" selected>None planned, still open</option>' in idle
     export = re.search(r'href="(/t/acme/crm/deals/export\.csv[^"]*)"', idle).group(1).replace("&amp;", "&")
     assert "next=none" in export
@@ -78,7 +74,7 @@ def test_the_list_shows_each_deals_next_activity_and_filters_those_with_none(web
     # Something planned for the fence: it leaves the filter.
     with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
         activities.create("deal", uuid.UUID(ids["Fence"]), activities.ActivityData(kind="call"))
-    assert _titles(text(member.get("/t/acme/crm/deals?next=none"))) == ["Roof"]
+    assert listed_deals(text(member.get("/t/acme/crm/deals?next=none"))) == ["Roof"]
 
 
 def test_the_board_marks_and_the_dashboard_counts_the_deals_with_nothing_planned(web_app, member, acme):

@@ -17,7 +17,7 @@ from tenantry.platform.tenancy import Tenant, tenant_context
 from tenantry.tenants.crm import deals, reports, stages
 from tests.identity.support import audit_events, in_app, new_member, text
 from tests.tenants.api.conftest import Bearer, new_client, token_for
-from tests.tenants.crm.conftest import signed_in
+from tests.tenants.crm.conftest import deals_listed_by, signed_in
 
 PRAGUE = ZoneInfo("Europe/Prague")
 NOW = datetime(2027, 3, 15, 12, 0, tzinfo=PRAGUE)
@@ -202,7 +202,7 @@ def test_by_owner_each_owner_s_open_won_and_lost_deals_lead_to_them(web_app, acm
     assert "Won since April 2026" in text(member.get(won.replace("&amp;", "&")))
     nobody_lost = next(href for href in links if "close=lost-since" in href)
     assert "owner=nobody" in nobody_lost
-    assert _titles(member.get(nobody_lost.replace("&amp;", "&"))) == ["February loss"]
+    assert deals_listed_by(member.get(nobody_lost.replace("&amp;", "&"))) == ["February loss"]
     # One owner's report is that owner's: no table of owners.
     assert 'id="owners"' not in text(member.get("/t/acme/crm/deals/report",
                                                  query_string={"owner": str(world["olga"].id)}))
@@ -214,8 +214,3 @@ def test_by_owner_each_owner_s_open_won_and_lost_deals_lead_to_them(web_app, acm
         {"owner_id": None, "open": 5, "open_values": {"CZK": "505100", "EUR": "1200"},
          "weighted": {"CZK": "245310", "EUR": "300"}, "won": 1, "won_values": {"EUR": "12000"}, "lost": 1,
          "win_rate": 50}]
-
-
-def _titles(page) -> list[str]:
-    assert page.status_code == 200
-    return sorted(re.findall(r'<a href="/t/acme/crm/deals/[0-9a-f-]{36}">([^<]+)</a>', text(page)))
