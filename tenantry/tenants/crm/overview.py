@@ -179,15 +179,22 @@ def stage_totals(of_stages: list, *conditions) -> dict[uuid.UUID, StageTotal]:
     counting only the deals that meet `conditions` (value, currency and probabilities are in
     the clear: summed in SQL, exactly)."""
     totals = {s.id: StageTotal(s.name, probability=s.probability) for s in of_stages}
-    rows = db.session.execute(
-        sa.select(Deal.stage_id, Deal.currency, sa.func.count(), sa.func.sum(Deal.value),
-                  sa.func.sum(Deal.value * deals.win_probability_sql()))
-        .join(PipelineStage, PipelineStage.id == Deal.stage_id)
-        .where(Deal.stage_id.in_(list(totals)), *conditions).group_by(Deal.stage_id, Deal.currency)
-        .order_by(Deal.currency)) if totals else []
+    rows = weighed(Deal.stage_id, Deal.stage_id.in_(list(totals)), *conditions) if totals else []
     for stage_id, currency, count, value, weighted in rows:
         total = totals[stage_id]
         total.deals += count
-        total.values[currency] = Decimal(value or 0)
-        total.weighted[currency] = Decimal(weighted or 0) / 100
+        total.values[currency], total.weighted[currency] = value, weighted
     return totals
+
+
+def weighed(key, *conditions) -> list[tuple]:
+    """(key, currency, deals, value, weighted value) of the deals that meet `conditions`, by
+    `key` (a Deal column) and currency: summed in SQL, exactly, each deal weighed by its win
+    probability (deals.win_probability: its own, or its stage's)."""
+    rows = db.session.execute(
+        sa.select(key, Deal.currency, sa.func.count(), sa.func.sum(Deal.value),
+                  sa.func.sum(Deal.value * deals.win_probability_sql()))
+        .join(PipelineStage, PipelineStage.id == Deal.stage_id).where(*conditions)
+        .group_by(key, Deal.currency).order_by(Deal.currency))
+    return [(k, currency, count, Decimal(value or 0), Decimal(weighted or 0) / 100)
+            for k, currency, count, value, weighted in rows]

@@ -141,15 +141,10 @@ def by_owner(now: datetime, months: int = CLOSED_MONTHS) -> list[OwnerRow]:
     since = datetime.combine(month_start(now.date(), -(months - 1)), time(0), now.tzinfo)
     until = datetime.combine(month_start(now.date(), 1), time(0), now.tzinfo)
     rows: dict[uuid.UUID | None, OwnerRow] = {}
-    for owner_id, currency, count, value, weighted in db.session.execute(
-            sa.select(Deal.owner_id, Deal.currency, sa.func.count(), sa.func.sum(Deal.value),
-                      sa.func.sum(Deal.value * deals.win_probability_sql()))
-            .join(PipelineStage, PipelineStage.id == Deal.stage_id).where(deals.open_condition())
-            .group_by(Deal.owner_id, Deal.currency)):
+    for owner_id, currency, count, value, weighted in overview.weighed(Deal.owner_id, deals.open_condition()):
         row = rows.setdefault(owner_id, OwnerRow(owner_id))
         row.open.deals += count
-        row.open.values[currency] = Decimal(value)
-        row.open.weighted[currency] = Decimal(weighted) / 100
+        row.open.values[currency], row.open.weighted[currency] = value, weighted
     for owner_id, won, currency, count, value in db.session.execute(
             sa.select(Deal.owner_id, PipelineStage.is_won, Deal.currency, sa.func.count(), sa.func.sum(Deal.value))
             .join(PipelineStage, PipelineStage.id == Deal.stage_id)

@@ -567,6 +567,13 @@ def _stages() -> list:
     return found
 
 
+def _owner_choice(raw: str | None) -> tuple[uuid.UUID | None, bool, str]:
+    """A deal list's or the board's owner filter: (a member's id, only the deals of no one
+    (bulk.NOBODY), the choice as the filter keeps it, "" for anyone's)."""
+    owner_id, unowned = forms.uuid_or_none(raw), raw == bulk.NOBODY
+    return owner_id, unowned, bulk.NOBODY if unowned else str(owner_id or "")
+
+
 @bp.get("/crm/deals")
 def deal_list():
     return _deal_list(request.args)
@@ -581,15 +588,14 @@ def _deal_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[str] 
     pipeline = _stages()
     now = local_time.now()
     q = args.get("q", "")[:200]
-    stage_id, owner_id = forms.uuid_or_none(args.get("stage")), forms.uuid_or_none(args.get("owner"))
-    unowned = args.get("owner") == bulk.NOBODY
+    stage_id = forms.uuid_or_none(args.get("stage"))
+    owner_id, unowned, owner = _owner_choice(args.get("owner"))
     close = args.get("close", "") if deals.close_label(args.get("close", "")) else ""
     next_step = deals.IDLE if args.get("next") == deals.IDLE else ""
     reason = args.get("reason", "") if args.get("reason", "") in dict(reasons) else ""
     sort = args.get("sort", "-value")
     page = deals.listing(q=q, stage_id=stage_id, owner_id=owner_id, unowned=unowned, close=close,
                          next_step=next_step, reason=reason, sort=sort, page=args.get("page", 1, type=int) or 1)
-    owner = bulk.NOBODY if unowned else owner_id
     # The list as it is filtered, for what keeps it: the pager, the export and the bulk form.
     kept = {name: value for name, value in (("q", q), ("stage", stage_id), ("owner", owner), ("close", close),
                                             ("next", next_step), ("reason", reason), ("sort", sort)) if value}
@@ -715,8 +721,7 @@ def _board_page(q: str, owner: str, move_errors: dict | None = None):
     """The board of the deals `q` finds of `owner`: a member's id, bulk.NOBODY or anyone's."""
     _stages()
     now = local_time.now()
-    owner_id, unowned = forms.uuid_or_none(owner), owner == bulk.NOBODY
-    owner = bulk.NOBODY if unowned else str(owner_id or "")
+    owner_id, unowned, owner = _owner_choice(owner)
     columns = board.columns(q=q, owner_id=owner_id, unowned=unowned)
     cards = [deal for column in columns for deal, _ in column.cards]
     _read("deal", [d.id for d in cards], listed=True, board=True, search=bool(q.strip()))
