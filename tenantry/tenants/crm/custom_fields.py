@@ -322,16 +322,23 @@ def shown(contact: Contact) -> list[tuple[CustomField, str]]:
     return [(d, values.get(d.id, "")) for d in definitions()]
 
 
-def save(contact: Contact, values: dict[uuid.UUID, str], *, only: list[CustomField]) -> None:
-    """Set the contact's values of the `only` fields (the ones its form showed); "" removes one."""
+def save(contact: Contact, values: dict[uuid.UUID, str], *, only: list[CustomField], actor=None) -> None:
+    """Set the contact's values of the `only` fields (the ones its form showed); "" removes one.
+    What changed is audited as a change of the contact, each value from and to under
+    `custom_fields.<key>` (sealed like every change: a special category's too); a value as it
+    was is neither written again nor audited."""
     existing = {row.field_id: row for row in db.session.execute(sa.select(CustomValue).where(
         CustomValue.tenant_id == current_tenant.id, CustomValue.contact_id == contact.id)).scalars()}
+    before, after = {}, {}
     for definition in only:
         value = values.get(definition.id, "")
         row = existing.get(definition.id)
+        old = _open(row) if row is not None else ""
+        if value == old:
+            continue
+        before[f"custom_fields.{definition.key}"], after[f"custom_fields.{definition.key}"] = old, value
         if not value:
-            if row is not None:
-                db.session.delete(row)
+            db.session.delete(row)
             continue
         if row is None:
             row = CustomValue(id=new_id(), tenant_id=current_tenant.id, contact_id=contact.id,
@@ -344,6 +351,9 @@ def save(contact: Contact, values: dict[uuid.UUID, str], *, only: list[CustomFie
             row.value = fields.encrypt(value, **_where(row.id))
         row.updated_at = clock.now()
     db.session.flush()
+    if after:
+        audit.record("crm.contact.updated", actor=actor, tenant_id=contact.tenant_id, target_type="contact",
+                     target_id=contact.id, changes=audit.diff(before, after))
 
 
 def value_rows(cipher: fields.TenantCipher, contact_id: uuid.UUID, values: dict[uuid.UUID, str]) -> list[dict]:

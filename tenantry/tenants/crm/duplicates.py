@@ -263,7 +263,7 @@ def merge(keep: Contact, other: Contact, *, actor=None, keep_version: int | None
     contacts.update(keep, data, actor=actor, version=keep_version)
     lacking = {field_id: value for field_id, value in wanted.items() if not have.get(field_id)}
     if lacking:
-        custom_fields.save(keep, {**have, **lacking}, only=custom_fields.definitions())
+        custom_fields.save(keep, {**have, **lacking}, only=custom_fields.definitions(), actor=actor)
     if other.objected_at is not None and keep.objected_at is None:
         keep.objected_at = other.objected_at
     now = clock.now()

@@ -252,7 +252,7 @@ def _contact_form(contact=None):
                 contact = contacts.create(data, actor=current_user)
             else:
                 contacts.update(contact, data, actor=current_user, version=form.sent_version())
-            custom_fields.save(contact, custom_fields.form_values(form), only=shown)
+            custom_fields.save(contact, custom_fields.form_values(form), only=shown, actor=current_user)
         except contacts.UnknownCompany as exc:
             db.session.rollback()
             form.company.errors = [*form.company.errors, str(exc)]

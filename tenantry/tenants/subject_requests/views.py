@@ -269,7 +269,7 @@ def rectify(request_id):
         before = _snapshot(contact)
         try:
             contacts.update(contact, form.data_for_service(), actor=current_user)
-            custom_fields.save(contact, custom_fields.form_values(form), only=shown)
+            custom_fields.save(contact, custom_fields.form_values(form), only=shown, actor=current_user)
         except contacts.UnknownCompany as exc:
             db.session.rollback()
             form.company.errors = [*form.company.errors, str(exc)]
