@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import tenantry.platform.db
+from tenantry.platform import rls
 
 revision = '0028'
 down_revision = '0027'
@@ -21,10 +22,7 @@ depends_on = None
 def upgrade():
     with op.batch_alter_table('deals', schema=None) as batch_op:
         batch_op.add_column(sa.Column('stage_changed_at', tenantry.platform.db.UTCDateTime(timezone=True), nullable=True))
-    if op.get_bind().dialect.name == "postgresql":
-        # deals obeys row-level security even for its owner (rls.py): this migration works
-        # across tenants, for this transaction only.
-        op.execute("SELECT set_config('tenantry.all_tenants', 'on', true)")
+    rls.across_tenants()
     op.execute("UPDATE deals SET stage_changed_at = updated_at")
     with op.batch_alter_table('deals', schema=None) as batch_op:
         batch_op.alter_column('stage_changed_at', existing_type=tenantry.platform.db.UTCDateTime(timezone=True),

@@ -10,6 +10,8 @@ Revises: 0029
 import sqlalchemy as sa
 from alembic import op
 
+from tenantry.platform import rls
+
 revision = '0030'
 down_revision = '0029'
 branch_labels = None
@@ -19,10 +21,7 @@ depends_on = None
 def upgrade():
     with op.batch_alter_table('pipeline_stages', schema=None) as batch_op:
         batch_op.add_column(sa.Column('probability', sa.SmallInteger(), server_default='100', nullable=False))
-    if op.get_bind().dialect.name == "postgresql":
-        # pipeline_stages obeys row-level security even for its owner (rls.py): this migration
-        # works across tenants, for this transaction only.
-        op.execute("SELECT set_config('tenantry.all_tenants', 'on', true)")
+    rls.across_tenants()
     op.execute("UPDATE pipeline_stages SET probability = 0 WHERE is_lost")
     with op.batch_alter_table('pipeline_stages', schema=None) as batch_op:
         batch_op.create_check_constraint(op.f('ck_pipeline_stages_probability_range'), 'probability between 0 and 100')

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import tenantry.platform.db
+from tenantry.platform import rls
 
 revision = '0033'
 down_revision = '0032'
@@ -25,10 +26,7 @@ def upgrade():
     for table in TABLES:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column('changed_at', tenantry.platform.db.UTCDateTime(), nullable=True))
-    if op.get_bind().dialect.name == "postgresql":
-        # These tables obey row-level security even for their owner (rls.py): this migration
-        # works across tenants, for this transaction only.
-        op.execute("SELECT set_config('tenantry.all_tenants', 'on', true)")
+    rls.across_tenants()
     for table in ("companies", "contacts", "deals"):
         op.execute(f"UPDATE {table} SET changed_at = updated_at")  # noqa: S608  (fixed names)
     op.execute("UPDATE activities SET changed_at = CASE WHEN done_at IS NOT NULL AND done_at > created_at "
