@@ -11,7 +11,7 @@ from tenantry.tenants.crm import contact_reads, duplicates, forms
 from tenantry.tenants.crm import contacts as service
 from tenantry.tenants.crm.models import Contact
 
-from . import duplicate_check, merging, openapi
+from . import custom_fields, duplicate_check, merging, openapi
 from .common import (
     CHANGED_AT,
     CHANGED_SINCE_PARAMETER,
@@ -25,7 +25,7 @@ from .common import (
     run_form,
     text,
 )
-from .core import bp, json_body, require_scope
+from .core import bp, json_body, require_scope, validation_error
 from .errors import ApiError
 from .pagination import paginate_rows
 from .preconditions import check, tagged
@@ -33,7 +33,7 @@ from .preconditions import check, tagged
 S, L, N = str, list, None
 FIELDS = {"first_name": (S, N), "last_name": (S, N), "email": (S, N), "emails": (L, N), "phone": (S, N),
           "phones": (L, N), "address": (S, N), "company_id": (S, N), "position": (S, N), "notes": (S, N),
-          "tags": (L, N)}
+          "tags": (L, N), "custom_fields": dict}
 
 
 def to_json(contact: Contact, plain: dict | None = None) -> dict:
@@ -85,19 +85,39 @@ def _validate(given: dict, current: dict) -> service.ContactData:
     return form.data_for_service()
 
 
+def _checked(given: dict, current: dict, *, creating: bool) -> tuple[service.ContactData, custom_fields.Sent]:
+    """The contact's own values and its custom ones, every error of both in one 422."""
+    sent, wrong = custom_fields.parse(given.get("custom_fields"), creating=creating)
+    try:
+        data = _validate(given, current)
+    except ApiError as exc:
+        if wrong and exc.status == 422:
+            exc.fields = {**(exc.fields or {}), **wrong}
+        raise
+    if wrong:
+        raise validation_error(wrong)
+    return data, sent
+
+
+def _answer(contact: Contact, include: bool) -> dict:
+    body = to_json(contact)
+    if include:
+        body["custom_fields"] = custom_fields.shown([contact.id]).values[str(contact.id)]
+    return body
+
+
 _EMPTY = {"first_name": "", "last_name": "", "emails": [], "phones": [], "address": "", "company_id": "",
           "position": "", "notes": "", "tags": []}
 
 
-def _save(write, status: int = 200):
+def _save(write, sent: custom_fields.Sent, include: bool, status: int = 200):
     try:
         contact = write()
     except service.UnknownCompany as exc:
         db.session.rollback()
-        from .core import validation_error
-
         raise validation_error({"company_id": str(exc)}) from exc
-    answer = tagged(to_json(contact), contact.version, status)
+    sent.save(contact)
+    answer = tagged(_answer(contact, include), contact.version, status)
     db.session.commit()
     return answer
 
@@ -106,6 +126,7 @@ def _save(write, status: int = 200):
 @require_scope("crm:read")
 def contact_list():
     q = query_arg()
+    include = custom_fields.included()
     # Never restricted contacts [DSR-restrict]; a list is bulk processing, so not those who
     # objected either [DSR-object] (one by id still answers). contact_reads adds both.
     conditions = changed_since(Contact.changed_at)
@@ -122,7 +143,14 @@ def contact_list():
         width=2, name="contacts", keyset=contact_reads.keyset)
     reader = fields.Reader(current_tenant.id)
     items = [_row_json(row, reader) for row in rows]
-    record_read("contact", [row[0] for row in rows], listed=True)
+    ids = [row[0] for row in rows]
+    details = None
+    if include:
+        custom = custom_fields.shown(ids)
+        for item in items:
+            item["custom_fields"] = custom.values[item["id"]]
+        details = custom.details()
+    record_read("contact", ids, listed=True, details=details)
     commit_read()
     return jsonify({"items": items, "next_cursor": cursor})
 
@@ -130,9 +158,10 @@ def contact_list():
 @bp.post("/contacts")
 @require_scope("crm:write")
 def contact_create():
-    data = _validate(json_body(FIELDS), _EMPTY)
+    include = custom_fields.included()
+    data, sent = _checked(json_body(FIELDS), _EMPTY, creating=True)
     duplicate_check.refuse_if_held(data)
-    return _save(lambda: service.create(data, actor=g.api_client), 201)
+    return _save(lambda: service.create(data, actor=g.api_client), sent, include, 201)
 
 
 def _usable(contact_id) -> Contact:
@@ -145,11 +174,16 @@ def _usable(contact_id) -> Contact:
 @bp.get("/contacts/<uuid:contact_id>")
 @require_scope("crm:read")
 def contact_get(contact_id):
+    include = custom_fields.included()
     row = contact_reads.one(contact_id) or abort(404)
     if row[4]:
         raise ApiError(409, "restricted", service.RESTRICTED)
     body = _row_json(row, fields.Reader(current_tenant.id))
-    record_read("contact", [row[0]], listed=False)
+    details = None
+    if include:
+        custom = custom_fields.shown([row[0]])
+        body["custom_fields"], details = custom.values[row[0]], custom.details()
+    record_read("contact", [row[0]], listed=False, details=details)
     commit_read()
     return tagged(body, row[5])
 
@@ -157,22 +191,24 @@ def contact_get(contact_id):
 @bp.patch("/contacts/<uuid:contact_id>")
 @require_scope("crm:write")
 def contact_update(contact_id):
+    include = custom_fields.included()
     contact = _usable(contact_id)
     check(contact)
     given = json_body(FIELDS)
     current = {**contact.plain(), "company_id": ident(contact.company_id) or ""}
-    data = _validate(given, current)
-    return _save(lambda: service.update(contact, data, actor=g.api_client))
+    data, sent = _checked(given, current, creating=False)
+    return _save(lambda: service.update(contact, data, actor=g.api_client), sent, include)
 
 
 @bp.post("/contacts/<uuid:contact_id>/merge")
 @require_scope("crm:write")
 def contact_merge_into(contact_id):
+    include = custom_fields.included()
     keep = _usable(contact_id)
     other, other_etag = merging.the_other(keep.id, service.get, "contact", "contacts")
     if other.restricted_at is not None:
         raise ApiError(409, "restricted", service.RESTRICTED)
-    return merging.merged(keep, other, other_etag, duplicates.merge, to_json)
+    return merging.merged(keep, other, other_etag, duplicates.merge, lambda kept: _answer(kept, include))
 
 
 @bp.delete("/contacts/<uuid:contact_id>")
@@ -196,15 +232,23 @@ _input = {
     "notes": {**_string, "maxLength": 10000}, "tags": _strings,
 }
 openapi.add_schemas({
-    "ContactInput": {"type": "object", "additionalProperties": False, "properties": _input,
+    "ContactInput": {"type": "object", "additionalProperties": False,
+                     "properties": {**_input, "custom_fields": openapi.ref("CustomValuesInput")},
                      "description": "A first name or a surname is required."},
     "Contact": {"type": "object", "properties": {
         "id": {"type": "string", "format": "uuid"}, **_input,
+        "custom_fields": {**openapi.ref("CustomValues"), "description": "Only with include=custom_fields"},
         "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time",
         "changed_at": {"type": "string", "format": "date-time", "readOnly": True, "description": CHANGED_AT}}}},
     "ContactPage": openapi.page_schema("Contact"),
 })
-_one = [openapi.id_parameter("contact_id")]
+_include = custom_fields.INCLUDE_PARAMETER
+_merge = merging.operation(
+    "Merge another contact into this one: it takes every value this one lacks, all e-mails, phones and tags, "
+    "both notes; the other's activities, deals and custom values move over and the other is deleted (409 "
+    "while either is restricted or has an open data subject request)", "Contact", "contact_id")
+_merge["parameters"].append(_include)
+_one = [openapi.id_parameter("contact_id"), _include]
 _company_filter = {"name": "company_id", "in": "query", "schema": {"type": "string", "format": "uuid"}}
 _tag_filter = {"name": "tag", "in": "query", "schema": {"type": "string", "maxLength": service.MAX_TAG},
                "description": "Only contacts carrying this whole tag, ignoring case, accents and spacing"}
@@ -213,12 +257,13 @@ openapi.add_paths({
         "get": openapi.operation(
             "List contacts (oldest first), optionally searched; restricted contacts and those who objected "
             "are left out", scope="crm:read", errors=(400, 422),
-            parameters=[*openapi.LIST_PARAMETERS, CHANGED_SINCE_PARAMETER, openapi.SEARCH_PARAMETER, _company_filter, _tag_filter],
+            parameters=[*openapi.LIST_PARAMETERS, CHANGED_SINCE_PARAMETER, openapi.SEARCH_PARAMETER, _company_filter, _tag_filter,
+                        _include],
             responses={"200": {"description": "A page", "content": {"application/json": {
                 "schema": openapi.ref("ContactPage")}}}}),
         "post": openapi.operation(
             "Create a contact", scope="crm:write", body="ContactInput", errors=(400, 409, 415, 422),
-            parameters=[duplicate_check.PARAMETER],
+            parameters=[duplicate_check.PARAMETER, _include],
             responses={"201": {"description": "Created", "content": {"application/json": {
                 "schema": openapi.ref("Contact")}}}}),
     },
@@ -232,12 +277,10 @@ openapi.add_paths({
                                    responses={"200": {"description": "The contact", "content": {
                                        "application/json": {"schema": openapi.ref("Contact")}}}}),
         "delete": openapi.operation("Delete a contact (its activities go with it)", scope="crm:write",
-                                    parameters=_one, errors=(404, 409), responses={"204": {"description": "Deleted"}}),
+                                    parameters=[openapi.id_parameter("contact_id")], errors=(404, 409),
+                                    responses={"204": {"description": "Deleted"}}),
     },
-    "/api/v1/contacts/{contact_id}/merge": {"post": merging.operation(
-        "Merge another contact into this one: it takes every value this one lacks, all e-mails, phones and tags, "
-        "both notes; the other's activities, deals and custom values move over and the other is deleted (409 "
-        "while either is restricted or has an open data subject request)", "Contact", "contact_id")},
+    "/api/v1/contacts/{contact_id}/merge": {"post": _merge},
 })
 
 openapi.versioned("/api/v1/contacts", "/api/v1/contacts/{contact_id}")

@@ -143,6 +143,8 @@ def _is_of(value: Any, types: tuple) -> bool:
             return True
         if t is bool and isinstance(value, bool):
             return True
+        if t is dict and isinstance(value, dict):
+            return True
         if t in (int, float) and isinstance(value, int | float) and not isinstance(value, bool):
             return True
         if t is str and isinstance(value, str):
@@ -152,7 +154,7 @@ def _is_of(value: Any, types: tuple) -> bool:
 
 def _type_names(types: tuple) -> str:
     names = {None: "null", str: "a string", list: "a list of strings", bool: "true or false",
-             int: "a number", float: "a number"}
+             int: "a number", float: "a number", dict: "an object"}
     return " or ".join(dict.fromkeys(names[t] for t in types))
 
 
