@@ -121,7 +121,7 @@ def _open(blob, aes_for, tenant_id, table: str, column: str, row_id, aad=_aad) -
 
 # --- blind indexes -------------------------------------------------------------------------
 
-KINDS = ("email", "phone", "company_id", "name", "tag")
+KINDS = ("email", "phone", "company_id", "name", "tag", "custom")
 
 _SPACES = re.compile(r"\s+")
 _PHONE_PUNCT = re.compile(r"[\s\-./()]")
@@ -179,12 +179,22 @@ def normalise_tag(value: str) -> str:
     return normal
 
 
+def normalise_custom(value: str) -> str:
+    """A custom field's value behind its field's id ("<field id>:<value>", crm/custom_fields.py),
+    matched whole, ignoring case, accents and spacing, like a tag."""
+    field_id, sep, rest = value.partition(":")
+    if not sep or not rest.strip():
+        raise ValueError("a custom value's blind index takes '<field id>:<value>'")
+    return f"{field_id.lower()}:{_SPACES.sub(' ', fold(rest)).strip()}"
+
+
 _NORMALISERS = {
     "email": normalise_email,
     "phone": normalise_phone,
     "company_id": normalise_company_id,
     "name": normalise_name_word,
     "tag": normalise_tag,
+    "custom": normalise_custom,
 }
 
 

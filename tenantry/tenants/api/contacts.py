@@ -138,6 +138,7 @@ def contact_list():
         raise ApiError(400, "invalid_tag", f"tag is at most {service.MAX_TAG} characters.", {"tag": "Too long."})
     if tag:
         conditions.append(service.tagged(tag))
+    conditions.extend(custom_fields.filters())
     rows, cursor = paginate_rows(
         lambda after, limit: contact_reads.page(conditions, query=q, after=after, limit=limit),
         width=2, name="contacts", keyset=contact_reads.keyset)
@@ -258,7 +259,7 @@ openapi.add_paths({
             "List contacts (oldest first), optionally searched; restricted contacts and those who objected "
             "are left out", scope="crm:read", errors=(400, 422),
             parameters=[*openapi.LIST_PARAMETERS, CHANGED_SINCE_PARAMETER, openapi.SEARCH_PARAMETER, _company_filter, _tag_filter,
-                        _include],
+                        custom_fields.FILTER_PARAMETER, _include],
             responses={"200": {"description": "A page", "content": {"application/json": {
                 "schema": openapi.ref("ContactPage")}}}}),
         "post": openapi.operation(

@@ -1,6 +1,7 @@
 """A contact's custom fields on the API: GET /api/v1/custom-fields lists the workspace's
-definitions, and /api/v1/contacts reads (`?include=custom_fields`) and writes (`custom_fields`
-in the body) the values, validated as the contact form validates them (crm/custom_fields.py).
+definitions, and /api/v1/contacts reads (`?include=custom_fields`), writes (`custom_fields`
+in the body) and filters by (`?custom_fields[<key>]=<value>`, through the values' blind
+indexes) the values, validated as the contact form validates them (crm/custom_fields.py).
 
 Values are opt-in on reads: a contact's own columns come from one statement, and most
 integrations never ask for more (bench/crm.py measures the paths without them). A value is
@@ -9,6 +10,7 @@ Definitions describe the tenant's data model, not people: listing them is no rea
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +22,7 @@ from tenantry.tenants.crm.models import Contact
 
 from . import openapi
 from .common import iso
-from .core import bp, require_scope
+from .core import bp, require_scope, validation_error
 from .errors import ApiError
 
 INCLUDE = "custom_fields"
@@ -53,6 +55,38 @@ def included() -> bool:
         raise ApiError(400, "invalid_parameter", f"include takes {INCLUDE} only.",
                        {"include": f"Give {INCLUDE}, or leave it out."})
     return INCLUDE in names
+
+
+_FILTER = re.compile(r"custom_fields\[(.*)\]")
+FILTER_PARAMETER = {
+    "name": "custom_fields", "in": "query", "style": "deepObject", "explode": True,
+    "schema": {"type": "object", "additionalProperties": {"type": "string"}},
+    "description": "custom_fields[<key>]=<value>: only contacts whose field holds the value, whole, ignoring case "
+                   "and accents, read as the contact form reads it (3,5 is the number 3.5); several are all met. "
+                   "A field that takes no values (GET /api/v1/custom-fields) cannot filter"}
+
+
+def filters() -> list:
+    """The conditions of the list's custom_fields[<key>]=<value> filters; 422 naming each bad one."""
+    conditions, errors = [], {}
+    offered = None
+    for name in request.args:
+        found = _FILTER.fullmatch(name)
+        if found is None:
+            continue
+        offered = crm_fields.usable() if offered is None else offered
+        wanted = crm_fields.value_filter(found.group(1), request.args.get(name, ""), offered)
+        if wanted.error:
+            errors[name] = NOT_TAKING if wanted.definition is None and _special(found.group(1)) else wanted.error
+        elif wanted.condition is not None:
+            conditions.append(wanted.condition)
+    if errors:
+        raise validation_error(errors)
+    return conditions
+
+
+def _special(key: str) -> bool:
+    return any(d.key == key and d.special_category for d in crm_fields.definitions())
 
 
 @dataclass

@@ -186,7 +186,7 @@ class Page:
 
 
 def listing(*, q: str = "", company_id: uuid.UUID | None = None, tag: str = "", sort: str = "name",
-            page: int = 1, page_size: int = PAGE_SIZE, bulk: bool = False) -> Page:
+            page: int = 1, page_size: int = PAGE_SIZE, bulk: bool = False, custom=None) -> Page:
     """One page of the tenant's contacts.
 
     Sorting by name decrypts the two name columns of every matching contact and sorts here
@@ -196,7 +196,8 @@ def listing(*, q: str = "", company_id: uuid.UUID | None = None, tag: str = "", 
     decrypt only the page shown.
 
     Restricted contacts are never listed; `bulk` (list exports) also leaves out those who
-    objected to processing [DSR-object].
+    objected to processing [DSR-object]. `custom`: a condition on a custom field's value
+    (custom_fields.value_filter).
     """
     # Explicit although the ORM scopes it too: the count below wraps this in a subquery.
     stmt = sa.select(Contact).where(Contact.tenant_id == current_tenant.id, visible())
@@ -208,6 +209,8 @@ def listing(*, q: str = "", company_id: uuid.UUID | None = None, tag: str = "", 
         stmt = stmt.where(Contact.company_id == company_id)
     if tag.strip():
         stmt = stmt.where(tagged(tag))
+    if custom is not None:
+        stmt = stmt.where(custom)
     sort = sort if sort in SORTS else "name"
     if sort in ("name", "-name"):
         ordered = name_order.sorted_ids(Contact, stmt, ("last_name", "first_name"), reverse=sort == "-name")

@@ -177,9 +177,11 @@ def _export(entity: str, header, rows, ids):
 @bp.get("/crm/contacts/export.csv")
 @require_role("member")
 def contact_export():
+    by_field = custom_fields.filter_of(request.args)
     return _export("contacts", *csv_export.contact_rows(
         q=request.args.get("q", "")[:200], company_id=_uuid_arg("company"),
-        tag=request.args.get("tag", "").strip()[:contacts.MAX_TAG], sort=request.args.get("sort", "name")))
+        tag=request.args.get("tag", "").strip()[:contacts.MAX_TAG], sort=request.args.get("sort", "name"),
+        custom=by_field.condition if by_field else None))
 
 
 @bp.get("/crm/companies/export.csv")

@@ -1,12 +1,16 @@
 """Rebuilding a tenant's search index when a new kind of digest is added.
 
 Version 2 added contacts' tags, version 3 deals' titles, version 4 the IČO inside a Czech
-VAT ID (search.company_id_values). Rows saved since carry their digests; older ones get them
+VAT ID (search.company_id_values), version 5 the custom values' digests (their own column,
+custom_fields.CustomValue.digest). Rows saved since carry their digests; older ones get them
 here, in batches that each commit, so a sweep killed half-way resumes after the last finished
-batch: first every contact (to version 2), then every deal (to 3), then every company (to 4).
-Until a tenant's build reaches a kind's version, searches by tags and titles decrypt rather
-than trust an incomplete index (contacts.tagged, deals.titled); a company found by the IČO in
-its VAT ID only is a convenience, and is simply not found until its company is rebuilt.
+batch: first every contact (to version 2), then every deal (to 3), then every company (to 4),
+then every custom value (to 5).
+
+Until a tenant's build reaches a kind's version, searches by tags, titles and custom values
+decrypt rather than trust an incomplete index (contacts.tagged, deals.titled,
+custom_fields.holding); a company found by the IČO in its VAT ID only is a convenience, and
+is simply not found until its company is rebuilt.
 """
 
 from __future__ import annotations
@@ -22,18 +26,29 @@ from tenantry.platform.crypto import fields
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, TenantStatus, all_tenants, tenant_context
 
-from . import companies, contacts, deals, search
+from . import companies, contacts, custom_fields, deals, search
 from .models import COMPANY, CONTACT, DEAL, Company, Contact, Deal, SearchIndexBuild
 
 log = logging.getLogger(__name__)
 
-TAGS, DEAL_TITLES, COMPANY_IDS = 2, 3, 4
-INDEX_VERSION = COMPANY_IDS
-# (the version a pass reaches, the rows it rebuilds, their entity, their digests from plain values)
+TAGS, DEAL_TITLES, COMPANY_IDS, CUSTOM_VALUES = 2, 3, 4, 5
+INDEX_VERSION = CUSTOM_VALUES
+
+
+def _replacing(model, entity: str, pairs):
+    """A pass's writer: each row's digests in the search index, from its plain values."""
+    def write(rows: list, cipher: fields.TenantCipher) -> None:
+        for row, plain in zip(rows, model.plain_all(rows), strict=True):
+            search.replace(entity, row.id, pairs(plain, cipher))
+    return write
+
+
+# (the version a pass reaches, the rows it rebuilds, how it writes their digests)
 _PASSES = (
-    (TAGS, Contact, CONTACT, contacts.index_pairs),
-    (DEAL_TITLES, Deal, DEAL, lambda plain, cipher: deals.index_pairs(plain["title"], cipher)),
-    (COMPANY_IDS, Company, COMPANY, companies.index_pairs),
+    (TAGS, Contact, _replacing(Contact, CONTACT, contacts.index_pairs)),
+    (DEAL_TITLES, Deal, _replacing(Deal, DEAL, lambda plain, cipher: deals.index_pairs(plain["title"], cipher))),
+    (COMPANY_IDS, Company, _replacing(Company, COMPANY, companies.index_pairs)),
+    (CUSTOM_VALUES, custom_fields.CustomValue, custom_fields.fill_digests),
 )
 BATCH_SIZE = 500
 # Tenants per sweep: the rest wait a minute rather than hold the sweep's other steps.
@@ -66,15 +81,14 @@ def rebuild(tenant: Tenant, *, batch_size: int = BATCH_SIZE) -> int:
         cipher = fields.TenantCipher(tenant.id)
         done = 0
         while build.version < INDEX_VERSION and done < batch_size:
-            reached, model, entity, pairs = next(p for p in _PASSES if build.version < p[0])
+            reached, model, write = next(p for p in _PASSES if build.version < p[0])
             limit = batch_size - done
             stmt = sa.select(model).where(model.tenant_id == tenant.id).order_by(model.id).limit(limit)
             if build.after_id is not None:
                 stmt = stmt.where(model.id > build.after_id)
             # Locked, so that an edit cannot land between reading a row and writing its digests.
             rows = db.session.execute(stmt.with_for_update()).scalars().all()
-            for row, plain in zip(rows, model.plain_all(rows), strict=True):
-                search.replace(entity, row.id, pairs(plain, cipher))
+            write(rows, cipher)
             done += len(rows)
             if len(rows) < limit:
                 build.version, build.after_id = reached, None

@@ -131,7 +131,10 @@ def _contact_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[st
     company_id = forms.optional_uuid(filters.company.data) if filters.company.validate(filters) else None
     tag = args.get("tag", "").strip()[:contacts.MAX_TAG]
     sort = args.get("sort", "name")
-    page = contacts.listing(q=q, company_id=company_id, tag=tag, sort=sort, page=args.get("page", 1, type=int) or 1)
+    offered = custom_fields.usable()
+    by_field = custom_fields.filter_of(args, offered)
+    page = contacts.listing(q=q, company_id=company_id, tag=tag, sort=sort, page=args.get("page", 1, type=int) or 1,
+                            custom=by_field.condition if by_field else None)
     _read("contact", [c.id for c, _ in page.items], listed=True, search=bool(q.strip()))
     _read("company", pickers.shown_ids(filters.company), listed=True, filter=True)
     firms = overview.subject_labels([("company", c.company_id) for c, _ in page.items if c.company_id is not None])
@@ -142,6 +145,8 @@ def _contact_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[st
         mover = bulk_company_form(bulk_sent)
         _read("company", pickers.shown_ids(mover.bulk_company), listed=True, bulk=True)
     return render_template("crm/contacts.html", page=page, q=q, filters=filters, company_id=company_id, tag=tag,
+                           offered=offered, by_field=by_field, field_key=args.get("field", "").strip(),
+                           field_value=args.get("value", "")[:custom_fields.MAX_TEXT + 100],
                            sort=sort, max_tag=contacts.MAX_TAG, display_name=contacts.display_name,
                            firms={i: name for (_, i), name in firms.items()}, bulk_errors=bulk_errors or {},
                            chosen=chosen, bulk_tag=bulk_tag, mover=mover), 422 if bulk_errors else 200

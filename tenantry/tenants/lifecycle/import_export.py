@@ -26,6 +26,7 @@ from tenantry.platform.crypto import fields
 from tenantry.platform.db import db
 from tenantry.platform.identity.models import Membership, User
 from tenantry.platform.tenancy import Tenant, tenant_context
+from tenantry.tenants.crm import custom_fields
 from tenantry.tenants.crm.custom_fields import CustomField, CustomValue
 from tenantry.tenants.crm.models import (
     COMPANY,
@@ -240,9 +241,10 @@ def _contact(w: _Writer, r: dict) -> dict:
 
 
 def _custom_value(w: _Writer, r: dict) -> dict:
-    new = w.new_id(r["id"])
-    return {"id": new, "tenant_id": w.tid, "contact_id": w.mapped(r["contact_id"]), "field_id": w.mapped(r["field_id"]),
-            "updated_at": _when(r["updated_at"]), **w.seal(CustomValue, new, r)}
+    new, field_id = w.new_id(r["id"]), w.mapped(r["field_id"])
+    return {"id": new, "tenant_id": w.tid, "contact_id": w.mapped(r["contact_id"]), "field_id": field_id,
+            "updated_at": _when(r["updated_at"]), **w.seal(CustomValue, new, r),
+            "digest": custom_fields.digest(w.tid, field_id, r.get("value") or "")}
 
 
 def _deal(w: _Writer, r: dict, owner) -> dict:

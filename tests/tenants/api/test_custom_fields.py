@@ -209,8 +209,13 @@ def test_a_special_category_field_takes_values_only_under_an_agreement(api, api_
         event = db.session.scalars(sa.select(audit.AuditEvent).where(
             audit.AuditEvent.action == "crm.contact.viewed")).one()
     assert event.details["custom_fields"] is True and event.details["special_category"] is True
+    found = api.get("/api/v1/contacts", query_string={"custom_fields[allergies]": "peanuts"})
+    assert [item["id"] for item in found.get_json()["items"]] == [contact_id]
 
     _revoke(api_app, acme, agreement)
+    # Without an agreement the field is not processed further: not even as a filter.
+    refused = api.get("/api/v1/contacts", query_string={"custom_fields[allergies]": "peanuts"})
+    assert error_of(refused)["fields"] == {"custom_fields[allergies]": NOT_TAKING}
     [listed] = api.get("/api/v1/custom-fields").get_json()["items"]
     assert listed["special_category"] is True and listed["takes_values"] is False
     for response in (api.post("/api/v1/contacts", json={**JANA, "custom_fields": {"allergies": "Pollen"}}),

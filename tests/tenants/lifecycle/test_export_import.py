@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from tenantry.platform import clock, jobs
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, tenant_context
-from tenantry.tenants.crm import board, contacts, deals, lost_reasons, search, stages
+from tenantry.tenants.crm import board, contacts, custom_fields, deals, lost_reasons, search, stages
 from tenantry.tenants.crm.models import Contact, Deal
 from tenantry.tenants.lifecycle import export, import_export
 from tests import factories
@@ -84,6 +84,10 @@ def test_export_import_export_round_trip_equals_the_original(app, app_ctx, tmp_p
         assert len(db.session.scalars(search.tagged("contact", "VIP")).all()) == 3
         # And deal titles, so that the index can be current however the tenant came to be.
         assert db.session.execute(search.matching("deal", "renewal")).first() is not None
+        # And custom values their digests, for the contact list's filter by a field.
+        (tier,) = custom_fields.definitions()
+        held = db.session.scalars(sa.select(custom_fields.CustomValue.digest)).all()
+        assert len(held) == 3 and held.count(custom_fields.digest(b_id, tier.id, "GOLD 2")) == 1
 
 
 def _pair_ids(source, copy) -> dict[str, str]:
