@@ -208,7 +208,7 @@ def contact_show(contact_id, activity_form=None):
     _read_timeline(related)
     return render_template("crm/contact.html", contact=contact, plain=contact.plain(), alike=alike,
                            company=company, company_name=company.reveal("name") if company else "",
-                           custom=custom_fields.shown(contact),
+                           custom=custom_fields.shown(contact), filterable={d.id for d in custom_fields.usable()},
                            display_name=contacts.display_name, **related)
 
 

@@ -158,3 +158,12 @@ def test_contacts_imported_from_csv_are_found_by_their_values(web_app, member, a
         assert csv_import.write(checked) == 1
     assert _names(member, field="segment", value="Enterprise") == ["Eva Tester", "Ivana Tester", "Jana Tester"]
     assert _names(member, field="shoe", value="41.5") == ["Ivana Tester"]
+
+
+def test_a_choice_on_the_contact_page_leads_to_the_contacts_with_it(member, people):
+    page = text(member.get(f"/t/acme/crm/contacts/{people['Jana']}"))
+    links = re.findall(r'<a class="badge badge-link" href="(/t/acme/crm/contacts\?field=[^"]+)"', page)
+    assert sorted(unescape(link) for link in links) == ["/t/acme/crm/contacts?field=segment&value=Enterprise",
+                                                        "/t/acme/crm/contacts?field=tier&value=SMB"]
+    assert _names(member, field="segment", value="Enterprise") == ["Eva Tester", "Jana Tester"]
+    assert 'aria-label="Contacts whose Segment is Enterprise"' in page
