@@ -6,7 +6,8 @@ read's work (bench/crm.py, issue 3). With Redis, each request already asks it fo
 rate window; the same script returns the *generation* of everything a token's check reads.
 Any committed change that could alter a check gives the generation a new random value:
 a client revoked or edited, a tenant's status or settings, a token changed or deleted, a key
-rotated, retired or destroyed (see `_note_changes`). A remembered check is used only while
+rotated, retired or destroyed, and a custom field or a special-category agreement made or
+changed, which decide what a contact's write must hold (custom_fields.py; see `_note_changes`). A remembered check is used only while
 the generation it was made under is still current, so every worker sees a revocation by its
 next request; the worker that committed it forgets at once. A remembered check also lapses
 after SECONDS, in case a new generation could not be published (Redis down at that commit).
@@ -38,9 +39,11 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from tenantry.dpa.special_categories import SpecialCategoryAgreement
 from tenantry.platform import redis_scripts
 from tenantry.platform.crypto.keyring import TenantKey
 from tenantry.platform.tenancy import Tenant
+from tenantry.tenants.crm.custom_fields import CustomField
 
 from .models import ApiClient, ApiToken
 
@@ -50,7 +53,9 @@ SECONDS = 30.0
 ENTRIES = 2000
 GENERATION = "tenantry:api:grant-generation"
 EXTENSION = "tenantry.api_token_cache"
-WATCHED = (ApiClient, ApiToken, Tenant, TenantKey)
+WATCHED = (ApiClient, ApiToken, Tenant, TenantKey, CustomField, SpecialCategoryAgreement)
+# Of these, what changes checks already made by being new: a key row is a rotation.
+WATCHED_NEW = (TenantKey, CustomField, SpecialCategoryAgreement)
 _WATCHED_TABLES = frozenset(model.__tablename__ for model in WATCHED)
 # Written by the check itself (once a minute); nothing a check decides on.
 UNWATCHED_COLUMNS = {ApiClient: frozenset({"last_used_at"})}
@@ -177,13 +182,14 @@ def generation_before_lookup() -> bytes | None:
 def remember(token_hash: str, rows: tuple, generation: bytes | None) -> None:
     if generation is None:
         return
-    copies = tuple(_detached_copy(row) for row in rows)
+    copies = tuple(detached_copy(row) for row in rows)
     if None in copies:
         return
     _cache().put(token_hash, _Entry(copies, generation, time.monotonic() + SECONDS))
 
 
-def _detached_copy(obj):
+def detached_copy(obj):
+    """A copy of a loaded row, detached from any session; None if the row is not as loaded."""
     state = sa.inspect(obj)
     if state.modified or state.expired_attributes or not state.has_identity:
         return None
@@ -244,7 +250,7 @@ def _note_changes(session, _flush_context) -> None:
     # A new client or token changes no check made so far; a new key row is a rotation.
     if session.info.get(_CHANGED):
         return
-    if any(isinstance(obj, TenantKey) for obj in session.new) or any(
+    if any(isinstance(obj, WATCHED_NEW) for obj in session.new) or any(
             isinstance(obj, WATCHED) and (obj in session.deleted or _changes_a_check(obj))
             for obj in (*session.dirty, *session.deleted)):
         session.info[_CHANGED] = True

@@ -168,9 +168,10 @@ def definitions() -> list[CustomField]:
         .order_by(CustomField.position, CustomField.created_at, CustomField.id)).scalars())
 
 
-def usable() -> list[CustomField]:
-    """The fields that take values now: special-category ones only under an active agreement."""
-    found = definitions()
+def usable(found: list[CustomField] | None = None) -> list[CustomField]:
+    """The fields that take values now (of `found`, by default all): special-category ones only
+    under an active agreement."""
+    found = definitions() if found is None else found
     if any(d.special_category for d in found) and agreement() is None:
         return [d for d in found if not d.special_category]
     return found
@@ -417,7 +418,7 @@ def save(contact: Contact, values: dict[uuid.UUID, str], *, only: list[CustomFie
     existing = {row.field_id: row for row in db.session.execute(sa.select(CustomValue).where(
         CustomValue.tenant_id == current_tenant.id, CustomValue.contact_id == contact.id)).scalars()}
     before, after = {}, {}
-    cipher = fields.TenantCipher(current_tenant.id)
+    cipher = None
     for definition in only:
         value = values.get(definition.id, "")
         row = existing.get(definition.id)
@@ -428,15 +429,15 @@ def save(contact: Contact, values: dict[uuid.UUID, str], *, only: list[CustomFie
         if not value:
             db.session.delete(row)
             continue
+        # The key is looked up before a new row joins the session: the look-up may autoflush,
+        # and a row flushed without its value breaks the NOT NULL constraint.
+        cipher = cipher or fields.TenantCipher(current_tenant.id)
         if row is None:
             row = CustomValue(id=new_id(), tenant_id=current_tenant.id, contact_id=contact.id,
                               field_id=definition.id)
-            # Encrypted before it joins the session: the key look-up may autoflush, and a row
-            # flushed without its value breaks the NOT NULL constraint.
-            row.value, row.digest = fields.encrypt(value, **_where(row.id)), digest(cipher, definition.id, value)
             db.session.add(row)
-        else:
-            row.value, row.digest = fields.encrypt(value, **_where(row.id)), digest(cipher, definition.id, value)
+        row.value = cipher.encrypt(value, table=CustomValue.__tablename__, column="value", row_id=row.id)
+        row.digest = digest(cipher, definition.id, value)
         row.updated_at = clock.now()
     db.session.flush()
     if after:

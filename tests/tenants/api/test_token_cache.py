@@ -56,12 +56,12 @@ def token(first, creds):
 
 
 @contextlib.contextmanager
-def token_lookups(app):
-    """Counts the statements that look a token up in `app`'s database."""
+def reads_of(app, table: str):
+    """Counts the statements that read `table` in `app`'s database."""
     seen = []
 
     def count(_conn, _cursor, statement, *_args):
-        if "FROM api_tokens" in statement:
+        if f"FROM {table}" in statement:
             seen.append(statement)
 
     with app.app_context():
@@ -71,6 +71,11 @@ def token_lookups(app):
         yield seen
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)
+
+
+def token_lookups(app):
+    """Counts the statements that look a token up in `app`'s database."""
+    return reads_of(app, "api_tokens")
 
 
 def warm(api: Bearer) -> None:
@@ -157,3 +162,44 @@ def test_without_redis_answering_checks_come_from_the_database_and_nothing_is_re
     with token_lookups(second) as lookups:
         assert [api.get("/api/v1/contacts").status_code for _ in range(2)] == [200, 200]
     assert len(lookups) == 2
+
+
+def test_a_custom_field_made_by_one_worker_binds_the_next_write_to_another(first, second, acme, token):
+    from tenantry.tenants.crm import custom_fields
+
+    api = Bearer(second.test_client(), token)
+    warm(api)
+    assert api.post("/api/v1/contacts", json={"first_name": "Jana"}).status_code == 201
+    # Remembered: a create reads the workspace's custom fields no more.
+    with reads_of(second, "crm_custom_fields") as lookups:
+        assert api.post("/api/v1/contacts", json={"first_name": "Eva"}).status_code == 201
+    assert lookups == []
+    with in_app(first), tenant_context(db.session.get(Tenant, acme.id)):
+        custom_fields.create(custom_fields.DefinitionData(label="Segment", key="segment", type="choice",
+                                                          options=["SMB"], required=True, special_category=False))
+    refused = api.post("/api/v1/contacts", json={"first_name": "Petr"})
+    assert refused.status_code == 422
+    assert error_of(refused)["fields"] == {"custom_fields.segment": "Segment is required."}
+    assert api.post("/api/v1/contacts", json={"first_name": "Petr", "custom_fields": {"segment": "smb"}}).status_code == 201
+    # And a change of it, as a new generation too.
+    with in_app(first), tenant_context(db.session.get(Tenant, acme.id)):
+        (segment,) = custom_fields.definitions()
+        custom_fields.update(segment, custom_fields.DefinitionData(label="Segment", key="segment", type="choice",
+                                                                   options=["SMB"], required=False,
+                                                                   special_category=False))
+    assert api.post("/api/v1/contacts", json={"first_name": "Olga"}).status_code == 201
+
+
+@pytest.mark.obligation("DPA-A.special")
+def test_a_special_category_agreement_revoked_by_one_worker_stops_the_next_write_to_another(first, second, acme, token):
+    from tests.tenants.api.test_custom_fields import _agree, _define, _revoke
+
+    agreement = _agree(first, acme)
+    _define(first, acme, "allergies", "text", special=True)
+    api = Bearer(second.test_client(), token)
+    warm(api)
+    sent = {"first_name": "Jana", "custom_fields": {"allergies": "Peanuts"}}
+    assert api.post("/api/v1/contacts", json=sent).status_code == 201
+    _revoke(first, acme, agreement)
+    refused = api.post("/api/v1/contacts", json=sent)
+    assert refused.status_code == 422 and set(error_of(refused)["fields"]) == {"custom_fields.allergies"}
