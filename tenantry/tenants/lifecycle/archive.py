@@ -136,15 +136,16 @@ ENTITIES: list[Entity] = [
     _plain_entity("pipeline_stages", PipelineStage, ("id", "name", "position", "is_won", "is_lost", "probability",
                                                      "created_at")),
     _plain_entity("lost_reasons", LostReason, ("id", "name", "position", "created_at")),
-    Entity("companies", ("id", "country", "created_at", "updated_at", *Company.ENCRYPTED),
-           _sealed_rows(Company, ("country", "created_at", "updated_at")), _count(Company)),
+    Entity("companies", ("id", "country", "created_at", "updated_at", "changed_at", *Company.ENCRYPTED),
+           _sealed_rows(Company, ("country", "created_at", "updated_at", "changed_at")), _count(Company)),
     # Restricted contacts [DSR-restrict] stay in the full export and the backups, flagged by
     # restricted_at (and objected_at): restriction means kept but not used, and these archives
     # are how it is kept (restore, return of data at the end of the service); leaving them out
     # would lose the data. The CSV list exports, which are use, skip them (crm.csv_export).
-    Entity("contacts", ("id", "company_id", "created_at", "updated_at", "restricted_at", "objected_at",
-                        *Contact.ENCRYPTED),
-           _sealed_rows(Contact, ("company_id", "created_at", "updated_at", "restricted_at", "objected_at")),
+    Entity("contacts", ("id", "company_id", "created_at", "updated_at", "changed_at", "restricted_at",
+                        "objected_at", *Contact.ENCRYPTED),
+           _sealed_rows(Contact, ("company_id", "created_at", "updated_at", "changed_at", "restricted_at",
+                                  "objected_at")),
            _count(Contact)),
     # Definitions, then each contact's values (sealed like every other value).
     _plain_entity("custom_fields", CustomField, ("id", "key", "label", "type", "options", "required",
@@ -152,16 +153,16 @@ ENTITIES: list[Entity] = [
     Entity("custom_field_values", ("id", "contact_id", "field_id", "updated_at", *CustomValue.ENCRYPTED),
            _sealed_rows(CustomValue, ("contact_id", "field_id", "updated_at")), _count(CustomValue)),
     Entity("deals", ("id", "value", "currency", "stage_id", "expected_close", "contact_id", "company_id",
-                     "owner_id", "created_at", "updated_at", "stage_changed_at", "lost_reason_id", "probability",
-                     *Deal.ENCRYPTED),
+                     "owner_id", "created_at", "updated_at", "changed_at", "stage_changed_at", "lost_reason_id",
+                     "probability", *Deal.ENCRYPTED),
            _sealed_rows(Deal, ("value", "currency", "stage_id", "expected_close", "contact_id", "company_id",
-                               "owner_id", "created_at", "updated_at", "stage_changed_at", "lost_reason_id",
-                               "probability")),
+                               "owner_id", "created_at", "updated_at", "changed_at", "stage_changed_at",
+                               "lost_reason_id", "probability")),
            _count(Deal)),
     Entity("activities", ("id", "kind", "due_on", "due_time", "done", "done_at", "contact_id", "company_id",
-                          "deal_id", "owner_id", "created_at", *Activity.ENCRYPTED),
+                          "deal_id", "owner_id", "created_at", "changed_at", *Activity.ENCRYPTED),
            _sealed_rows(Activity, ("kind", "due_on", "due_time", "done", "done_at", "contact_id", "company_id",
-                                   "deal_id", "owner_id", "created_at")), _count(Activity)),
+                                   "deal_id", "owner_id", "created_at", "changed_at")), _count(Activity)),
     Entity("members", ("id", "user_id", "email", "name", "role", "created_at"), _member_rows, _count(Membership)),
     # The trail of this tenant as stored (it holds ids, never personal values); `hash` lets the
     # controller re-check the chain offline.

@@ -61,6 +61,12 @@ def _when(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def _changed(r: dict, before_it_existed: str) -> datetime:
+    """When the row last changed, as exported; an export made before rows recorded it (0033):
+    what migration 0033 took, its last edit (an activity: its creation or completion)."""
+    return _when(r.get("changed_at") or before_it_existed)
+
+
 def _day(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
@@ -226,7 +232,7 @@ def _company(w: _Writer, r: dict) -> dict:
     new = w.new_id(r["id"])
     w.digests(COMPANY, new, company_ids=[r.get("company_number"), r.get("vat_id")], names=[r.get("name")])
     return {"id": new, "tenant_id": w.tid, "country": r["country"], "created_at": _when(r["created_at"]),
-            "updated_at": _when(r["updated_at"]), **w.seal(Company, new, r)}
+            "updated_at": _when(r["updated_at"]), "changed_at": _changed(r, r["updated_at"]), **w.seal(Company, new, r)}
 
 
 def _contact(w: _Writer, r: dict) -> dict:
@@ -235,6 +241,7 @@ def _contact(w: _Writer, r: dict) -> dict:
               names=[r.get("first_name"), r.get("last_name")], tags=r.get("tags") or [])
     return {"id": new, "tenant_id": w.tid, "company_id": w.mapped(r.get("company_id")),
             "created_at": _when(r["created_at"]), "updated_at": _when(r["updated_at"]),
+            "changed_at": _changed(r, r["updated_at"]),
             # A restriction or objection of a data subject outlives a restore [DSR-restrict, DSR-object].
             "restricted_at": _when(r.get("restricted_at")), "objected_at": _when(r.get("objected_at")),
             **w.seal(Contact, new, r)}
@@ -254,7 +261,7 @@ def _deal(w: _Writer, r: dict, owner) -> dict:
             "stage_id": w.mapped(r["stage_id"]), "expected_close": _day(r.get("expected_close")),
             "contact_id": w.mapped(r.get("contact_id")), "company_id": w.mapped(r.get("company_id")),
             "owner_id": owner(r.get("owner_id")), "created_at": _when(r["created_at"]),
-            "updated_at": _when(r["updated_at"]),
+            "updated_at": _when(r["updated_at"]), "changed_at": _changed(r, r["updated_at"]),
             # An export made before deals recorded it: their last change, as the migration did.
             "stage_changed_at": _when(r.get("stage_changed_at") or r["updated_at"]),
             "lost_reason_id": w.mapped(r.get("lost_reason_id")),
@@ -270,4 +277,6 @@ def _activity(w: _Writer, r: dict, owner) -> dict:
             "done_at": _when(r.get("done_at")), "contact_id": w.mapped(r.get("contact_id")),
             "company_id": w.mapped(r.get("company_id")), "deal_id": w.mapped(r.get("deal_id")),
             # An export made before activities were assigned has no owner_id: nobody.
-            "owner_id": owner(r.get("owner_id")), "created_at": _when(r["created_at"]), **w.seal(Activity, new, r)}
+            "owner_id": owner(r.get("owner_id")), "created_at": _when(r["created_at"]),
+            "changed_at": _changed(r, max(r["created_at"], r.get("done_at") or r["created_at"], key=_when)),
+            **w.seal(Activity, new, r)}

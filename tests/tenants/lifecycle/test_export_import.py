@@ -3,6 +3,12 @@ the original (ids are new and mapped; values re-encrypted under the new tenant's
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import zipfile
+from datetime import timedelta
+
 import pytest
 import sqlalchemy as sa
 
@@ -10,7 +16,7 @@ from tenantry.platform import clock, jobs
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, tenant_context
 from tenantry.tenants.crm import board, contacts, custom_fields, deals, lost_reasons, search, stages
-from tenantry.tenants.crm.models import Contact, Deal
+from tenantry.tenants.crm.models import Activity, Contact, Deal
 from tenantry.tenants.lifecycle import export, import_export
 from tests import factories
 from tests.identity.support import flask_cli
@@ -144,3 +150,41 @@ def test_import_refuses_an_altered_archive(app, app_ctx, tmp_path):
     not_zip = tmp_path / "nope.zip"
     not_zip.write_bytes(b"hello")
     assert "not a ZIP file" in flask_cli(app, "tenantry", "import-export", "target", str(not_zip)).output
+
+
+def test_an_export_made_before_rows_recorded_changed_at_takes_their_last_edit(app, app_ctx, tmp_path):
+    """Archives written before migration 0033 have no changed_at: an import takes what the
+    migration took (the last edit; an activity's creation or completion, whichever is later)."""
+    source = make_seeded_tenant("source")
+    factories.make_tenant("target")
+    with tenant_context(source):
+        done = db.session.execute(sa.select(Activity)).scalars().first()
+        done.done, done.done_at = True, clock.now() + timedelta(hours=1)
+    db.session.commit()
+    original = open_zip(_export_bytes(source.id))
+    manifest = json.loads(original.read("manifest.json"))
+    older = io.BytesIO()
+    with zipfile.ZipFile(older, "w") as zf:
+        for name in original.namelist():
+            data = original.read(name)
+            if name in ("companies.json", "contacts.json", "deals.json", "activities.json"):
+                rows = json.loads(data)
+                for row in rows:
+                    del row["changed_at"]
+                # The archive's own layout: one row a line, which the import streams.
+                data = ("[\n" + ",\n".join(json.dumps(row, ensure_ascii=False) for row in rows) + "\n]\n").encode()
+                manifest["files"][name]["sha256"] = hashlib.sha256(data).hexdigest()
+            if name != "manifest.json":
+                zf.writestr(name, data)
+        zf.writestr("manifest.json", json.dumps(manifest))
+    path = tmp_path / "older.zip"
+    path.write_bytes(older.getvalue())
+    result = flask_cli(app, "tenantry", "import-export", "target", str(path))
+    assert result.exit_code == 0, result.output
+    target = db.session.execute(sa.select(Tenant).where(Tenant.slug == "target")).scalar_one()
+    copy = open_zip(_export_bytes(target.id))
+    for name in ("companies", "contacts", "deals"):
+        assert all(row["changed_at"] == row["updated_at"] for row in entity(copy, name)), name
+    activities = entity(copy, "activities")
+    assert any(a["done_at"] for a in activities)
+    assert all(a["changed_at"] == max(a["created_at"], a["done_at"] or a["created_at"]) for a in activities)
