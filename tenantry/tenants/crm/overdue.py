@@ -2,8 +2,8 @@
 (local_time.now). One of the whole day is overdue from the next day; one with a time of day
 from the minute after that time, so a 09:00 call is overdue at 09:01, not only tomorrow.
 
-One rule for the lists and their filters (SQL) and the pages (Python). The morning e-mail
-(reminders) still counts by the day: it is a digest of the day ahead."""
+One rule for the lists and their filters (SQL), the pages (Python) and the morning e-mail
+(reminders), which counts what is overdue at the minute it is made."""
 
 from __future__ import annotations
 
@@ -22,6 +22,13 @@ def condition(now: datetime) -> sa.ColumnElement[bool]:
     """SQL: the activity's due moment has passed at `now` (whether it is done is not asked)."""
     today = now.date()
     return sa.or_(Activity.due_on < today, sa.and_(Activity.due_on == today, Activity.due_time < _minute(now)))
+
+
+def later_today(now: datetime) -> sa.ColumnElement[bool]:
+    """SQL: due today at `now` and not yet overdue (a whole day's, or one at a time still to
+    come). Never NULL, unlike NOT condition(now) for a row without a time."""
+    return sa.and_(Activity.due_on == now.date(),
+                   sa.or_(Activity.due_time.is_(None), Activity.due_time >= _minute(now)))
 
 
 def of(activity: Activity, now: datetime) -> bool:

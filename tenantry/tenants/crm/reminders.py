@@ -28,7 +28,7 @@ from tenantry.platform.identity.models import Membership, User
 from tenantry.platform.tenancy import Tenant, TenantStatus, all_tenants, current_tenant, tenant_context
 from tenantry.tenants import local_time
 
-from . import activities, bulk, deals
+from . import activities, bulk, deals, overdue
 from .models import Activity, ActivityReminder, Deal, ReminderRun
 
 # On each workspace's own clock (local_time), whose date is the CRM's "today": before the
@@ -69,15 +69,19 @@ def set_wanted(user, enabled: bool) -> bool:
     return True
 
 
-def due_counts(today: date) -> dict[uuid.UUID, DueCount]:
-    """For each active member of the current workspace assigned open activities due by `today`
-    or open deals past their expected close date: how many of each."""
+def due_counts(now: datetime) -> dict[uuid.UUID, DueCount]:
+    """For each active member of the current workspace assigned open activities due by the
+    end of the day at `now` (the workspace's clock) or open deals past their expected close
+    date: how many of each. Overdue as the pages count it (overdue.py): a 07:00 call is
+    overdue in an e-mail sent at 08:00, not due today."""
+    today = now.date()
+    late_now = overdue.condition(now)
     member = sa.and_(Membership.user_id == Activity.owner_id, Membership.tenant_id == Activity.tenant_id,
                      Membership.deactivated_at.is_(None))
     counts: dict[uuid.UUID, DueCount] = {}
     for owner_id, late, due in db.session.execute(
-            sa.select(Activity.owner_id, sa.func.count().filter(Activity.due_on < today),
-                      sa.func.count().filter(Activity.due_on == today)).join(Membership, member)
+            sa.select(Activity.owner_id, sa.func.count().filter(late_now),
+                      sa.func.count().filter(overdue.later_today(now))).join(Membership, member)
             .where(Activity.tenant_id == current_tenant.id, Activity.done.is_(False), Activity.due_on <= today,
                    activities.usable())
             .group_by(Activity.owner_id)):
@@ -105,13 +109,13 @@ def sweep(as_of: datetime) -> int:
     for tenant, last_sent_on in candidates:
         local = local_time.now(tenant, as_of)
         if SEND_FROM <= local.time() < SEND_UNTIL and (last_sent_on is None or last_sent_on < local.date()):
-            due.append((tenant, local.date()))
+            due.append((tenant, local))
     sent = 0
-    for tenant, today in due:
+    for tenant, local in due:
         try:
             with tenant_context(tenant):
-                if _claim(ReminderRun, today, ReminderRun.tenant_id == tenant.id):
-                    sent += remind(tenant, today)
+                if _claim(ReminderRun, local.date(), ReminderRun.tenant_id == tenant.id):
+                    sent += remind(tenant, local)
                 db.session.commit()
         except Exception:
             db.session.rollback()
@@ -119,9 +123,11 @@ def sweep(as_of: datetime) -> int:
     return sent
 
 
-def remind(tenant: Tenant, today: date) -> int:
-    """Queue the current workspace's e-mails for `today` to the members not yet told today."""
-    counts = due_counts(today)
+def remind(tenant: Tenant, now: datetime) -> int:
+    """Queue the current workspace's e-mails for the day at `now` (its own clock) to the members
+    not yet told that day."""
+    today = now.date()
+    counts = due_counts(now)
     if not counts:
         return 0
     users = {u.id: u for u in db.session.execute(sa.select(User).where(User.id.in_(list(counts)))).scalars()}

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 
 from tenantry.platform import clock, notify
 from tenantry.platform.audit import AuditEvent
@@ -251,7 +252,7 @@ def test_a_workspace_is_looked_at_once_a_day(web_app, acme, monkeypatch):
     _world(web_app, acme)
     assert _sweep(web_app, _morning()) == 3
     looked = []
-    monkeypatch.setattr(reminders, "due_counts", lambda today: looked.append(today) or {})
+    monkeypatch.setattr(reminders, "due_counts", lambda now: looked.append(now.date()) or {})
     assert _sweep(web_app, _morning(hour=9)) == 0 and looked == []
     assert _sweep(web_app, _morning(_today() + timedelta(days=1))) == 0 and looked == [_today() + timedelta(days=1)]
 
@@ -283,3 +284,22 @@ def test_sweeps_running_at_once_send_each_email_once(web_app, acme, smtp_server)
     assert sorted(n.to_email for n in _notices(web_app)) == [
         "idle@acme.example.com", "me@acme.example.com", "olga@acme.example.com"]
     assert len(smtp_server.messages) == 3
+
+
+def test_the_morning_email_counts_as_overdue_what_was_due_earlier_that_morning(web_app, acme, smtp_server):
+    """As the pages count it (overdue.py): a 07:30 call is overdue in the e-mail of 08:00."""
+    me = new_member(web_app, acme, "member", email="early@acme.example.com")
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        jana = contacts.create(contacts.ContactData(first_name="Jana"))
+        for at, note in ((time(7, 30), "Early call"), (time(10, 0), "Later call"), (None, "Some time today")):
+            activities.create("contact", jana.id, activities.ActivityData(
+                kind="call", due_on=_today(), due_time=at, note=note, owner_id=me.id))
+    assert _sweep(web_app, _morning(hour=8)) == 1
+    (sent,) = [m.message for m in smtp_server.messages]
+    assert sent["Subject"] == "Acme: 3 activities due (1 overdue and 2 due today)"
+    # The activity list's "Overdue" at that minute shows the one the e-mail counted so.
+    client = web_app.test_client()
+    with time_machine.travel(_morning(hour=8), tick=False):
+        assert login_password(client, me.email).status_code == 302
+        listed = text(client.get("/t/acme/crm/activities", query_string={"state": "overdue"}))
+    assert "Early call" in listed and "Later call" not in listed and "Some time today" not in listed
