@@ -110,8 +110,22 @@
 
     document.querySelectorAll("[data-picker]").forEach(picker);
     document.querySelectorAll("[data-tick-all]").forEach(tickAll);
+    document.querySelectorAll("[data-value-options]").forEach(valueOptions);
     document.querySelectorAll(".sidebar nav").forEach(showActive);
   });
+
+  // The contact list's filter by a custom field: the value box offers the options of the
+  // field chosen (its datalist, options-<key>), none for a field that is not a choice.
+  function valueOptions(select) {
+    var input = document.getElementById(select.getAttribute("data-value-options"));
+    if (!input) return;
+    function follow() {
+      var list = select.value && document.getElementById("options-" + select.value);
+      if (list) input.setAttribute("list", list.id); else input.removeAttribute("list");
+    }
+    select.addEventListener("change", follow);
+    follow();
+  }
 
   // On a phone the sidebar is a strip that scrolls sideways: bring the section one is in
   // into view, or a page under Retention would open with its tab out of sight.

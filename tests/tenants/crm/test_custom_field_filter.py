@@ -167,3 +167,32 @@ def test_a_choice_on_the_contact_page_leads_to_the_contacts_with_it(member, peop
                                                         "/t/acme/crm/contacts?field=tier&value=SMB"]
     assert _names(member, field="segment", value="Enterprise") == ["Eva Tester", "Jana Tester"]
     assert 'aria-label="Contacts whose Segment is Enterprise"' in page
+
+
+@pytest.mark.browser
+def test_the_value_box_offers_the_options_of_the_field_chosen(live_server, browser_page):
+    from tests.tenants.crm.conftest import acme_in_a_browser
+
+    def seed(app, tenant):
+        with in_app(app), tenant_context(db.session.get(Tenant, tenant.id)):
+            for key, type_, options in (("segment", "choice", ["SMB", "Enterprise"]), ("shoe", "number", [])):
+                custom_fields.create(custom_fields.DefinitionData(label=key.capitalize(), key=key, type=type_,
+                                                                  options=options, required=False,
+                                                                  special_category=False))
+
+    page = browser_page
+    acme_in_a_browser(live_server, page, seed, "/crm/contacts", width=1280, height=800)
+    value = page.locator("#value")
+    assert value.get_attribute("list") is None
+    page.select_option("#field", "segment")
+    assert value.get_attribute("list") == "options-segment"
+    assert page.locator("#options-segment option").evaluate_all("os => os.map(o => o.value)") == ["SMB", "Enterprise"]
+    page.select_option("#field", "shoe")
+    assert value.get_attribute("list") is None
+    # Chosen and sent: the list comes back filtered, the field's options still offered.
+    page.select_option("#field", "segment")
+    value.fill("smb")
+    page.get_by_role("button", name="Show", exact=True).click()
+    page.wait_for_url("**field=segment**")
+    assert page.locator("#value").get_attribute("list") == "options-segment"
+    assert "No contact matches." in page.content()
