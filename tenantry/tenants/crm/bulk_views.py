@@ -19,7 +19,7 @@ from . import bulk, companies, deals, forms
 from .models import Activity, Contact, Deal
 from .views import ACTIVITY_LIST_ARGS, _activity_list, _contact_list, _deal_list, bp, bulk_company_form
 
-_CONTACT_LIST_ARGS = ("q", "company", "tag", "field", "value", "sort", "page")
+_CONTACT_LIST_ARGS = ("q", "company", "tag", "field", "value", "unset", "sort", "page")
 _DEAL_LIST_ARGS = ("q", "stage", "owner", "close", "next", "reason", "sort", "page")
 
 

@@ -351,13 +351,19 @@ class ValueFilter:
 NO_SUCH_FIELD = "Choose one of this workspace's custom fields."
 
 
-def value_filter(key: str, raw: str, offered: list[CustomField] | None = None) -> ValueFilter:
+def value_filter(key: str, raw: str, offered: list[CustomField] | None = None, *, unset: bool = False) -> ValueFilter:
     """The filter for contacts whose field `key` holds `raw`, read as the contact form reads it
-    ("3,5" is the number 3.5, a choice without regard to case). Only fields that take values
-    now are offered (`offered`, usable() by default); a blank value filters nothing."""
+    ("3,5" is the number 3.5, a choice without regard to case), or with `unset` those with no
+    value in it. Only fields that take values now are offered (`offered`, usable() by
+    default); a blank value filters nothing."""
     definition = next((d for d in (usable() if offered is None else offered) if d.key == key), None)
     if definition is None:
         return ValueFilter(None, error=NO_SUCH_FIELD)
+    if unset:
+        if (raw or "").strip():
+            return ValueFilter(definition, error="Give a value, or tick “No value”, not both.")
+        return ValueFilter(definition, Contact.id.not_in(sa.select(CustomValue.contact_id).where(
+            CustomValue.tenant_id == current_tenant.id, CustomValue.field_id == definition.id)))
     if not (raw or "").strip():
         return ValueFilter(definition)
     try:
@@ -369,9 +375,11 @@ def value_filter(key: str, raw: str, offered: list[CustomField] | None = None) -
 
 def filter_of(args, offered: list[CustomField] | None = None) -> ValueFilter | None:
     """The contact list's filter by a custom field, from its query (`field`, the key, and
-    `value`); None when no field is chosen."""
-    key = (args.get("field") or "").strip()
-    return value_filter(key, (args.get("value") or "")[:MAX_TEXT + 100], offered) if key else None
+    `value`, or `unset=1` for no value); None when no field is chosen."""
+    key, unset = (args.get("field") or "").strip(), args.get("unset") == "1"
+    if not key:
+        return ValueFilter(None, error="Choose the custom field to have no value.") if unset else None
+    return value_filter(key, (args.get("value") or "")[:MAX_TEXT + 100], offered, unset=unset)
 
 
 def _folded(field_id: uuid.UUID, value: str) -> str | None:

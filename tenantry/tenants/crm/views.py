@@ -147,6 +147,7 @@ def _contact_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[st
     return render_template("crm/contacts.html", page=page, q=q, filters=filters, company_id=company_id, tag=tag,
                            offered=offered, by_field=by_field, field_key=args.get("field", "").strip(),
                            field_value=args.get("value", "")[:custom_fields.MAX_TEXT + 100],
+                           field_unset=args.get("unset") == "1",
                            sort=sort, max_tag=contacts.MAX_TAG, display_name=contacts.display_name,
                            firms={i: name for (_, i), name in firms.items()}, bulk_errors=bulk_errors or {},
                            chosen=chosen, bulk_tag=bulk_tag, mover=mover), 422 if bulk_errors else 200

@@ -196,3 +196,21 @@ def test_the_value_box_offers_the_options_of_the_field_chosen(live_server, brows
     page.wait_for_url("**field=segment**")
     assert page.locator("#value").get_attribute("list") == "options-segment"
     assert "No contact matches." in page.content()
+
+
+def test_no_value_lists_the_contacts_with_none_in_the_field(member, people):
+    assert _names(member, field="segment", unset="1") == ["Olga Tester"]
+    assert _names(member, field="tier", unset="1") == ["Eva Tester", "Olga Tester", "Petr Tester"]
+    page = text(member.get("/t/acme/crm/contacts", query_string={"field": "tier", "unset": "1"}))
+    assert '<input type="hidden" name="list_unset" value="1">' in page
+    assert 'name="unset" value="1" checked' in page
+    export_link = re.search(r'href="(/t/acme/crm/contacts/export\.csv\?[^"]*)"', page).group(1).replace("&amp;", "&")
+    rows = list(csv.DictReader(io.StringIO(member.get(export_link).get_data(as_text=True).lstrip("\ufeff"))))
+    assert sorted(r["First name"] for r in rows) == ["Eva", "Olga", "Petr"]
+    # A value and "No value" at once, or "No value" of no field: said, and not filtered by.
+    both = text(member.get("/t/acme/crm/contacts", query_string={"field": "tier", "value": "SMB", "unset": "1"}))
+    assert field_errors(both, "value") == [
+        "Tier: Give a value, or tick “No value”, not both. The list is not filtered by it."]
+    nothing = text(member.get("/t/acme/crm/contacts", query_string={"unset": "1"}))
+    assert field_errors(nothing, "field") == [
+        "Choose the custom field to have no value. The list is not filtered by a custom field."]
