@@ -259,7 +259,7 @@ openapi.add_paths({
             "List contacts (oldest first), optionally searched; restricted contacts and those who objected "
             "are left out", scope="crm:read", errors=(400, 422),
             parameters=[*openapi.LIST_PARAMETERS, CHANGED_SINCE_PARAMETER, openapi.SEARCH_PARAMETER, _company_filter, _tag_filter,
-                        custom_fields.FILTER_PARAMETER, _include],
+                        custom_fields.FILTER_PARAMETER, custom_fields.MISSING_PARAMETER, _include],
             responses={"200": {"description": "A page", "content": {"application/json": {
                 "schema": openapi.ref("ContactPage")}}}}),
         "post": openapi.operation(

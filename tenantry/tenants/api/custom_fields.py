@@ -1,7 +1,8 @@
 """A contact's custom fields on the API: GET /api/v1/custom-fields lists the workspace's
 definitions, and /api/v1/contacts reads (`?include=custom_fields`), writes (`custom_fields`
 in the body) and filters by (`?custom_fields[<key>]=<value>`, through the values' blind
-indexes) the values, validated as the contact form validates them (crm/custom_fields.py).
+indexes; `?custom_fields_missing=<keys>`) the values, validated as the contact form
+validates them (crm/custom_fields.py).
 
 Values are opt-in on reads: a contact's own columns come from one statement, and most
 integrations never ask for more (bench/crm.py measures the paths without them). A value is
@@ -98,19 +99,27 @@ FILTER_PARAMETER = {
                    "A field that takes no values (GET /api/v1/custom-fields) cannot filter"}
 
 
+MISSING = "custom_fields_missing"
+MISSING_PARAMETER = {
+    "name": MISSING, "in": "query", "schema": {"type": "string"},
+    "description": "Keys of custom fields, comma-separated: only contacts with no value in any of them"}
+
+
 def filters() -> list:
-    """The conditions of the list's custom_fields[<key>]=<value> filters; 422 naming each bad one."""
+    """The conditions of the list's custom_fields[<key>]=<value> and custom_fields_missing=<keys>
+    filters; 422 naming each bad one."""
     conditions, errors = [], {}
-    for name in request.args:
-        found = _FILTER.fullmatch(name)
-        if found is None:
-            continue
+    wanted_by_name = [(name, _FILTER.fullmatch(name).group(1), request.args.get(name, ""), False)
+                      for name in request.args if _FILTER.fullmatch(name)]
+    wanted_by_name += [(MISSING, key.strip(), "", True)
+                       for key in request.args.get(MISSING, "").split(",") if key.strip()]
+    for name, key, raw, unset in wanted_by_name:
         definitions, taking = workspace_fields()
-        key = found.group(1)
-        wanted = crm_fields.value_filter(key, request.args.get(name, ""), [d for d in definitions if d.id in taking])
+        wanted = crm_fields.value_filter(key, raw, [d for d in definitions if d.id in taking], unset=unset)
         if wanted.error:
             special = any(d.key == key and d.special_category for d in definitions)
-            errors[name] = NOT_TAKING if wanted.definition is None and special else wanted.error
+            message = NOT_TAKING if wanted.definition is None and special else wanted.error
+            errors.setdefault(name, []).append(f"{key}: {message}" if unset else message)
         elif wanted.condition is not None:
             conditions.append(wanted.condition)
     if errors:

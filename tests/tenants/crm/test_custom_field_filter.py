@@ -141,11 +141,18 @@ def test_the_api_filters_by_custom_fields(web_app, acme, people):
     assert firsts(**{"custom_fields[segment]": "enterprise", "custom_fields[shoe]": "38"}) == ["Jana"]
     assert firsts(**{"custom_fields[tier]": "SMB", "q": "Jana"}) == ["Jana"]
     assert firsts(**{"custom_fields[segment]": ""}) == ["Eva", "Jana", "Olga", "Petr"]
+    assert firsts(custom_fields_missing="tier") == ["Eva", "Olga", "Petr"]
+    assert firsts(custom_fields_missing="tier, shoe") == ["Eva", "Olga"]
+    assert firsts(custom_fields_missing="shoe", **{"custom_fields[segment]": "enterprise"}) == ["Eva"]
+    missing = api.get("/api/v1/contacts", query_string={"custom_fields_missing": "colour,shoe,size"})
+    assert error_of(missing)["fields"] == {
+        "custom_fields_missing": f"colour: {custom_fields.NO_SUCH_FIELD} size: {custom_fields.NO_SUCH_FIELD}"}
     # Odd values find nothing, and never reach a query as they are (a NUL byte fails PostgreSQL).
     assert firsts(**{"custom_fields[nickname]": "a\x00b"}) == []
     assert firsts(**{"custom_fields[nickname]": "\u0301"}) == []
     assert api.get("/api/v1/contacts", query_string={"custom_fields[nickname]": "x" * 5000}).status_code == 422
     assert api.get("/api/v1/contacts", query_string={"custom_fields[\x00]": "x"}).status_code == 422
+    assert api.get("/api/v1/contacts", query_string={"custom_fields_missing": "a\x00b," + "x" * 5000}).status_code == 422
     refused = api.get("/api/v1/contacts", query_string={"custom_fields[shoe]": "big", "custom_fields[colour]": "x"})
     assert refused.status_code == 422
     assert error_of(refused)["fields"] == {
