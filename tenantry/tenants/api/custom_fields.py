@@ -109,11 +109,10 @@ def filters() -> list:
     """The conditions of the list's custom_fields[<key>]=<value> and custom_fields_missing=<keys>
     filters; 422 naming each bad one."""
     conditions, errors = [], {}
-    wanted_by_name = [(name, _FILTER.fullmatch(name).group(1), request.args.get(name, ""), False)
-                      for name in request.args if _FILTER.fullmatch(name)]
-    wanted_by_name += [(MISSING, key.strip(), "", True)
-                       for key in request.args.get(MISSING, "").split(",") if key.strip()]
-    for name, key, raw, unset in wanted_by_name:
+    asked = [(name, found.group(1), request.args.get(name, ""), False)
+             for name, found in ((name, _FILTER.fullmatch(name)) for name in request.args) if found]
+    asked += [(MISSING, key.strip(), "", True) for key in request.args.get(MISSING, "").split(",") if key.strip()]
+    for name, key, raw, unset in asked:
         definitions, taking = workspace_fields()
         wanted = crm_fields.value_filter(key, raw, [d for d in definitions if d.id in taking], unset=unset)
         if wanted.error:
