@@ -412,10 +412,10 @@ def values_of_many(contact_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[uuid.UU
     return out
 
 
-def shown(contact: Contact) -> list[tuple[CustomField, str]]:
-    """(definition, value) of every defined field, for the contact's page."""
+def shown(contact: Contact, found: list[CustomField] | None = None) -> list[tuple[CustomField, str]]:
+    """(definition, value) of every defined field (`found`, if read already), for the contact's page."""
     values = values_of(contact.id)
-    return [(d, values.get(d.id, "")) for d in definitions()]
+    return [(d, values.get(d.id, "")) for d in (definitions() if found is None else found)]
 
 
 def save(contact: Contact, values: dict[uuid.UUID, str], *, only: list[CustomField], actor=None) -> None:

@@ -207,9 +207,10 @@ def contact_show(contact_id, activity_form=None):
     _read("contact", [contact.id], listed=False)
     _read("contact", [c.id for c, _plain in alike], listed=True, duplicates=True)
     _read_timeline(related)
+    defined = custom_fields.definitions()
     return render_template("crm/contact.html", contact=contact, plain=contact.plain(), alike=alike,
                            company=company, company_name=company.reveal("name") if company else "",
-                           custom=custom_fields.shown(contact), filterable={d.id for d in custom_fields.usable()},
+                           custom=custom_fields.shown(contact, defined), filterable={d.id for d in custom_fields.usable(defined)},
                            display_name=contacts.display_name, **related)
 
 
