@@ -432,6 +432,7 @@ def write(checked: Checked) -> int:
     model = Contact if checked.entity == CONTACT else Company
     written = 0
     valid = checked.valid
+    unindexed = custom_fields.unindexed() if checked.entity == CONTACT else frozenset()
     for start in range(0, len(valid), BATCH):
         records, index, values = [], [], []
         for row in valid[start:start + BATCH]:
@@ -444,7 +445,8 @@ def write(checked: Checked) -> int:
             if checked.entity == CONTACT:
                 record["company_id"] = data.company_id
                 pairs = contacts.index_pairs({column: getattr(data, column) for column in Contact.ENCRYPTED}, cipher)
-                values.extend(custom_fields.value_rows(cipher, row_id, {uuid.UUID(k): v for k, v in row.custom.items()}))
+                values.extend(custom_fields.value_rows(cipher, row_id, {uuid.UUID(k): v for k, v in row.custom.items()},
+                                                       skip=unindexed))
             else:
                 record["country"] = data.country
                 pairs = companies.index_pairs(data.sealed(), cipher)

@@ -9,6 +9,13 @@ Marking a field as a special category of personal data (GDPR art. 9) needs an ac
 explicit agreement recorded by staff [DPA-A.special, DPA-5.3]. Without one the field
 cannot be marked, and an existing special-category field stops taking values (it is hidden
 from the form and the import) until an agreement is active again.
+
+A value of an ordinary field also carries a blind index, for the contact list's filter. A
+value of a special-category field carries none: a digest tells a reader of the database
+which contacts share a value, and for health or beliefs that is itself the special category
+(thirty contacts with the same value of "Diagnosis"). Filtering by such a field decrypts its
+values instead, as a tag filter does before its index is built: slower, and only under an
+agreement, since only then does the field take values.
 """
 
 from __future__ import annotations
@@ -177,6 +184,12 @@ def usable(found: list[CustomField] | None = None) -> list[CustomField]:
     return found
 
 
+def unindexed() -> frozenset[uuid.UUID]:
+    """The tenant's special-category fields, whose values carry no blind index."""
+    return frozenset(db.session.execute(sa.select(CustomField.id).where(
+        CustomField.tenant_id == current_tenant.id, CustomField.special_category.is_(True))).scalars())
+
+
 def get(field_id: uuid.UUID) -> CustomField | None:
     return by_id(CustomField, field_id)
 
@@ -240,10 +253,13 @@ def update(definition: CustomField, data: DefinitionData, *, actor=None) -> Cust
             raise DefinitionError(f"Contacts still use {', '.join(sorted(removed))}: keep the option or change "
                                   "those contacts first.", "options")
     before = _details(definition)
+    marked = definition.special_category
     for name, value in _columns(data).items():
         setattr(definition, name, value)
     definition.updated_at = clock.now()
     db.session.flush()
+    if definition.special_category != marked:
+        _reindex(definition)
     audit.record("crm.custom_field.updated", actor=actor, tenant_id=definition.tenant_id,
                  target_type="custom_field", target_id=definition.id,
                  details={"before": before, "after": _details(definition)})
@@ -279,6 +295,20 @@ def move(definition: CustomField, direction: str, *, actor=None) -> None:
 def _renumber() -> None:
     for position, d in enumerate(definitions()):
         d.position = position
+    db.session.flush()
+
+
+def _reindex(definition: CustomField) -> None:
+    """Drop the digests of a field just marked special category, or give an unmarked one's
+    values theirs (an admin action, rare: every value of the field is decrypted)."""
+    of_field = (CustomValue.tenant_id == current_tenant.id, CustomValue.field_id == definition.id)
+    if definition.special_category:
+        db.session.execute(sa.update(CustomValue).where(*of_field).values(digest=None))
+        return
+    rows = list(db.session.execute(sa.select(CustomValue).where(*of_field)).scalars())
+    cipher = fields.TenantCipher(current_tenant.id)
+    for row in rows:
+        row.digest = digest(cipher, row.field_id, _open(row))
     db.session.flush()
 
 
@@ -329,11 +359,12 @@ def holding(definition: CustomField, value: str) -> sa.ColumnElement[bool]:
     if normal is None:
         return sa.false()
     of_field = sa.select(CustomValue).where(CustomValue.tenant_id == tid, CustomValue.field_id == definition.id)
-    if index_builds.is_current(tid, index_builds.CUSTOM_VALUES):
+    if not definition.special_category and index_builds.is_current(tid, index_builds.CUSTOM_VALUES):
         wanted = fields.blind_index("custom", _digest_text(definition.id, value), tenant_id=tid)
         return Contact.id.in_(of_field.where(CustomValue.digest == wanted).with_only_columns(CustomValue.contact_id))
-    # Values saved before they had digests have none until the sweep has filled them: until
-    # then the field's values are decrypted, as the tag filter does. Slower, never incomplete.
+    # A special category's values have no digests, and values saved before digests existed
+    # have none until the sweep has filled them: the field's values are decrypted, as the
+    # tag filter does. Slower, never incomplete.
     return Contact.id.in_([row.contact_id for row in db.session.execute(of_field).scalars()
                            if _folded(definition.id, _open(row)) == normal])
 
@@ -390,9 +421,11 @@ def _folded(field_id: uuid.UUID, value: str) -> str | None:
 
 
 def fill_digests(rows: list[CustomValue], cipher: fields.TenantCipher) -> None:
-    """Give rows saved before values had digests theirs (index_builds' pass)."""
+    """Give rows saved before values had digests theirs (index_builds' pass); a special
+    category's values stay without."""
+    skip = unindexed()
     for row in rows:
-        row.digest = digest(cipher, row.field_id, fields.decrypt(row.value, **_where(row.id)) or "")
+        row.digest = None if row.field_id in skip else digest(cipher, row.field_id, _open(row))
 
 
 def values_of(contact_id: uuid.UUID) -> dict[uuid.UUID, str]:
@@ -445,7 +478,7 @@ def save(contact: Contact, values: dict[uuid.UUID, str], *, only: list[CustomFie
                               field_id=definition.id)
             db.session.add(row)
         row.value = cipher.encrypt(value, table=CustomValue.__tablename__, column="value", row_id=row.id)
-        row.digest = digest(cipher, definition.id, value)
+        row.digest = None if definition.special_category else digest(cipher, definition.id, value)
         row.updated_at = clock.now()
     db.session.flush()
     if after:
@@ -453,8 +486,10 @@ def save(contact: Contact, values: dict[uuid.UUID, str], *, only: list[CustomFie
                      target_id=contact.id, changes=audit.diff(before, after))
 
 
-def value_rows(cipher: fields.TenantCipher, contact_id: uuid.UUID, values: dict[uuid.UUID, str]) -> list[dict]:
-    """Rows for a bulk insert (the import): one per non-empty value."""
+def value_rows(cipher: fields.TenantCipher, contact_id: uuid.UUID, values: dict[uuid.UUID, str], *,
+               skip: frozenset[uuid.UUID]) -> list[dict]:
+    """Rows for a bulk insert (the import): one per non-empty value; those of the `skip` fields
+    (unindexed()) without a digest."""
     now = clock.now()
     out = []
     for field_id, value in values.items():
@@ -463,7 +498,8 @@ def value_rows(cipher: fields.TenantCipher, contact_id: uuid.UUID, values: dict[
             out.append({"id": row_id, "tenant_id": cipher.tenant_id, "contact_id": contact_id, "field_id": field_id,
                         "value": cipher.encrypt(value, table=CustomValue.__tablename__, column="value",
                                                 row_id=row_id),
-                        "digest": digest(cipher, field_id, value), "updated_at": now})
+                        "digest": None if field_id in skip else digest(cipher, field_id, value),
+                        "updated_at": now})
     return out
 
 

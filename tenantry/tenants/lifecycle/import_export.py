@@ -96,6 +96,7 @@ class _Writer:
     def __init__(self, tenant: Tenant, result: Imported):
         self.tenant, self.tid, self.result = tenant, tenant.id, result
         self.index: list[dict] = []
+        self.unindexed: set[uuid.UUID] = set()  # the archive's special-category fields
 
     def new_id(self, old: str | None) -> uuid.UUID | None:
         if old is None:
@@ -211,11 +212,7 @@ def _import(tenant: Tenant, reader: Reader, result: Imported, with_members: bool
             "created_at": _when(r["created_at"])}),
         ("companies", Company, lambda r: _company(w, r)),
         ("contacts", Contact, lambda r: _contact(w, r)),
-        ("custom_fields", CustomField, lambda r: {
-            "id": w.new_id(r["id"]), "tenant_id": tid, "key": r["key"], "label": r["label"], "type": r["type"],
-            "options": list(r.get("options") or []), "required": r["required"],
-            "special_category": r["special_category"], "position": r["position"],
-            "created_at": _when(r["created_at"]), "updated_at": _when(r["updated_at"])}),
+        ("custom_fields", CustomField, lambda r: _custom_field(w, r)),
         ("custom_field_values", CustomValue, lambda r: _custom_value(w, r)),
         ("deals", Deal, lambda r: _deal(w, r, owner)),
         ("activities", Activity, lambda r: _activity(w, r, owner)),
@@ -247,11 +244,23 @@ def _contact(w: _Writer, r: dict) -> dict:
             **w.seal(Contact, new, r)}
 
 
+def _custom_field(w: _Writer, r: dict) -> dict:
+    new = w.new_id(r["id"])
+    if r["special_category"]:
+        w.unindexed.add(new)
+    return {"id": new, "tenant_id": w.tid, "key": r["key"], "label": r["label"], "type": r["type"],
+            "options": list(r.get("options") or []), "required": r["required"],
+            "special_category": r["special_category"], "position": r["position"],
+            "created_at": _when(r["created_at"]), "updated_at": _when(r["updated_at"])}
+
+
 def _custom_value(w: _Writer, r: dict) -> dict:
     new, field_id = w.new_id(r["id"]), w.mapped(r["field_id"])
+    # A special category's values get no blind index (custom_fields' docstring says why).
+    indexed = field_id not in w.unindexed
     return {"id": new, "tenant_id": w.tid, "contact_id": w.mapped(r["contact_id"]), "field_id": field_id,
             "updated_at": _when(r["updated_at"]), **w.seal(CustomValue, new, r),
-            "digest": custom_fields.digest(w.tid, field_id, r.get("value") or "")}
+            "digest": custom_fields.digest(w.tid, field_id, r.get("value") or "") if indexed else None}
 
 
 def _deal(w: _Writer, r: dict, owner) -> dict:

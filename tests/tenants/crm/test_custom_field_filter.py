@@ -226,3 +226,59 @@ def test_no_value_lists_the_contacts_with_none_in_the_field(member, people):
     nothing = text(member.get("/t/acme/crm/contacts", query_string={"unset": "1"}))
     assert field_errors(nothing, "field") == [
         "Choose the custom field to have no value. The list is not filtered by a custom field."]
+
+
+@pytest.mark.obligation("DPA-B.pseudonymisation")
+def test_a_special_category_value_has_no_digest_and_is_found_by_decrypting(web_app, member, acme, people):
+    """A digest would show which contacts share a diagnosis: a special category's values carry
+    none, on every path that writes them, and the filter decrypts them instead."""
+    from datetime import date
+
+    from tenantry.dpa import special_categories
+    from tenantry.tenants.crm import csv_import
+    from tenantry.tenants.crm.models import CONTACT
+    from tests import factories
+
+    def digests(definition_id) -> list:
+        with in_app(web_app, commit=False), tenant_context(db.session.get(Tenant, acme.id)):
+            return db.session.scalars(sa.select(CustomValue.digest).where(CustomValue.field_id == definition_id)
+                                      .order_by(CustomValue.id)).all()
+
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        special_categories.record(acme.id, special_categories.AgreementData(
+            reference="Annex 3", signed_by="Jan Novák, CEO", signed_on=date(2026, 1, 5), categories=["health"],
+            scope="Allergies of event guests"), staff=factories.make_staff("dpo"))
+        allergy = custom_fields.create(custom_fields.DefinitionData(
+            label="Allergy", key="allergy", type="text", options=[], required=False, special_category=True))
+        for first, value in (("Jana", "Peanuts"), ("Petr", "peanuts"), ("Eva", "Pollen")):
+            custom_fields.save(contacts.get(people[first]), {allergy.id: value}, only=[allergy])
+        checked = csv_import.check(CONTACT, "First name;Surname;Allergy\nIvana;Tester;PEANUTS\n")
+        assert not [row.errors for row in checked.rows if row.errors]
+        assert csv_import.write(checked) == 1
+        allergy_id = allergy.id
+    assert digests(allergy_id) == [None] * 4
+    assert _names(member, field="allergy", value="peanuts") == ["Ivana Tester", "Jana Tester", "Petr Tester"]
+
+    # The sweep that fills the digests of older values leaves these without.
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        db.session.execute(sa.update(CustomValue).values(digest=None))
+        db.session.get(SearchIndexBuild, acme.id).version = index_builds.COMPANY_IDS
+    while True:
+        with in_app(web_app):
+            if not index_builds.rebuild(db.session.get(Tenant, acme.id), batch_size=5):
+                break
+    assert digests(allergy_id) == [None] * 4
+    assert _names(member, field="segment", value="enterprise") == ["Eva Tester", "Jana Tester"]
+
+    def mark(special: bool) -> None:
+        with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+            custom_fields.update(custom_fields.get(allergy_id), custom_fields.DefinitionData(
+                label="Allergy", key="allergy", type="text", options=[], required=False, special_category=special))
+
+    # Unmarked, the field's values get their digests at once; marked again, they lose them.
+    mark(False)
+    assert all(re.fullmatch(r"[0-9a-f]{64}", d) for d in digests(allergy_id))
+    assert _names(member, field="allergy", value="Peanuts ") == ["Ivana Tester", "Jana Tester", "Petr Tester"]
+    mark(True)
+    assert digests(allergy_id) == [None] * 4
+    assert _names(member, field="allergy", value="pollen") == ["Eva Tester"]
