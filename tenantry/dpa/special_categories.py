@@ -124,6 +124,23 @@ def record(tenant_id: uuid.UUID, data: AgreementData, *, staff) -> SpecialCatego
     return agreement
 
 
+def carry(agreement: SpecialCategoryAgreement, tenant_id: uuid.UUID) -> SpecialCategoryAgreement:
+    """A copy of `agreement` for `tenant_id`, a restore of the same workspace: the same
+    controller under the same signed agreement, so its special-category fields keep working.
+    Who recorded the original stays its recorder; the trail says where the copy came from."""
+    copy = SpecialCategoryAgreement(
+        id=new_id(), tenant_id=tenant_id, reference=agreement.reference, signed_by=agreement.signed_by,
+        signed_on=agreement.signed_on, categories=list(agreement.categories), scope=agreement.scope,
+        recorded_by_staff_id=agreement.recorded_by_staff_id, recorded_at=clock.now())
+    db.session.add(copy)
+    db.session.flush()
+    audit.record("dpa.special_categories.carried", actor_type="system", tenant_id=tenant_id,
+                 target_type="special_category_agreement", target_id=copy.id,
+                 details={"categories": copy.categories, "from_tenant_id": str(agreement.tenant_id),
+                          "from_agreement_id": str(agreement.id)})
+    return copy
+
+
 def revoke(agreement: SpecialCategoryAgreement, reason: str, *, staff) -> None:
     if agreement.revoked_at is not None:
         raise AgreementError("This agreement was already revoked.")

@@ -9,6 +9,7 @@ import click
 import sqlalchemy as sa
 from flask.cli import AppGroup
 
+from tenantry.dpa import special_categories
 from tenantry.platform import tenancy
 from tenantry.platform.cli import tenantry_cli
 from tenantry.platform.db import db
@@ -88,6 +89,7 @@ def restore_command(slug: str, backup: str, into: str) -> None:
         try:
             target = signup.create_tenant(slug=into, name=source.name, country=source.country,
                                           jurisdiction=source.jurisdiction, owner=owner)
+            _carry_agreement(source, target)
             result = import_export.import_archive(target, plain, with_members=True)
         except (import_export.ImportRefused, signup.SignupError) as exc:
             db.session.rollback()
@@ -95,6 +97,16 @@ def restore_command(slug: str, backup: str, into: str) -> None:
     db.session.commit()
     click.echo(f"Restored the backup of {slug} of {day.isoformat()} into the new tenant {into}.")
     _report(result)
+
+
+def _carry_agreement(source: tenancy.Tenant, target: tenancy.Tenant) -> None:
+    """A restore is the same controller's workspace: its active special-category agreement
+    holds for the copy (a revoked one does not, and the import then refuses such fields)."""
+    with tenancy.tenant_context(source):
+        agreement = special_categories.active(source.id)
+    if agreement is not None:
+        with tenancy.tenant_context(target):
+            special_categories.carry(agreement, target.id)
 
 
 def _an_owner(tenant: tenancy.Tenant) -> User:

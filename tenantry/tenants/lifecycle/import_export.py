@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tenantry.dpa import special_categories
 from tenantry.platform import audit
 from tenantry.platform.crypto import fields
 from tenantry.platform.db import db
@@ -47,7 +48,8 @@ BATCH = 1000
 
 
 class ImportRefused(ValueError):
-    """The receiving tenant is not empty, or the file is not an archive this version reads."""
+    """The receiving tenant is not empty, the file is not an archive this version reads, or it
+    holds special categories of personal data that the receiving tenant has no agreement for."""
 
 
 @dataclass
@@ -161,6 +163,7 @@ def import_archive(tenant: Tenant, source, *, with_members: bool = False, actor=
     result = Imported()
     try:
         with tenant_context(tenant):
+            _check_special_categories(tenant, reader)
             _import(tenant, reader, result, with_members)
             audit.record("tenant.imported", actor=actor, actor_type=None if actor else "system", tenant_id=tenant.id,
                          target_type="tenant", target_id=tenant.id,
@@ -168,6 +171,17 @@ def import_archive(tenant: Tenant, source, *, with_members: bool = False, actor=
     finally:
         reader.close()
     return result
+
+
+def _check_special_categories(tenant: Tenant, reader: Reader) -> None:
+    """Special categories of personal data are processed only under an agreement of the
+    receiving tenant's own [DPA-A.special]: the source's does not travel with its data."""
+    special = [r["label"] for r in reader.rows("custom_fields") if r["special_category"]]
+    if special and special_categories.active(tenant.id) is None:
+        raise ImportRefused(
+            f"the archive holds special categories of personal data (GDPR art. 9) in custom fields "
+            f"{', '.join(special)}, and tenant {tenant.slug} has no active agreement for them: "
+            "staff must record one before the import")
 
 
 def _import(tenant: Tenant, reader: Reader, result: Imported, with_members: bool) -> None:

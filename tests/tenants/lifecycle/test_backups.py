@@ -169,3 +169,48 @@ def test_an_export_built_from_a_backup_holds_the_backed_up_data(tenants):
     db.session.commit()
     with pytest.raises(LookupError):
         backups.export_from_backup(other, backup_id)
+
+
+@pytest.mark.obligation("DPA-A.special")
+def test_a_restore_keeps_special_category_fields_under_the_agreement_it_was_made_under(app, tenants):
+    """A restore is the same controller's workspace: its active agreement is carried to the
+    copy, said in the copy's trail; once the agreement is revoked, such a backup is not restored."""
+    from datetime import date
+
+    from tenantry.dpa import special_categories
+    from tenantry.platform.audit import AuditEvent
+    from tenantry.tenants.crm import custom_fields
+    from tenantry.tenants.crm.models import Contact
+
+    staff = factories.make_staff("dpo")
+    with tenant_context(db.session.get(Tenant, tenants)):
+        agreement = special_categories.record(tenants, special_categories.AgreementData(
+            reference="Annex 3", signed_by="Jan Novák, CEO", signed_on=date(2026, 1, 5), categories=["health"],
+            scope="Allergies of event guests"), staff=staff)
+        allergy = custom_fields.create(custom_fields.DefinitionData(
+            label="Allergy", key="allergy", type="text", options=[], required=False, special_category=True))
+        for contact in db.session.scalars(sa.select(Contact)).all():
+            custom_fields.save(contact, {allergy.id: "Peanuts"}, only=[allergy])
+        agreement_id = agreement.id
+    db.session.commit()
+    cron.sweep(NIGHT)
+
+    restored = flask_cli(app, "tenantry", "backups", "restore", "acme", "2026-07-01", "--into", "acme-restored")
+    assert restored.exit_code == 0, restored.output
+    copy = get_by_slug("acme-restored")
+    with tenant_context(copy):
+        carried = special_categories.active(copy.id)
+        assert (carried.reference, carried.categories, carried.recorded_by_staff_id) == ("Annex 3", ["health"], staff.id)
+        [event] = db.session.scalars(sa.select(AuditEvent).where(
+            AuditEvent.action == "dpa.special_categories.carried")).all()
+        assert event.details["from_agreement_id"] == str(agreement_id)
+        assert custom_fields.usable()[-1].key == "allergy"
+        assert sorted(custom_fields.values_of(c.id)[custom_fields.usable()[-1].id]
+                      for c in db.session.scalars(sa.select(Contact))) == ["Peanuts"] * 3
+
+    with tenant_context(db.session.get(Tenant, tenants)):
+        special_categories.revoke(special_categories.get(tenants, agreement_id), "Ended", staff=staff)
+    db.session.commit()
+    refused = flask_cli(app, "tenantry", "backups", "restore", "acme", "2026-07-01", "--into", "acme-again")
+    assert refused.exit_code != 0 and "no active agreement" in refused.output
+    assert get_by_slug("acme-again") is None

@@ -188,3 +188,51 @@ def test_an_export_made_before_rows_recorded_changed_at_takes_their_last_edit(ap
     activities = entity(copy, "activities")
     assert any(a["done_at"] for a in activities)
     assert all(a["changed_at"] == max(a["created_at"], a["done_at"] or a["created_at"]) for a in activities)
+
+
+@pytest.mark.obligation("DPA-A.special")
+def test_special_categories_are_imported_only_under_the_receiving_tenants_agreement(app, app_ctx, tmp_path):
+    from datetime import date
+
+    from tenantry.dpa import special_categories
+
+    def agree(tenant):
+        special_categories.record(tenant.id, special_categories.AgreementData(
+            reference="Annex 3", signed_by="Jan Novák, CEO", signed_on=date(2026, 1, 5), categories=["health"],
+            scope="Allergies of event guests"), staff=factories.make_staff("dpo"))
+
+    a = make_seeded_tenant("source")
+    with tenant_context(a):
+        agree(a)
+        allergy = custom_fields.create(custom_fields.DefinitionData(
+            label="Allergy", key="allergy", type="text", options=[], required=False, special_category=True))
+        for contact in db.session.scalars(sa.select(Contact)).all():
+            custom_fields.save(contact, {allergy.id: "Peanuts"}, only=[allergy])
+    target = factories.make_tenant("target")
+    db.session.commit()
+    a_id, target_id = a.id, target.id
+    path = tmp_path / "export.zip"
+    path.write_bytes(_export_bytes(a_id))
+
+    # The source's agreement does not travel with its data: refused, and nothing written.
+    refused = flask_cli(app, "tenantry", "import-export", "target", str(path))
+    assert refused.exit_code != 0
+    assert "special categories of personal data (GDPR art. 9) in custom fields Allergy" in refused.output
+    assert "no active agreement" in refused.output
+    target = db.session.get(Tenant, target_id)
+    assert import_export.crm_row_count(target) == 0
+
+    with tenant_context(target):
+        agree(target)
+    db.session.commit()
+    imported = flask_cli(app, "tenantry", "import-export", "target", str(path))
+    assert imported.exit_code == 0, imported.output
+    with tenant_context(db.session.get(Tenant, target_id)):
+        held = {d.key: d for d in custom_fields.definitions()}
+        assert held["allergy"].special_category
+        rows = db.session.scalars(sa.select(custom_fields.CustomValue)).all()
+        by_field = {key: [r.digest for r in rows if r.field_id == d.id] for key, d in held.items()}
+        # A special category's values carry no blind index (they are filtered by decrypting).
+        assert by_field["allergy"] == [None] * 3
+        assert len(by_field["tier"]) == 3 and all(by_field["tier"])
+        assert contacts.listing(custom=custom_fields.value_filter("allergy", "peanuts").condition).total == 3
