@@ -31,7 +31,7 @@ from .errors import ApiError
 INCLUDE = "custom_fields"
 INCLUDE_PARAMETER = {"name": "include", "in": "query", "schema": {"enum": [INCLUDE]},
                      "description": "custom_fields: each contact with its custom_fields, every field of the "
-                                    "workspace by key (null where it has no value)"}
+                                    "workspace that takes values by key (null where it has no value)"}
 NOT_TAKING = ("This special-category field takes no values while the workspace has no explicit agreement "
               "for special categories recorded by the operator (GDPR art. 9).")
 
@@ -138,8 +138,11 @@ class Shown:
 
 
 def shown(contact_ids: list) -> Shown:
-    """Every definition's value (None when empty) for each contact, in the definitions' order."""
-    definitions, _taking = workspace_fields()
+    """Every definition's value (None when empty) for each contact, in the definitions' order;
+    without the fields that take no values now (a special category's, withheld while no
+    agreement is in force: crm custom_fields.withheld)."""
+    definitions, taking = workspace_fields()
+    definitions = [d for d in definitions if d.id in taking]
     found = crm_fields.values_of_many([uuid.UUID(str(i)) for i in contact_ids]) if definitions else {}
     special = {d.id for d in definitions if d.special_category}
     values = {str(i): {d.key: found.get(uuid.UUID(str(i)), {}).get(d.id) or None for d in definitions}
@@ -208,16 +211,18 @@ openapi.add_schemas({
         "required": {"type": "boolean", "description": "A new contact must have a value"},
         "special_category": {"type": "boolean", "description": "A special category of personal data (GDPR art. 9)"},
         "takes_values": {"type": "boolean", "description": "False for a special-category field while the workspace "
-                                                           "has no explicit agreement for them: its values stay, "
-                                                           "but none can be set"},
+                                                           "has no explicit agreement for them: its values are "
+                                                           "kept but withheld (left out of custom_fields), and "
+                                                           "none can be set"},
         "position": {"type": "integer", "description": "The field's place on the contact form, from 1"},
         "created_at": {"type": "string", "format": "date-time"},
         "updated_at": {"type": "string", "format": "date-time"}}},
     "CustomFieldPage": openapi.page_schema("CustomField"),
     "CustomValues": {
         "type": "object", "additionalProperties": {"type": ["string", "null"]},
-        "description": "By field key, every field of the workspace: a number as a plain decimal, a date as "
-                       "YYYY-MM-DD, a choice as its option; null where the contact has no value"},
+        "description": "By field key, every field of the workspace that takes values (takes_values): a "
+                       "number as a plain decimal, a date as YYYY-MM-DD, a choice as its option; null where the "
+                       "contact has no value"},
     "CustomValuesInput": {
         "type": "object", "additionalProperties": {"type": ["string", "number", "null"]},
         "description": "By field key, the values to set (null or \"\" removes one); keys left out keep their "

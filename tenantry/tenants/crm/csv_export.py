@@ -50,7 +50,7 @@ def contact_rows(*, q: str, company_id, sort: str, tag: str = "", custom=None):
     # bulk: restricted contacts and those who objected [DSR-restrict, DSR-object] are left out.
     page = contacts.listing(q=q, company_id=company_id, tag=tag, sort=sort, page=1, page_size=ALL, bulk=True,
                             custom=custom)
-    definitions = custom_fields.definitions()
+    definitions = custom_fields.usable()  # a special category only under an agreement [DPA-A.special]
     values = custom_fields.values_of_many([c.id for c, _ in page.items])
     names = _names(Company, [c.company_id for c, _ in page.items], _company_name)
     header = [*CONTACT_HEADERS, *(d.label for d in definitions)]

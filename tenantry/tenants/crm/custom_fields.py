@@ -445,10 +445,30 @@ def values_of_many(contact_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[uuid.UU
     return out
 
 
-def shown(contact: Contact, found: list[CustomField] | None = None) -> list[tuple[CustomField, str]]:
-    """(definition, value) of every defined field (`found`, if read already), for the contact's page."""
-    values = values_of(contact.id)
-    return [(d, values.get(d.id, "")) for d in (definitions() if found is None else found)]
+def shown(contact: Contact, found: list[CustomField] | None = None) -> list[tuple[CustomField, str | None]]:
+    """(definition, value) of every defined field (`found`, if read already), for the contact's
+    page; None for a value withheld (withheld())."""
+    found = definitions() if found is None else found
+    values, taking = values_of(contact.id), {d.id for d in usable(found)}
+    return [(d, values.get(d.id, "") if d.id in taking else None) for d in found]
+
+
+def withheld() -> dict[uuid.UUID, int]:
+    """Special-category fields while no agreement is in force, and how many contacts hold a
+    value in each. Processing under the agreement has stopped [DPA-A.special]: the values are
+    kept (until the field is deleted) but left out of the contact page, the list's CSV export
+    and the API; they stay in the workspace export (their return) and in a data subject's
+    access report (their right)."""
+    if agreement() is not None:
+        return {}
+    special = [d.id for d in definitions() if d.special_category]
+    if not special:
+        return {}
+    counts = dict(db.session.execute(
+        sa.select(CustomValue.field_id, sa.func.count()).where(
+            CustomValue.tenant_id == current_tenant.id, CustomValue.field_id.in_(special))
+        .group_by(CustomValue.field_id)).tuples().all())
+    return {field_id: counts.get(field_id, 0) for field_id in special}
 
 
 def save(contact: Contact, values: dict[uuid.UUID, str], *, only: list[CustomField], actor=None) -> None:

@@ -217,6 +217,7 @@ def activity_export():
 def _fields_page(form=None, status: int = 200):
     return render_template("crm/custom_fields.html", definitions=custom_fields.definitions(),
                            form=form or CustomFieldForm(), agreement=custom_fields.agreement(),
+                           withheld=custom_fields.withheld(),
                            types=custom_fields.TYPES), status
 
 
