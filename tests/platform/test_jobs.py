@@ -198,3 +198,22 @@ def test_redis_down_at_enqueue_time_does_not_raise(make_app, caplog):
         with tenant_context(a):
             assert db.session.get(Membership, uuid.UUID(membership_id)) is not None
     assert "could not queue tests.platform.test_jobs:probe" in caplog.text
+
+
+@pytest.mark.redis
+def test_the_worker_s_command_listener_stops_with_the_worker(redis_url):
+    """RQ's listener waited up to a minute between checks of whether to stop, and a worker
+    that stopped during such a wait took the rest of the minute to exit (burst runs of 60 s)."""
+    from redis import Redis
+
+    from tenantry.platform import rq_worker
+
+    connection = Redis.from_url(redis_url)
+    worker = rq_worker.Worker(["maintenance"], connection=connection)
+    worker.subscribe()
+    thread = worker.pubsub_thread
+    assert thread.is_alive() and thread.sleep_time == rq_worker.PUBSUB_WAIT_SECONDS
+    worker.unsubscribe()
+    thread.join(10 * rq_worker.PUBSUB_WAIT_SECONDS)  # a bound far above its wait, not a measurement
+    assert not thread.is_alive()
+    connection.close()
