@@ -113,6 +113,8 @@ def revoke(tenant_id, special_agreement_id):
             flash(str(exc), "error")
             return redirect(url_for("special_categories.tenant_page", tenant_id=tenant.id))
         db.session.commit()
-        flash("Agreement revoked: special-category fields stop taking values.", "success")
+        flash("Agreement revoked: special-category fields stop taking values, and the values they hold are "
+              "withheld from the tenant's pages, list exports and API until it deletes them or a new agreement "
+              "is recorded.", "success")
         return redirect(url_for("special_categories.tenant_page", tenant_id=tenant.id))
     return _page(tenant, revoke_form=form, status=422)

@@ -157,7 +157,8 @@ def test_revoking_the_agreement_stops_special_category_fields_taking_values(worl
     assert (revoked["revoked_at"], revoked["reason"], revoked["revoked_by"]) == (T0, "The contract annex ended.",
                                                                                 person.id)
     page = text(staff.get(url))
-    assert "Agreement revoked: special-category fields stop taking values." in page and "revoked" in page
+    assert "Agreement revoked: special-category fields stop taking values, and the values they hold are withheld" \
+        in unescape(page) and "revoked" in page
     assert_no_personal_data(page)
     [event] = staff_events(app, world["acme"], "dpa.special_categories.revoked")
     assert (event.actor_type, event.actor_id) == ("staff", str(person.id))
