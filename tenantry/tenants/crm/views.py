@@ -204,13 +204,16 @@ def contact_show(contact_id, activity_form=None):
     related["locked"] = contact.restricted_at is not None
     member = g.get("membership")
     alike = duplicates.of(contact) if not related["locked"] and member is not None and member.can("member") else []
-    _read("contact", [contact.id], listed=False)
+    defined = custom_fields.definitions()
+    custom = custom_fields.shown(contact, defined)
+    # As the API's reads say: custom values shown, and whether a special category's was [DPA-A.special].
+    _read("contact", [contact.id], listed=False, custom_fields=any(value for _d, value in custom),
+          special_category=any(value for d, value in custom if d.special_category))
     _read("contact", [c.id for c, _plain in alike], listed=True, duplicates=True)
     _read_timeline(related)
-    defined = custom_fields.definitions()
     return render_template("crm/contact.html", contact=contact, plain=contact.plain(), alike=alike,
                            company=company, company_name=company.reveal("name") if company else "",
-                           custom=custom_fields.shown(contact, defined), filterable={d.id for d in custom_fields.usable(defined)},
+                           custom=custom, filterable={d.id for d in custom_fields.usable(defined)},
                            display_name=contacts.display_name, **related)
 
 

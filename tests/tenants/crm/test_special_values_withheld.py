@@ -79,3 +79,26 @@ def test_the_settings_say_how_many_are_held_and_the_export_returns_them(web_app,
     with in_app(web_app):
         archive = zipfile.ZipFile(io.BytesIO(_export_bytes(acme.id)))
     assert archive.read("custom_field_values.json").decode().count('"Peanuts"') == 2
+
+
+def test_the_contact_page_s_read_says_when_it_showed_a_special_category(web_app, member, acme, revoked):
+    import sqlalchemy as sa
+
+    from tenantry.platform.audit import AuditEvent
+    from tenantry.platform.tenancy import all_tenants
+
+    def viewed() -> dict:
+        member.get(f"/t/acme/crm/contacts/{revoked['Jana']}")
+        with in_app(web_app, commit=False), all_tenants():
+            return db.session.scalars(sa.select(AuditEvent).where(
+                AuditEvent.tenant_id == acme.id, AuditEvent.action == "crm.contact.viewed")
+                .order_by(AuditEvent.seq.desc())).first().details
+
+    withheld = viewed()
+    assert withheld["custom_fields"] is True and "special_category" not in withheld
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        special_categories.record(acme.id, special_categories.AgreementData(
+            reference="Annex 4", signed_by="Jan Novák, CEO", signed_on=date(2026, 2, 1), categories=["health"],
+            scope="Allergies of event guests"), staff=factories.make_staff("dpo"))
+    shown = viewed()
+    assert shown["custom_fields"] is True and shown["special_category"] is True
