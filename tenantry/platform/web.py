@@ -95,6 +95,9 @@ def flask_config(settings: Settings) -> dict[str, Any]:
         "WTF_CSRF_TIME_LIMIT": settings.session_max_hours * 3600,
         "RATELIMIT_STORAGE_URI": settings.redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Redis down: each process counts in memory until it answers again, rather than every
+        # rate-limited route (sign-in, the token endpoint) failing with a 500.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
         "TEMPLATES_AUTO_RELOAD": settings.env == "development",
     }
