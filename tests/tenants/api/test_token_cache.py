@@ -158,7 +158,9 @@ def test_a_check_lapses_after_its_time_even_if_no_change_was_published(second, t
 def test_without_redis_answering_checks_come_from_the_database_and_nothing_is_refused(second, token, monkeypatch):
     api = Bearer(second.test_client(), token)
     warm(api)
-    monkeypatch.setattr(redis_scripts, "kept_client", lambda _purpose: Redis(port=1, single_connection_client=True))
+    # Made as kept_client makes its clients (from a URL: no retries with backoff, unlike Redis()).
+    monkeypatch.setattr(redis_scripts, "kept_client",
+                        lambda _purpose: Redis.from_url("redis://127.0.0.1:1/0", single_connection_client=True))
     with token_lookups(second) as lookups:
         assert [api.get("/api/v1/contacts").status_code for _ in range(2)] == [200, 200]
     assert len(lookups) == 2
