@@ -16,6 +16,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
+from redis.exceptions import RedisError
 
 from tenantry.admin.access import require_staff_role, staff_blueprint
 from tenantry.platform import audit, clock, jobs, notify
@@ -66,9 +67,22 @@ def troubled_notices(limit: int = 100) -> list[Notification]:
     ).scalars())
 
 
-def rq_health() -> list[QueueHealth] | None:
+class RedisDown(str):
+    """rq_health()'s answer when Redis does not: the error, with addresses masked."""
+
+
+def rq_health() -> list[QueueHealth] | RedisDown | None:
+    """Each queue's health; None without REDIS_URL; RedisDown when Redis does not answer,
+    which is when an admin most needs this page."""
     if not current_app.extensions["tenantry.settings"].redis_url:
         return None
+    try:
+        return _queues()
+    except RedisError as exc:
+        return RedisDown(masked(str(exc))[:300])
+
+
+def _queues() -> list[QueueHealth]:
     from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
     result = []
@@ -136,7 +150,13 @@ def retry_notice_view(notice_id: uuid.UUID):
 @bp.post("/queues/<queue_name>/<job_id>/retry")
 @require_staff_role(StaffRole.PLATFORM_ADMIN)
 def retry_job_view(queue_name: str, job_id: str):
-    if not retry_job(queue_name, job_id, current_user):
+    try:
+        retried = retry_job(queue_name, job_id, current_user)
+    except RedisError as exc:
+        db.session.rollback()
+        flash(f"Redis does not answer, so the job cannot be put back now: {masked(str(exc))[:300]}", "error")
+        return redirect(url_for("admin_jobs.index"))
+    if not retried:
         abort(404)
     db.session.commit()
     flash("The job was put back on its queue.", "success")
