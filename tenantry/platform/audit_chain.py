@@ -474,12 +474,18 @@ def chain_for(slug: str | None, platform: bool) -> tuple[str, str]:
 @click.option("--platform", "platform", is_flag=True, help="Verify the platform chain (events of no tenant).")
 def verify_command(slug: str | None, platform: bool) -> None:
     """Re-check a tenant's audit chain (or the platform's) and its signed checkpoints; exit 1
-    at the first bad event."""
+    at the first bad event, 3 when object storage does not answer (no verdict)."""
     from tenantry.platform import audit_checkpoints
+    from tenantry.platform.storage import StorageUnavailable
 
     chain, name = chain_for(slug, platform)
-    report = audit_checkpoints.verify_chain(chain)
-    db.session.rollback()
+    try:
+        report = audit_checkpoints.verify_chain(chain)
+    except StorageUnavailable as exc:  # no verdict: not "tampered" because a copy could not be read
+        click.echo(f"audit chain {name}: NOT VERIFIED, the stored checkpoints cannot be read now ({exc})", err=True)
+        raise SystemExit(3) from exc
+    finally:
+        db.session.rollback()
     if report.ok:
         since = f" from the pruning anchor at seq {report.anchor}" if report.anchor else ""
         click.echo(f"audit chain {name}: OK, {report.checked} events{since}, {report.checkpoints} signed checkpoints")

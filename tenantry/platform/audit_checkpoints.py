@@ -32,7 +32,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from tenantry.platform import audit_chain, clock
 from tenantry.platform.audit_chain import AuditHead, Problem, Report
 from tenantry.platform.db import db
-from tenantry.platform.storage import StorageError, storage
+from tenantry.platform.storage import StorageError, StorageUnavailable, storage
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +209,8 @@ def _stored_documents(chain: str) -> dict[int, dict]:
         try:
             doc = json.loads(storage().get(key))
             found[int(doc["seq"])] = doc
+        except StorageUnavailable:
+            raise  # an outage says nothing about the copy: no verdict rather than a false "broken"
         except (StorageError, ValueError, KeyError, TypeError):
             found[-1 - len(found)] = {"broken": key}
     return found

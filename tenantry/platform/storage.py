@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -18,6 +19,11 @@ from flask import current_app
 
 class StorageError(RuntimeError):
     pass
+
+
+class StorageUnavailable(StorageError):
+    """The storage service did not answer (or failed on its side): nothing is lost, try later.
+    The web answers a 503 (platform/web.py), never a 500."""
 
 
 def check_key(key: str) -> str:
@@ -98,10 +104,15 @@ class S3Storage:
     def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None, region: str | None = None,
                  client=None):
         import boto3
+        from botocore.config import Config
 
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
-        self.client = client or boto3.client("s3", endpoint_url=endpoint_url or None, region_name=region or None)
+        # botocore's defaults wait 60 s to connect and retry with back-off, so an S3 outage held
+        # a download or an upload for minutes before failing; a few seconds say as much.
+        self.client = client or boto3.client("s3", endpoint_url=endpoint_url or None, region_name=region or None,
+                                             config=Config(connect_timeout=5, read_timeout=60,
+                                                           retries={"mode": "standard", "max_attempts": 3}))
 
     def _key(self, key: str) -> str:
         return self.prefix + check_key(key)
@@ -110,43 +121,68 @@ class S3Storage:
         from io import BytesIO
 
         body = BytesIO(data) if isinstance(data, bytes | bytearray) else data
-        self.client.upload_fileobj(body, self.bucket, self._key(key))
+        with _answering(key):
+            self.client.upload_fileobj(body, self.bucket, self._key(key))
 
     def open(self, key: str) -> BinaryIO:
-        try:
-            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
-        except self.client.exceptions.NoSuchKey as exc:
-            raise StorageError(f"no object {key!r}") from exc
+        with _answering(key):
+            try:
+                return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+            except self.client.exceptions.NoSuchKey as exc:
+                raise StorageError(f"no object {key!r}") from exc
 
     def get(self, key: str) -> bytes:
-        return self.open(key).read()
+        with _answering(key):
+            return self.open(key).read()
 
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError
 
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-            return True
-        except ClientError:
-            return False
+        with _answering(key):
+            try:
+                self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+                return True
+            except ClientError as exc:
+                if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+                    raise
+                return False
 
     def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        with _answering(key):
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
     def list(self, prefix: str = "") -> Iterator[str]:
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
-            for item in page.get("Contents", []):
-                yield item["Key"][len(self.prefix):]
+        with _answering(prefix or "/"):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+                for item in page.get("Contents", []):
+                    yield item["Key"][len(self.prefix):]
 
     def delete_prefix(self, prefix: str) -> int:
         keys = list(self.list(prefix))
         for start in range(0, len(keys), 1000):
             chunk = keys[start:start + 1000]
-            self.client.delete_objects(
-                Bucket=self.bucket, Delete={"Objects": [{"Key": self._key(k)} for k in chunk], "Quiet": True}
-            )
+            with _answering(prefix or "/"):
+                self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": self._key(k)} for k in chunk], "Quiet": True}
+                )
         return len(keys)
+
+
+@contextmanager
+def _answering(key: str) -> Iterator[None]:
+    """S3 unreachable, or failing on its side (5xx after botocore's retries): StorageUnavailable."""
+    from boto3.exceptions import S3UploadFailedError
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (BotoCoreError, S3UploadFailedError) as exc:
+        raise StorageUnavailable(f"object storage did not answer for {key!r}: {exc}") from exc
+    except ClientError as exc:
+        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+            raise StorageUnavailable(f"object storage failed for {key!r}: {exc}") from exc
+        raise
 
 
 def from_settings(settings) -> Storage:

@@ -15,6 +15,7 @@ from flask import (
     current_app,
     g,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -167,6 +168,16 @@ def init_app(app: Flask, settings: Settings) -> None:
         db.session.rollback()
         return error_response(409, "edit_conflict", "Someone else changed this at the same moment, so nothing "
                                                     "was saved. Reload the page and try again.")
+
+    @app.errorhandler(storage.StorageUnavailable)
+    def _storage_unavailable(exc):
+        app.logger.warning("object storage unavailable: %s", exc)
+        db.session.rollback()
+        response = make_response(error_response(503, "storage_unavailable", "File storage does not answer right "
+                                                                             "now; nothing was lost. Try again in "
+                                                                             "a few minutes."))
+        response.headers["Retry-After"] = "60"
+        return response
 
     @app.errorhandler(HTTPException)
     def _http_error(exc):

@@ -365,3 +365,19 @@ def test_a_decimal_changes_by_its_value_not_its_scale():
     assert audit.diff({"value": Decimal("1000.000")}, {"value": Decimal("1000.5")}) == {"value": ("1000", "1000.5")}
     assert audit.diff(None, {"value": Decimal("0.000")}) == {"value": (None, "0")}
     assert audit.diff(None, {"value": Decimal("1E+3")}) == {"value": (None, "1000")}  # never an exponent
+
+
+def test_verify_with_storage_down_gives_no_verdict_rather_than_tampered(app, trail, monkeypatch):
+    """The signed checkpoints' copies live in object storage: one that cannot be read now is
+    not a broken one, so an outage must not be reported as tampering."""
+    from tenantry.platform import audit_checkpoints
+    from tenantry.platform.storage import StorageUnavailable
+
+    class Down:
+        def list(self, prefix):
+            raise StorageUnavailable(f"object storage did not answer for {prefix!r}")
+
+    monkeypatch.setattr(audit_checkpoints, "storage", lambda: Down())
+    result = _verify(app, "acme")
+    assert result.exit_code == 3
+    assert "NOT VERIFIED" in result.output and "TAMPERED" not in result.output

@@ -144,3 +144,45 @@ def test_settings_default_to_the_instance_directory(app, tmp_path):
         store = storage_module.storage()
         assert isinstance(store, LocalStorage)
         assert store.root == tmp_path / "instance" / "storage"
+
+
+def _closed_endpoint() -> str:
+    import socket
+
+    with socket.socket() as s:  # a loopback port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def test_s3_that_does_not_answer_is_storage_unavailable():
+    from tenantry.platform.storage import StorageUnavailable
+
+    store = S3Storage("tenantry-test", endpoint_url=_closed_endpoint(), region="us-east-1")
+    for call in (lambda: store.put("k", b"x"), lambda: store.open("k"), lambda: store.get("k"),
+                 lambda: store.exists("k"), lambda: store.delete("k"), lambda: list(store.list("k/"))):
+        with pytest.raises(StorageUnavailable, match="did not answer"):
+            call()
+
+
+def test_a_download_while_s3_does_not_answer_is_a_503_that_says_so(make_app):
+    """The export's file is in S3; S3 is down: the page says to try later, never a 500."""
+    from tenantry.platform import jobs
+    from tenantry.platform.db import db
+    from tenantry.platform.tenancy import Tenant, tenant_context
+    from tenantry.tenants.lifecycle import export
+    from tests.identity.support import new_tenant, sign_in
+
+    up = make_app()
+    tenant = new_tenant(up, "acme")
+    with up.app_context():
+        with tenant_context(db.session.get(Tenant, tenant.id)):
+            export_id = export.request().id
+        db.session.commit()
+        jobs.drain()
+    down = make_app(TENANTRY_STORAGE="s3", TENANTRY_S3_BUCKET="tenantry-test",
+                    TENANTRY_S3_ENDPOINT_URL=_closed_endpoint(), AWS_REGION="us-east-1", WTF_CSRF_ENABLED=False)
+    client = down.test_client()
+    sign_in(client, tenant.owner)
+    response = client.get(f"/t/acme/exports/{export_id}/download")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "60"
+    assert "File storage does not answer right now; nothing was lost." in response.get_data(as_text=True)

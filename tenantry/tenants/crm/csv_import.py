@@ -474,6 +474,8 @@ def _get(imp: CsvImport, key: str | None, gone: str) -> bytes:
     try:
         with storage.storage().open(key) as sealed:
             return b"".join(file_sealing.open_stream(sealed, tenant_id=imp.tenant_id, purpose=key))
+    except storage.StorageUnavailable:
+        raise  # not gone: the storage is down for now (a 503 that says so)
     except (storage.StorageError, file_sealing.FileSealError):
         raise ImportFileError(gone) from None
 
