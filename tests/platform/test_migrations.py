@@ -265,3 +265,57 @@ def test_a_migration_that_fails_half_way_leaves_nothing_half_done(database, tmp_
         owner.dispose()
         migrate(url, owner_url, instance)
         _two_tenants_with_a_deal(url, instance)
+
+
+def test_special_category_values_lose_the_digests_0034_gave_them(database, tmp_path):
+    """0035 drops the blind indexes of special-category custom values (every tenant's, row-level
+    security and all) and keeps the others'; its downgrade sends those tenants back to index
+    version 4, so that 0034's code decrypts until the sweep has refilled them."""
+    from datetime import date
+
+    from tenantry import create_app
+    from tenantry.dpa import special_categories
+    from tenantry.platform.tenancy import tenant_context
+    from tenantry.tenants.crm import contacts, custom_fields, index_builds
+    from tenantry.tenants.crm.models import SearchIndexBuild
+    from tests import factories
+    from tests.conftest import dispose
+
+    values = custom_fields.CustomValue.__table__
+    instance = tmp_path / "instance"
+    with _own_database(database, tmp_path, "special_digests") as (url, owner_url):
+        migrate(url, owner_url, instance)
+        app = create_app({"TENANTRY_ENV": "test", "DATABASE_URL": url, "TENANTRY_INSTANCE_DIR": str(instance),
+                          "TENANTRY_SECRET_KEY": "m" * 40, "REDIS_URL": ""})
+        try:
+            with app.app_context():
+                for slug in ("acme", "globex"):
+                    tenant = factories.make_tenant(slug)
+                    with tenant_context(tenant):
+                        index_builds.start_current(tenant.id)  # as sign-up does
+                        special_categories.record(tenant.id, special_categories.AgreementData(
+                            reference="Annex 3", signed_by="Jan Novák", signed_on=date(2026, 1, 5),
+                            categories=["health"], scope="Allergies"), staff=factories.make_staff("dpo"))
+                        made = [custom_fields.create(custom_fields.DefinitionData(
+                            label=key, key=key, type="text", options=[], required=False, special_category=special))
+                            for key, special in (("allergy", True), ("segment", False))]
+                        contact = contacts.create(contacts.ContactData(first_name="Jana"))
+                        custom_fields.save(contact, {made[0].id: "Peanuts", made[1].id: "SMB"}, only=made)
+                    db.session.commit()
+        finally:
+            dispose(app)
+        migrate(url, owner_url, instance, revision="0034", direction="downgrade")
+        owner, across = _as_owner(url, owner_url)
+        builds = SearchIndexBuild.__table__
+        with owner.begin() as conn:
+            conn.execute(across)
+            assert conn.execute(sa.select(builds.c.version)).scalars().all() == [4, 4]
+            conn.execute(sa.update(values).where(values.c.digest.is_(None)).values(digest="f" * 64))  # as 0034 wrote
+        migrate(url, owner_url, instance)
+        with owner.begin() as conn:
+            conn.execute(across)
+            fields_ = custom_fields.CustomField.__table__
+            kept = dict(conn.execute(sa.select(fields_.c.key, sa.func.count(values.c.digest))
+                                     .join(values, values.c.field_id == fields_.c.id).group_by(fields_.c.key)).all())
+        owner.dispose()
+        assert kept == {"allergy": 0, "segment": 2}
