@@ -169,15 +169,22 @@ def init_app(app: Flask, settings: Settings) -> None:
         return error_response(409, "edit_conflict", "Someone else changed this at the same moment, so nothing "
                                                     "was saved. Reload the page and try again.")
 
-    @app.errorhandler(storage.StorageUnavailable)
-    def _storage_unavailable(exc):
-        app.logger.warning("object storage unavailable: %s", exc)
+    def _unavailable(exc, code: str, what: str):
+        app.logger.warning("%s unavailable: %s", what, exc)
         db.session.rollback()
-        response = make_response(error_response(503, "storage_unavailable", "File storage does not answer right "
-                                                                             "now; nothing was lost. Try again in "
-                                                                             "a few minutes."))
+        response = make_response(error_response(503, code, f"{what} does not answer right now; nothing was lost. "
+                                                           "Try again in a few minutes."))
         response.headers["Retry-After"] = "60"
         return response
+
+    @app.errorhandler(storage.StorageUnavailable)
+    def _storage_unavailable(exc):
+        return _unavailable(exc, "storage_unavailable", "File storage")
+
+    @app.errorhandler(providers.KeyProviderUnavailable)
+    def _keys_unavailable(exc):
+        # Every personal value is encrypted: without the key service no page can show one.
+        return _unavailable(exc, "keys_unavailable", "The encryption key service")
 
     @app.errorhandler(HTTPException)
     def _http_error(exc):

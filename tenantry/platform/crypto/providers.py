@@ -22,6 +22,21 @@ class KeyProviderError(RuntimeError):
     pass
 
 
+class KeyProviderUnavailable(KeyProviderError):
+    """The key service did not answer, or failed on its side: nothing was said about the key.
+    The web answers a 503 (platform/web.py), never a 500."""
+
+
+def _kms_failure(exc: Exception, message: str) -> KeyProviderError:
+    """A refusal of KMS's (KeyProviderError), or its outage (KeyProviderUnavailable)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(exc, BotoCoreError) or (
+            isinstance(exc, ClientError) and exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500):
+        return KeyProviderUnavailable(f"KMS did not answer: {exc}")
+    return KeyProviderError(message)
+
+
 class KeyProvider(Protocol):
     name: str
 
@@ -93,9 +108,12 @@ class KmsKeyProvider:
 
     def __init__(self, key_id: str, region: str | None = None, client=None):
         import boto3
+        from botocore.config import Config
 
         self.key_id = key_id
-        self.client = client or boto3.client("kms", region_name=region or None)
+        # As for S3 (platform/storage.py): an outage should be said in seconds, not minutes.
+        self.client = client or boto3.client("kms", region_name=region or None, config=Config(
+            connect_timeout=5, read_timeout=30, retries={"mode": "standard", "max_attempts": 3}))
 
     def _alias(self, context: dict[str, str]) -> str | None:
         tenant = context.get("tenant")
@@ -126,7 +144,7 @@ class KmsKeyProvider:
         except KeyProviderError:
             raise
         except Exception as exc:
-            raise KeyProviderError(f"KMS refused to wrap the key: {exc}") from exc
+            raise _kms_failure(exc, f"KMS refused to wrap the key: {exc}") from exc
         return out["CiphertextBlob"]
 
     def unwrap(self, wrapped: bytes, context: dict[str, str]) -> bytes:
@@ -134,7 +152,7 @@ class KmsKeyProvider:
         try:
             out = self.client.decrypt(CiphertextBlob=wrapped, EncryptionContext=context, **extra)
         except Exception as exc:
-            raise KeyProviderError("KMS refused to unwrap the key") from exc
+            raise _kms_failure(exc, "KMS refused to unwrap the key") from exc
         return out["Plaintext"]
 
     def is_current(self, wrapped: bytes, context: dict[str, str]) -> bool:

@@ -187,3 +187,56 @@ def test_destroying_a_tenants_keys_under_kms_disables_its_kms_key_and_schedules_
     assert client.describe_key(KeyId=f"{KmsKeyProvider.ALIAS_PREFIX}{stays.id}")["KeyMetadata"]["KeyState"] == "Enabled"
     keyring.forget_cached_keys()
     assert keyring.data_key(stays.id, 1)
+
+
+def test_kms_that_does_not_answer_is_unavailable_not_a_refusal(kms, monkeypatch):
+    """An outage says nothing about a key: KeyProviderUnavailable (a 503), while a refusal of
+    KMS's stays a plain KeyProviderError."""
+    import socket
+
+    from tenantry.platform.crypto.providers import KeyProviderUnavailable
+
+    client, key_id = kms
+    ctx = keyring.context(uuid.uuid4(), "data", 1)
+    wrapped = KmsKeyProvider(key_id, client=client).wrap(os.urandom(32), ctx)
+    with pytest.raises(KeyProviderError) as refused:
+        KmsKeyProvider(key_id, client=client).unwrap(wrapped, {**ctx, "version": "2"})
+    assert not isinstance(refused.value, KeyProviderUnavailable)
+
+    with socket.socket() as s:  # a loopback port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", closed)  # the provider builds its own client, as in production
+    down = KmsKeyProvider(key_id, region="us-east-1")
+    with pytest.raises(KeyProviderUnavailable, match="KMS did not answer"):
+        down.unwrap(wrapped, ctx)
+    with pytest.raises(KeyProviderUnavailable):
+        down.wrap(os.urandom(32), keyring.context(uuid.uuid4(), "data", 1))
+
+
+def test_a_page_while_the_key_service_does_not_answer_is_a_503_that_says_so(make_app):
+    from tenantry.platform.crypto.providers import KeyProviderUnavailable
+    from tenantry.platform.tenancy import Tenant, tenant_context
+    from tenantry.tenants.crm import contacts
+    from tests.identity.support import new_tenant, sign_in
+
+    app = make_app(WTF_CSRF_ENABLED=False)
+    tenant = new_tenant(app, "acme")
+    with app.app_context():
+        with tenant_context(db.session.get(Tenant, tenant.id)):
+            contact_id = contacts.create(contacts.ContactData(first_name="Jana")).id
+        db.session.commit()
+    client = app.test_client()
+    sign_in(client, tenant.owner)
+
+    class Down:
+        name = "aws-kms"
+
+        def unwrap(self, wrapped, context):
+            raise KeyProviderUnavailable("KMS did not answer: connection refused")
+
+    app.extensions["tenantry.key_provider"] = Down()
+    keyring.forget_cached_keys()
+    response = client.get(f"/t/acme/crm/contacts/{contact_id}")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "60"
+    assert "The encryption key service does not answer right now; nothing was lost." in response.get_data(as_text=True)
