@@ -24,6 +24,7 @@ from flask import (
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -169,22 +170,33 @@ def init_app(app: Flask, settings: Settings) -> None:
         return error_response(409, "edit_conflict", "Someone else changed this at the same moment, so nothing "
                                                     "was saved. Reload the page and try again.")
 
-    def _unavailable(exc, code: str, what: str):
-        app.logger.warning("%s unavailable: %s", what, exc)
-        db.session.rollback()
-        response = make_response(error_response(503, code, f"{what} does not answer right now; nothing was lost. "
-                                                           "Try again in a few minutes."))
-        response.headers["Retry-After"] = "60"
+    def _unavailable(exc, code: str, message: str, retry_after: int = 60):
+        app.logger.warning("%s: %s", code, exc)
+        try:
+            db.session.rollback()
+        except sa_exc.DBAPIError:  # the connection itself is what failed
+            db.session.remove()
+        response = make_response(error_response(503, code, message))
+        response.headers["Retry-After"] = str(retry_after)
         return response
 
     @app.errorhandler(storage.StorageUnavailable)
     def _storage_unavailable(exc):
-        return _unavailable(exc, "storage_unavailable", "File storage")
+        return _unavailable(exc, "storage_unavailable", "File storage does not answer right now; nothing was lost. "
+                                                        "Try again in a few minutes.")
+
+    @app.errorhandler(sa_exc.OperationalError)
+    def _database_unavailable(exc):
+        # Refused or lost connections, and a deadlock or lock timeout PostgreSQL broke: the
+        # transaction is gone whole, so nothing was half-written, and trying again is the answer.
+        return _unavailable(exc, "database_unavailable", "The database did not answer, or was too busy to finish; "
+                                                         "nothing was saved. Try again in a moment.", retry_after=5)
 
     @app.errorhandler(providers.KeyProviderUnavailable)
     def _keys_unavailable(exc):
         # Every personal value is encrypted: without the key service no page can show one.
-        return _unavailable(exc, "keys_unavailable", "The encryption key service")
+        return _unavailable(exc, "keys_unavailable", "The encryption key service does not answer right now; "
+                                                     "nothing was lost. Try again in a few minutes.")
 
     @app.errorhandler(HTTPException)
     def _http_error(exc):
@@ -268,7 +280,7 @@ def _migrations_dir():
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/") or (
+    return request.path.startswith(("/api/", "/oauth/")) or (
         request.accept_mimetypes.best == "application/json" and not request.accept_mimetypes.accept_html
     )
 
