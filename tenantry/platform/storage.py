@@ -16,6 +16,8 @@ from typing import BinaryIO, Protocol
 
 from flask import current_app
 
+from tenantry.platform import aws
+
 
 class StorageError(RuntimeError):
     pass
@@ -103,16 +105,10 @@ class LocalStorage:
 class S3Storage:
     def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None, region: str | None = None,
                  client=None):
-        import boto3
-        from botocore.config import Config
-
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
-        # botocore's defaults wait 60 s to connect and retry with back-off, so an S3 outage held
-        # a download or an upload for minutes before failing; a few seconds say as much.
-        self.client = client or boto3.client("s3", endpoint_url=endpoint_url or None, region_name=region or None,
-                                             config=Config(connect_timeout=5, read_timeout=60,
-                                                           retries={"mode": "standard", "max_attempts": 3}))
+        self.client = client or aws.client("s3", read_timeout=60, endpoint_url=endpoint_url or None,
+                                           region_name=region or None)
 
     def _key(self, key: str) -> str:
         return self.prefix + check_key(key)
@@ -143,7 +139,7 @@ class S3Storage:
                 self.client.head_object(Bucket=self.bucket, Key=self._key(key))
                 return True
             except ClientError as exc:
-                if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+                if aws.is_outage(exc):
                     raise
                 return False
 
@@ -171,17 +167,12 @@ class S3Storage:
 
 @contextmanager
 def _answering(key: str) -> Iterator[None]:
-    """S3 unreachable, or failing on its side (5xx after botocore's retries): StorageUnavailable."""
-    from boto3.exceptions import S3UploadFailedError
-    from botocore.exceptions import BotoCoreError, ClientError
-
+    """S3 unreachable, or failing on its side (aws.is_outage): StorageUnavailable."""
     try:
         yield
-    except (BotoCoreError, S3UploadFailedError) as exc:
-        raise StorageUnavailable(f"object storage did not answer for {key!r}: {exc}") from exc
-    except ClientError as exc:
-        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
-            raise StorageUnavailable(f"object storage failed for {key!r}: {exc}") from exc
+    except Exception as exc:
+        if aws.is_outage(exc):
+            raise StorageUnavailable(f"object storage did not answer for {key!r}: {exc}") from exc
         raise
 
 

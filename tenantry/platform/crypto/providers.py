@@ -15,6 +15,8 @@ from typing import Protocol
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from tenantry.platform import aws
+
 _LOCAL_FORMAT = b"TKW1"  # tenantry local wrap, format 1
 
 
@@ -29,10 +31,7 @@ class KeyProviderUnavailable(KeyProviderError):
 
 def _kms_failure(exc: Exception, message: str) -> KeyProviderError:
     """A refusal of KMS's (KeyProviderError), or its outage (KeyProviderUnavailable)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    if isinstance(exc, BotoCoreError) or (
-            isinstance(exc, ClientError) and exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500):
+    if aws.is_outage(exc):
         return KeyProviderUnavailable(f"KMS did not answer: {exc}")
     return KeyProviderError(message)
 
@@ -107,13 +106,8 @@ class KmsKeyProvider:
     DELETION_WINDOW_DAYS = 7  # KMS's shortest waiting period
 
     def __init__(self, key_id: str, region: str | None = None, client=None):
-        import boto3
-        from botocore.config import Config
-
         self.key_id = key_id
-        # As for S3 (platform/storage.py): an outage should be said in seconds, not minutes.
-        self.client = client or boto3.client("kms", region_name=region or None, config=Config(
-            connect_timeout=5, read_timeout=30, retries={"mode": "standard", "max_attempts": 3}))
+        self.client = client or aws.client("kms", read_timeout=30, region_name=region or None)
 
     def _alias(self, context: dict[str, str]) -> str | None:
         tenant = context.get("tenant")
