@@ -4,18 +4,11 @@ work down (jobs wait for the sweep) but never turns a page into a 500."""
 
 from __future__ import annotations
 
-import socket
-
 from tests.admin.test_role_matrix import _client_for, admin_rules, matrix  # noqa: F401 (fixture)
 from tests.admin.test_role_matrix import _fill as admin_url
+from tests.conftest import free_port  # a loopback port that nothing listens on
 from tests.test_isolation import _fill as tenant_url
 from tests.test_isolation import owner_of_every_object, tenant_rules
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:  # a loopback port that nothing listens on
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _failing(client, urls: list[str]) -> list[tuple[str, int]]:
@@ -29,7 +22,7 @@ def _failing(client, urls: list[str]) -> list[tuple[str, int]]:
 
 
 def test_every_tenant_page_answers_while_redis_is_down(make_app):
-    app = make_app(REDIS_URL=f"redis://127.0.0.1:{_closed_port()}/0")
+    app = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     client, slug, ids = owner_of_every_object(app, "redis-down")
     urls = [tenant_url(rule, slug, ids) for rule in tenant_rules(app) if "GET" in rule.methods]
     assert len(urls) > 40
@@ -37,7 +30,7 @@ def test_every_tenant_page_answers_while_redis_is_down(make_app):
 
 
 def test_every_admin_page_answers_while_redis_is_down(make_app, matrix):  # noqa: F811
-    app = make_app(REDIS_URL=f"redis://127.0.0.1:{_closed_port()}/0", WTF_CSRF_ENABLED=False)
+    app = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", WTF_CSRF_ENABLED=False)
     client = _client_for(app, matrix, "platform-admin")
     urls = [admin_url(rule, matrix["ids"]) for rule in admin_rules(app) if "GET" in rule.methods]
     assert _failing(client, urls) == []

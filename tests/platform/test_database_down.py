@@ -3,17 +3,12 @@ a 503 that says nothing was saved and to try again, in HTML or in JSON, never a 
 
 from __future__ import annotations
 
-import socket
-
 from tenantry import create_app
-from tests.conftest import dispose
+from tests.conftest import dispose, free_port
 
 
 def test_pages_and_the_api_answer_503_while_postgresql_refuses_connections(tmp_path):
-    with socket.socket() as s:  # a loopback port that nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    app = create_app({"TENANTRY_ENV": "test", "DATABASE_URL": f"postgresql://tenantry:x@127.0.0.1:{port}/tenantry",
+    app = create_app({"TENANTRY_ENV": "test", "DATABASE_URL": f"postgresql://tenantry:x@127.0.0.1:{free_port()}/tenantry",
                       "TENANTRY_INSTANCE_DIR": str(tmp_path / "instance"), "TENANTRY_SECRET_KEY": "m" * 40,
                       "REDIS_URL": "", "TESTING": True})
     try:

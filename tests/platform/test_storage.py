@@ -147,11 +147,9 @@ def test_settings_default_to_the_instance_directory(app, tmp_path):
 
 
 def _closed_endpoint() -> str:
-    import socket
+    from tests.conftest import free_port
 
-    with socket.socket() as s:  # a loopback port that nothing listens on
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
+    return f"http://127.0.0.1:{free_port()}"  # nothing listens there
 
 
 def test_s3_that_does_not_answer_is_storage_unavailable():

@@ -192,9 +192,8 @@ def test_destroying_a_tenants_keys_under_kms_disables_its_kms_key_and_schedules_
 def test_kms_that_does_not_answer_is_unavailable_not_a_refusal(kms, monkeypatch):
     """An outage says nothing about a key: KeyProviderUnavailable (a 503), while a refusal of
     KMS's stays a plain KeyProviderError."""
-    import socket
-
     from tenantry.platform.crypto.providers import KeyProviderUnavailable
+    from tests.conftest import free_port
 
     client, key_id = kms
     ctx = keyring.context(uuid.uuid4(), "data", 1)
@@ -203,9 +202,7 @@ def test_kms_that_does_not_answer_is_unavailable_not_a_refusal(kms, monkeypatch)
         KmsKeyProvider(key_id, client=client).unwrap(wrapped, {**ctx, "version": "2"})
     assert not isinstance(refused.value, KeyProviderUnavailable)
 
-    with socket.socket() as s:  # a loopback port that nothing listens on
-        s.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", closed)  # the provider builds its own client, as in production
     down = KmsKeyProvider(key_id, region="us-east-1")
     with pytest.raises(KeyProviderUnavailable, match="KMS did not answer"):

@@ -207,16 +207,12 @@ def test_write_gates_can_refuse_writes_but_not_reads(http, api_app, acme):
 def test_with_redis_down_the_rate_limited_routes_answer_and_still_count_in_memory(make_app):
     """Flask-Limiter keeps its counts in Redis; when Redis did not answer, the token endpoint
     and sign-in failed with a 500. Each process now counts in memory until Redis is back."""
-    import socket
-
+    from tests.conftest import free_port
     from tests.identity.support import new_tenant
 
     up = make_app()
     creds = new_client(up, new_tenant(up, "tokeny"), "crm:read")
-    with socket.socket() as s:  # a loopback port that nothing listens on
-        s.bind(("127.0.0.1", 0))
-        closed = s.getsockname()[1]
-    app = make_app(REDIS_URL=f"redis://127.0.0.1:{closed}/0", TENANTRY_API_TOKEN_RATE_LIMIT="2 per minute",
+    app = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", TENANTRY_API_TOKEN_RATE_LIMIT="2 per minute",
                    TENANTRY_RATELIMIT_LOGIN="2 per minute", WTF_CSRF_ENABLED=False)
     http = app.test_client()
     assert [request_token(http, creds).status_code for _ in range(2)] == [200, 200]
