@@ -220,3 +220,26 @@ def test_with_redis_down_the_rate_limited_routes_answer_and_still_count_in_memor
     signs_in = [http.post("/login", data={"email": "nobody@example.com", "password": "wrong"}).status_code
                 for _ in range(3)]
     assert 500 not in signs_in[:2] and signs_in[2] == 429
+
+
+@pytest.mark.redis
+def test_while_redis_does_not_answer_the_per_client_limit_counts_in_memory(make_app, redis_url, monkeypatch):
+    """The window lives in Redis; when Redis stopped answering, every request went uncounted."""
+    from redis import Redis
+
+    from tenantry.platform import redis_scripts
+    from tests.conftest import free_port
+    from tests.identity.support import new_tenant
+
+    app = make_app(REDIS_URL=redis_url, TENANTRY_API_RATE_LIMIT="3 per minute",
+                   TENANTRY_API_TOKEN_RATE_LIMIT="100 per minute")
+    http = app.test_client()
+    api = Bearer(http, token_for(http, new_client(app, new_tenant(app, "ratey"), "crm:read")))
+    assert api.get("/api/v1/contacts").status_code == 200  # counted in Redis
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    monkeypatch.setattr(redis_scripts, "kept_client",
+                        lambda _purpose: Redis.from_url(closed, single_connection_client=True))
+    assert [api.get("/api/v1/contacts").status_code for _ in range(3)] == [200, 200, 200]
+    limited = api.get("/api/v1/contacts")
+    assert limited.status_code == 429 and error_of(limited)["code"] == "rate_limited"
+    assert 1 <= int(limited.headers["Retry-After"]) <= 61
