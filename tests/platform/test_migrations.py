@@ -136,12 +136,11 @@ def test_downgrade_to_base_and_upgrade_again(database, tmp_path):
         migrate(url, owner_url, tmp_path / "instance")
 
 
-def _two_tenants_with_a_deal(url: str, instance) -> None:
-    """acme and globex at the head of the chain, each with a deal in its first default stage
-    and an activity on it (which points at the deal: SQLite's table copies must keep it)."""
+def _two_tenants(url: str, instance, seed) -> None:
+    """acme and globex at the head of the chain, each given its rows by seed(tenant) in its
+    own context, committed."""
     from tenantry import create_app
     from tenantry.platform.tenancy import tenant_context
-    from tenantry.tenants.crm import activities, deals, stages
     from tests import factories
     from tests.conftest import dispose
 
@@ -152,12 +151,23 @@ def _two_tenants_with_a_deal(url: str, instance) -> None:
             for slug in ("acme", "globex"):
                 tenant = factories.make_tenant(slug)
                 with tenant_context(tenant):
-                    deal = deals.create(deals.DealData(title="Gates", value=Decimal("1"), currency="CZK",
-                                                       stage_id=stages.ensure_defaults()[0].id))
-                    activities.create("deal", deal.id, activities.ActivityData(kind="call", note="Call back"))
+                    seed(tenant)
                 db.session.commit()
     finally:
         dispose(app)
+
+
+def _two_tenants_with_a_deal(url: str, instance) -> None:
+    """Each with a deal in its first default stage and an activity on it (which points at the
+    deal: SQLite's table copies must keep it)."""
+    from tenantry.tenants.crm import activities, deals, stages
+
+    def seed(_tenant):
+        deal = deals.create(deals.DealData(title="Gates", value=Decimal("1"), currency="CZK",
+                                           stage_id=stages.ensure_defaults()[0].id))
+        activities.create("deal", deal.id, activities.ActivityData(kind="call", note="Call back"))
+
+    _two_tenants(url, instance, seed)
 
 
 def _as_owner(url: str, owner_url: str | None):
@@ -273,37 +283,27 @@ def test_special_category_values_lose_the_digests_0034_gave_them(database, tmp_p
     version 4, so that 0034's code decrypts until the sweep has refilled them."""
     from datetime import date
 
-    from tenantry import create_app
     from tenantry.dpa import special_categories
-    from tenantry.platform.tenancy import tenant_context
     from tenantry.tenants.crm import contacts, custom_fields, index_builds
     from tenantry.tenants.crm.models import SearchIndexBuild
     from tests import factories
-    from tests.conftest import dispose
+
+    def seed(tenant):
+        index_builds.start_current(tenant.id)  # as sign-up does
+        special_categories.record(tenant.id, special_categories.AgreementData(
+            reference="Annex 3", signed_by="Jan Novák", signed_on=date(2026, 1, 5),
+            categories=["health"], scope="Allergies"), staff=factories.make_staff("dpo"))
+        made = [custom_fields.create(custom_fields.DefinitionData(
+            label=key, key=key, type="text", options=[], required=False, special_category=special))
+            for key, special in (("allergy", True), ("segment", False))]
+        contact = contacts.create(contacts.ContactData(first_name="Jana"))
+        custom_fields.save(contact, {made[0].id: "Peanuts", made[1].id: "SMB"}, only=made)
 
     values = custom_fields.CustomValue.__table__
     instance = tmp_path / "instance"
     with _own_database(database, tmp_path, "special_digests") as (url, owner_url):
         migrate(url, owner_url, instance)
-        app = create_app({"TENANTRY_ENV": "test", "DATABASE_URL": url, "TENANTRY_INSTANCE_DIR": str(instance),
-                          "TENANTRY_SECRET_KEY": "m" * 40, "REDIS_URL": ""})
-        try:
-            with app.app_context():
-                for slug in ("acme", "globex"):
-                    tenant = factories.make_tenant(slug)
-                    with tenant_context(tenant):
-                        index_builds.start_current(tenant.id)  # as sign-up does
-                        special_categories.record(tenant.id, special_categories.AgreementData(
-                            reference="Annex 3", signed_by="Jan Novák", signed_on=date(2026, 1, 5),
-                            categories=["health"], scope="Allergies"), staff=factories.make_staff("dpo"))
-                        made = [custom_fields.create(custom_fields.DefinitionData(
-                            label=key, key=key, type="text", options=[], required=False, special_category=special))
-                            for key, special in (("allergy", True), ("segment", False))]
-                        contact = contacts.create(contacts.ContactData(first_name="Jana"))
-                        custom_fields.save(contact, {made[0].id: "Peanuts", made[1].id: "SMB"}, only=made)
-                    db.session.commit()
-        finally:
-            dispose(app)
+        _two_tenants(url, instance, seed)
         migrate(url, owner_url, instance, revision="0034", direction="downgrade")
         owner, across = _as_owner(url, owner_url)
         builds = SearchIndexBuild.__table__
