@@ -4,7 +4,6 @@ inline without Redis, in a real RQ worker with it. Redis being down does not fai
 from __future__ import annotations
 
 import logging
-import socket
 import uuid
 
 import pytest
@@ -15,6 +14,7 @@ from tenantry.platform.audit import AuditEvent
 from tenantry.platform.db import db
 from tenantry.platform.identity.models import Membership, User
 from tenantry.platform.tenancy import Tenant, all_tenants, tenant_context
+from tests.conftest import free_port
 
 PROBE = "tests.platform.test_jobs:probe"
 
@@ -187,9 +187,7 @@ def test_rolled_back_transaction_sends_nothing_to_redis(make_app, redis_url):
 
 
 def test_redis_down_at_enqueue_time_does_not_raise(make_app, caplog):
-    with socket.socket() as s:  # a port where nothing listens
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nothing listens there
     app = make_app(REDIS_URL=f"redis://127.0.0.1:{port}/0")
     with app.app_context(), caplog.at_level(logging.ERROR, logger="tenantry.platform.jobs"):
         a, _ = setup_tenants()

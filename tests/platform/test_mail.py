@@ -2,11 +2,11 @@
 failure a MailError so the notice that asked for it stays retryable."""
 
 import os
-import socket
 
 import pytest
 
 from tenantry.platform import mail
+from tests.conftest import free_port
 
 
 def test_file_backend_writes_a_parseable_eml(app, outbox):
@@ -73,9 +73,7 @@ def test_smtp_refusal_raises_mail_error(make_app, smtp_server):
 
 
 def test_unreachable_smtp_raises_mail_error(make_app):
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nothing listens there
     app = make_app(TENANTRY_MAIL="smtp", TENANTRY_SMTP_HOST="127.0.0.1", TENANTRY_SMTP_PORT=str(port),
                    TENANTRY_SMTP_STARTTLS="false", TENANTRY_SMTP_TIMEOUT="2")
     with app.app_context(), pytest.raises(mail.MailError, match=f"127.0.0.1:{port}"):

@@ -3,7 +3,6 @@ the sweep re-sends it after its back-off, exactly once."""
 
 from __future__ import annotations
 
-import socket
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -12,6 +11,7 @@ import time_machine
 from tenantry.platform import clock, cron, notify
 from tenantry.platform.db import db
 from tenantry.platform.notify import Notification
+from tests.conftest import free_port
 
 
 def _note(note_id) -> Notification:
@@ -129,9 +129,7 @@ def test_the_sweep_resends_failed_notices(make_app, smtp_server):
 
 
 def test_redis_down_delays_a_notice_but_does_not_lose_it(make_app, outbox):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nothing listens there
     app = make_app(REDIS_URL=f"redis://127.0.0.1:{port}/0")
     with app.app_context():
         note_id = _create().id  # the mail job could not be queued
