@@ -447,7 +447,8 @@ def values_of_many(contact_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[uuid.UU
 
 def shown(contact: Contact, found: list[CustomField] | None = None) -> list[tuple[CustomField, str | None]]:
     """(definition, value) of every defined field (`found`, if read already), for the contact's
-    page; None for a value withheld (withheld())."""
+    page; None for a value withheld (withheld()), on every contact alike: that a contact holds
+    a "Diagnosis" at all is itself special-category data."""
     found = definitions() if found is None else found
     values, taking = values_of(contact.id), {d.id for d in usable(found)}
     return [(d, values.get(d.id, "") if d.id in taking else None) for d in found]
