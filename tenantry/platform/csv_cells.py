@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from typing import Any
@@ -17,11 +18,18 @@ from flask import Response, stream_with_context
 
 FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
 _LEADS = frozenset(FORMULA_LEADS)
+# A spreadsheet whose list separator is ";" (Czech, German Excel) or that splits on tabs reads
+# our comma file line by line on that character, quotes or not: "x;=1+1" then opens as two
+# cells, the second a formula. A lead right after such a separator is defused as well.
+_INNER_LEAD = re.compile(r"([;\t][\s\"]*)([=+\-@])")
+INNER_DEFUSED = re.compile(r"([;\t][\s\"]*)'([=+\-@])")
 
 
 def safe_cell(value: Any) -> str:
     # Strings first: a full export writes millions of cells, nearly all of them text.
     if value.__class__ is str:
+        if ";" in value or "\t" in value:
+            value = _INNER_LEAD.sub(r"\1'\2", value)
         return "'" + value if value[:1] in _LEADS else value
     if value is None:
         return ""
@@ -31,6 +39,8 @@ def safe_cell(value: Any) -> str:
         text = value.isoformat()
     else:
         text = str(value)
+    if ";" in text or "\t" in text:
+        text = _INNER_LEAD.sub(r"\1'\2", text)
     if text[:1] in _LEADS:
         return "'" + text
     return text

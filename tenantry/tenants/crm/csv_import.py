@@ -35,7 +35,7 @@ from werkzeug.datastructures import MultiDict
 
 from tenantry.platform import audit, clock, storage
 from tenantry.platform.crypto import fields, file_sealing
-from tenantry.platform.csv_cells import FORMULA_LEADS
+from tenantry.platform.csv_cells import FORMULA_LEADS, INNER_DEFUSED
 from tenantry.platform.db import by_id, db, new_id
 from tenantry.platform.tenancy import Tenant, TenantScoped, all_tenants, current_tenant, tenant_context
 
@@ -133,6 +133,8 @@ def _uncell(value: str) -> str:
     # Our exports defuse formula cells with a leading apostrophe (csv_cells.safe_cell); take it
     # off again so "'+420601234567" re-imports as the phone number it was.
     value = value.strip()
+    if "'" in value:
+        value = INNER_DEFUSED.sub(r"\1\2", value)
     if len(value) > 1 and value[0] == "'" and value[1] in FORMULA_LEADS:
         return value[1:]
     return value
