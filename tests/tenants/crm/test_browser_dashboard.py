@@ -4,11 +4,14 @@ and the e-mail setting are reached and used with the keyboard, and nothing overf
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
+
+import pytest
 
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, tenant_context
 from tenantry.tenants import local_time
-from tenantry.tenants.crm import activities, contacts
+from tenantry.tenants.crm import activities, contacts, deals, stages
 from tests.identity.support import in_app, new_member
 from tests.tenants.crm.conftest import acme_in_a_browser
 
@@ -46,4 +49,42 @@ def test_ones_own_due_then_everyones_and_the_email_off_with_the_keyboard_on_a_ph
     assert "You will no longer get e-mails about what is assigned to you." in page.locator("main").inner_text()
     assert page.url.endswith("/t/acme/?due=all")
     assert page.get_by_role("button", name="Send me these e-mails").is_visible()
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+
+
+def _big_pipeline(app, acme):
+    """Open deals worth tens of millions in three currencies in every open stage, and two
+    activities of the owner's due today with long labels."""
+    with in_app(app), tenant_context(db.session.get(Tenant, acme.id)):
+        today = local_time.today()
+        for i, stage in enumerate(stages.ensure_defaults()[:4]):
+            for currency, value in (("CZK", "20246863.50"), ("EUR", "26419698.50"), ("USD", "22592534.50")):
+                deals.create(deals.DealData(title=f"Deal {i} {currency}", value=Decimal(value), currency=currency,
+                                            stage_id=stage.id))
+        for n in range(2):
+            person = contacts.create(contacts.ContactData(first_name="Alžběta", last_name=f"Procházková-Kučerová{n}"))
+            activities.create("contact", person.id, activities.ActivityData(
+                kind="call", due_on=today, note="Ask about the second stage of the hall lighting", owner_id=acme.owner.id))
+
+
+_DASHBOARD = """() => {
+  const wrap = document.querySelector('[aria-labelledby=dash-pipeline] .table-wrap');
+  return {pipeline: [wrap.scrollWidth, wrap.clientWidth],
+          what: [...document.querySelectorAll('.due-list .due-what')].map(p => p.getBoundingClientRect().width),
+          buttons: [...document.querySelectorAll('main button, main a.btn, .dash-records a')].filter(b => b.offsetParent)
+                     .map(b => [b.textContent.trim(), b.getBoundingClientRect().height])};
+}"""
+
+
+@pytest.mark.parametrize("width, height", [(1366, 800), (1024, 768), (390, 844)])
+def test_the_pipeline_shows_its_amounts_whole_and_due_items_keep_their_width(live_server, browser_page, width, height):
+    page = browser_page
+    acme_in_a_browser(live_server, page, _big_pipeline, "/", width=width, height=height)
+    shown = page.evaluate(_DASHBOARD)
+    scroll, client = shown["pipeline"]
+    assert scroll <= client  # nothing of the Value column clipped or scrolled away
+    assert "105,678,794.00 EUR" in page.locator("[aria-labelledby=dash-pipeline] tfoot").inner_text()
+    assert len(shown["what"]) == 2 and min(shown["what"]) >= 240  # the text is not squeezed beside its buttons
+    if width < 768:
+        assert [name for name, tall in shown["buttons"] if tall < 44] == []  # every button a finger's target
     assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
