@@ -145,7 +145,7 @@ def activity_get(activity_id):
 
 
 @bp.patch("/activities/<uuid:activity_id>")
-@require_scope("crm:write")
+@require_scope("crm:read", "crm:write")  # the answer shows the whole record
 def activity_update(activity_id):
     activity = _usable(service.get(activity_id))
     check(activity)
@@ -197,8 +197,8 @@ openapi.add_schemas({
     "Activity": {"type": "object", "properties": {
         "id": {"type": "string", "format": "uuid"}, **_input,
         "done_at": {"type": ["string", "null"], "format": "date-time"},
-        "created_at": {"type": "string", "format": "date-time",
-        "changed_at": {"type": "string", "format": "date-time", "readOnly": True, "description": CHANGED_AT}}}},
+        "created_at": {"type": "string", "format": "date-time"},
+        "changed_at": {"type": "string", "format": "date-time", "readOnly": True, "description": CHANGED_AT}}},
     "ActivityPage": openapi.page_schema("Activity"),
 })
 _one = [openapi.id_parameter("activity_id")]
@@ -226,7 +226,7 @@ openapi.add_paths({
         "get": openapi.operation("Get an activity (409 while its contact is restricted)", scope="crm:read",
                                  parameters=_one, errors=(404, 409),
                                  responses={"200": {"description": "The activity", "content": _item}}),
-        "patch": openapi.operation("Change kind, due date and time, note, owner or done", scope="crm:write", parameters=_one,
+        "patch": openapi.operation("Change kind, due date and time, note, owner or done", scope="crm:read crm:write", parameters=_one,
                                    body="ActivityInput", errors=(400, 404, 409, 415, 422),
                                    responses={"200": {"description": "The activity", "content": _item}}),
         "delete": openapi.operation("Delete an activity", scope="crm:write", parameters=_one, errors=(404, 409),

@@ -81,7 +81,7 @@ def company_get(company_id):
 
 
 @bp.patch("/companies/<uuid:company_id>")
-@require_scope("crm:write")
+@require_scope("crm:read", "crm:write")  # the answer shows the whole record
 def company_update(company_id):
     company = service.get(company_id) or abort(404)
     check(company)
@@ -93,7 +93,7 @@ def company_update(company_id):
 
 
 @bp.post("/companies/<uuid:company_id>/merge")
-@require_scope("crm:write")
+@require_scope("crm:read", "crm:write")  # the answer shows both records merged
 def company_merge_into(company_id):
     keep = service.get(company_id) or abort(404)
     other, other_etag = merging.the_other(keep.id, service.get, "company", "companies")
@@ -122,8 +122,8 @@ openapi.add_schemas({
                      "description": "name is required on create."},
     "Company": {"type": "object", "properties": {
         "id": {"type": "string", "format": "uuid"}, **_input,
-        "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time",
-        "changed_at": {"type": "string", "format": "date-time", "readOnly": True, "description": CHANGED_AT}}}},
+        "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
+        "changed_at": {"type": "string", "format": "date-time", "readOnly": True, "description": CHANGED_AT}}},
     "CompanyPage": openapi.page_schema("Company"),
 })
 _one = [openapi.id_parameter("company_id")]
@@ -142,7 +142,7 @@ openapi.add_paths({
     "/api/v1/companies/{company_id}": {
         "get": openapi.operation("Get a company", scope="crm:read", parameters=_one, errors=(404,),
                                  responses={"200": {"description": "The company", "content": _item}}),
-        "patch": openapi.operation("Change some fields of a company", scope="crm:write", parameters=_one,
+        "patch": openapi.operation("Change some fields of a company", scope="crm:read crm:write", parameters=_one,
                                    body="CompanyInput", errors=(400, 404, 415, 422),
                                    responses={"200": {"description": "The company", "content": _item}}),
         "delete": openapi.operation("Delete a company (its contacts and deals stay, without it)", scope="crm:write",

@@ -190,7 +190,7 @@ def contact_get(contact_id):
 
 
 @bp.patch("/contacts/<uuid:contact_id>")
-@require_scope("crm:write")
+@require_scope("crm:read", "crm:write")  # the answer shows the whole record
 def contact_update(contact_id):
     include = custom_fields.included()
     contact = _usable(contact_id)
@@ -202,7 +202,7 @@ def contact_update(contact_id):
 
 
 @bp.post("/contacts/<uuid:contact_id>/merge")
-@require_scope("crm:write")
+@require_scope("crm:read", "crm:write")  # the answer shows both records merged
 def contact_merge_into(contact_id):
     include = custom_fields.included()
     keep = _usable(contact_id)
@@ -239,8 +239,8 @@ openapi.add_schemas({
     "Contact": {"type": "object", "properties": {
         "id": {"type": "string", "format": "uuid"}, **_input,
         "custom_fields": {**openapi.ref("CustomValues"), "description": "Only with include=custom_fields"},
-        "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time",
-        "changed_at": {"type": "string", "format": "date-time", "readOnly": True, "description": CHANGED_AT}}}},
+        "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
+        "changed_at": {"type": "string", "format": "date-time", "readOnly": True, "description": CHANGED_AT}}},
     "ContactPage": openapi.page_schema("Contact"),
 })
 _include = custom_fields.INCLUDE_PARAMETER
@@ -273,7 +273,7 @@ openapi.add_paths({
                                  errors=(404, 409),
                                  responses={"200": {"description": "The contact", "content": {
                                      "application/json": {"schema": openapi.ref("Contact")}}}}),
-        "patch": openapi.operation("Change some fields of a contact", scope="crm:write", parameters=_one,
+        "patch": openapi.operation("Change some fields of a contact", scope="crm:read crm:write", parameters=_one,
                                    body="ContactInput", errors=(400, 404, 409, 415, 422),
                                    responses={"200": {"description": "The contact", "content": {
                                        "application/json": {"schema": openapi.ref("Contact")}}}}),

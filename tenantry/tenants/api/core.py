@@ -78,11 +78,14 @@ def require_scope(*scopes: str):
                 headers.pop("Content-Type", None)
                 status = exc.status_code or 401
                 code = exc.error or "invalid_token"
-                message = exc.get_error_description() or {
+                # Ours where Authlib's says less (which scopes); Authlib's where it says more
+                # (an expired token).
+                message = {
                     "missing_authorization": "Send an access token: Authorization: Bearer <token>.",
-                    "invalid_token": "The access token is not valid.",
-                    "insufficient_scope": f"This needs the scope {' '.join(scopes)}.",
-                }.get(code, code)
+                    "insufficient_scope": f"This needs the scope{'s' if len(scopes) > 1 else ''} "
+                                          f"{' '.join(scopes)}.",
+                }.get(code) or exc.get_error_description() or {
+                    "invalid_token": "The access token is not valid."}.get(code, code)
                 raise ApiError(status, code, message, headers=headers) from exc
             g.tenant_token = tenancy.activate(grant.tenant)
             g.api_client = grant.client
@@ -118,6 +121,10 @@ def json_body(allowed: dict[str, Any], *, required: tuple[str, ...] = ()) -> dic
         raise ApiError(400, "invalid_json", "The body is not well-formed JSON.")
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "The body must be a JSON object.")
+    # JSON may escape half of a UTF-16 pair ("\ud800"), which is no text and cannot be stored.
+    if b"\\u" in request.get_data() and _has_lone_surrogate(data):
+        raise ApiError(400, "invalid_json", "The body holds a lone UTF-16 surrogate (such as \\ud800), "
+                                            "which is not text.")
     unknown = {name: "Unknown field." for name in data if name not in allowed}
     if unknown:
         raise ApiError(400, "unknown_field", f"Unknown field: {', '.join(sorted(unknown))}.", unknown)
@@ -133,6 +140,20 @@ def json_body(allowed: dict[str, Any], *, required: tuple[str, ...] = ()) -> dic
     if missing:
         raise ApiError(422, "validation_failed", "Required fields are missing.", missing)
     return data
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
 
 
 def _is_of(value: Any, types: tuple) -> bool:

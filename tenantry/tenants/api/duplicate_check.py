@@ -10,7 +10,7 @@ on the page."""
 
 from __future__ import annotations
 
-from flask import request
+from flask import g, request
 
 from tenantry.tenants.crm import duplicates
 from tenantry.tenants.crm.companies import CompanyData
@@ -23,7 +23,7 @@ MAX_NAMED = 10
 PARAMETER = {"name": "on_duplicate", "in": "query", "schema": {"enum": list(MODES), "default": "create"},
              "description": "refuse: answer 409 duplicate, saving nothing, when a contact with one of the e-mails "
                             "or phones, or a company with the company or VAT ID, is held already "
-                            "(error.duplicates names them)"}
+                            "(error.duplicates names them; needs crm:read as well)"}
 # How each kind of shared value is named on the API's fields.
 _FIELDS = {"email": ("email",), "phone": ("phone",), "company_id": ("company_number", "vat_id")}
 _SAID = {"email": "A contact with this e-mail address is in the CRM already.",
@@ -39,6 +39,10 @@ def refuse_if_held(data) -> None:
                        {"on_duplicate": "Choose create or refuse."})
     if mode == "create":
         return
+    if "crm:read" not in (g.api_token.scope or "").split():
+        # The answer names the records held: a lookup by e-mail that only a reader may make.
+        raise ApiError(403, "insufficient_scope", "on_duplicate=refuse names the records it matches: it needs "
+                                                  "the scope crm:read as well.")
     found = duplicates.already_there(data, limit=MAX_NAMED)
     if not found:
         return

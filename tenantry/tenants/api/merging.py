@@ -71,7 +71,7 @@ openapi.add_schemas({"MergeInput": {
 def operation(summary: str, schema: str, id_name: str) -> dict:
     """The OpenAPI operation of a merge route."""
     return openapi.operation(
-        summary, scope="crm:write", body="MergeInput",
+        summary, scope="crm:read crm:write", body="MergeInput",
         parameters=[openapi.id_parameter(id_name), copy.deepcopy(openapi.IF_MATCH)],
         errors=(400, 404, 409, 412, 415, 422),
         responses={"200": {"description": "The record kept, after the merge", "headers": copy.deepcopy(openapi.ETAG_HEADER),

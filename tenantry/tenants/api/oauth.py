@@ -49,6 +49,8 @@ def _live_client(client_id: str) -> ApiClient | None:
 def _save_token(token: dict, request) -> None:
     client: ApiClient = request.client
     now = clock.now()
+    if token.get("scope"):  # "crm:read crm:read" asks for one scope, and is granted as one
+        token["scope"] = " ".join(dict.fromkeys(token["scope"].split()))
     with all_tenants():
         db.session.add(ApiToken(tenant_id=client.tenant_id, client_id=client.id,
                                 token_hash=digest(token["access_token"]), scope=token.get("scope") or "",
@@ -180,7 +182,14 @@ def _too_many(exc):
 @csrf.exempt
 @limiter.limit(_token_rate_limit, on_breach=_token_limit_breached)
 def token():
-    response = server().create_token_response()
+    try:
+        response = server().create_token_response()
+    except UnicodeDecodeError:  # Authlib decodes HTTP Basic credentials as UTF-8 and lets this out
+        db.session.rollback()
+        response = jsonify({"error": "invalid_client",
+                            "error_description": "The client credentials are not UTF-8 text."})
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = 'Basic realm="tenantry"'
     if response.status_code == 200:
         db.session.commit()
     else:

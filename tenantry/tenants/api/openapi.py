@@ -78,7 +78,7 @@ def operation(summary: str, *, scope: str | None, responses: dict[str, Any], bod
     """One operation, with the bearer security, the common errors and an optional JSON body."""
     op: dict[str, Any] = {"summary": summary, "responses": dict(responses)}
     if scope is not None:
-        op["security"] = [{"oauth2": [scope]}]
+        op["security"] = [{"oauth2": scope.split()}]  # every scope named is needed
         errors = (401, 403, 429, *errors)
     op["responses"].update(error_responses(*sorted(set(errors))))
     if parameters:
