@@ -89,7 +89,18 @@ class ImportFileError(ValueError):
 _BINARY = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+# A UTF-8 sequence for a letter (two or three bytes). Windows-1250 text practically never
+# holds one: it would read as "Ăˇ" or "Ĺ™".
+_UTF8_LETTER = re.compile(rb"[\xc3-\xc5][\x80-\xbf]|\xe2[\x80-\x82][\x80-\xbf]")
+
+
+def _line_of(data: bytes, at: int) -> int:
+    return data.count(b"\n", 0, at) + 1
+
+
 def decode(data: bytes) -> str:
+    # DOS-era tools end a text file with Ctrl-Z.
+    data = data.rstrip(b"\x1a")
     if not data.strip():
         raise ImportFileError("The file is empty.")
     if data.startswith(codecs.BOM_UTF8):
@@ -101,7 +112,12 @@ def decode(data: bytes) -> str:
     else:
         try:
             text = data.decode("utf-8")
-        except UnicodeDecodeError:
+        except UnicodeDecodeError as exc:
+            if _UTF8_LETTER.search(data):
+                # Mostly UTF-8 with a stray byte (pasted from another file): read as
+                # Windows-1250 every accented letter would come out wrong, so say where.
+                raise ImportFileError(f"Line {_line_of(data, exc.start)} is not UTF-8 text, the rest of the file "
+                                      "is: fix that line, save the file as “CSV UTF-8” and upload it again.") from None
             try:
                 text = data.decode("cp1250")
             except UnicodeDecodeError:
@@ -140,10 +156,36 @@ def _uncell(value: str) -> str:
     return value
 
 
-def parse(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    delimiter = _delimiter(text)
+# A cell may be as long as the upload; the form's own length limits then say which is too long.
+csv.field_size_limit(MAX_BYTES)
+_SEP_LINE = re.compile(r"\Asep=([,;\t|])[ \t]*\r?\n", re.IGNORECASE)
+
+
+def _read(text: str, delimiter: str) -> list[list[str]]:
+    def rows(strict: bool) -> list[list[str]]:
+        return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=strict))
+
     try:
-        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+        return rows(True)
+    except csv.Error as exc:
+        lenient = rows(False)  # also what a spreadsheet makes of a stray quote mid-cell
+        if "end of data" in str(exc):
+            # A quote opened and never closed: the rest of the file would be one cell.
+            raise ImportFileError(f"Row {len(lenient)} opens a quoted value (\") that is never closed, so "
+                                  "every line after it would land in one cell: close the quote and upload "
+                                  "the file again.") from None
+        return lenient
+
+
+def parse(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    # Excel's "sep=;" first line names the delimiter; Excel hides it, so the header stays row 1.
+    sep = _SEP_LINE.match(text)
+    if sep:
+        text, delimiter = text[sep.end():], sep.group(1)
+    else:
+        delimiter = _delimiter(text)
+    try:
+        rows = _read(text, delimiter)
     except csv.Error as exc:
         raise ImportFileError(f"The file is not valid CSV ({exc}).") from None
     # Numbered as a spreadsheet shows them (the header is row 1), blank rows skipped but counted.
@@ -311,12 +353,24 @@ def check(entity: str, text: str) -> Checked:
     definitions = custom_fields.usable() if entity == CONTACT else []
     mapping = map_headers(entity, header, definitions)
     cipher = fields.TenantCipher(current_tenant.id)
-    rows = [Row(number=n, cells=cells) for n, cells in body]
+    rows = [Row(number=n, cells=cells, errors=_shape_errors(cells, header)) for n, cells in body]
+    mapping.ignored.extend(f"column {i + 1} (no header)" for i, name in enumerate(header)
+                           if not name and any(i < len(cells) and cells[i] for _, cells in body))
     if entity == CONTACT:
         _check_contacts(rows, mapping, definitions, cipher)
     else:
         _check_companies(rows, mapping, cipher)
     return Checked(entity, header, mapping.ignored, rows, [str(d.id) for d in definitions])
+
+
+def _shape_errors(cells: list[str], header: list[str]) -> list[str]:
+    # Cells past the header's last column hold a value that is in no column: most often a
+    # note with an unquoted comma, which would otherwise be cut short without a word.
+    extra = [c for c in cells[len(header):] if c]
+    if not extra:
+        return []
+    return [f"This row has {len(header) + len(extra)} values but the header names {len(header)} columns "
+            f"(“{extra[0][:40]}” is in no column): a value containing the delimiter needs quotes."]
 
 
 def _formdata(row: Row, mapping: Mapping) -> MultiDict:
@@ -518,6 +572,15 @@ def commit(imp: CsvImport, *, only_valid: bool, actor) -> Checked:
     """Write the rows. `only_valid=False` refuses (NotAllValid, nothing written) unless every
     row is valid; otherwise the rejected rows are kept, encrypted, for download."""
     checked = load(imp)
+    # Claimed before anything is written: of two clicks (or tabs) committing one upload, the
+    # second waits on this row and then finds it taken, instead of writing every row twice.
+    claimed = db.session.execute(
+        sa.update(CsvImport).where(CsvImport.tenant_id == imp.tenant_id, CsvImport.id == imp.id,
+                                   CsvImport.status == PREVIEWED).values(status=IMPORTED)
+        .execution_options(synchronize_session=False)).rowcount
+    if claimed != 1:
+        raise ImportFileError("This upload was imported or discarded meanwhile (another tab?): nothing more "
+                              "was written.")
     recheck(checked)
     if not only_valid and checked.invalid:
         raise NotAllValid(f"{len(checked.invalid)} row(s) have errors: nothing was imported. Fix them, or import "
@@ -526,8 +589,11 @@ def commit(imp: CsvImport, *, only_valid: bool, actor) -> Checked:
     imp.rows_imported = write(checked)
     if checked.invalid:
         imp.rejected_key = f"tenants/{imp.tenant_id}/imports/{imp.id}-rejected.sealed"
-        payload = json.dumps({"header": checked.header, "rows": [[*r.cells, "; ".join(r.errors)]
-                                                                 for r in checked.invalid]}, ensure_ascii=False)
+        # The error first: after a row's own cells it would land under another column when the
+        # row is short or long, and be imported as data once the file is fixed and re-uploaded.
+        payload = json.dumps({"header": checked.header, "error_first": True,
+                              "rows": [["; ".join(r.errors), *r.cells] for r in checked.invalid]},
+                             ensure_ascii=False)
         _put(imp, imp.rejected_key, payload.encode())
     _drop_file(imp)
     imp.status, imp.finished_at = IMPORTED, clock.now()
@@ -543,7 +609,9 @@ def rejected(imp: CsvImport, *, actor) -> tuple[list[str], list[list[str]]]:
     payload = json.loads(_get(imp, imp.rejected_key, "The rejected rows are no longer kept."))
     audit.record("crm.import.rejected_downloaded", actor=actor, tenant_id=imp.tenant_id, target_type="crm_import",
                  target_id=imp.id, details={"rows": len(payload["rows"])})
-    return [*payload["header"], "Error"], payload["rows"]
+    if payload.get("error_first"):
+        return ["Error", *payload["header"]], payload["rows"]
+    return [*payload["header"], "Error"], payload["rows"]  # kept before the error came first
 
 
 def discard(imp: CsvImport, *, actor) -> None:
