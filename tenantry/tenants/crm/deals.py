@@ -395,7 +395,7 @@ def listing(*, q: str = "", stage_id: uuid.UUID | None = None, owner_id: uuid.UU
             unowned: bool = False, close: str = "", next_step: str = "", reason: str = "", sort: str = "-value",
             page: int = 1, page_size: int | None = None) -> Page:
     """One page of deals; filters and sorts run in SQL (value and dates are not encrypted), so
-    only the page shown is decrypted. Values in different currencies sort by their number.
+    only the page shown is decrypted. By value: by currency, then value within each.
     `unowned`: only the deals of no one. `close`, `reason`: a choice of close_conditions,
     reason_conditions (one that is none is ignored); `next_step` IDLE: only the open deals with
     no open activity (idle)."""
@@ -416,7 +416,9 @@ def listing(*, q: str = "", stage_id: uuid.UUID | None = None, owner_id: uuid.UU
     pages = max(1, -(-total // page_size))
     page = min(max(1, page), pages)
     order = {
-        "value": [Deal.value.asc()], "-value": [Deal.value.desc()],
+        # Amounts in different currencies do not compare: each currency's deals together (by
+        # code), by value within it.
+        "value": [Deal.currency.asc(), Deal.value.asc()], "-value": [Deal.currency.asc(), Deal.value.desc()],
         # Deals without a date come last either way.
         "close": [Deal.expected_close.is_(None), Deal.expected_close.asc()],
         "-close": [Deal.expected_close.is_(None), Deal.expected_close.desc()],

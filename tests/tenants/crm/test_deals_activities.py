@@ -90,6 +90,24 @@ def test_a_deal_cannot_point_at_another_tenants_contact_company_stage_or_owner(w
     assert count(web_app, Deal) == 0
 
 
+def test_deals_by_value_keep_each_currency_together_and_say_so(web_app, member, acme):
+    """20 million CZK is less than 5 million EUR: values compare within a currency only, so a
+    sort by value groups by currency (by code) and orders each group by its value."""
+    for title, value, currency in (("Hall", "20000000", "CZK"), ("Roof", "5000000", "EUR"), ("Gate", "900", "CZK"),
+                                   ("Door", "40", "EUR"), ("Lift", "700000", "USD")):
+        member.post("/t/acme/crm/deals/new", data=_deal_form(web_app, acme, title=title, value=value, currency=currency))
+
+    def titles(**args):
+        html = text(member.get("/t/acme/crm/deals", query_string=args))
+        return re.findall(r'<a href="/t/acme/crm/deals/[0-9a-f-]{36}">(.*?)</a>', html)
+
+    assert titles() == titles(sort="-value") == ["Hall", "Gate", "Roof", "Door", "Lift"]
+    assert titles(sort="value") == ["Gate", "Hall", "Door", "Roof", "Lift"]
+    page = text(member.get("/t/acme/crm/deals"))
+    assert '<option value="-value" selected>Currency, then highest value</option>' in page
+    assert "Currency, then lowest value" in page and "Value, highest first" not in page
+
+
 def test_create_show_edit_list_and_delete_deals(web_app, member, acme):
     with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
         company_id = str(companies.create(companies.CompanyData(name="Buyer a.s.", country="CZ")).id)
@@ -117,7 +135,7 @@ def test_create_show_edit_list_and_delete_deals(web_app, member, acme):
     assert titles() == ["Big", "Renewal for Jana Nováková", "Small"]
     listed = text(member.get("/t/acme/crm/deals"))
     assert "99,999.00 CZK" in listed and "10.00 EUR" in listed and "1,250.50 CZK" in listed
-    assert titles(sort="value") == ["Small", "Renewal for Jana Nováková", "Big"]
+    assert titles(sort="value") == ["Renewal for Jana Nováková", "Big", "Small"]  # CZK, then EUR
     assert titles(sort="close") == ["Small", "Renewal for Jana Nováková", "Big"]  # no date: last
     assert titles(stage=ids["Proposal"]) == ["Big", "Small"]
 
