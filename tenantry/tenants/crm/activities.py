@@ -129,11 +129,18 @@ def subject_of(activity: Activity) -> tuple[str, uuid.UUID]:
 
 
 def timeline(subject: str, subject_id: uuid.UUID) -> list[tuple[Activity, str]]:
-    """Newest first (by when it was recorded)."""
+    """What is still to do first, by when it is due (the overdue first, as by_due orders them;
+    the undated after the dated), then what is done, as history: the last done first. Ties go
+    newest recorded first. All of a record's activities are shown, so the order is made here,
+    the same on every database (they disagree on where a null sorts)."""
     column = getattr(Activity, f"{subject}_id")
     rows = db.session.execute(sa.select(Activity).where(column == subject_id)
-                              .order_by(Activity.created_at.desc(), Activity.id.desc())).scalars()
-    return [(a, a.reveal("note")) for a in rows]
+                              .order_by(Activity.created_at.desc(), Activity.id.desc())).scalars().all()
+    to_do = sorted((a for a in rows if not a.done), key=lambda a: (
+        a.due_on is None, a.due_on or date.min, a.due_time is not None, a.due_time or time.min))
+    # Done before done_at was kept: by when it was recorded.
+    done = sorted((a for a in rows if a.done), key=lambda a: clock.aware(a.done_at or a.created_at), reverse=True)
+    return [(a, a.reveal("note")) for a in to_do + done]
 
 
 def usable():

@@ -12,7 +12,7 @@ import pytest
 
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, tenant_context
-from tenantry.tenants.crm import companies, contacts, currencies, stages
+from tenantry.tenants.crm import companies, contacts, currencies, custom_fields, stages
 from tenantry.tenants.crm.models import Activity, Deal, PipelineStage
 from tests.identity.support import count, field_errors, in_app, new_member, new_tenant, text
 from tests.platform.crypto.test_storage_canary import _raw_database_text
@@ -206,19 +206,27 @@ def test_a_member_cannot_manage_stages(web_app, member, acme):
     assert count(web_app, PipelineStage) == 6
 
 
-def test_the_timeline_shows_activities_newest_first_and_they_complete_and_delete(
+def _timeline_notes(page: str) -> tuple[list[str], list[str]]:
+    """The notes of a detail page's timeline, in its order: those to do, those done."""
+    body = page[page.index('id="timeline"'):]
+    parts = dict(re.findall(r'<h3 class="timeline-part">([^<]+)</h3>\s*<ol class="timeline">(.*?)</ol>', body, re.S))
+    return tuple(re.findall(r'<p class="note">([^<]*)</p>', parts.get(title, "")) for title in ("To do", "Done"))
+
+
+def test_the_timeline_shows_what_is_to_do_by_due_date_then_what_is_done_and_they_complete_and_delete(
         web_app, member, acme, time_machine):
     # From now, not a fixed date: the member's session was opened at the real time.
     time_machine.move_to(datetime.now(UTC), tick=False)
     with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
         contact_id = str(contacts.create(contacts.ContactData(first_name="Tim", last_name="Line")).id)
-    for i, kind in enumerate(("call", "meeting", "email", "task")):
+    for i, (kind, due) in enumerate((("call", "2030-02-03"), ("meeting", "2030-02-01"), ("email", ""),
+                                     ("task", "2030-02-02"))):
         time_machine.shift(timedelta(minutes=5))
         response = member.post(f"/t/acme/crm/contacts/{contact_id}/activities",
-                               data={"kind": kind, "due_on": f"2030-02-0{i + 1}", "note": f"note {i}"})
+                               data={"kind": kind, "due_on": due, "note": f"note {i}"})
         assert response.status_code == 302
     page = text(member.get(f"/t/acme/crm/contacts/{contact_id}"))
-    assert [page.index(f"note {i}") for i in (3, 2, 1, 0)] == sorted(page.index(f"note {i}") for i in range(4))
+    assert _timeline_notes(page) == (["note 1", "note 3", "note 0", "note 2"], [])  # by due date, undated last
 
     bad = member.post(f"/t/acme/crm/contacts/{contact_id}/activities", data={"kind": "fax", "due_on": "tomorrow"})
     assert bad.status_code == 422
@@ -226,18 +234,63 @@ def test_the_timeline_shows_activities_newest_first_and_they_complete_and_delete
     assert count(web_app, Activity) == 4
 
     with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
-        first = db.session.execute(db.select(Activity).order_by(Activity.created_at)).scalars().first()
-        first_id = str(first.id)
-    assert member.post(f"/t/acme/crm/activities/{first_id}/done", data={"done": "1"}).status_code == 302
+        ids = {a.reveal("note"): str(a.id) for a in db.session.execute(db.select(Activity)).scalars()}
+    for note in ("note 1", "note 3"):  # the one due first is done first
+        time_machine.shift(timedelta(minutes=10))
+        assert member.post(f"/t/acme/crm/activities/{ids[note]}/done", data={"done": "1"}).status_code == 302
+    page = text(member.get(f"/t/acme/crm/contacts/{contact_id}"))
+    assert _timeline_notes(page) == (["note 0", "note 2"], ["note 3", "note 1"])  # history: the last done first
+    done_item = page[page.index("note 3") - 900:page.index("note 3")]
+    assert 'Done</span> <span class="activity-due">on <time' in done_item  # when it was done,
+    assert "due <time" not in done_item  # not when it was due
     with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
         import uuid
-        assert db.session.get(Activity, uuid.UUID(first_id)).done is True
-    assert member.post(f"/t/acme/crm/activities/{first_id}/delete").status_code == 302
-    assert "note 0" not in text(member.get(f"/t/acme/crm/contacts/{contact_id}"))
+        assert db.session.get(Activity, uuid.UUID(ids["note 1"])).done is True
+    assert member.post(f"/t/acme/crm/activities/{ids['note 1']}/delete").status_code == 302
+    assert "note 1" not in text(member.get(f"/t/acme/crm/contacts/{contact_id}"))
     assert count(web_app, Activity) == 3
     # The contact's timeline goes with the contact.
     member.post(f"/t/acme/crm/contacts/{contact_id}/delete")
     assert count(web_app, Activity) == 0
+
+
+def test_each_timeline_button_names_its_activity(web_app, member, acme):
+    """Seven activities make seven "Edit", "Mark done" and "Delete" buttons: each says which
+    activity it acts on (to a screen reader, in a visually hidden part of its text)."""
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        contact_id = str(contacts.create(contacts.ContactData(first_name="Tim", last_name="Line")).id)
+    for i in range(7):
+        member.post(f"/t/acme/crm/contacts/{contact_id}/activities",
+                    data={"kind": "call", "due_on": f"2030-02-0{i % 3 + 1}", "note": f"Call about offer {i}"})
+    page = text(member.get(f"/t/acme/crm/contacts/{contact_id}"))
+    timeline = page[page.index('id="timeline"'):]
+    names = [re.sub(r"<[^>]+>", "", inner).strip()
+             for inner in re.findall(r'<(?:a|button) [^>]*class="btn[^"]*btn-small[^"]*"[^>]*>(.*?)</(?:a|button)>',
+                                     timeline, re.S)]
+    assert len(names) == 21 and len(set(names)) == 21
+    assert "Mark done call due 2030-02-01: Call about offer 0" in names
+    assert '<span class="visually-hidden"> call due 2030-02-01: Call about offer 0</span>' in timeline
+
+
+def test_date_and_time_pickers_have_no_hint_of_another_format(web_app, member, acme):
+    """A type=date or type=time input shows the browser's own format (12/06/2026 in en-US): a
+    hint saying YYYY-MM-DD or HH:MM beside it would contradict what one sees."""
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        contact_id = contacts.create(contacts.ContactData(first_name="Tim", last_name="Line")).id
+        custom_fields.create(custom_fields.DefinitionData(label="Met on", key="met_on", type="date", options=[],
+                                                          required=False, special_category=False))
+    pages = {path: text(member.get(path)) for path in (
+        "/t/acme/crm/deals/new", f"/t/acme/crm/contacts/{contact_id}", f"/t/acme/crm/contacts/{contact_id}/edit")}
+    pickers = 0
+    for path, page in pages.items():
+        for tag in re.findall(r'<input [^>]*type="(?:date|time)"[^>]*>', page):
+            pickers += 1
+            hint_id = re.search(r'aria-describedby="([^"]*)"', tag)
+            hints = [re.search(rf'<p class="hint" id="{i}">([^<]*)</p>', page) for i in (hint_id[1].split() if hint_id else [])]
+            said = " ".join(h[1] for h in hints if h)
+            assert "YYYY" not in said and "HH:MM" not in said, (path, tag, said)
+    assert pickers == 4  # the close date; the activity's date and time; the custom date
+    assert 'id="due_time-hint">Optional; needs a date.</p>' in pages[f"/t/acme/crm/contacts/{contact_id}"]
 
 
 def test_activities_on_a_company_and_a_deal(web_app, member, acme):
