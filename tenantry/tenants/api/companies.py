@@ -23,6 +23,7 @@ from .common import (
     record_read,
     run_form,
     text,
+    unchanged,
 )
 from .core import bp, json_body, require_scope
 from .pagination import paginate
@@ -85,7 +86,10 @@ def company_get(company_id):
 def company_update(company_id):
     company = service.get(company_id) or abort(404)
     check(company)
-    data = _validate(json_body(FIELDS), {**company.plain(), "country": company.country})
+    current = {**company.plain(), "country": company.country}
+    data = _validate(json_body(FIELDS), current)
+    if unchanged(data, lambda: _validate({}, current)):
+        return tagged(to_json(company), company.version)
     service.update(company, data, actor=g.api_client)
     answer = tagged(to_json(company), company.version)
     db.session.commit()
@@ -131,7 +135,7 @@ _item = {"application/json": {"schema": openapi.ref("Company")}}
 openapi.add_paths({
     "/api/v1/companies": {
         "get": openapi.operation(
-            "List companies (oldest first), optionally searched", scope="crm:read", errors=(400,),
+            "List companies (oldest first), optionally searched", scope="crm:read", errors=(400, 422),
             parameters=[*openapi.LIST_PARAMETERS, CHANGED_SINCE_PARAMETER, openapi.SEARCH_PARAMETER],
             responses={"200": {"description": "A page", "content": {"application/json": {
                 "schema": openapi.ref("CompanyPage")}}}}),

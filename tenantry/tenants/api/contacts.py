@@ -24,6 +24,7 @@ from .common import (
     record_read,
     run_form,
     text,
+    unchanged,
 )
 from .core import bp, json_body, require_scope, validation_error
 from .errors import ApiError
@@ -70,6 +71,9 @@ def _primary_first(given: dict, current: list[str], single: str, many: str) -> l
 
 
 def _validate(given: dict, current: dict) -> service.ContactData:
+    if any("," in tag for tag in given.get("tags") or []):
+        # The form reads tags comma-separated: "a,b" would silently become two tags.
+        raise validation_error({"tags": "A tag cannot contain a comma."})
     emails = _primary_first(given, current["emails"], "email", "emails")
     phones = _primary_first(given, current["phones"], "phone", "phones")
     values = {name: text(given[name]) if name in given else current[name]
@@ -198,6 +202,8 @@ def contact_update(contact_id):
     given = json_body(FIELDS)
     current = {**contact.plain(), "company_id": ident(contact.company_id) or ""}
     data, sent = _checked(given, current, creating=False)
+    if unchanged(data, lambda: _validate({}, current)) and not sent.changes(contact):
+        return tagged(_answer(contact, include), contact.version)
     return _save(lambda: service.update(contact, data, actor=g.api_client), sent, include)
 
 

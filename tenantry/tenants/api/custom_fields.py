@@ -157,6 +157,12 @@ class Sent:
     values: dict[uuid.UUID, str] = field(default_factory=dict)
     only: list[crm_fields.CustomField] = field(default_factory=list)
 
+    def changes(self, contact: Contact) -> bool:
+        if not self.values:
+            return False
+        held = crm_fields.values_of(contact.id)
+        return any(held.get(field_id, "") != value for field_id, value in self.values.items())
+
     def save(self, contact: Contact) -> None:
         if self.only:
             crm_fields.save(contact, self.values, only=self.only, actor=g.api_client)

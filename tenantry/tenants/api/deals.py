@@ -24,6 +24,7 @@ from .common import (
     record_read,
     run_form,
     text,
+    unchanged,
 )
 from .core import bp, json_body, require_scope, validation_error
 from .pagination import paginate
@@ -63,6 +64,11 @@ def _validate(given: dict, current: dict) -> service.DealData:
     values["probability"] = _form_value(given["probability"]) if "probability" in given else current["probability"]
     for ref in REFS:
         values[ref] = text(given[f"{ref}_id"]) if f"{ref}_id" in given else current[ref]
+    if current["stage"] and not values["stage"]:
+        # null is no stage, which a deal never is; read as "the first" it would silently move
+        # a won deal back to Lead.
+        raise validation_error({"stage_id": "A deal is always in a stage: send a stage's id, or leave "
+                                            "stage_id out to keep it."})
     pipeline = stages.ensure_defaults()
     if not values["stage"]:
         values["stage"] = str(pipeline[0].id)  # the first stage, as the page preselects it
@@ -163,6 +169,8 @@ def deal_update(deal_id):
                "probability": str(deal.probability) if deal.probability is not None else "",
                **{ref: ident(getattr(deal, f"{ref}_id")) or "" for ref in REFS}}
     data = _validate(given, current)
+    if unchanged(data, lambda: _validate({}, current)):
+        return tagged(to_json(deal), deal.version)
     return _save(lambda: service.update(deal, data, actor=g.api_client))
 
 

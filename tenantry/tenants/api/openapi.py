@@ -41,11 +41,12 @@ def error_responses(*statuses: int) -> dict[str, Any]:
     text = {400: "Malformed request (bad JSON, unknown field, wrong type, bad limit or cursor)",
             401: "Missing, invalid, expired or revoked access token",
             403: "The token lacks the scope", 404: "No such object in this workspace",
-            409: "The workspace refuses writes now, the object is restricted, another write changed it "
-                 "meanwhile (edit_conflict: send it again), or with on_duplicate=refuse the object is held "
-                 "already (duplicate: see error.duplicates)",
+            409: "The object is restricted, another write changed it meanwhile (edit_conflict: send it "
+                 "again), or with on_duplicate=refuse the object is held already (duplicate: see "
+                 "error.duplicates)",
             412: "If-Match names an older version of the object: read it again",
             415: "The body is not application/json",
+            423: "The workspace is cancelled and read-only until its deletion (read_only)",
             422: "A value is not valid (see error.fields)", 429: "Rate limit reached (see Retry-After)"}
     return {str(s): {"description": text[s], "content": {"application/json": {"schema": ref("Error")}}}
             for s in statuses}
@@ -80,6 +81,8 @@ def operation(summary: str, *, scope: str | None, responses: dict[str, Any], bod
     if scope is not None:
         op["security"] = [{"oauth2": scope.split()}]  # every scope named is needed
         errors = (401, 403, 429, *errors)
+        if "crm:write" in scope.split():  # every write passes the read-only gate first
+            errors = (423, *errors)
     op["responses"].update(error_responses(*sorted(set(errors))))
     if parameters:
         op["parameters"] = parameters

@@ -46,6 +46,8 @@ def _write(company: Company, data: CompanyData, *, new: bool = False) -> dict:
     cipher = fields.TenantCipher(company.tenant_id)
     sealed = company.seal_all(data.sealed(), cipher)
     company.updated_at = clock.now()
+    if new:  # one instant, not the defaults' later one at flush: never updated before created
+        company.created_at = company.changed_at = company.updated_at
     search.replace(COMPANY, company.id, new=new, pairs=index_pairs(data.sealed(), cipher))
     return sealed
 

@@ -103,6 +103,8 @@ def _write(contact: Contact, data: ContactData, *, new: bool = False) -> dict:
     values = {column: getattr(data, column) for column in Contact.ENCRYPTED}
     sealed = contact.seal_all(values, cipher)
     contact.updated_at = clock.now()
+    if new:  # one instant, not the defaults' later one at flush: never updated before created
+        contact.created_at = contact.changed_at = contact.updated_at
     # An existing row's UPDATE is autoflushed by replace()'s DELETE, so the contact's row lock
     # comes before its digests' (as in index_builds.rebuild): no deadlock with a rebuild.
     search.replace(CONTACT, contact.id, new=new, pairs=index_pairs(values, cipher))

@@ -40,6 +40,7 @@ from tenantry.platform.tenancy import TenantScoped, current_tenant
 from .models import Contact
 
 TYPES = {"text": "Text", "number": "Number", "date": "Date", "choice": "Choice"}
+MAX_PLACES = 10  # of a number field's values
 MAX_FIELDS = 50
 MAX_OPTIONS = 100
 MAX_TEXT = 2000
@@ -126,7 +127,13 @@ def normalise(definition: CustomField, raw: str | None) -> str:
             raise ValueError("Enter a number such as 42 or 3.5.") from None
         if not number.is_finite() or abs(number) >= Decimal("1e15"):
             raise ValueError("Enter a number such as 42 or 3.5.")
-        return format(number.normalize(), "f") if number != 0 else "0"
+        if number == 0:
+            return "0"
+        # Checked before normalize(), which rounds a tiny number to 0 silently; "1e-999999"
+        # would otherwise be stored as a million digits.
+        if number.adjusted() < -MAX_PLACES or -number.normalize().as_tuple().exponent > MAX_PLACES:
+            raise ValueError(f"At most {MAX_PLACES} decimal places.")
+        return format(number.normalize(), "f")
     if definition.type == "date":
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
             raise ValueError("Enter a date as YYYY-MM-DD, for example 2025-06-30.")

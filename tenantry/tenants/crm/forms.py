@@ -27,7 +27,7 @@ from tenantry.tenants.forms import country_choices
 
 from . import currencies, search, stages, versions
 from .companies import CompanyData
-from .contacts import MAX_TAG, ContactData
+from .contacts import MAX_TAG, ContactData, normal_tag
 from .models import ACTIVITY_KIND_LABELS
 
 MAX_LIST = 20
@@ -200,7 +200,7 @@ class ContactForm(EditForm):
             raise ValidationError(f"Not a valid e-mail address: {', '.join(bad)}")
         if len(found) > MAX_LIST:
             raise ValidationError(f"At most {MAX_LIST} e-mail addresses.")
-        self._emails = list(dict.fromkeys(found))
+        self._emails = _distinct(found, str.casefold)  # one mailbox, whatever the case
 
     def validate_phones(self, field):
         found, bad = [], []
@@ -237,7 +237,8 @@ class ContactForm(EditForm):
             emails=self._emails, phones=self._phones, address=(self.address.data or "").strip(),
             company_id=optional_uuid(self.company.data),
             position=(self.position.data or "").strip(), notes=(self.notes.data or "").strip(),
-            tags=list(dict.fromkeys(tags)),
+            # Two spellings the tag filter finds as one ("VIP", "vip") are one tag: the first kept.
+            tags=_distinct(tags, lambda t: normal_tag(t) or t),
         )
 
     def fill_from(self, contact, plain: dict) -> None:
@@ -248,6 +249,13 @@ class ContactForm(EditForm):
         self.phones.data = "\n".join(plain["phones"])
         self.tags.data = ", ".join(plain["tags"])
         self.company.data = str(contact.company_id) if contact.company_id else ""
+
+
+def _distinct(values: list[str], key) -> list[str]:
+    kept: dict[str, str] = {}
+    for value in values:
+        kept.setdefault(key(value), value)
+    return list(kept.values())
 
 
 MAX_DEAL_VALUE = Decimal("1000000000000")  # a trillion: beyond that it is a typing error
@@ -342,6 +350,7 @@ class DealForm(EditForm):
             raise ValidationError("Enter an amount such as 12500 or 12500.50.")
         if value < 0:
             raise ValidationError("The value cannot be negative.")
+        value = abs(value)  # "-0" is 0
         if value >= MAX_DEAL_VALUE:
             raise ValidationError("The value must be less than 1,000,000,000,000.")
         code = (self.currency.data or "").strip().upper()
