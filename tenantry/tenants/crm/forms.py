@@ -102,8 +102,8 @@ class EditForm(Form):
 
 
 class CompanyForm(EditForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=300)])
-    country = SelectField("Country of registration", validators=[DataRequired()])
+    name = StringField("Name", validators=[DataRequired("Enter the company's name."), Length(max=300)])
+    country = SelectField("Country of registration", validators=[DataRequired("Choose the country of registration.")])
     company_number = StringField("Company ID", validators=[Optional(), Length(max=40)])
     vat_id = StringField("VAT ID", validators=[Optional(), Length(max=40)])
     address = TextAreaField("Registered seat and address", validators=[Optional(), Length(max=1000)])
@@ -311,10 +311,12 @@ class BulkCompany(Form):
 
 
 class DealForm(EditForm):
-    title = StringField("Title", validators=[DataRequired(), Length(max=300)])
-    value = StringField("Value", validators=[DataRequired(), Length(max=40)])
-    currency = StringField("Currency", validators=[DataRequired(), Length(max=10)])
-    stage = SelectField("Stage", validators=[DataRequired()])
+    title = StringField("Title", validators=[DataRequired("Enter the deal's title."), Length(max=300)])
+    value = StringField("Value", validators=[DataRequired("Enter an amount such as 12500 or 12500.50."),
+                                              Length(max=40)])
+    currency = StringField("Currency", validators=[DataRequired("Enter a currency code such as CZK or EUR."),
+                                                    Length(max=10)])
+    stage = SelectField("Stage", validators=[DataRequired("Choose a stage.")])
     expected_close = StringField("Expected close date", validators=[Optional(), Length(max=20)])
     contact = RecordField("Contact")
     company = RecordField("Company")
@@ -389,7 +391,8 @@ class DealForm(EditForm):
 
 
 class ActivityForm(EditForm):
-    kind = SelectField("Kind", choices=list(ACTIVITY_KIND_LABELS.items()), validators=[DataRequired()])
+    kind = SelectField("Kind", choices=list(ACTIVITY_KIND_LABELS.items()),
+                       validators=[DataRequired("Choose call, meeting, e-mail or task.")])
     due_on = StringField("Due date", validators=[Optional(), Length(max=20)])
     due_time = StringField("Time", validators=[Optional(), Length(max=20)])
     owner = SelectField("Assigned to", validators=[Optional()])
@@ -439,7 +442,7 @@ def percent(text: str | None) -> int | None:
 
 
 class StageForm(Form):
-    name = StringField("Name", validators=[DataRequired(), Length(max=60)])
+    name = StringField("Name", validators=[DataRequired("Enter the stage's name."), Length(max=60)])
     outcome = SelectField("Outcome", choices=[("", "Open"), ("won", "Won"), ("lost", "Lost")],
                           validators=[Optional()])
     probability = StringField("Win probability (%)", validators=[Length(max=10)])  # forms.percent
