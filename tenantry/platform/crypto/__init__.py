@@ -2,9 +2,10 @@
 
 
 def init_app(app) -> None:
-    """Tenant keys: the CLI, the sweep step that resumes stalled rotations, and a previous
-    master key that still opens keys while `keys rewrap` moves them to the new one."""
-    from tenantry.platform import cli, cron
+    """Tenant keys: the CLI, the sweep steps that resume stalled rotations and count again what
+    still uses decrypt-only versions, and a previous master key that still opens keys while
+    `keys rewrap` moves them to the new one."""
+    from tenantry.platform import audit, cli, cron
     from tenantry.platform.crypto import cli as keys_cli
     from tenantry.platform.crypto import keyring, rewrap, rotation  # noqa: F401  (models belong to the schema)
     from tenantry.platform.crypto.providers import LocalKeyProvider
@@ -17,3 +18,7 @@ def init_app(app) -> None:
         )
     cli.tenantry_cli.add_command(keys_cli.keys_cli)
     cron.register(app, "key-rotations", rotation.requeue_stale)
+    cron.register(app, "key-usage", rotation.recheck)
+    # The audit hash chain covers the SHA-256 of each event's sealed changes (audit_chain.py,
+    # OPTIONAL_FIELDS): re-encrypting them would break it, so they keep their key version.
+    rotation.register_pinned_column(audit.AuditEvent, audit.CHANGES_COLUMN, what="audit events")

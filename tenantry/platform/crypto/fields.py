@@ -35,6 +35,9 @@ FORMAT = 1
 _HEADER = struct.Struct(">BBI12s")  # format, kind, key version, nonce
 _BYTES, _TEXT = 0, 1
 HEADER_SIZE = _HEADER.size
+# Where the key version sits (big-endian) in a ciphertext: SQL counts values per version by it
+# without decrypting anything (usage.py).
+VERSION_OFFSET, VERSION_SIZE = 2, 4
 _TAG = 16
 
 

@@ -101,6 +101,16 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes:
     return b"".join(parts)
 
 
+def key_version(sealed: BinaryIO) -> int | None:
+    """The data key version a sealed file was written with, read from its header (the first
+    bytes only); None for anything that is not a sealed file."""
+    header = _read_exact(sealed, _HEADER.size)
+    if len(header) < _HEADER.size:
+        return None
+    magic, fmt, version, _chunk = _HEADER.unpack(header)
+    return version if magic == MAGIC and fmt == FORMAT else None
+
+
 def open_stream(sealed: BinaryIO, *, tenant_id: uuid.UUID, purpose: str) -> Iterator[bytes]:
     """The plaintext, chunk by chunk. Raises FileSealError at the first chunk that does not
     open, or at the end when the file stops before its last chunk."""

@@ -3,7 +3,11 @@
 Two purposes:
 - `data`: AES-256 keys for field encryption. Exactly one version is active for writing (the
   database enforces it); older versions are `retiring` while re-encryption moves values off
-  them, then `retired`; crypto-shredding makes every version `destroyed`.
+  them. Then a version is `retired` only when nothing uses it any more; while something that
+  cannot be re-encrypted still does (audit events, whose ciphertext the hash chain covers;
+  sealed files until their retention ends) it is `decrypt-only`, with what still uses it in
+  `in_use` (rotation.py counts it, and recounts it from the sweep). Crypto-shredding makes
+  every version `destroyed`.
 - `index`: one stable secret per tenant from which blind-index keys are derived. It never
   rotates with the data key, so search keeps working across a rotation.
 
@@ -39,7 +43,7 @@ from tenantry.platform.tenancy import Tenant, TenantScoped, all_tenants, current
 
 DATA = "data"
 INDEX = "index"
-ACTIVE, RETIRING, RETIRED, DESTROYED = "active", "retiring", "retired", "destroyed"
+ACTIVE, RETIRING, DECRYPT_ONLY, RETIRED, DESTROYED = "active", "retiring", "decrypt-only", "retired", "destroyed"
 
 CACHE_SECONDS = 300
 CACHE_ENTRIES = 2048
@@ -62,12 +66,16 @@ class TenantKey(TenantScoped, db.Model):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     retired_at: Mapped[datetime | None]
     destroyed_at: Mapped[datetime | None]
+    # What still holds values under a decrypt-only version, {"audit events": 12, ...}, and when
+    # that was counted. Nothing for other statuses.
+    in_use: Mapped[dict[str, int] | None] = mapped_column(sa.JSON)
+    in_use_checked_at: Mapped[datetime | None]
 
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "id"),
         sa.UniqueConstraint("tenant_id", "purpose", "version"),
         sa.CheckConstraint("purpose in ('data', 'index')", name="purpose"),
-        sa.CheckConstraint("status in ('active', 'retiring', 'retired', 'destroyed')", name="status"),
+        sa.CheckConstraint("status in ('active', 'retiring', 'decrypt-only', 'retired', 'destroyed')", name="status"),
         sa.CheckConstraint("version >= 1", name="version"),
         sa.CheckConstraint("(status = 'destroyed') = (wrapped IS NULL)", name="destroyed_erased"),
         # One version per tenant and purpose writes; the database refuses a second.
@@ -387,17 +395,40 @@ def rotate(tenant_id: uuid.UUID) -> TenantKey:
     return row
 
 
-def retire(tenant_id: uuid.UUID, below_version: int) -> list[int]:
-    """Mark `retiring` versions older than `below_version` retired; the caller has checked no
-    value uses them any more."""
-    done = []
+def settle(tenant_id: uuid.UUID, below_version: int, in_use: dict[int, dict[str, int]], *,
+           at: datetime | None = None) -> dict[str, list[int]]:
+    """Versions older than `below_version` that no longer write (`retiring`, `decrypt-only`),
+    given what still uses each (`in_use`: {version: {what: count}}, counted by the caller):
+    `retired` when nothing does, else `decrypt-only` with those counts. Returns the versions
+    by their new status."""
+    done: dict[str, list[int]] = {RETIRED: [], DECRYPT_ONLY: []}
+    now = at or clock.now()
     with all_tenants():
         for row in versions(tenant_id):
-            if row.status == RETIRING and row.version < below_version:
-                row.status = RETIRED
-                row.retired_at = clock.now()
-                done.append(row.version)
+            if row.status not in (RETIRING, DECRYPT_ONLY) or row.version >= below_version:
+                continue
+            users = {what: n for what, n in (in_use.get(row.version) or {}).items() if n}
+            row.in_use_checked_at = now
+            if users:
+                row.status, row.in_use = DECRYPT_ONLY, users
+            else:
+                row.status, row.in_use, row.retired_at = RETIRED, None, now
+            done[row.status].append(row.version)
     return done
+
+
+def describe_use(in_use: dict[str, int] | None) -> str:
+    """"audit events: 12, stored files: 3"."""
+    return ", ".join(f"{what}: {n}" for what, n in sorted((in_use or {}).items()) if n) or "nothing"
+
+
+def explain(status: str, in_use: dict[str, int] | None = None) -> str:
+    """Why a version is in its state, in words, for the CLI and the console ("" when plain)."""
+    if status == DECRYPT_ONLY and not in_use:
+        return "what still uses it is not counted yet (the sweep counts it); kept for reading, never for writing"
+    if status == DECRYPT_ONLY:
+        return f"still used by {describe_use(in_use)}; kept for reading them, never for writing"
+    return {RETIRING: "values are being re-encrypted off it", RETIRED: "nothing uses it"}.get(status, "")
 
 
 def destroy(tenant_id: uuid.UUID) -> int:

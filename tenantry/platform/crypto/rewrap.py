@@ -13,6 +13,8 @@ The data itself is never re-encrypted: only the wrapped data keys change.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlalchemy as sa
 
 from tenantry.platform import audit
@@ -71,12 +73,14 @@ def _move(wrapped: bytes, context: dict[str, str], source: KeyProvider, target: 
     return target.wrap(plain, context)
 
 
-def rewrap_all(source: KeyProvider, target: KeyProvider) -> dict[str, int]:
+def rewrap_all(source: KeyProvider, target: KeyProvider, *,
+               progress: Callable[[dict[str, int], int], None] | None = None) -> dict[str, int]:
     """Re-wrap every live key under `target`, reading with `source` (or `target`).
 
     When source is target the keys are re-wrapped in place (e.g. after the KMS key's own
     rotation); otherwise keys that `target` already opens are left alone, so a second run
-    after an interruption only does what is left."""
+    after an interruption only does what is left. `progress(counts, total)` is called after
+    each committed batch of tenant keys (total: how many tenant keys there are)."""
     skip_current = source is not target
     counts = {"tenant_keys": 0, "platform_keys": 0, "skipped": 0}
     with all_tenants():
@@ -96,6 +100,8 @@ def rewrap_all(source: KeyProvider, target: KeyProvider) -> dict[str, int]:
                 row.wrapped, row.provider = moved, target.name
                 counts["tenant_keys"] += 1
             db.session.commit()
+            if progress is not None:
+                progress(dict(counts), len(ids))
         for row in db.session.execute(sa.select(sealing.PlatformKey)).scalars():
             moved = _move(row.wrapped, sealing._context(row.name, row.version), source, target, skip_current)
             if moved is None:
