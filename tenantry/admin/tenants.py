@@ -1,7 +1,8 @@
 """Tenants in the operator's console: business facts only, never a tenant's personal data.
 
 Platform admins see every tenant: status, plan, dates, how many members and records (counted
-in SQL, nothing decrypted) and which key versions it uses. Support sees only the tenants whose
+in SQL, nothing decrypted) and which key versions it has: retired ones (nothing uses them) are
+left out, and a decrypt-only one says what still uses it. Support sees only the tenants whose
 live grant names them, with a link into the workspace [DPA-4.1, DPA-4.3.2, TT-least-privilege].
 """
 
@@ -17,6 +18,7 @@ from flask import abort, render_template
 from flask_login import current_user
 
 from tenantry.admin.access import require_staff_role, staff_blueprint
+from tenantry.platform.crypto import keyring
 from tenantry.platform.crypto.keyring import TenantKey
 from tenantry.platform.db import db
 from tenantry.platform.identity.models import Membership, StaffRole
@@ -62,14 +64,24 @@ def facts(tenants: list[Tenant]) -> list[TenantFacts]:
         records = {name: _counts(model, ids) for name, model in RECORD_MODELS}
         keys: dict[uuid.UUID, list[str]] = defaultdict(list)
         if ids:
-            for tid, purpose, version, status in db.session.execute(
-                sa.select(TenantKey.tenant_id, TenantKey.purpose, TenantKey.version, TenantKey.status)
-                .where(TenantKey.tenant_id.in_(ids), TenantKey.status != "retired")
+            for tid, purpose, version, status, in_use in db.session.execute(
+                sa.select(TenantKey.tenant_id, TenantKey.purpose, TenantKey.version, TenantKey.status,
+                          TenantKey.in_use)
+                .where(TenantKey.tenant_id.in_(ids), TenantKey.status != keyring.RETIRED)
                 .order_by(TenantKey.purpose, TenantKey.version)
             ).all():
-                keys[tid].append(f"{purpose} v{version}" + ("" if status == "active" else f" ({status})"))
+                keys[tid].append(f"{purpose} v{version}" + _key_state(status, in_use))
     return [TenantFacts(t, members.get(t.id, 0), {n: records[n].get(t.id, 0) for n, _ in RECORD_MODELS},
                         keys.get(t.id, [])) for t in tenants]
+
+
+def _key_state(status: str, in_use: dict[str, int] | None) -> str:
+    if status == keyring.ACTIVE:
+        return ""
+    if status == keyring.DECRYPT_ONLY:
+        return (f" (decrypt-only, still used by {keyring.describe_use(in_use)})" if in_use
+                else " (decrypt-only, not counted yet)")
+    return f" ({status})"
 
 
 @bp.route("/")

@@ -153,6 +153,14 @@ def test_a_version_audit_events_and_stored_files_still_use_is_decrypt_only_not_r
                                                  purpose=sealed)) == b"id;name\n1;Jana\n"
     assert _statuses(globex) == [(1, "active")]
 
+    # The console says so too.
+    from tenantry.admin.tenants import facts
+
+    with all_tenants():
+        (row,) = facts([db.session.get(type(acme), acme.id)])
+    assert "data v1 (decrypt-only, still used by audit events: 1, stored files: 1)" in row.keys
+    assert "data v2" in row.keys
+
 
 def test_the_sweep_retires_a_decrypt_only_version_once_nothing_uses_it(two_tenants, notes, app_ctx):
     acme, _ = two_tenants
