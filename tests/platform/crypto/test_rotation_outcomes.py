@@ -199,3 +199,31 @@ def test_the_cli_shows_the_progress_of_each_batch_and_of_a_rewrap(two_tenants, n
     rewrap = runner.invoke(args=["tenantry", "keys", "rewrap"])
     assert rewrap.exit_code == 0, rewrap.output
     assert "tenant keys: 5/5 (100%), 5 re-wrapped, 0 already under the new key" in rewrap.output
+
+
+def test_a_tenants_own_incident_report_keeps_its_version_decrypt_only(two_tenants, app_ctx):
+    """The breach register is append-only (the app role may not update it): the report stays
+    under the version it was sealed with, which therefore is not retired."""
+    from tenantry.dpa.incidents import models as incidents
+    from tenantry.dpa.incidents import service
+    from tenantry.platform.identity.models import Membership, User
+    from tests.dpa.incidents.support import details
+
+    acme, globex = two_tenants
+    with tenant_context(acme):
+        owner = db.session.execute(sa.select(User).join(Membership, Membership.user_id == User.id)
+                                   .where(Membership.tenant_id == acme.id)).scalars().first()
+        incident_id = service.report_by_tenant(details(), tenant=acme, user=owner).id
+        db.session.commit()
+    jobs.discard_pending()  # the DPO's e-mail
+    rotation.rotate(acme)
+    db.session.commit()
+    assert jobs.drain() == 1
+    db.session.remove()
+    v1 = keyring.versions(acme.id)[0]
+    assert v1.status == "decrypt-only" and v1.in_use["incident reports"] == 1
+    with all_tenants():
+        incident = db.session.get(incidents.Incident, incident_id)
+        assert fields.key_version(incident.sealed_report) == 1
+        assert incident.title == details().title  # still opens
+    assert _statuses(globex) == [(1, "active")]
