@@ -236,6 +236,12 @@ COMPANY_HEADERS = ["Name", "Country of registration", "Company ID", "VAT ID", "R
 COMPANY_COLUMNS = ["name", "country", "company_number", "vat_id", "address", "iban", "website", "notes"]
 
 
+def names_a_contact_column(name: str) -> bool:
+    """Whether an import reads a column of this name as one of a contact's own fields (or the
+    error column of rejected rows)."""
+    return fold_header(name) in {*_aliases(CONTACT, []), *map(fold_header, CONTACT_HEADERS), "error"}
+
+
 def _aliases(entity: str, definitions: list) -> dict[str, str]:
     table = CONTACT_ALIASES if entity == CONTACT else COMPANY_ALIASES
     out = {}

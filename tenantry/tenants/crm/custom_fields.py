@@ -208,6 +208,14 @@ def _check(data: DefinitionData, existing: CustomField | None) -> None:
         raise DefinitionError("Lower-case letters, digits and _ only, starting with a letter (at most 40).", "key")
     if data.key in RESERVED_KEYS:
         raise DefinitionError("This key is a contact's own column; choose another.", "key")
+    from .csv_import import names_a_contact_column  # csv_import reads definitions: imported late
+
+    # A CSV column is matched by label or key: "Role" would import into Position, and our own
+    # export, with both columns, would not import again.
+    for name, value in (("label", data.label), ("key", data.key)):
+        if names_a_contact_column(value):
+            raise DefinitionError(f"“{value}” names a contact's own column in imports and exports; choose "
+                                  f"another {name}.", name)
     clash = db.session.execute(sa.select(CustomField.id).where(
         CustomField.tenant_id == current_tenant.id, CustomField.key == data.key)).scalar_one_or_none()
     if clash is not None and (existing is None or clash != existing.id):

@@ -434,3 +434,17 @@ def test_an_upload_committed_meanwhile_is_not_written_twice(web_app, member, acm
         else:
             raise AssertionError("committed twice")
         assert db.session.execute(sa.select(sa.func.count()).select_from(Contact)).scalar_one() == 0
+
+
+@pytest.mark.parametrize(("label", "key", "field"), [("Role", "seniority", "label"), ("Mobile", "mobile_no", "label"),
+                                                     ("Handset", "mobile", "key"), ("Error", "error_text", "label")])
+def test_a_custom_field_cannot_take_a_name_the_import_reads_as_a_contact_column(web_app, acme, label, key, field):
+    from tenantry.tenants.crm import custom_fields
+
+    with in_app(web_app, commit=False), tenant_context(db.session.get(Tenant, acme.id)):
+        with pytest.raises(custom_fields.DefinitionError) as refused:
+            custom_fields.create(custom_fields.DefinitionData(label=label, key=key, type="text", options=[],
+                                                              required=False, special_category=False))
+        assert refused.value.field == field and "names a contact's own column" in str(refused.value)
+        custom_fields.create(custom_fields.DefinitionData(label="Seniority", key="seniority", type="text", options=[],
+                                                          required=False, special_category=False))
