@@ -395,6 +395,8 @@ def _check_contacts(rows: list[Row], mapping: Mapping, definitions: list, cipher
         data = _formdata(row, mapping)
         # The form reads phones one per line; a spreadsheet cell lists them with commas too.
         data["phones"] = "\n".join(p for p in re.split(r"[,;\n]", data.get("phones", "")) if p.strip())
+        # Tags likewise: the form takes them comma-separated, a spreadsheet has ";" too.
+        data["tags"] = ", ".join(t for t in re.split(r"[,;\n]", data.get("tags", "")) if t.strip())
         company = fields.fold(data.get("company", "")).strip()
         if company:
             if company in ambiguous:

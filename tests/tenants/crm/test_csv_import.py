@@ -448,3 +448,11 @@ def test_a_custom_field_cannot_take_a_name_the_import_reads_as_a_contact_column(
         assert refused.value.field == field and "names a contact's own column" in str(refused.value)
         custom_fields.create(custom_fields.DefinitionData(label="Seniority", key="seniority", type="text", options=[],
                                                           required=False, special_category=False))
+
+
+def test_tags_split_on_semicolons_and_new_lines_as_well_as_commas(web_app, member, acme):
+    path, _ = preview(member, b'First name,Surname,Tags\nJan,Novak,"vip; fair\nprague, VIP"\n')
+    assert member.post(path + "/commit", data={"mode": "all"}).status_code == 302
+    with in_app(web_app, commit=False), tenant_context(db.session.get(Tenant, acme.id)):
+        (contact,) = db.session.execute(sa.select(Contact)).scalars().all()
+        assert contact.plain()["tags"] == ["vip", "fair", "prague"]
