@@ -93,14 +93,17 @@ def instant(name: str, raw: str, zone, *, end: bool = False) -> datetime:
     try:
         if len(raw) == 10:
             day = date.fromisoformat(raw)
-            if not EARLIEST <= day <= LATEST:
-                raise FilterError(name, f"Choose a day after {EARLIEST.isoformat()}.")
-            start, stop = audit_trail.day_range(day, day, zone)
-            return stop if end else start
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+            moment = None
+        else:
+            moment = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError as exc:
         raise FilterError(name, "Give a day as YYYY-MM-DD or a date-time with its offset, "
                                 "e.g. 2026-05-01T08:00:00Z.") from exc
+    if moment is None:  # FilterError is a ValueError: raised out here, it keeps its own message
+        if not EARLIEST <= day <= LATEST:
+            raise FilterError(name, f"Choose a day after {EARLIEST.isoformat()}.")
+        start, stop = audit_trail.day_range(day, day, zone)
+        return stop if end else start
     if moment.tzinfo is None:
         raise FilterError(name, "Give the date-time with its offset, e.g. 2026-05-01T08:00:00Z.")
     if not EARLIEST <= moment.date() <= LATEST:

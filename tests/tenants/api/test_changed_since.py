@@ -122,3 +122,8 @@ def test_a_bad_time_is_refused_next_to_the_parameter(api_app, acme, world, given
         answer = api.get(f"/api/v1/{name}", query_string={"changed_since": given})
         assert answer.status_code == 422, (name, answer.get_json())
         assert list(answer.get_json()["error"]["fields"]) == ["changed_since"]
+
+
+def test_a_day_out_of_range_says_so(api_app, acme, world):
+    answer = _api(api_app, acme).get("/api/v1/contacts", query_string={"changed_since": "1999-12-31"})
+    assert answer.get_json()["error"]["fields"] == {"changed_since": "Choose a day after 2000-01-01."}
