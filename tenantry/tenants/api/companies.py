@@ -88,7 +88,9 @@ def company_update(company_id):
     check(company)
     current = {**company.plain(), "country": company.country}
     data = _validate(json_body(FIELDS), current)
-    if unchanged(data, lambda: _validate({}, current)):
+    if unchanged(data, lambda: _validate({}, current)):  # answered, not written: a read (contacts.py)
+        record_read("company", [company.id], listed=False)
+        commit_read()
         return tagged(to_json(company), company.version)
     service.update(company, data, actor=g.api_client)
     answer = tagged(to_json(company), company.version)

@@ -203,7 +203,14 @@ def contact_update(contact_id):
     current = {**contact.plain(), "company_id": ident(contact.company_id) or ""}
     data, sent = _checked(given, current, creating=False)
     if unchanged(data, lambda: _validate({}, current)) and not sent.changes(contact):
-        return tagged(_answer(contact, include), contact.version)
+        # Nothing written, but the record is answered: a read, audited as one.
+        body, details = to_json(contact), None
+        if include:
+            custom = custom_fields.shown([contact.id])
+            body["custom_fields"], details = custom.values[str(contact.id)], custom.details()
+        record_read("contact", [contact.id], listed=False, details=details)
+        commit_read()
+        return tagged(body, contact.version)
     return _save(lambda: service.update(contact, data, actor=g.api_client), sent, include)
 
 

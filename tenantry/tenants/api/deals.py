@@ -169,7 +169,9 @@ def deal_update(deal_id):
                "probability": str(deal.probability) if deal.probability is not None else "",
                **{ref: ident(getattr(deal, f"{ref}_id")) or "" for ref in REFS}}
     data = _validate(given, current)
-    if unchanged(data, lambda: _validate({}, current)):
+    if unchanged(data, lambda: _validate({}, current)):  # answered, not written: a read (contacts.py)
+        record_read("deal", [deal.id], listed=False)
+        commit_read()
         return tagged(to_json(deal), deal.version)
     return _save(lambda: service.update(deal, data, actor=g.api_client))
 

@@ -37,6 +37,8 @@ def test_a_patch_that_changes_nothing_keeps_the_version_and_writes_nothing(api, 
             assert answer.headers["ETag"] == created.headers["ETag"], path
             assert answer.get_json()["changed_at"] == body["changed_at"], path
     assert {action: _updates(api_app, action) for action in actions} == before
+    # Each answered the record all the same: a read, audited as one.
+    assert [_updates(api_app, f"crm.{kind}.viewed") for kind in ("contact", "company", "deal")] == [2, 2, 2]
     # A real change still is one.
     changed = api.patch(f"/api/v1/contacts/{contact.get_json()['id']}", json={"custom_fields": {"shoe_size": "39"}})
     assert changed.status_code == 200 and changed.headers["ETag"] != contact.headers["ETag"]
