@@ -52,9 +52,9 @@ def _echo_progress(row: rotation.KeyRotation) -> None:
 def _stopped(slug: str, status: str, error: str | None) -> click.ClickException:
     """What an operator reads when re-encryption stops short, and what to do about it."""
     if status == rotation.FAILED:
-        advice = ("That value does not decrypt, so it cannot be moved to the new key; nothing after it was "
-                  "re-encrypted and the older key versions stay in use. Restore the value (e.g. from a backup) "
-                  f"or clear it, then run `flask tenantry keys resume {slug}`.")
+        advice = ("That value does not decrypt, so it cannot be moved to the new key: re-encryption stopped at its "
+                  "batch, and the older key versions stay in use. Restore the value (e.g. from a backup) or clear "
+                  f"it, then run `flask tenantry keys resume {slug}`; it goes on from there.")
     else:
         quiet = int(rotation.STALE_AFTER.total_seconds() // 60)
         advice = (f"The rotation is still running: the sweep retries it after {quiet} quiet minutes, or run "
