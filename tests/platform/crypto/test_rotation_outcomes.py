@@ -227,3 +227,35 @@ def test_a_tenants_own_incident_report_keeps_its_version_decrypt_only(two_tenant
         assert fields.key_version(incident.sealed_report) == 1
         assert incident.title == details().title  # still opens
     assert _statuses(globex) == [(1, "active")]
+
+
+@pytest.mark.parametrize("kind", ["local", "s3"])
+def test_stored_files_are_counted_by_the_key_version_in_their_header(two_tenants, app_ctx, monkeypatch, tmp_path,
+                                                                     request, kind):
+    import uuid
+    from collections import Counter
+
+    import boto3
+
+    from tenantry.platform.crypto import usage
+
+    if kind == "s3":
+        endpoint = request.getfixturevalue("s3_endpoint")
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        bucket = f"tenantry-test-{uuid.uuid4().hex[:12]}"
+        client.create_bucket(Bucket=bucket)
+        store = storage.S3Storage(bucket, prefix="env/prod", client=client)
+    else:
+        store = storage.LocalStorage(tmp_path / "usage-storage")
+    monkeypatch.setitem(app_ctx.app.extensions, "tenantry.storage", store)
+    acme, globex = two_tenants
+    _seal_file(acme, "before.zip.enc", b"x" * (file_sealing.CHUNK + 10))  # two chunks: only the header is read
+    keyring.rotate(acme.id)
+    db.session.commit()
+    _seal_file(acme, "after.zip.enc")
+    _seal_file(acme, "after-too.zip.enc")
+    store.put(f"tenants/{acme.id}/audits/a/doc", b"\x00" * 40)  # not a sealed file
+    store.put(f"tenants/{acme.id}/imports/empty", b"")
+    _seal_file(globex, "theirs.zip.enc")
+    assert usage.file_versions(acme.id) == Counter({1: 1, 2: 2})
+    assert usage.file_versions(globex.id) == Counter({1: 1})
