@@ -110,6 +110,8 @@
 
     document.querySelectorAll("[data-picker]").forEach(picker);
     document.querySelectorAll("[data-tick-all]").forEach(tickAll);
+    document.querySelectorAll("form.bulk-bar").forEach(bulkBar);
+    document.querySelectorAll("details[data-open-wide]").forEach(openWide);
     document.querySelectorAll("[data-value-options]").forEach(valueOptions);
     document.querySelectorAll(".sidebar nav").forEach(showActive);
   });
@@ -154,6 +156,35 @@
       boxes.forEach(function (b) { b.checked = box.checked; });
     });
     boxes.forEach(function (b) { b.addEventListener("change", sync); });
+    sync();
+  }
+
+  // A list's filters (crm/_pager.html list_query) are folded on a phone: on a wider screen,
+  // where they fit beside the list, they start open (the stylesheet then hides their summary).
+  function openWide(details) {
+    if (window.matchMedia("(min-width: 48rem)").matches) details.open = true;
+  }
+
+  // A list's changes to the records ticked (crm/_bulk.html): while nothing is ticked they are
+  // folded away, the bar saying how to start; once a box is ticked they show, with how many
+  // are. Errors sent back keep them in sight.
+  function bulkBar(form) {
+    var controls = form.querySelector(".bulk-controls");
+    var count = form.querySelector(".bulk-count");
+    var boxes = Array.prototype.slice.call(
+      document.querySelectorAll('input[type=checkbox][form="' + form.id + '"]'));
+    if (!controls || !count || !boxes.length) return;
+    var kept = form.querySelector(".error") !== null;
+    function sync() {
+      var ticked = boxes.filter(function (b) { return b.checked; }).length;
+      controls.hidden = !ticked && !kept;
+      count.textContent = ticked ? ticked + " ticked." : "None ticked yet.";
+    }
+    count.hidden = false;
+    // After the ticking of all at once (tickAll's handler on that box runs first).
+    document.addEventListener("change", function (event) {
+      if (event.target.type === "checkbox" && (boxes.indexOf(event.target) >= 0 || form.contains(event.target))) sync();
+    });
     sync();
   }
 

@@ -50,6 +50,7 @@ _LAYOUT = """() => {
       text.selectNodeContents(td);
       const t = text.getBoundingClientRect(), before = getComputedStyle(td, '::before');
       return {label: td.dataset.label || null, text: td.textContent.trim(), title: td.classList.contains('card-title'),
+              tick: td.classList.contains('tick'),
               empty: !td.textContent.trim(), display: getComputedStyle(td).display,
               before: before.content, beforeDisplay: before.display,
               left: r.left - box.left, top: r.top - box.top, right: box.right - r.right,
@@ -109,10 +110,13 @@ def _check_phone(page, url: str, columns: list[str]) -> list[list[dict]]:
     for row, ax_row in zip(layout["rows"], cells, strict=True):
         title = [c for c in row if c["title"]]
         assert len(title) == 1 and title[0]["before"] == "none"
-        assert all(title[0]["top"] < c["top"] for c in row if not c["title"] and not c["empty"])  # on top
+        ticks = [c for c in row if c["tick"]]  # the box to tick the record: left of its title, on its line
+        assert len(ticks) <= 1 and all(t["left"] < title[0]["left"] and t["top"] < title[0]["top"] + title[0]["height"]
+                                       and title[0]["top"] < t["top"] + t["height"] for t in ticks), (ticks, title)
+        assert all(title[0]["top"] < c["top"] for c in row if not c["title"] and not c["tick"] and not c["empty"])  # on top
         for cell, spoken in zip(row, ax_row, strict=True):
             assert cell["right"] >= 0 and cell["left"] >= 0  # within its card
-            if cell["title"]:
+            if cell["title"] or cell["tick"]:
                 continue
             assert cell["label"] in columns
             assert not spoken.startswith(cell["label"])  # screen readers hear the header, not the label twice
@@ -153,25 +157,26 @@ def page(live_server, browser_page):
 
 @pytest.mark.browser
 def test_lists_are_cards_on_a_phone_and_tables_on_a_laptop(live_server, page):
-    contact_columns = ["Name", "E-mail", "Phone", "Company", "Position", "Tags"]
-    deal_columns = ["Title", "Value", "Stage", "Expected close", "Next activity", "Contact", "Company"]
+    contact_columns = ["Ticked", "Name", "E-mail", "Phone", "Company", "Position", "Tags"]
+    deal_columns = ["Ticked", "Title", "Value", "Stage", "Expected close", "Next activity", "Contact", "Company"]
     for scheme in ("light", "dark"):
         page.emulate_media(color_scheme=scheme)
         rows = _check_phone(page, f"{live_server}/t/acme/crm/contacts", contact_columns)
-        eva = next(row for row in rows if row[0]["text"] == "Eva Černá")
-        assert [c["label"] for c in eva if c["empty"]] == ["Phone", "Position", "Tags"]
-        assert not any(c["empty"] for row in rows if row is not eva for c in row)
+        eva = next(row for row in rows if row[1]["text"] == "Eva Černá")
+        assert [c["label"] for c in eva if c["empty"] and not c["tick"]] == ["Phone", "Position", "Tags"]
+        assert not any(c["empty"] and not c["tick"] for row in rows if row is not eva for c in row)
         rows = _check_phone(page, f"{live_server}/t/acme/crm/deals", deal_columns)
-        okna = next(row for row in rows if row[0]["text"] == "Okna")
-        assert okna[5]["text"] == "—" and not okna[5]["empty"]  # "no contact" is said, not left out
+        okna = next(row for row in rows if row[1]["text"] == "Okna")
+        assert okna[6]["text"] == "—" and not okna[6]["empty"]  # "no contact" is said, not left out
         _check_laptop(page, f"{live_server}/t/acme/crm/contacts", contact_columns)
         _check_laptop(page, f"{live_server}/t/acme/crm/deals", deal_columns)
 
 
 @pytest.mark.browser
 def test_a_cards_title_and_buttons_are_big_enough_to_tap_and_reached_by_tab(live_server, page):
-    rows = _check_phone(page, f"{live_server}/t/acme/crm/activities", ["Due", "Kind", "About", "Note", "Assigned to", "State"])
-    assert rows[0][2]["title"] and rows[0][2]["text"].startswith("Okna")  # "About" heads the card
+    rows = _check_phone(page, f"{live_server}/t/acme/crm/activities",
+                        ["Ticked", "Due", "Kind", "About", "Note", "Assigned to", "State"])
+    assert rows[0][0]["tick"] and rows[0][3]["title"] and rows[0][3]["text"].startswith("Okna")  # "About" heads the card
     card = page.locator("table.data tbody tr").first
     title, edit, done = (card.locator("td.card-title a"), card.get_by_role("link", name="Edit"),
                          card.get_by_role("button", name="Mark done"))
