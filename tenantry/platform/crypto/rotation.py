@@ -273,6 +273,7 @@ def _reencrypt(rotation: KeyRotation, batch_size: int) -> str:
             _commit(rotation)
     in_use = still_used(tenant_id, below=rotation.to_version)
     with all_tenants():
+        db.session.expire(rotation, ["status"])  # counting files takes a while: superseded meanwhile?
         if rotation.status != RUNNING:
             return rotation.status
         settled = keyring.settle(tenant_id, below_version=rotation.to_version, in_use=in_use)
