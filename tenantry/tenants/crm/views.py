@@ -396,7 +396,8 @@ def _timeline(subject: str, subject_id, form=None) -> dict:
             form.owner.data = str(current_user.id)
     return {"timeline": activities.timeline(subject, subject_id), "activity_form": form,
             "activity_action": url_for(f"crm.{subject}_activity_add", **{f"{subject}_id": subject_id}),
-            "related_deals": related, "now": local_time.now(), "member_names": dict(members)}
+            "related_deals": related, "deal_stages": {s.id: s for s in stages.ordered()} if related else {},
+            "now": local_time.now(), "member_names": dict(members)}
 
 
 def _activity_form(keeping=None, rows=None, **kwargs) -> forms.ActivityForm:

@@ -293,6 +293,29 @@ def test_date_and_time_pickers_have_no_hint_of_another_format(web_app, member, a
     assert 'id="due_time-hint">Optional; needs a date.</p>' in pages[f"/t/acme/crm/contacts/{contact_id}"]
 
 
+def test_a_contacts_and_a_companys_deals_show_their_stage_and_a_new_one_starts_filled_in(web_app, member, acme):
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        firm = companies.create(companies.CompanyData(name="Buyer a.s.", country="CZ",
+                                                      iban="CZ6508000000192000145399"))
+        db.session.flush()
+        jana = contacts.create(contacts.ContactData(first_name="Jana", last_name="Nováková", company_id=firm.id))
+        firm_id, jana_id = str(firm.id), str(jana.id)
+    ids = _stage_ids(web_app, acme)
+    member.post("/t/acme/crm/deals/new", data=_deal_form(web_app, acme, title="Roof", stage=ids["Won"],
+                                                          contact=jana_id, company=firm_id))
+    for path, link in ((f"/t/acme/crm/contacts/{jana_id}", f"/t/acme/crm/deals/new?contact={jana_id}&amp;company={firm_id}"),
+                       (f"/t/acme/crm/companies/{firm_id}", f"/t/acme/crm/deals/new?company={firm_id}")):
+        page = text(member.get(path))
+        deals_part = page[page.index('id="deals-h"'):page.index('id="timeline"')]
+        assert ">Roof</a>" in deals_part and '<span class="badge badge-ok">Won</span>' in deals_part
+        assert f'<a class="btn btn-secondary btn-small" href="{link}">New deal<span class="visually-hidden">' in deals_part
+    form = text(member.get(f"/t/acme/crm/deals/new?contact={jana_id}&company={firm_id}"))
+    assert f'<option selected value="{jana_id}">Jana Nováková</option>' in form  # the contact chosen already
+    assert f'<option selected value="{firm_id}">Buyer a.s.</option>' in form
+    # The IBAN, stored without spaces, reads in groups of four, as on a statement.
+    assert "CZ65 0800 0000 1920 0014 5399" in text(member.get(f"/t/acme/crm/companies/{firm_id}"))
+
+
 def test_activities_on_a_company_and_a_deal(web_app, member, acme):
     with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
         company_id = str(companies.create(companies.CompanyData(name="Timeline a.s.", country="CZ")).id)
