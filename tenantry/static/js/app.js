@@ -112,6 +112,7 @@
     document.querySelectorAll("[data-tick-all]").forEach(tickAll);
     document.querySelectorAll("form.bulk-bar").forEach(bulkBar);
     document.querySelectorAll("details[data-open-wide]").forEach(openWide);
+    document.querySelectorAll("select[data-certain]").forEach(certainOutcome);
     document.querySelectorAll("[data-value-options]").forEach(valueOptions);
     document.querySelectorAll(".sidebar nav").forEach(showActive);
   });
@@ -163,6 +164,14 @@
   // where they fit beside the list, they start open (the stylesheet then hides their summary).
   function openWide(details) {
     if (window.matchMedia("(min-width: 48rem)").matches) details.open = true;
+  }
+
+  // A pipeline stage's win %: a won or lost stage's is certain (100 or 0) and not asked for;
+  // choosing Open asks for it again (the page rendered it disabled for a won or lost stage).
+  function certainOutcome(select) {
+    var input = document.getElementById(select.getAttribute("data-certain"));
+    if (!input) return;
+    select.addEventListener("change", function () { input.disabled = select.value !== ""; });
   }
 
   // A list's changes to the records ticked (crm/_bulk.html): while nothing is ticked they are
