@@ -113,6 +113,7 @@
     document.querySelectorAll("form.bulk-bar").forEach(bulkBar);
     document.querySelectorAll("details[data-open-wide]").forEach(openWide);
     document.querySelectorAll("select[data-certain]").forEach(certainOutcome);
+    document.querySelectorAll("select[data-shows]").forEach(showsWhen);
     document.querySelectorAll("[data-value-options]").forEach(valueOptions);
     document.querySelectorAll(".sidebar nav").forEach(showActive);
   });
@@ -172,6 +173,17 @@
     var input = document.getElementById(select.getAttribute("data-certain"));
     if (!input) return;
     select.addEventListener("change", function () { input.disabled = select.value !== ""; });
+  }
+
+  // A part of a form that only one choice of a select asks for (a custom field's options, for
+  // a choice field): hidden for the others. Without this script it is always there.
+  function showsWhen(select) {
+    var part = document.getElementById(select.getAttribute("data-shows"));
+    var wanted = select.getAttribute("data-shows-when");
+    if (!part) return;
+    function sync() { part.hidden = select.value !== wanted; }
+    select.addEventListener("change", sync);
+    sync();
   }
 
   // A list's changes to the records ticked (crm/_bulk.html): while nothing is ticked they are

@@ -34,9 +34,9 @@ class ImportForm(Form):
 
 
 class CustomFieldForm(Form):
-    label = StringField("Label", validators=[DataRequired(), Length(max=100)])
+    label = StringField("Label", validators=[DataRequired("Enter the field's label."), Length(max=100)])
     key = StringField("Key", validators=[Optional(), Length(max=40)])
-    type = SelectField("Type", choices=list(custom_fields.TYPES.items()), validators=[DataRequired()])
+    type = SelectField("Type", choices=list(custom_fields.TYPES.items()), validators=[DataRequired("Choose a type.")])
     options = TextAreaField("Options", validators=[Optional(), Length(max=5000)])
     required = BooleanField("Required")
     special_category = BooleanField("Special category of personal data (GDPR art. 9)")
