@@ -102,7 +102,7 @@ def test_create_show_edit_and_delete_a_contact_of_a_company(web_app, member):
     assert '<a href="tel:+420601234567">+420 601 234 567</a>' in page
     assert "Jana.Novakova@example.com" in page  # the domain is normalised, the local part kept
     listed = text(member.get("/t/acme/crm/contacts"))
-    assert 'data-label="Phone">+420 601 234 567</td>' in listed
+    assert 'data-label="Phone"><a href="tel:+420601234567">+420 601 234 567</a></td>' in listed
     assert f'<a href="/t/acme/crm/companies/{company_id}">Železárny Nový Bor s.r.o.</a>' in listed
 
     edit = member.get(f"/t/acme/crm/contacts/{contact_id}/edit")
