@@ -40,6 +40,26 @@ def test_a_deal_is_moved_with_the_keyboard_and_the_board_stays_inside_the_page(l
     columns = page.locator(".board-column")
     first, second = columns.nth(0).bounding_box(), columns.nth(1).bounding_box()
     assert second["y"] > first["y"] + first["height"] - 1 and abs(second["x"] - first["x"]) < 1, "stacked"
+    # Stacked, the last stage is a tap away.
+    jump = page.get_by_role("navigation", name="Stages")
+    assert jump.get_by_role("link").count() == columns.count()
+    lost_top = f"document.getElementById('stage-{ids['stages']['Lost']}').getBoundingClientRect().top"
+    assert page.evaluate(lost_top) > 844, "out of sight, screens down"
+    jump.get_by_role("link", name="Lost").click()
+    page.wait_for_url(f"**#stage-{ids['stages']['Lost']}")
+    assert 0 <= page.evaluate(lost_top) < 844
+
+
+@pytest.mark.browser
+def test_on_a_laptop_the_board_fits_the_window_and_scrolls_within(live_server, browser_page):
+    page = browser_page
+    acme_in_a_browser(live_server, page, _world, "/crm/deals/board", width=1366, height=800)
+    board = page.locator("[data-board]")
+    assert not page.get_by_role("navigation", name="Stages").is_visible()  # the columns stand side by side
+    assert board.evaluate("b => b.getBoundingClientRect().height") <= 800
+    # its sideways scrollbar is within the window once the board is scrolled to
+    board.scroll_into_view_if_needed()
+    assert board.evaluate("b => b.getBoundingClientRect().bottom") <= 800 + 1
 
 
 @pytest.mark.browser
