@@ -27,6 +27,7 @@ MAGIC = b"TNTYSEAL"
 FORMAT = 1
 CHUNK = 1024 * 1024
 _HEADER = struct.Struct(">8sBII")  # magic, format, key version, chunk size
+HEADER_SIZE = _HEADER.size
 _CHUNK_HEAD = struct.Struct(">12sBI")  # nonce, last-chunk flag, ciphertext length
 _TAG = 16
 

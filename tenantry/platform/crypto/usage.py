@@ -5,12 +5,13 @@
   on SQLite (substr of a BLOB counts bytes) and on PostgreSQL (substr of bytea) alike. One
   grouped query per column, over the tenant's rows only (through its tenant column's index).
 - A sealed file (file_sealing.py) carries it in its header too. Counting files lists the
-  tenant's stored objects (`tenants/<id>/`) and reads the first bytes of each, so only jobs
+  tenant's stored objects (`tenants/<id>/`) and reads the header of each (a ranged GET on S3), so only jobs
   do it (a rotation's, the sweep's), never a request.
 """
 
 from __future__ import annotations
 
+import io
 import uuid
 from collections import Counter
 
@@ -48,15 +49,12 @@ def file_versions(tenant_id: uuid.UUID) -> Counter[int]:
     counts: Counter[int] = Counter()
     for key in store.list(f"tenants/{tenant_id}/"):
         try:
-            stream = store.open(key)
+            header = store.head(key, file_sealing.HEADER_SIZE)
         except storage.StorageUnavailable:
             raise
         except storage.StorageError:
             continue  # deleted since it was listed
-        try:
-            version = file_sealing.key_version(stream)
-        finally:
-            stream.close()
+        version = file_sealing.key_version(io.BytesIO(header))
         if version is not None:
             counts[version] += 1
     return counts
