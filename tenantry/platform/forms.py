@@ -8,8 +8,11 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 
 # Control characters (NUL among them, which PostgreSQL refuses outright) never belong in a
-# form's text; tabs and line breaks do, in multi-line fields.
+# form's text; tabs and line breaks do, in multi-line fields only. In a one-line field a line
+# break is no text a person typed, and it breaks what the value goes into: an e-mail's
+# subject ("Invited to <workspace>") cannot carry one.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_OR_BREAK = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Form(FlaskForm):
@@ -22,7 +25,8 @@ class Form(FlaskForm):
                 field.data = field.data.replace("\r\n", "\n").replace("\r", "\n")
         ok = super().validate(extra_validators)
         for field in self:
-            if isinstance(field, StringField) and isinstance(field.data, str) and _CONTROL.search(field.data):
+            refused = _CONTROL if isinstance(field, TextAreaField) else _CONTROL_OR_BREAK
+            if isinstance(field, StringField) and isinstance(field.data, str) and refused.search(field.data):
                 field.errors = [*field.errors, "Remove the control characters from this field."]
                 ok = False
         return ok

@@ -7,6 +7,7 @@ The Message-ID is derived from the notice, so a resend after a crash is recognis
 from __future__ import annotations
 
 import os
+import re
 import smtplib
 import ssl
 import tempfile
@@ -27,12 +28,21 @@ def _settings():
     return current_app.extensions["tenantry.settings"]
 
 
+_BREAKS = re.compile(r"[\x00-\x1f\x7f]+")
+
+
 def build(to: str, subject: str, text: str, *, message_key: str | None = None) -> EmailMessage:
+    """Raises MailError for a message that cannot be built (an address with a line break)."""
     s = _settings()
     msg = EmailMessage()
-    msg["From"] = s.mail_from
-    msg["To"] = to
-    msg["Subject"] = subject
+    try:
+        msg["From"] = s.mail_from
+        msg["To"] = to
+        # A subject quotes names people typed; one saved before forms refused line breaks
+        # would otherwise make the header, and so the notice, unsendable for good.
+        msg["Subject"] = _BREAKS.sub(" ", subject)
+    except (ValueError, TypeError) as exc:
+        raise MailError(f"the message cannot be built: {exc}") from exc
     msg["Date"] = formatdate(clock.now().timestamp(), usegmt=True)
     msg["Message-ID"] = f"<{message_key}@tenantry>" if message_key else make_msgid(domain="tenantry")
     msg["Auto-Submitted"] = "auto-generated"

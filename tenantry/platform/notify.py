@@ -7,6 +7,7 @@ again. Redis or SMTP being down delays a notice; it never loses one.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime, timedelta
 
@@ -16,6 +17,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from tenantry.platform import audit, clock, jobs, mail
 from tenantry.platform.crypto.sealing import seal, unseal_text
 from tenantry.platform.db import db, new_id
+
+log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 
@@ -139,9 +142,31 @@ def retry_due(limit: int = 200, now: datetime | None = None) -> int:
     db.session.commit()
     sent = 0
     for note_id in rows:
-        if deliver(str(note_id)) == "sent":
-            sent += 1
+        # One notice that fails in a way nobody foresaw must not hold back every other
+        # tenant's behind it (the oldest go first, so it would stand first every time).
+        try:
+            if deliver(str(note_id)) == "sent":
+                sent += 1
+        except Exception:
+            db.session.rollback()
+            log.exception("notice %s: delivery failed unexpectedly; the others go on", note_id)
+            _count_failed_attempt(note_id)
     return sent
+
+
+def _count_failed_attempt(note_id) -> None:
+    """An attempt that failed outside mail.MailError still counts, so a notice that can never
+    go out reaches MAX_ATTEMPTS and stops being retried instead of blocking the sweep."""
+    note = db.session.get(Notification, note_id)
+    if note is None or note.delivery_state in ("sent", "none"):
+        return
+    now = clock.now()
+    note.attempts += 1
+    note.last_attempt_at = now
+    note.delivery_state = "failed"
+    note.last_error = "delivery failed unexpectedly (see the log)"
+    note.next_attempt_at = now + _backoff(note.attempts)
+    db.session.commit()
 
 
 def in_app_for(principal, *, unread_only: bool = False) -> list[Notification]:

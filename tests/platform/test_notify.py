@@ -140,3 +140,35 @@ def test_redis_down_delays_a_notice_but_does_not_lose_it(make_app, outbox):
             assert notify.retry_due() == 1
         assert _note(note_id).delivery_state == "sent"
     assert len(outbox) == 1
+
+
+def test_a_subject_with_a_line_break_goes_out_on_one_line(app, outbox):
+    # Saved before forms refused line breaks in one-line fields (a workspace's name).
+    with app.app_context():
+        note_id = _create("You are invited to Acme\rCorp\non Tenantry").id
+    with app.app_context():
+        assert _note(note_id).delivery_state == "sent"
+    [message] = outbox.messages()
+    assert message["Subject"] == "You are invited to Acme Corp on Tenantry"
+
+
+def test_a_notice_that_fails_unforeseen_does_not_hold_back_the_others(make_app, smtp_server, monkeypatch):
+    app = make_app(smtp_server.config())
+    smtp_server.stop()
+    with app.app_context():
+        poisoned, other = _create("Poisoned").id, _create("Breach notice").id  # the poisoned one is older
+    smtp_server.start()
+    real_send = notify.mail.send
+
+    def send(to, subject, text, **kw):
+        if subject == "Poisoned":
+            raise RuntimeError("a bug nobody foresaw")
+        return real_send(to, subject, text, **kw)
+
+    monkeypatch.setattr(notify.mail, "send", send)
+    with app.app_context(), time_machine.travel(clock.now() + timedelta(minutes=2)):
+        assert notify.retry_due() == 1
+        assert _note(other).delivery_state == "sent"
+        stuck = _note(poisoned)
+        assert (stuck.delivery_state, stuck.attempts) == ("failed", 2)  # counted: it stops at MAX_ATTEMPTS
+    assert [m.message["Subject"] for m in smtp_server.messages] == ["Breach notice"]

@@ -59,7 +59,10 @@ def test_a_zone_that_is_none_or_no_name_is_refused_next_to_its_field(web_app, we
     tenant = new_tenant(web_app, "acme", country="CZ")
     login_password(web, tenant.owner.email)
     for sent, field in (({"name": "Acme", "time_zone": "Mars/Olympus_Mons"}, "time_zone"),
-                        ({"name": "   ", "time_zone": "Europe/Prague"}, "name")):
+                        ({"name": "   ", "time_zone": "Europe/Prague"}, "name"),
+                        # A line break in a one-line field would reach e-mail subjects ("Invited to …").
+                        ({"name": "Acme\rCorp", "time_zone": "Europe/Prague"}, "name"),
+                        ({"name": "Acme\nCorp", "time_zone": "Europe/Prague"}, "name")):
         refused = web.post("/t/acme/settings/workspace", data=sent)
         assert refused.status_code == 422 and field_errors(text(refused), field), sent
     assert _saved(web_app, tenant) == ("Acme", None, "Europe/Prague")
