@@ -46,11 +46,13 @@ def sign_up(*, name: str, slug: str, country: str, jurisdiction: str, accepted: 
         raise SignupError("accept", "You must accept the agreement to create a workspace.")
     if owner is None:
         email = login.normalise_email(email)
-        if login.find("user", email) is not None:
-            raise SignupError("email", "An account with this e-mail exists. Sign in first, then create the workspace.")
+        # The password first: whether an e-mail has an account is then told only to someone who
+        # sent a whole valid signup, not to a probe with any password.
         issues = passwords.problems(password, min_length=12, user_inputs=[email, person_name, name, slug])
         if issues:
             raise SignupError("password", " ".join(issues))
+        if login.find("user", email) is not None:
+            raise SignupError("email", "An account with this e-mail exists. Sign in first, then create the workspace.")
         owner = User(email=email, name=person_name.strip())
         login.set_password(owner, password)
         db.session.add(owner)

@@ -11,6 +11,7 @@ from flask_login import current_user
 from tenantry.dpa import agreements, terms
 from tenantry.platform import audit, clock
 from tenantry.platform.db import db
+from tenantry.platform.extensions import limiter
 from tenantry.platform.identity import login, passwords, sessions
 from tenantry.platform.identity.models import Invitation, Membership, Role, User
 from tenantry.platform.tenancy import current_tenant, tenant_context
@@ -25,7 +26,13 @@ def _status(form) -> int:
     return 422 if form.errors else 200
 
 
+def _signup_rate() -> str:
+    return current_app.extensions["tenantry.settings"].ratelimit_login
+
+
+# As sign-in: the answer tells whether an e-mail has an account, so it is not a free oracle.
 @public.route("/signup", methods=["GET", "POST"], endpoint="signup")
+@limiter.limit(_signup_rate, methods=["POST"])
 def signup_view():
     signed_in = current_user.is_authenticated and not current_user.is_staff
     form = forms.WorkspaceFields() if signed_in else forms.SignupForm()

@@ -282,3 +282,17 @@ def test_staff_sign_in_is_rate_limited_too(limited):
     for _ in range(3):
         assert client.post("/admin/login", data={"email": email, "password": "wrong-one-123"}).status_code == 422
     assert client.post("/admin/login", data={"email": email, "password": PASSWORD}).status_code == 429
+
+
+def test_signup_is_limited_as_sign_in_and_asks_for_a_valid_password_before_telling_an_e_mail_is_taken(limited):
+    tenant = new_tenant(limited)
+    client = limited.test_client()
+    ip = {"REMOTE_ADDR": "203.0.113.9"}
+    probe = {"name": "Probe", "slug": "probe", "country": "CZ", "jurisdiction": "gdpr", "accept": "y",
+             "person_name": "P", "email": tenant.owner.email, "password": "short", "confirm": "short"}
+    answer = client.post("/signup", data=probe, environ_base=ip)
+    assert answer.status_code == 422 and "exists" not in answer.get_data(as_text=True)
+    for _ in range(2):
+        client.post("/signup", data=probe, environ_base=ip)
+    assert client.post("/signup", data=probe, environ_base=ip).status_code == 429
+    assert client.get("/signup", environ_base=ip).status_code == 200  # the page itself is not limited
