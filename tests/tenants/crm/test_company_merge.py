@@ -149,3 +149,18 @@ def test_viewers_cannot_merge_companies_and_unknown_ids_are_404(web_app, acme, f
     assert member.get(f"/t/acme/crm/companies/merge?keep={firms['zel']}").status_code == 404
     assert member.post("/t/acme/crm/companies/merge",
                        data={**pair, "other": "7e0c9f4e-0000-4000-8000-000000000000"}).status_code == 404
+
+
+def test_a_company_with_a_restricted_contact_is_not_merged_away(web_app, acme, firms):
+    from tenantry.platform import clock
+
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        db.session.get(Contact, firms["jana"]).restricted_at = clock.now()
+    member = signed_in(web_app, acme, "member")
+    form = {"keep": firms["zel"], "other": firms["znb"], "keep_version": "1", "other_version": "1"}
+    refused = member.post("/t/acme/crm/companies/merge", data=form)
+    assert refused.status_code in (409, 422) and "restricted by a data subject request" in text(refused)
+    with in_app(web_app, commit=False), all_tenants():
+        jana = db.session.get(Contact, firms["jana"])
+        assert (jana.company_id, jana.version) == (firms["znb"], 2)  # as the restriction left her
+        assert db.session.get(Company, firms["znb"]) is not None
