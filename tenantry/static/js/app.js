@@ -40,6 +40,8 @@
   }
 
   ready(function () {
+    errorSummary(document.querySelector(".error-summary"));
+
     // "Copy" buttons next to recovery codes and TOTP secrets (clipboard needs a secure context).
     if (navigator.clipboard && window.isSecureContext) {
       var live = document.createElement("p");
@@ -117,6 +119,27 @@
     document.querySelectorAll("[data-value-options]").forEach(valueOptions);
     document.querySelectorAll(".sidebar nav").forEach(showActive);
   });
+
+  // A form sent back with errors (_form.html error_summary): the summary of what is wrong takes
+  // the focus, so it is seen and read out first, unless something else asked for it (autofocus).
+  // Its links put the focus on the field, scrolled so that its label shows too.
+  function errorSummary(summary) {
+    if (!summary) return;
+    var mine = document.activeElement === document.body || document.activeElement === null;
+    if (mine) {
+      summary.focus({preventScroll: true});
+      summary.scrollIntoView({block: "nearest"});  // near the top it stays where it is, with the page's heading
+    }
+    summary.addEventListener("click", function (event) {
+      var link = event.target.closest("a[href^='#']");
+      var target = link && document.getElementById(link.getAttribute("href").slice(1));
+      if (!target) return;
+      event.preventDefault();
+      var box = target.closest(".field, fieldset") || target;
+      window.scrollTo(window.scrollX, Math.max(0, box.getBoundingClientRect().top + window.scrollY - 16));
+      target.focus({preventScroll: true});
+    });
+  }
 
   // The contact list's filter by a custom field: the value box offers the options of the
   // field chosen (its datalist, options-<key>), none for a field that is not a choice.

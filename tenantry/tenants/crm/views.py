@@ -420,6 +420,17 @@ def _add_activity(subject: str, subject_id, show):
     return redirect(url_for(f"crm.{subject}_show", **{f"{subject}_id": subject_id}) + "#timeline")
 
 
+@bp.get("/crm/contacts/<uuid:contact_id>/activities")
+@bp.get("/crm/companies/<uuid:company_id>/activities")
+@bp.get("/crm/deals/<uuid:deal_id>/activities")
+def activity_add_page(**record):
+    """Where the timeline's form posts to, asked for again (a reload of the page it sent back
+    with errors, a bookmark): the record's page at its timeline, rather than a 405."""
+    (key, record_id), = record.items()
+    subject = key.removesuffix("_id")
+    return redirect(url_for(f"crm.{subject}_show", **{key: record_id}) + "#timeline")
+
+
 @bp.post("/crm/contacts/<uuid:contact_id>/activities")
 @require_role("member")
 def contact_activity_add(contact_id):
