@@ -28,6 +28,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import BuildError
 
 from tenantry.platform import cli, cron, crypto, jobs, storage, tenancy
 from tenantry.platform.config import Settings
@@ -200,7 +201,11 @@ def init_app(app: Flask, settings: Settings) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc):
-        return error_response(exc.code or 500, exc.name.lower().replace(" ", "_"), exc.description or exc.name)
+        code = exc.code or 500
+        message = exc.description or exc.name
+        if not wants_json() and exc.description == type(exc).description:  # Werkzeug's wording: ours instead
+            message = HTTP_MESSAGES.get(code, message)
+        return error_response(code, exc.name.lower().replace(" ", "_"), message)
 
     @app.errorhandler(Exception)
     def _unexpected(exc):
@@ -291,10 +296,87 @@ def json_error(status: int, code: str, message: str, fields: dict[str, Any] | No
     return jsonify({"error": body}), status
 
 
+# An error page's own words for the statuses raised without a message of their own (abort(404));
+# a message given (abort(403, "Your role ...")) is shown as it is. The API answers with
+# Werkzeug's, unchanged.
+HTTP_MESSAGES = {
+    400: "The request could not be understood. Go back, reload the page and try again.",
+    401: "Please sign in to continue.",
+    403: "You do not have access to this page.",
+    404: "This page or record does not exist, or it was deleted.",
+    405: "This address cannot be opened by itself: it is where a form sends. Go back to the page of the form.",
+    413: "What was sent is too large. Send a smaller file.",
+    429: "Too many attempts in a short time. Wait a minute, then try again.",
+    503: "Tenantry is unavailable for a moment; nothing was lost. Try again in a few minutes.",
+}
+
+
 def error_response(status: int, code: str, message: str):
     if wants_json():
         return json_error(status, code, message)
-    return render_template("error.html", status=status, message=message), status
+    return render_template("error.html", status=status, message=message, ways=_ways_on(status)), status
+
+
+def _ways_on(status: int) -> list[tuple[str, str, str]]:
+    """Where an error page leads, best first, as (kind, label, address): the same address again
+    when it was unavailable ("again"), the section above a record not found (a contact's page:
+    Contacts, "section": its label in the workspace's terms), and the workspace the address is
+    in, when the person is in it ("workspace": its name); else none (the page offers the start)."""
+    ways = []
+    if status == 503 and request.method == "GET":
+        ways.append(("again", "Try again", request.full_path.rstrip("?")))
+    workspace = _workspace_of_request(look_up=status != 503)  # unavailable: the database may be what failed
+    if workspace is not None:
+        slug, name = workspace
+        root = f"/t/{slug}/"
+        section = _section_above(root) if status in (403, 404, 405) else None
+        if section is not None:
+            ways.append(("section", *section))
+        ways.append(("workspace", name, root))
+    return ways
+
+
+def _workspace_of_request(*, look_up: bool) -> tuple[str, str] | None:
+    """The slug and name of the workspace the address is in (/t/<slug>/...), if the person signed
+    in is in it: the one resolved already, or else looked up (never revealing a workspace they
+    are not in: the address is the one they asked for)."""
+    tenant = tenancy.get_current_tenant()
+    if tenant is not None:  # resolved, and refused if the person is not in it (tenant_blueprint)
+        inside = g.get("membership") is not None and request.path.startswith(f"/t/{tenant.slug}/")
+        return (tenant.slug, tenant.name) if inside else None
+    parts = request.path.split("/")
+    if not look_up or len(parts) < 3 or parts[1] != "t" or not parts[2]:
+        return None
+    if not getattr(current_user, "is_authenticated", False) or current_user.is_staff:
+        return None
+    from tenantry.platform.identity import policy
+
+    try:
+        with tenancy.all_tenants():  # before any workspace is entered: the person's own membership
+            tenant = tenancy.get_by_slug(parts[2])
+            if tenant is None or tenant.status == tenancy.TenantStatus.DELETED:
+                return None
+            return (tenant.slug, tenant.name) if policy.membership_for(current_user, tenant) is not None else None
+    except sa_exc.SQLAlchemyError:
+        db.session.rollback()
+        return None
+
+
+def _section_above(root: str) -> tuple[str, str] | None:
+    """The workspace's section (its sidebar link: label, address) whose address the failed one
+    continues, e.g. Contacts for /t/<slug>/crm/contacts/<id>; None when it is below none."""
+    path = request.script_root + request.path
+    slug = root.split("/")[2]
+    best = None
+    for _order, endpoint, label, _role in current_app.extensions.get("tenantry.tenant_nav", []):
+        try:
+            url = url_for(endpoint, slug=slug)
+        except BuildError:  # a section that needs more than the workspace to be named
+            continue
+        if url.rstrip("/") != root.rstrip("/") and path.startswith(url.rstrip("/") + "/") and (
+                best is None or len(url) > len(best[1])):
+            best = (label, url)
+    return best
 
 
 def tenant_blueprint(name: str, import_name: str, **kwargs: Any) -> Blueprint:
