@@ -15,6 +15,12 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CONTROL_OR_BREAK = re.compile(r"[\x00-\x1f\x7f]")
 
 
+_OURS = {
+    "This field is required.": "Fill in “{label}”.",
+    "Invalid email address.": "Enter an e-mail address such as name@example.com.",
+}
+
+
 class Form(FlaskForm):
     def validate(self, extra_validators=None) -> bool:
         for field in self:
@@ -25,6 +31,9 @@ class Form(FlaskForm):
                 field.data = field.data.replace("\r\n", "\n").replace("\r", "\n")
         ok = super().validate(extra_validators)
         for field in self:
+            # WTForms' defaults name no field and say "email": ours say what to put where.
+            if isinstance(field.errors, list):
+                field.errors = [_OURS[m].format(label=field.label.text) if m in _OURS else m for m in field.errors]
             refused = _CONTROL if isinstance(field, TextAreaField) else _CONTROL_OR_BREAK
             if isinstance(field, StringField) and isinstance(field.data, str) and refused.search(field.data):
                 field.errors = [*field.errors, "Remove the control characters from this field."]

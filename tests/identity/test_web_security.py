@@ -296,3 +296,13 @@ def test_signup_is_limited_as_sign_in_and_asks_for_a_valid_password_before_telli
         client.post("/signup", data=probe, environ_base=ip)
     assert client.post("/signup", data=probe, environ_base=ip).status_code == 429
     assert client.get("/signup", environ_base=ip).status_code == 200  # the page itself is not limited
+
+
+def test_an_empty_or_malformed_sign_in_says_what_to_enter(make_app):
+    app = make_app(WTF_CSRF_ENABLED=False)
+    client = app.test_client()
+    empty = client.post("/login", data={"email": "", "password": ""}).get_data(as_text=True)
+    assert "Fill in “E-mail”." in empty and "Fill in “Password”." in empty
+    assert "This field is required" not in empty
+    bad = client.post("/login", data={"email": "nobody-at-example", "password": "x"}).get_data(as_text=True)
+    assert "Enter an e-mail address such as name@example.com." in bad
