@@ -43,6 +43,13 @@ def in_state(state: str, now: datetime) -> list:
     return [Activity.done.is_(True)] if state == "done" else []
 
 
+def any_listed() -> bool:
+    """Whether the workspace has any activity the list could show, in any state: an empty
+    default list (the open ones) then says that all are done rather than that there are none."""
+    stmt = sa.select(Activity.id).where(Activity.tenant_id == current_tenant.id, activities.usable()).limit(1)
+    return db.session.execute(stmt).first() is not None
+
+
 def listing(*, now: datetime, q: str = "", kind: str = "", state: str = "open", sort: str = "due", page: int = 1,
             page_size: int | None = None, owner: uuid.UUID | str | None = None) -> Page:
     """One page of activities in `state` at `now` (in_state); those of a restricted contact are never

@@ -489,13 +489,15 @@ def _activity_list(args, *, bulk_errors: dict | None = None, chosen: frozenset[s
                                      page=args.get("page", 1, type=int) or 1)
     _read("activity", [d.activity.id for d in page.items], listed=True, search=bool(q.strip()))
     _read_names((d.subject, d.subject_id) for d in page.items)
+    # The default list empty: none at all, or all of them done?
+    all_done = not page.items and state == "open" and not (q.strip() or kind or owner) and listed_activities.any_listed()
     rows = deals.memberships()
     members = deals.members(rows)
     return render_template("crm/activities.html", page=page, q=q, kind=kind, state=state, sort=sort,
                            kinds=ACTIVITY_KIND_LABELS, states=listed_activities.STATES, sorts=listed_activities.SORTS,
                            owner=str(owner or ""), owners=[(listed_activities.UNASSIGNED, "Nobody"), *members],
                            assignable=deals.assignable(rows=rows), member_names=dict(members),
-                           bulk_errors=bulk_errors or {},
+                           bulk_errors=bulk_errors or {}, all_done=all_done,
                            chosen=chosen, bulk_sent=bulk_sent or {}, nobody=bulk.NOBODY), 422 if bulk_errors else 200
 
 
