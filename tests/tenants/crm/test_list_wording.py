@@ -33,3 +33,21 @@ def test_the_default_activity_list_with_all_done_says_so_and_offers_them_all(web
     assert "No activities yet" not in html
     filtered = text(member.get("/t/acme/crm/activities?kind=meeting"))
     assert "No activity matches." in filtered and "Clear filters" in filtered
+
+
+def test_a_new_deal_starts_in_the_workspace_country_s_currency(web_app, member):
+    from tests.identity.support import new_tenant
+    from tests.tenants.crm.conftest import signed_in
+
+    assert _currency(text(member.get("/t/acme/crm/deals/new"))) == "CZK"  # acme is in CZ
+    elsewhere = new_tenant(web_app, "fabrik", country="DE")
+    assert _currency(text(signed_in(web_app, elsewhere, "member").get("/t/fabrik/crm/deals/new"))) == "EUR"
+    deal = member.post("/t/acme/crm/deals/new", data={"title": "", "currency": "USD"})
+    assert _currency(text(deal)) == "USD"  # what was sent is kept
+
+
+def _currency(html: str) -> str:
+    import re
+
+    tag = re.search(r'<input[^>]*name="currency"[^>]*>', html).group(0)
+    return re.search(r'value="([^"]*)"', tag).group(1)
