@@ -518,7 +518,8 @@ def activity_done(activity_id):
         if back == "dashboard":
             return redirect(_dashboard_url())
         kept = {name: request.form[f"list_{name}"] for name in ACTIVITY_LIST_ARGS if request.form.get(f"list_{name}")}
-        return redirect(url_for("crm.activity_list", **kept))
+        at = forms.uuid_or_none(request.form.get("list_at"))  # the row to return to (an id, never a URL)
+        return redirect(url_for("crm.activity_list", **kept) + (f"#a-{at}" if at else ""))
     return _back_to(activity)
 
 

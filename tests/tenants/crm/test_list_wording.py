@@ -51,3 +51,56 @@ def _currency(html: str) -> str:
 
     tag = re.search(r'<input[^>]*name="currency"[^>]*>', html).group(0)
     return re.search(r'value="([^"]*)"', tag).group(1)
+
+
+def test_mark_done_on_the_activity_list_returns_to_where_the_row_was(web_app, member, acme):
+    import re
+
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        person = contacts.create(contacts.ContactData(first_name="Jana", last_name="Nováková"))
+        db.session.flush()
+        ids = [str(activities.create("contact", person.id, activities.ActivityData(kind="call", note=f"n{i}")).id)
+               for i in range(3)]
+    html = text(member.get("/t/acme/crm/activities"))
+    rows = re.findall(r'<tr role="row" id="a-([0-9a-f-]{36})" tabindex="-1">', html)
+    assert sorted(rows) == sorted(ids)
+    forms = re.findall(r'action="/t/acme/crm/activities/([0-9a-f-]{36})/done".*?</form>', html, re.S)
+    assert len(forms) == 3
+    first, second, third = rows
+    sent = {"done": "1", "back": "activities", "list_at": second}
+    response = member.post(f"/t/acme/crm/activities/{first}/done", data=sent)
+    assert response.headers["Location"] == f"/t/acme/crm/activities#a-{second}"
+    # the form names the next row as where to return (it leaves the list of open ones); the last, the one before
+    page = text(member.get("/t/acme/crm/activities"))
+    form_of = {m.group(1): m.group(0) for m in re.finditer(r'activities/([0-9a-f-]{36})/done".*?</form>', page, re.S)}
+    assert f'name="list_at" value="{third}"' in form_of[second]
+    assert f'name="list_at" value="{second}"' in form_of[third]
+    # in the list of all, the row itself stays
+    everything = text(member.get("/t/acme/crm/activities?state=all"))
+    own = {m.group(1): m.group(0) for m in re.finditer(r'activities/([0-9a-f-]{36})/done".*?</form>', everything, re.S)}
+    assert f'name="list_at" value="{first}"' in own[first]
+    bad = member.post(f"/t/acme/crm/activities/{second}/done",
+                      data={"done": "1", "back": "activities", "list_at": "https://evil.example/"})
+    assert bad.headers["Location"] == "/t/acme/crm/activities"
+
+
+def test_mark_done_focuses_the_row_it_returns_to_in_a_browser(live_server, browser_page):
+    from tests.tenants.crm.conftest import acme_in_a_browser
+
+    def seed(app, tenant):
+        with in_app(app), tenant_context(db.session.get(Tenant, tenant.id)):
+            person = contacts.create(contacts.ContactData(first_name="Jana", last_name="Nováková"))
+            db.session.flush()
+            return [str(activities.create("contact", person.id, activities.ActivityData(kind="task", note=f"n{i}")).id)
+                    for i in range(30)]
+
+    page = browser_page
+    acme_in_a_browser(live_server, page, seed, "/crm/activities", width=1366, height=800)
+    rows = page.locator("table.data tbody tr")
+    tenth, eleventh = rows.nth(9).get_attribute("id"), rows.nth(10).get_attribute("id")
+    rows.nth(9).get_by_role("button", name="Mark done").click()
+    page.wait_for_url(f"**/crm/activities?*#{eleventh}")
+    page.wait_for_load_state()
+    assert page.locator(f"#{tenth}").count() == 0
+    assert page.evaluate("document.activeElement.id") == eleventh
+    assert page.evaluate("window.scrollY") > 0
