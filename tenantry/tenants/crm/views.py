@@ -379,7 +379,9 @@ def company_delete(company_id):
     company = companies.get(company_id) or abort(404)
     detached = companies.delete(company, actor=current_user)
     db.session.commit()
-    flash(f"Company deleted; {detached} contact(s) kept without a company.", "success")
+    kept = {0: "", 1: " Its contact stays, without a company."}.get(
+        detached, f" Its {detached} contacts stay, without a company.")
+    flash(f"Company deleted.{kept}", "success")
     return redirect(url_for("crm.company_list"))
 
 

@@ -104,3 +104,45 @@ def test_mark_done_focuses_the_row_it_returns_to_in_a_browser(live_server, brows
     assert page.locator(f"#{tenth}").count() == 0
     assert page.evaluate("document.activeElement.id") == eleventh
     assert page.evaluate("window.scrollY") > 0
+
+
+def _confirm(html: str, action: str) -> str:
+    import html as markup
+    import re
+
+    return markup.unescape(re.search(rf'action="[^"]*/{action}" class="inline" data-confirm="([^"]*)"', html).group(1))
+
+
+def test_delete_confirmations_name_the_record_and_what_goes_with_it(web_app, member, acme):
+    from decimal import Decimal
+
+    from tenantry.tenants.crm import companies, deals, stages
+
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        lead = stages.ensure_defaults()[0]
+        firm = companies.create(companies.CompanyData(name="Sklárna Nový Bor", country="CZ"))
+        empty = companies.create(companies.CompanyData(name="Prázdná s.r.o.", country="CZ"))
+        db.session.flush()
+        person = contacts.create(contacts.ContactData(first_name="Jana", last_name="Nováková", company_id=firm.id))
+        db.session.flush()
+        for note in ("a", "b"):
+            activities.create("contact", person.id, activities.ActivityData(kind="call", note=note))
+        deal = deals.create(deals.DealData(title="Okna 2025", value=Decimal(1), currency="CZK", stage_id=lead.id,
+                                           contact_id=person.id, company_id=firm.id))
+        db.session.flush()
+        activities.create("deal", deal.id, activities.ActivityData(kind="task"))
+        ids = {"contact": person.id, "firm": firm.id, "empty": empty.id, "deal": deal.id}
+
+    contact_page = text(member.get(f"/t/acme/crm/contacts/{ids['contact']}"))
+    assert _confirm(contact_page, "delete") == (
+        "Delete Jana Nováková and their 2 activities? Their deal stays, without a contact.")
+    assert _confirm(text(member.get(f"/t/acme/crm/deals/{ids['deal']}")), "delete") == (
+        "Delete the deal “Okna 2025” and its 1 activity?")
+    assert _confirm(text(member.get(f"/t/acme/crm/companies/{ids['firm']}")), "delete") == (
+        "Delete Sklárna Nový Bor? Its 1 contact and 1 deal stay, without a company.")
+    assert _confirm(text(member.get(f"/t/acme/crm/companies/{ids['empty']}")), "delete") == "Delete Prázdná s.r.o.?"
+
+    gone = member.post(f"/t/acme/crm/companies/{ids['empty']}/delete", follow_redirects=True)
+    assert "Company deleted." in text(gone) and "contact(s)" not in text(gone) and "0 contact" not in text(gone)
+    gone = member.post(f"/t/acme/crm/companies/{ids['firm']}/delete", follow_redirects=True)
+    assert "Company deleted. Its contact stays, without a company." in text(gone)
