@@ -146,3 +146,13 @@ def test_delete_confirmations_name_the_record_and_what_goes_with_it(web_app, mem
     assert "Company deleted." in text(gone) and "contact(s)" not in text(gone) and "0 contact" not in text(gone)
     gone = member.post(f"/t/acme/crm/companies/{ids['firm']}/delete", follow_redirects=True)
     assert "Company deleted. Its contact stays, without a company." in text(gone)
+
+
+def test_an_empty_company_list_says_why_once_and_offers_to_clear_the_search(member):
+    none = text(member.get("/t/acme/crm/companies"))
+    assert "No companies yet." in none and "0 companies." not in none
+    searched = text(member.get("/t/acme/crm/companies?q=Sklarna"))
+    assert searched.count("No company matches.") == 1 and "0 companies." not in searched
+    assert '<a href="/t/acme/crm/companies">Clear the search</a>' in searched
+    filtered = text(member.get("/t/acme/crm/companies?q=Sklarna&has_contacts=yes"))
+    assert '<a href="/t/acme/crm/companies">Clear filters</a>' in filtered
