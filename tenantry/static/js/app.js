@@ -198,13 +198,15 @@
     select.addEventListener("change", function () { input.disabled = select.value !== ""; });
   }
 
-  // A part of a form that only one choice of a select asks for (a custom field's options, for
-  // a choice field): hidden for the others. Without this script it is always there.
+  // A part of a form that only some choices of a select ask for (a custom field's options, for
+  // a choice field; a deal's reason lost, in a lost stage): hidden for the others, unless it
+  // holds an error to mend. Without this script it is always there.
   function showsWhen(select) {
     var part = document.getElementById(select.getAttribute("data-shows"));
-    var wanted = select.getAttribute("data-shows-when");
+    var wanted = (select.getAttribute("data-shows-when") || "").split(" ");
     if (!part) return;
-    function sync() { part.hidden = select.value !== wanted; }
+    var erred = part.querySelector(".has-error") !== null;
+    function sync() { part.hidden = !erred && wanted.indexOf(select.value) < 0; }
     select.addEventListener("change", sync);
     sync();
   }

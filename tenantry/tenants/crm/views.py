@@ -731,7 +731,7 @@ def _deal_form(deal=None):
     # Which stage the form will send is not known while it is filled in: the hint names each.
     stage_chances = ", ".join(f"{s.name} {s.probability}\u00a0%" for s in pipeline if not (s.is_won or s.is_lost))
     return render_template("crm/deal_form.html", form=form, deal=deal, conflict=conflict,
-                           stage_chances=stage_chances), status
+                           stage_chances=stage_chances, lost_stages=[str(s.id) for s in pipeline if s.is_lost]), status
 
 
 @bp.route("/crm/deals/new", methods=["GET", "POST"])

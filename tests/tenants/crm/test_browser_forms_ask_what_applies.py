@@ -1,5 +1,6 @@
-"""The custom field form asks only what applies: options for a choice field, and the special
-category box only where an agreement lets it be ticked (a field marked already keeps its mark)."""
+"""Forms ask only what applies: a custom field's options for a choice field, its special
+category box only where an agreement lets it be ticked (a field marked already keeps its mark),
+and a deal's reason lost only in a lost stage."""
 
 from __future__ import annotations
 
@@ -39,3 +40,15 @@ def test_options_show_for_a_choice_field_only_and_special_category_waits_for_an_
             db.session.execute(db.select(Tenant).where(Tenant.slug == "acme")).scalar_one()):
         (made,) = custom_fields.definitions()
         assert (made.label, made.type, made.options) == ("Segment", "choice", ["SMB", "Enterprise"])
+
+
+def test_a_deal_asks_why_it_was_lost_only_in_a_lost_stage(live_server, browser_page):
+    page = browser_page
+    acme_in_a_browser(live_server, page, _nothing, "/crm/deals/new", **LAPTOP)
+    reason = page.locator("#lost_reason")
+    assert not reason.is_visible()
+    lost = page.locator("#stage option", has_text="Lost").get_attribute("value")
+    page.select_option("#stage", lost)
+    assert reason.is_visible()
+    page.select_option("#stage", index=0)
+    assert not reason.is_visible()
