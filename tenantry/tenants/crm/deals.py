@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -85,8 +86,15 @@ def assignable(keeping: uuid.UUID | None = None, rows: list[Membership] | None =
 
 
 def _labelled(rows) -> list[tuple[str, str]]:
-    return [(str(m.user_id), (m.user.name or m.user.email) + (" (deactivated)" if m.deactivated_at else ""))
-            for m in rows]
+    # Two members of one name ("Jan Novák" twice) are told apart by their e-mail.
+    names = Counter((m.user.name or m.user.email).casefold() for m in rows)
+
+    def label(m: Membership) -> str:
+        name = m.user.name or m.user.email
+        shown = f"{name} ({m.user.email})" if m.user.name and names[name.casefold()] > 1 else name
+        return shown + (" (deactivated)" if m.deactivated_at else "")
+
+    return [(str(m.user_id), label(m)) for m in rows]
 
 
 def is_member(user_id: uuid.UUID, *, keeping: uuid.UUID | None = None) -> bool:

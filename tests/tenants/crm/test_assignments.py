@@ -116,3 +116,17 @@ def test_a_merge_tells_no_one_of_a_deal_they_had_already(web_app, acme, smtp_ser
         deal_merge.merge(keep, other, actor=db.session.get(User, w["olga"].id))
         assert keep.owner_id == w["me"].id
     assert _mail_to(smtp_server, w["me"].email) == []
+
+
+def test_two_members_of_one_name_are_told_apart_by_their_e_mail(web_app, acme):
+    from tests import factories
+
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        tenant = db.session.get(Tenant, acme.id)
+        for email, name in (("jan@acme.example", "Jan Novák"), ("jan.n@acme.example", "jan novák"),
+                            ("eva@acme.example", "Eva Malá")):
+            factories.add_member(tenant, factories.make_user(email, name=name), "member")
+        db.session.flush()
+        labels = sorted(label for _id, label in deals.assignable())
+    assert "Eva Malá" in labels
+    assert "Jan Novák (jan@acme.example)" in labels and "jan novák (jan.n@acme.example)" in labels
