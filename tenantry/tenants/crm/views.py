@@ -430,6 +430,8 @@ def activity_add_page(**record):
     with errors, a bookmark): the record's page at its timeline, rather than a 405."""
     (key, record_id), = record.items()
     subject = key.removesuffix("_id")
+    # Another workspace's record (or none) is a 404 here as on its page, never a redirect to it.
+    {"contact": contacts.get, "company": companies.get, "deal": deals.get}[subject](record_id) or abort(404)
     return redirect(url_for(f"crm.{subject}_show", **{key: record_id}) + "#timeline")
 
 

@@ -150,11 +150,13 @@ def test_long_values_and_their_errors_never_widen_the_page_on_a_phone(live_serve
 
 
 _ROWS = """() => [...document.querySelectorAll('main form > .grid.field-row')].map(grid => {
-  const next = grid.nextElementSibling.getBoundingClientRect(), g = grid.getBoundingClientRect();
+  let after = grid.nextElementSibling;
+  while (after.hidden) after = after.nextElementSibling;  // a part the form does not ask for now
+  const next = after.getBoundingClientRect(), g = grid.getBoundingClientRect();
   const fields = [...grid.querySelectorAll(':scope > .field')].map(f => f.getBoundingClientRect());
   return {right: Math.round(g.right), nextRight: Math.round(next.right),
           gap: Math.round(next.top - Math.max(...fields.map(f => f.bottom))),
-          rhythm: parseFloat(getComputedStyle(grid.nextElementSibling).marginTop),
+          rhythm: parseFloat(getComputedStyle(after).marginTop),
           rows: new Set(fields.map(f => Math.round(f.top))).size};
 })"""
 
