@@ -38,3 +38,20 @@ def format_amount(value: Decimal | None, code: str) -> str:
     # Half up, as on an invoice: a weighted 31,500.125 CZK reads 31,500.13 (not half-even's .12).
     shown = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     return f"{shown:,f} {code}"
+
+
+# A new deal's currency: the workspace country's (its members still choose another). No
+# dependency of ours knows a country's currency either, so: the countries our customers are
+# in; any other starts with the euro.
+_EURO = "AD AT BE BG CY DE EE ES FI FR GR HR IE IT LT LU LV MC ME MT NL PT SI SK SM VA XK"
+COUNTRY_CURRENCIES = {
+    **dict.fromkeys(_EURO.split(), "EUR"),
+    "AL": "ALL", "AU": "AUD", "BA": "BAM", "BR": "BRL", "CA": "CAD", "CH": "CHF", "CN": "CNY", "CZ": "CZK",
+    "DK": "DKK", "GB": "GBP", "HK": "HKD", "HU": "HUF", "IL": "ILS", "IN": "INR", "IS": "ISK", "JP": "JPY",
+    "KR": "KRW", "LI": "CHF", "MD": "MDL", "MK": "MKD", "MX": "MXN", "NO": "NOK", "NZ": "NZD", "PL": "PLN",
+    "RO": "RON", "RS": "RSD", "SE": "SEK", "SG": "SGD", "TR": "TRY", "UA": "UAH", "US": "USD", "ZA": "ZAR",
+}
+
+
+def of_country(country: str | None) -> str:
+    return COUNTRY_CURRENCIES.get((country or "").upper(), "EUR")

@@ -26,6 +26,7 @@ from . import (
     companies,
     company_merge,
     contacts,
+    currencies,
     custom_fields,
     deals,
     duplicates,
@@ -672,23 +673,6 @@ def deal_show(deal_id, activity_form=None, move_error: str | None = None, reason
                            **related)
 
 
-# A new deal's currency: the workspace country's (its members still choose another). Neither
-# the standard library nor our dependencies (holidays, phonenumbers, python-stdnum) know a
-# country's currency, so the countries our customers are in; any other starts with the euro.
-_EURO = "AD AT BE BG CY DE EE ES FI FR GR HR IE IT LT LU LV MC ME MT NL PT SI SK SM VA XK"
-COUNTRY_CURRENCIES = {
-    **dict.fromkeys(_EURO.split(), "EUR"),
-    "AL": "ALL", "AU": "AUD", "BA": "BAM", "BR": "BRL", "CA": "CAD", "CH": "CHF", "CN": "CNY", "CZ": "CZK",
-    "DK": "DKK", "GB": "GBP", "HK": "HKD", "HU": "HUF", "IL": "ILS", "IN": "INR", "IS": "ISK", "JP": "JPY",
-    "KR": "KRW", "LI": "CHF", "MD": "MDL", "MK": "MKD", "MX": "MXN", "NO": "NOK", "NZ": "NZD", "PL": "PLN",
-    "RO": "RON", "RS": "RSD", "SE": "SEK", "SG": "SGD", "TR": "TRY", "UA": "UAH", "US": "USD", "ZA": "ZAR",
-}
-
-
-def workspace_currency(country: str | None) -> str:
-    return COUNTRY_CURRENCIES.get((country or "").upper(), "EUR")
-
-
 def _deal_form(deal=None):
     pipeline = _stages()
     form = forms.DealForm(stage_choices=[(str(s.id), s.name) for s in pipeline],
@@ -699,7 +683,7 @@ def _deal_form(deal=None):
             form.fill_from(deal, deal.reveal("title"))
             _read("deal", [deal.id], listed=False, form=True)
         else:
-            form.currency.data = form.currency.data or workspace_currency(current_tenant.country)
+            form.currency.data = form.currency.data or currencies.of_country(current_tenant.country)
             form.owner.data = str(current_user.id)
             for name in ("contact", "company", "stage"):
                 if request.args.get(name):
