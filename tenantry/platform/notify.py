@@ -105,16 +105,14 @@ def deliver(notification_id: str) -> str:
     if note is None or note.delivery_state in ("sent", "none"):
         return "skipped"
     now = clock.now()
+    try:
+        message_id = mail.send(note.to_email, note.subject, note.body, message_key=str(note.id))
+    except mail.MailError as exc:
+        _attempt_failed(note, str(exc))
+        return "failed"
     note.attempts += 1
     note.last_attempt_at = now
-    try:
-        note.message_id = mail.send(note.to_email, note.subject, note.body, message_key=str(note.id))
-    except mail.MailError as exc:
-        note.delivery_state = "failed"
-        note.last_error = str(exc)[:500]
-        note.next_attempt_at = now + _backoff(note.attempts)
-        db.session.commit()
-        return "failed"
+    note.message_id = message_id
     note.delivery_state = "sent"
     note.sent_at = now
     note.last_error = None
@@ -158,13 +156,16 @@ def _count_failed_attempt(note_id) -> None:
     """An attempt that failed outside mail.MailError still counts, so a notice that can never
     go out reaches MAX_ATTEMPTS and stops being retried instead of blocking the sweep."""
     note = db.session.get(Notification, note_id)
-    if note is None or note.delivery_state in ("sent", "none"):
-        return
+    if note is not None and note.delivery_state not in ("sent", "none"):
+        _attempt_failed(note, "delivery failed unexpectedly (see the log)")
+
+
+def _attempt_failed(note: Notification, error: str) -> None:
     now = clock.now()
     note.attempts += 1
     note.last_attempt_at = now
     note.delivery_state = "failed"
-    note.last_error = "delivery failed unexpectedly (see the log)"
+    note.last_error = error[:500]
     note.next_attempt_at = now + _backoff(note.attempts)
     db.session.commit()
 
