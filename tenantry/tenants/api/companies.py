@@ -26,6 +26,7 @@ from .common import (
     unchanged,
 )
 from .core import bp, json_body, require_scope
+from .errors import ApiError
 from .pagination import paginate
 from .preconditions import check, tagged
 
@@ -111,7 +112,11 @@ def company_merge_into(company_id):
 def company_delete(company_id):
     company = service.get(company_id) or abort(404)
     check(company)
-    service.delete(company, actor=g.api_client)
+    try:
+        service.delete(company, actor=g.api_client)
+    except service.HoldsRestricted as exc:
+        db.session.rollback()
+        raise ApiError(409, "restricted", str(exc)) from exc
     db.session.commit()
     return "", 204
 
@@ -151,8 +156,9 @@ openapi.add_paths({
         "patch": openapi.operation("Change some fields of a company", scope="crm:read crm:write", parameters=_one,
                                    body="CompanyInput", errors=(400, 404, 415, 422),
                                    responses={"200": {"description": "The company", "content": _item}}),
-        "delete": openapi.operation("Delete a company (its contacts and deals stay, without it)", scope="crm:write",
-                                    parameters=_one, errors=(404,), responses={"204": {"description": "Deleted"}}),
+        "delete": openapi.operation("Delete a company (its contacts and deals stay, without it; refused with 409 "
+                                    "while one of its contacts is restricted)", scope="crm:write",
+                                    parameters=_one, errors=(404, 409), responses={"204": {"description": "Deleted"}}),
     },
     "/api/v1/companies/{company_id}/merge": {"post": merging.operation(
         "Merge another company into this one: it takes every value this one lacks and both notes; the other's "

@@ -83,11 +83,29 @@ def lock(company: Company) -> None:
     db.session.execute(sa.select(Company.id).where(Company.id == company.id).with_for_update())
 
 
+class HoldsRestricted(ValueError):
+    """The company has a contact whose processing a data subject request restricts."""
+
+
+def restricted_contacts(company_id: uuid.UUID) -> int:
+    return db.session.execute(sa.select(sa.func.count()).select_from(Contact).where(
+        Contact.tenant_id == current_tenant.id, Contact.company_id == company_id,
+        Contact.restricted_at.is_not(None))).scalar_one()
+
+
 def delete(company: Company, *, actor=None, version: int | None = None) -> int:
     """Delete the company; its contacts and deals stay, without a company, and its activities
-    go. Returns how many contacts were detached."""
+    go. Returns how many contacts were detached. Refused (HoldsRestricted) while one of its
+    contacts is restricted: taking the company off it is a change the restriction forbids
+    [DSR-restrict], as company_merge refuses to move it."""
     from . import activities, deals
 
+    held = restricted_contacts(company.id)
+    if held:
+        raise HoldsRestricted(
+            f"{held} contact{'s' if held != 1 else ''} of this company {'are' if held != 1 else 'is'} restricted by a "
+            "data subject request, and deleting the company would change "
+            f"{'them' if held != 1 else 'it'}: delete it once the restriction is lifted.")
     with versions.checked(company, version):
         before = company.snapshot()
         activities.delete_of("company", company.id)

@@ -48,9 +48,7 @@ def mergeable(keep: Company, other: Company) -> None:
         raise Refused("Choose two different companies to merge.")
     # A merge moves the other's contacts to the kept company: a change a restricted contact may
     # not undergo while the request restricts it [DSR-restrict], as deal_merge refuses too.
-    restricted = db.session.execute(sa.select(sa.func.count()).select_from(Contact).where(
-        Contact.tenant_id == current_tenant.id, Contact.company_id == other.id,
-        Contact.restricted_at.is_not(None))).scalar_one()
+    restricted = companies.restricted_contacts(other.id)
     if restricted:
         raise Refused(f"{restricted} contact{'s' if restricted != 1 else ''} of the company merged away "
                       f"{'are' if restricted != 1 else 'is'} restricted by a data subject request, and a merge "

@@ -378,7 +378,12 @@ def company_edit(company_id):
 @require_role("member")
 def company_delete(company_id):
     company = companies.get(company_id) or abort(404)
-    detached = companies.delete(company, actor=current_user)
+    try:
+        detached = companies.delete(company, actor=current_user)
+    except companies.HoldsRestricted as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("crm.company_show", company_id=company_id))
     db.session.commit()
     kept = {0: "", 1: " Its contact stays, without a company."}.get(
         detached, f" Its {detached} contacts stay, without a company.")

@@ -1,7 +1,7 @@
 """Merging through the API (POST /api/v1/contacts/<id>/merge, /api/v1/companies/<id>/merge,
 /api/v1/deals/<id>/merge): the record in the path is kept with the other's values, links and
 activities, the other is gone; If-Match and other_etag guard both; every kind of bad request
-is a 4xx with nothing merged; a restricted contact or an open data subject request refuses it;
+is a 4xx with nothing merged; a restricted contact or an open data subject request refuses it (and a company holding a restricted contact is not deleted either);
 another workspace's ids are not found; the OpenAPI document describes every merge route."""
 
 from __future__ import annotations
@@ -151,3 +151,20 @@ def test_the_merge_routes_are_in_the_openapi_document(http):
         assert {p["name"] for p in op["parameters"]} >= {"If-Match"}
         assert {"200", "409", "412", "422"} <= set(op["responses"])
         assert "ETag" in op["responses"]["200"]["headers"]
+
+
+@pytest.mark.obligation("DSR-restrict")
+def test_a_company_with_a_restricted_contact_is_not_deleted(api, api_app, acme):
+    company = _made(api, "companies", {"name": "Sklárna", "country": "CZ"})
+    jana = _made(api, "contacts", {"first_name": "Jana", "company_id": company["id"]})
+    with in_app(api_app), tenant_context(db.session.get(Tenant, acme.id)):
+        db.session.get(Contact, uuid.UUID(jana["id"])).restricted_at = clock.now()
+    refused = api.delete(f"/api/v1/companies/{company['id']}")
+    assert refused.status_code == 409 and error_of(refused)["code"] == "restricted"
+    assert "1 contact of this company is restricted" in error_of(refused)["message"]
+    assert api.get(f"/api/v1/companies/{company['id']}").status_code == 200
+    with in_app(api_app, commit=False), all_tenants():
+        held = db.session.get(Contact, uuid.UUID(jana["id"]))
+        assert (str(held.company_id), held.version) == (company["id"], 2)  # as the restriction left her
+        assert not db.session.execute(sa.select(AuditEvent.id).where(
+            AuditEvent.action == "crm.company.deleted")).first()

@@ -164,3 +164,22 @@ def test_a_company_with_a_restricted_contact_is_not_merged_away(web_app, acme, f
         jana = db.session.get(Contact, firms["jana"])
         assert (jana.company_id, jana.version) == (firms["znb"], 2)  # as the restriction left her
         assert db.session.get(Company, firms["znb"]) is not None
+
+
+@pytest.mark.obligation("DSR-restrict")
+def test_a_company_with_a_restricted_contact_is_not_deleted(web_app, acme, firms):
+    from tenantry.platform import clock
+
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        db.session.get(Contact, firms["jana"]).restricted_at = clock.now()
+    member = signed_in(web_app, acme, "member")
+    refused = member.post(f"/t/acme/crm/companies/{firms['znb']}/delete", follow_redirects=True)
+    assert refused.request.path == f"/t/acme/crm/companies/{firms['znb']}"
+    assert "1 contact of this company is restricted by a data subject request" in text(refused)
+    with in_app(web_app, commit=False), all_tenants():
+        jana = db.session.get(Contact, firms["jana"])
+        assert (jana.company_id, jana.version) == (firms["znb"], 2)  # as the restriction left her
+        assert db.session.get(Company, firms["znb"]) is not None
+        assert db.session.get(Activity, firms["call"]) is not None
+    gone = member.post(f"/t/acme/crm/companies/{firms['zel']}/delete", follow_redirects=True)
+    assert "Its contact stays, without a company." in text(gone)
