@@ -117,3 +117,16 @@ def test_a_list_that_shows_nothing_says_why_once_and_offers_the_whole_list(web_a
         none = text(member.get(f"/t/acme/crm/activities{query}"))
         assert "No activities yet: add one from a contact, company or deal." in none
         assert "Clear" not in none.split('class="empty"')[1][:300]
+
+
+@pytest.mark.browser
+def test_a_keyboard_user_applies_the_filters_from_after_them(live_server, browser_page):
+    page = browser_page
+    acme_in_a_browser(live_server, page, _seed, "/crm/contacts", width=1366, height=800)
+    page.get_by_label("Tag", exact=True).first.fill("partner")
+    page.get_by_label("Sort by").focus()
+    page.keyboard.press("Tab")  # the next stop after the last filter applies them
+    assert page.evaluate("document.activeElement.textContent") == "Apply filters"
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/crm/contacts?**tag=partner**")
+    assert page.locator("details.list-filters summary").inner_text() == "Filters (1 active)"
