@@ -281,6 +281,22 @@ def short_agent(agent: str | None) -> str:
     return agent[:40] + ("…" if len(agent) > 40 else "")
 
 
+# Namespaces a reader of the trail need not see, and words that read better spelled out.
+_UNSAID = ("crm", "auth")
+_WORDS = {"api_client": "API client", "dsr": "data subject", "dpa": "DPA", "tenant": "workspace",
+          "membership": "member", "audit": "audit trail", "ropa": "records of processing", "keys": "key"}
+
+
+def action_label(action: str) -> str:
+    """"Contact created" for crm.contact.created: what the trail shows beside the exact code,
+    which the filter and the CSV export keep."""
+    parts = action.split(".")
+    if len(parts) > 1 and parts[0] in _UNSAID:
+        parts = parts[1:]
+    text = " ".join(_WORDS.get(part, part.replace("_", " ")) for part in parts)
+    return text[:1].upper() + text[1:]
+
+
 def fields_of(event: AuditEvent) -> list[str]:
     """Names of the fields an event changed, as the audit core records them."""
     details = event.details or {}

@@ -44,7 +44,8 @@ class FilterForm(Form):
     def __init__(self, *args, people, actions, record_types, **kwargs):
         super().__init__(*args, **kwargs)
         self.person.choices = [("", "Anyone"), *people]
-        self.action.choices = [("", "Any action"), *((a, a) for a in actions)]
+        self.action.choices = [("", "Any action"), *sorted(((a, audit_trail.action_label(a)) for a in actions),
+                                                          key=lambda choice: choice[1])]
         self.record_type.choices = [("", "Any record"), *((t, t) for t in record_types)]
 
     def validate(self, extra_validators=None) -> bool:
@@ -113,7 +114,8 @@ def _rows(events, zone=None):
     actors = audit_trail.actors_of(events)
     zone = zone or local_time.zone_of(current_tenant)
     return [{"event": e, "actor": actors[(e.actor_type, e.actor_id)], "local": e.occurred_at.astimezone(zone),
-             "agent": audit_trail.short_agent(e.user_agent), "fields": audit_trail.fields_of(e),
+             "agent": audit_trail.short_agent(e.user_agent), "label": audit_trail.action_label(e.action),
+             "fields": audit_trail.fields_of(e),
              "reads": audit_trail.read_ids(e)} for e in events]
 
 

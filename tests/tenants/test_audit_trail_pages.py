@@ -540,3 +540,14 @@ def test_the_database_refuses_a_retention_below_30_days(web_app, acme):
         db.session.rollback()
     with in_app(web_app, commit=False):
         assert db.session.get(Tenant, acme.id).audit_retention_days == 400
+
+
+@pytest.mark.parametrize(("code", "label"), [
+    ("crm.contact.created", "Contact created"), ("auth.password.changed", "Password changed"),
+    ("api_client.token_issued", "API client token issued"), ("dsr.request.viewed", "Data subject request viewed"),
+    ("membership.invited", "Member invited"), ("tenant.cancelled", "Workspace cancelled"),
+    ("crm.import", "Import"), ("audit.viewed", "Audit trail viewed")])
+def test_an_action_reads_as_words_beside_its_code(code, label):
+    from tenantry.tenants.audit_trail import action_label
+
+    assert action_label(code) == label

@@ -1,4 +1,4 @@
-"""The members and API clients pages on a phone: each person and each client reads as a card
+"""The members, API clients and audit trail pages on a phone: each person, client and event reads as a card
 (table.data.cards), so their two-factor state, dates and buttons are on screen, not beyond a
 table's right edge; and each button says whom or what it acts on."""
 
@@ -80,3 +80,27 @@ def test_api_clients_read_as_cards_on_a_phone_with_their_status_and_revoke(live_
     assert sync.locator('td[data-label="Status"]').inner_text().strip() == "active"
     assert page.get_by_role("button", name="Revoke Invoicing sync", exact=True).is_visible()
     assert _button_names(page) == Counter({"Revoke Invoicing sync": 1})  # none for the revoked one
+
+
+@pytest.mark.browser
+def test_the_audit_trail_reads_as_cards_on_a_phone_each_titled_by_what_happened(live_server, browser_page):
+    page = browser_page
+
+    def seed():
+        from tenantry.tenants.crm import contacts
+
+        contacts.create(contacts.ContactData(first_name="Jana", last_name="Nováková",
+                                             emails=["jana.novakova@a-rather-long-domain.example.com"]))
+
+    _open(live_server, page, "/audit", seed)
+    shown = page.evaluate(_SHOWN)
+    assert shown["wrap"][0] <= shown["wrap"][1] and shown["page"][0] <= shown["page"][1]
+    assert shown["offscreen"] == [] and set(shown["rows"]) == {"flex"}
+    created = page.locator("tbody tr").filter(has_text="crm.contact.created")
+    title = created.locator("td.card-title")
+    assert title.inner_text().startswith("Contact created success")
+    assert title.bounding_box()["y"] < created.locator('td[data-label="When"]').bounding_box()["y"]  # on top
+    page.get_by_label("Action").select_option(label="Contact created")
+    page.get_by_role("button", name="Show events").click()
+    page.wait_for_url("**action=crm.contact.created**")
+    assert page.locator("tbody tr").count() == 1
