@@ -28,6 +28,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from email_validator import EmailNotValidError, validate_email
 
 from tenantry.platform.crypto import keyring
 
@@ -130,12 +131,23 @@ _SPACES = re.compile(r"\s+")
 _PHONE_PUNCT = re.compile(r"[\s\-./()]")
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 _WORDS = re.compile(r"[^\W_]+")
+# Words joined by an apostrophe or dots ("O'Brien", "s.r.o."), which people also type run
+# together ("obrien", "sro"): a name is indexed under that form too.
+_JOINED = re.compile(r"[^\W_]+(?:['’.][^\W_]+)+")
+_JOINERS = re.compile(r"['’.]")
 # Letters that NFKD does not split into a base letter and a mark.
 _FOLD = str.maketrans({"ł": "l", "đ": "d", "ø": "o", "ħ": "h", "ı": "i", "æ": "ae", "œ": "oe", "þ": "th"})
 
 
 def normalise_email(value: str) -> str:
-    return value.strip().lower()
+    """As the CRM stores an address (email-validator's normal form: composed accents, the
+    domain in Unicode, not punycode), lowercased: a search typed either way finds it."""
+    value = unicodedata.normalize("NFC", value.strip())
+    try:
+        value = validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError:
+        pass  # a search for something that is no whole address: matched as typed
+    return value.lower()
 
 
 def normalise_phone(value: str) -> str:
@@ -159,11 +171,18 @@ def fold(text: str) -> str:
     return stripped.translate(_FOLD)
 
 
-def name_tokens(value: str) -> list[str]:
-    """The distinct words of a name, folded: "Jana Nováková" -> ["jana", "novakova"]."""
+def name_tokens(value: str, *, joined: bool = False) -> list[str]:
+    """The distinct words of a name, folded: "Jana Nováková" -> ["jana", "novakova"]. `joined`
+    (a name being indexed, not a query): with its joined words run together too, "O'Brien" ->
+    ["o", "brien", "obrien"], so that "obrien" finds it; a query keeps to the words it types, so
+    "O'Brien" still finds a name indexed before the joined form was."""
+    folded = fold(value)
     seen: dict[str, None] = {}
-    for word in _WORDS.findall(fold(value)):
+    for word in _WORDS.findall(folded):
         seen.setdefault(word, None)
+    if joined:
+        for run in _JOINED.findall(folded):
+            seen.setdefault(_JOINERS.sub("", run), None)
     return list(seen)
 
 
@@ -220,10 +239,10 @@ def blind_index(kind: str, value: str, *, tenant_id: uuid.UUID) -> str:
     return hmac.new(_index_key(tenant_id, kind), normal.encode(), hashlib.sha256).hexdigest()
 
 
-def name_indexes(value: str, *, tenant_id: uuid.UUID) -> list[str]:
-    """One blind index per word of a name, so any single word finds it."""
+def name_indexes(value: str, *, tenant_id: uuid.UUID, joined: bool = False) -> list[str]:
+    """One blind index per word of a name, so any single word finds it (`joined`: name_tokens)."""
     key = _index_key(tenant_id, "name")
-    return [hmac.new(key, token.encode(), hashlib.sha256).hexdigest() for token in name_tokens(value)]
+    return [hmac.new(key, token.encode(), hashlib.sha256).hexdigest() for token in name_tokens(value, joined=joined)]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -351,5 +370,7 @@ class TenantCipher(Reader):
         return hmac.new(self._index_key(kind), normal.encode(), hashlib.sha256).hexdigest()
 
     def name_indexes(self, value: str) -> list[str]:
+        """A name's digests as a row is indexed under them (its joined words too)."""
         key = self._index_key("name")
-        return [hmac.new(key, token.encode(), hashlib.sha256).hexdigest() for token in name_tokens(value)]
+        return [hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
+                for token in name_tokens(value, joined=True)]

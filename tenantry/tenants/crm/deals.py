@@ -294,7 +294,7 @@ def matching(query: str):
     if not words:
         return by_link
     titled = [row_id for row_id, (title,) in name_order.names(Deal, sa.select(Deal.id), ("title",))
-              if words <= set(fields.name_tokens(title or ""))]
+              if words <= set(fields.name_tokens(title or "", joined=True))]
     return sa.or_(Deal.id.in_(titled), by_link)
 
 

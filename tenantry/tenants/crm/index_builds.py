@@ -5,12 +5,13 @@ VAT ID (search.company_id_values), version 5 the custom values' digests (their o
 custom_fields.CustomValue.digest). Rows saved since carry their digests; older ones get them
 here, in batches that each commit, so a sweep killed half-way resumes after the last finished
 batch: first every contact (to version 2), then every deal (to 3), then every company (to 4),
-then every custom value (to 5).
+then every custom value (to 5). Versions 6 to 8 add the joined form of names' words
+("obrien" for O'Brien, fields.name_tokens) to every contact, deal and company in turn.
 
 Until a tenant's build reaches a kind's version, searches by tags, titles and custom values
 decrypt rather than trust an incomplete index (contacts.tagged, deals.titled,
-custom_fields.holding); a company found by the IČO in its VAT ID only is a convenience, and
-is simply not found until its company is rebuilt.
+custom_fields.holding); a company found by the IČO in its VAT ID only, or a name by its
+joined words, is a convenience, and is simply not found until its row is rebuilt.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from .models import COMPANY, CONTACT, DEAL, Company, Contact, Deal, SearchIndexB
 log = logging.getLogger(__name__)
 
 TAGS, DEAL_TITLES, COMPANY_IDS, CUSTOM_VALUES = 2, 3, 4, 5
-INDEX_VERSION = CUSTOM_VALUES
+JOINED_CONTACTS, JOINED_DEALS, JOINED_COMPANIES = 6, 7, 8
+INDEX_VERSION = JOINED_COMPANIES
 
 
 def _replacing(model, entity: str, pairs):
@@ -44,11 +46,17 @@ def _replacing(model, entity: str, pairs):
 
 
 # (the version a pass reaches, the rows it rebuilds, how it writes their digests)
+_CONTACTS = _replacing(Contact, CONTACT, contacts.index_pairs)
+_DEALS = _replacing(Deal, DEAL, lambda plain, cipher: deals.index_pairs(plain["title"], cipher))
+_COMPANIES = _replacing(Company, COMPANY, companies.index_pairs)
 _PASSES = (
-    (TAGS, Contact, _replacing(Contact, CONTACT, contacts.index_pairs)),
-    (DEAL_TITLES, Deal, _replacing(Deal, DEAL, lambda plain, cipher: deals.index_pairs(plain["title"], cipher))),
-    (COMPANY_IDS, Company, _replacing(Company, COMPANY, companies.index_pairs)),
+    (TAGS, Contact, _CONTACTS),
+    (DEAL_TITLES, Deal, _DEALS),
+    (COMPANY_IDS, Company, _COMPANIES),
     (CUSTOM_VALUES, custom_fields.CustomValue, custom_fields.fill_digests),
+    (JOINED_CONTACTS, Contact, _CONTACTS),
+    (JOINED_DEALS, Deal, _DEALS),
+    (JOINED_COMPANIES, Company, _COMPANIES),
 )
 BATCH_SIZE = 500
 # Tenants per sweep: the rest wait a minute rather than hold the sweep's other steps.
@@ -69,8 +77,8 @@ def start_current(tenant_id: uuid.UUID) -> None:
 
 
 def rebuild(tenant: Tenant, *, batch_size: int = BATCH_SIZE) -> int:
-    """Rebuild one batch of `tenant`'s digests: contacts until version 2, then deals, then
-    companies; the number of rows done (0 when the build was already current). Commits."""
+    """Rebuild one batch of `tenant`'s digests, pass after pass (_PASSES); the number of rows
+    done (0 when the build was already current). Commits."""
     with tenant_context(tenant):
         build = db.session.get(SearchIndexBuild, tenant.id)
         if build is None:

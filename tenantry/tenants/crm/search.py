@@ -15,6 +15,7 @@ import uuid
 
 import phonenumbers
 import sqlalchemy as sa
+from stdnum.cz import dic as stdnum_cz_dic
 
 from tenantry.platform.crypto import fields
 from tenantry.platform.db import db, is_postgres
@@ -144,9 +145,19 @@ def terms(query: str) -> tuple[set[tuple[str, str]], list[str]]:
         exact.add(("phone", fields.blind_index("phone", phone, tenant_id=tid)))
     if query and len(query) <= 40:
         exact.update(("company_id", fields.blind_index("company_id", value, tenant_id=tid))
-                     for value in company_id_values(query))
+                     for value in company_id_values(query, _ico_in_full(query)))
     words = list(dict.fromkeys(fields.name_indexes(query, tenant_id=tid)))[:MAX_QUERY_WORDS]
     return exact, words
+
+
+def _ico_in_full(query: str) -> str:
+    """An IČO typed without its leading zeros ("6947"), as the company form stores it
+    ("00006947"): blank when the query is no such number or its check digit does not hold."""
+    digits = re.sub(r"\s", "", query)
+    if not (digits.isascii() and digits.isdigit() and 1 <= len(digits) < 8):
+        return ""
+    full = digits.zfill(8)
+    return full if stdnum_cz_dic.calc_check_digit_legal(full[:7]) == full[7] else ""
 
 
 def matching(entity: str, query: str) -> sa.Select:

@@ -139,7 +139,7 @@ class _Writer:
                         continue  # not indexable (e.g. a phone stored before validation); still imported
         for name in names:
             if name:
-                pairs.update(("name", d) for d in fields.name_indexes(name, tenant_id=self.tid))
+                pairs.update(("name", d) for d in fields.name_indexes(name, tenant_id=self.tid, joined=True))
         self.index.extend({"tenant_id": self.tid, "entity": entity, "row_id": row_id, "kind": k, "digest": d}
                           for k, d in sorted(pairs))
 

@@ -3,6 +3,7 @@ saved, search over blind indexes, lists, roles, and what reaches the raw databas
 
 from __future__ import annotations
 
+import html
 import re
 import secrets
 import uuid
@@ -140,7 +141,7 @@ def test_the_sidebar_marks_the_section_of_a_page_below_its_own(web_app, member, 
 def _search(client, kind: str, q: str = "", **args) -> list[str]:
     response = client.get(f"/t/acme/crm/{kind}", query_string={"q": q, **args})
     assert response.status_code == 200
-    return [re.sub(r"\s+", " ", name).strip()
+    return [html.unescape(re.sub(r"\s+", " ", name).strip())
             for name in re.findall(rf'<a href="/t/acme/crm/{kind}/[0-9a-f-]{{36}}">(.*?)</a>', text(response))]
 
 
@@ -171,6 +172,19 @@ def test_search_by_email_phone_and_any_word_of_a_name_through_blind_indexes(web_
     assert _search(member, "companies", VALID_ICO) == ["Železárny Nový Bor s.r.o."]
     assert _search(member, "companies", "cz " + VALID_ICO) == ["Železárny Nový Bor s.r.o."]  # the VAT ID
     assert _search(member, "companies", "zelezarny") == ["Železárny Nový Bor s.r.o."]
+    assert _search(member, "companies", "sro") == ["Železárny Nový Bor s.r.o."]  # s.r.o. run together
+    member.post("/t/acme/crm/companies/new", data=_company_form(name="Sklárna", company_number="27 006", vat_id=""))
+    assert _search(member, "companies", "27006") == ["Sklárna"]  # as typed, without the leading zeros kept
+
+
+def test_a_search_is_normalised_as_a_saved_value_is(web_app, member):
+    member.post("/t/acme/crm/contacts/new", data=_contact_form(
+        first_name="Seán", last_name="O'Brien", emails="jän@příklad.cz\npe\u0301tr@example.com"))
+    assert _search(member, "contacts", "obrien") == ["Seán O'Brien"]  # as often typed, run together
+    assert _search(member, "contacts", "O’Brien") == ["Seán O'Brien"]
+    assert _search(member, "contacts", "jän@xn--pklad-zsa96e.cz") == ["Seán O'Brien"]  # the domain in punycode
+    assert _search(member, "contacts", "ja\u0308n@pr\u030ci\u0301klad.cz") == ["Seán O'Brien"]  # decomposed
+    assert _search(member, "contacts", "pe\u0301tr@example.com") == ["Seán O'Brien"]  # as it was typed
 
 
 def test_filters_and_pagination(web_app, member, acme):

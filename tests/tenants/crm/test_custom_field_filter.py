@@ -107,8 +107,10 @@ def test_until_the_digests_are_filled_the_filter_decrypts_and_misses_nothing(web
         assert index_builds.rebuild(db.session.get(Tenant, acme.id), batch_size=4) == 4
     with in_app(web_app):
         assert index_builds.rebuild(db.session.get(Tenant, acme.id), batch_size=4) == 4
-    with in_app(web_app):  # a full batch may not be the last: one more look finds none left
-        assert index_builds.rebuild(db.session.get(Tenant, acme.id), batch_size=4) == 0
+    for _ in range(10):  # a full batch may not be the last, and the later passes follow (names' joined words)
+        with in_app(web_app):
+            if not index_builds.rebuild(db.session.get(Tenant, acme.id), batch_size=4):
+                break
     with in_app(web_app, commit=False), tenant_context(db.session.get(Tenant, acme.id)):
         assert index_builds.is_current(acme.id)
         digests = db.session.scalars(sa.select(CustomValue.digest)).all()

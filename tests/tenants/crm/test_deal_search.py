@@ -142,8 +142,12 @@ def test_until_titles_are_indexed_the_search_decrypts_them_and_the_rebuild_catch
         assert index_builds.rebuild(db.session.get(Tenant, acme.id), batch_size=2) == 2
     with in_app(web_app):  # the last deal, then the one company (COMPANY_IDS)
         assert index_builds.rebuild(db.session.get(Tenant, acme.id), batch_size=2) == 2
-    with in_app(web_app):  # a full batch may not be the last: one more look finds no company left
-        assert index_builds.rebuild(db.session.get(Tenant, acme.id), batch_size=2) == 0
+    with in_app(web_app, commit=False), tenant_context(db.session.get(Tenant, acme.id)):
+        assert index_builds.is_current(acme.id, index_builds.DEAL_TITLES)
+    for _ in range(10):  # then the later passes (names' joined words), until none is left
+        with in_app(web_app):
+            if not index_builds.rebuild(db.session.get(Tenant, acme.id), batch_size=2):
+                break
     with in_app(web_app, commit=False), tenant_context(db.session.get(Tenant, acme.id)):
         assert index_builds.is_current(acme.id)
     assert all(_title_digests(web_app, ids[key]) > 0 for key in ("renewal", "windows", "secret"))
