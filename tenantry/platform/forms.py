@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
@@ -13,6 +14,15 @@ from wtforms import StringField, TextAreaField
 # subject ("Invited to <workspace>") cannot carry one.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CONTROL_OR_BREAK = re.compile(r"[\x00-\x1f\x7f]")
+
+
+# Spaces, zero-width and format characters: a value of only these shows nothing, so it counts
+# as not filled in (a required name of one zero-width space would be a blank name).
+_INVISIBLE = frozenset(("Cf", "Zs", "Zl", "Zp"))  # control characters get their own error
+
+
+def blank(text: str) -> bool:
+    return all(unicodedata.category(ch) in _INVISIBLE for ch in text)
 
 
 _OURS = {
@@ -29,6 +39,8 @@ class Form(FlaskForm):
             # length limit counts a line break once).
             if isinstance(field, TextAreaField) and isinstance(field.data, str) and "\r" in field.data:
                 field.data = field.data.replace("\r\n", "\n").replace("\r", "\n")
+            if isinstance(field, StringField) and isinstance(field.data, str) and field.data and blank(field.data):
+                field.data = ""
         ok = super().validate(extra_validators)
         for field in self:
             # WTForms' defaults name no field and say "email": ours say what to put where.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import abort, g, jsonify, request
 
 from tenantry.platform.crypto import fields
@@ -74,6 +76,14 @@ def _validate(given: dict, current: dict) -> service.ContactData:
     if any("," in tag for tag in given.get("tags") or []):
         # The form reads tags comma-separated: "a,b" would silently become two tags.
         raise validation_error({"tags": "A tag cannot contain a comma."})
+    for single, many, what in (("email", "emails", "e-mail address"), ("phone", "phones", "phone number")):
+        # The form reads one value a line, commas and semicolons splitting too: one JSON item
+        # holding two would silently become two.
+        for name in (single, many):
+            value = given.get(name)
+            if any(isinstance(item, str) and _SEPARATOR.search(item)
+                   for item in (value if isinstance(value, list) else [value])):
+                raise validation_error({name: f"One {what} an item: no commas, semicolons or line breaks."})
     emails = _primary_first(given, current["emails"], "email", "emails")
     phones = _primary_first(given, current["phones"], "phone", "phones")
     values = {name: text(given[name]) if name in given else current[name]
@@ -110,6 +120,7 @@ def _answer(contact: Contact, include: bool) -> dict:
     return body
 
 
+_SEPARATOR = re.compile(r"[,;\r\n]")
 _EMPTY = {"first_name": "", "last_name": "", "emails": [], "phones": [], "address": "", "company_id": "",
           "position": "", "notes": "", "tags": []}
 

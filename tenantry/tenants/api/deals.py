@@ -76,7 +76,7 @@ def _validate(given: dict, current: dict) -> service.DealData:
     # the service's check (deals.Refused), so each given id is offered as its own choice.
     offer = {f"{ref}_choices": [(values[ref], values[ref])] if values[ref] else []
              for ref in ("contact", "company", "owner", "lost_reason")}
-    form = run_form(forms.DealForm, values, RENAMES, stage_choices=[(str(s.id), s.name) for s in pipeline]
+    form = run_form(forms.DealForm, values, RENAMES, machine=True, stage_choices=[(str(s.id), s.name) for s in pipeline]
                     + ([(values["stage"], "?")] if values["stage"] not in {str(s.id) for s in pipeline} else []),
                     **offer)
     for ref in REFS:

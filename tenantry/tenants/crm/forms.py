@@ -31,7 +31,11 @@ from .contacts import MAX_TAG, ContactData, normal_tag
 from .models import ACTIVITY_KIND_LABELS
 
 MAX_LIST = 20
+MAX_WEBSITE = 300
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*\.[^\s]{2,}$", re.I)
+_FOREIGN_VAT = re.compile(r"[A-Z]{2}(?=[A-Z0-9]*\d)[A-Z0-9]{2,18}")
+_LETTER = re.compile(r"[^\W\d_]")
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:(?!\d)", re.I)  # "example.com:8080" is a host and its port
 
 
 class RecordField(SelectField):
@@ -108,7 +112,7 @@ class CompanyForm(EditForm):
     vat_id = StringField("VAT ID", validators=[Optional(), Length(max=40)])
     address = TextAreaField("Registered seat and address", validators=[Optional(), Length(max=1000)])
     iban = StringField("Bank account (IBAN)", validators=[Optional(), Length(max=50)])
-    website = StringField("Website", validators=[Optional(), Length(max=300)])
+    website = StringField("Website", validators=[Optional(), Length(max=MAX_WEBSITE)])
     notes = TextAreaField("Notes", validators=[Optional(), Length(max=10000)])
 
     def __init__(self, *args, **kwargs):
@@ -132,8 +136,10 @@ class CompanyForm(EditForm):
                 field.data = stdnum_vat.compact(stdnum_vat.validate(value))
             except StdnumError as exc:
                 raise ValidationError("This EU VAT ID is not valid: check the digits after the country code.") from exc
-        else:
+        elif _FOREIGN_VAT.fullmatch(value):  # no checksum we know (GB, CH, NO...): its shape at least
             field.data = value
+        else:
+            raise ValidationError("Enter the VAT ID with its country code in front, such as CZ25596641.")
 
     def validate_iban(self, field):
         if not field.data:
@@ -147,10 +153,14 @@ class CompanyForm(EditForm):
         if not field.data:
             return
         value = field.data.strip()
-        if "://" not in value:
+        if not value.lower().startswith(("http://", "https://")):
+            if _SCHEME.match(value):  # javascript:, mailto:, https:example.com: no web page's address
+                raise ValidationError("Enter a web address such as https://example.com.")
             value = "https://" + value
         if not _URL.match(value):
             raise ValidationError("Enter a web address such as https://example.com.")
+        if len(value) > MAX_WEBSITE:  # counted with the https:// added, as it is stored
+            raise ValidationError(f"A web address is at most {MAX_WEBSITE} characters.")
         field.data = value
 
     def data_for_service(self) -> CompanyData:
@@ -203,12 +213,21 @@ class ContactForm(EditForm):
         self._emails = _distinct(found, str.casefold)  # one mailbox, whatever the case
 
     def validate_phones(self, field):
-        found, bad = [], []
+        found, bad, lettered = [], [], []
         for value in (line.strip() for line in (field.data or "").splitlines()):
             if not value:
                 continue
+            if _LETTER.search(value):
+                # phonenumbers would drop an extension (E.164 has none) and turn letters into
+                # keypad digits ("601 234 OOO" into ...666): a number other than the one typed
+                lettered.append(value)
+                continue
             normal = search.e164(value, current_tenant.country)
             (found if normal else bad).append(normal or value)
+        if lettered:
+            raise ValidationError(
+                f"A phone number is digits only (with spaces, +, -, brackets or dots): {', '.join(lettered)}. "
+                "An extension cannot be stored with the number: put it in the notes.")
         if bad:
             raise ValidationError(
                 f"Not a valid phone number: {', '.join(bad)}. Numbers without a +country code are read as "
@@ -259,6 +278,54 @@ def _distinct(values: list[str], key) -> list[str]:
 
 
 MAX_DEAL_VALUE = Decimal("1000000000000")  # a trillion: beyond that it is a typing error
+_AMOUNT = re.compile(r"-?\d[\d.,]*")
+_NOT_AN_AMOUNT = "Enter an amount such as 12500 or 12500.50."
+
+
+def machine_amount(text: str) -> Decimal:
+    """An amount as a program sends it: "12500.50", a JSON number (repr: "1e+20" too). No
+    thousands separators to guess at: "10.001" is ten and a bit, never ten thousand and one."""
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation as exc:
+        raise ValidationError(_NOT_AN_AMOUNT) from exc
+    if not value.is_finite():
+        raise ValidationError(_NOT_AN_AMOUNT)
+    if value < 0:
+        raise ValidationError("The value cannot be negative.")
+    return abs(value)  # "-0" is 0
+
+
+def amount(text: str, places: int) -> Decimal:
+    """An amount as people type it: spaces, apostrophes or the other mark group thousands
+    ("12 500", "1'250.50", "1.250,50", "1,250.50"), a comma or a point before the decimals.
+    One mark before exactly three digits groups them ("12,500" is 12500) when the currency has
+    fewer decimals than three; with three (BHD, KWD...) it could be either, and is refused."""
+    raw = re.sub(r"[\s\u00a0\u202f_']", "", text)
+    if not _AMOUNT.fullmatch(raw):  # no exponent ("1e3"), no NaN, no letters
+        raise ValidationError(_NOT_AN_AMOUNT)
+    negative, raw = raw.startswith("-"), raw.lstrip("-")
+    marks = [ch for ch in raw if ch in ",."]
+    whole, decimals = raw, ""
+    if marks:
+        last = max(raw.rfind(","), raw.rfind("."))
+        if len(set(marks)) == 2:  # both: the last one, found once, comes before the decimals
+            if marks.count(marks[-1]) != 1:
+                raise ValidationError(_NOT_AN_AMOUNT)
+            whole, decimals = raw[:last], raw[last + 1:]
+        elif len(marks) == 1 and len(raw) - last - 1 != 3:
+            whole, decimals = raw[:last], raw[last + 1:]
+        elif len(marks) == 1 and places >= 3:
+            raise ValidationError(f"“{text.strip()}” could be a thousand or one: write the amount without a "
+                                  "thousands separator, such as 1000 or 1.5.")
+        groups = re.split(r"[.,]", whole)  # what is left: thousands, in groups of three
+        if not groups[0] or any(len(group) != 3 for group in groups[1:]):
+            raise ValidationError(_NOT_AN_AMOUNT)
+        whole = "".join(groups)
+    value = Decimal(f"{whole}.{decimals}" if decimals else whole)
+    if negative and value:
+        raise ValidationError("The value cannot be negative.")
+    return value  # "-0" is 0
 
 
 TIME_NEEDS_DATE = "Give the due date too, or leave the time empty."
@@ -325,8 +392,9 @@ class DealForm(EditForm):
     probability = StringField("Win probability (%)", validators=[Length(max=10)])  # blank: the stage's
 
     def __init__(self, *args, stage_choices=(), contact_choices=(), company_choices=(), owner_choices=(),
-                 lost_reason_choices=(), **kwargs):
+                 lost_reason_choices=(), machine: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        self.machine = machine  # the API's: a decimal point and nothing else, as JSON writes numbers
         self.stage.choices = list(stage_choices)
         self.contact.choices = [("", "— none —"), *contact_choices]
         self.company.choices = [("", "— none —"), *company_choices]
@@ -343,24 +411,17 @@ class DealForm(EditForm):
         field.data = code
 
     def validate_value(self, field):
-        raw = re.sub(r"[\s\u00a0_']", "", field.data or "").replace(",", ".")
-        try:
-            value = Decimal(raw)
-        except InvalidOperation as exc:
-            raise ValidationError("Enter an amount such as 12500 or 12500.50.") from exc
-        if not value.is_finite():
-            raise ValidationError("Enter an amount such as 12500 or 12500.50.")
-        if value < 0:
-            raise ValidationError("The value cannot be negative.")
-        value = abs(value)  # "-0" is 0
-        if value >= MAX_DEAL_VALUE:
-            raise ValidationError("The value must be less than 1,000,000,000,000.")
         code = (self.currency.data or "").strip().upper()
         places = currencies.minor_units(code) if code in currencies.CODES else 3
-        if -value.as_tuple().exponent > places:
+        value = machine_amount(field.data or "") if self.machine else amount(field.data or "", places)
+        if value >= MAX_DEAL_VALUE:
+            raise ValidationError("The value must be less than 1,000,000,000,000.")
+        exact = value.quantize(Decimal(1).scaleb(-places))
+        if exact != value:
             raise ValidationError(f"{code or 'This currency'} has at most {places} decimal place"
                                   f"{'s' if places != 1 else ''}.")
-        self._value = value
+        # 100.00 yen is 100: no more places than the currency has, fewer as typed
+        self._value = exact if -value.as_tuple().exponent > places else value
 
     def validate_expected_close(self, field):
         self._close = iso_date(field.data)

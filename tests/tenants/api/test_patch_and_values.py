@@ -1,5 +1,6 @@
-"""PATCH that changes nothing writes nothing, and values that look alike are stored once:
-what a syncing integration needs so that it neither loops nor fights itself."""
+"""PATCH that changes nothing writes nothing, values that look alike are stored once, and a
+value is never silently split or cut: what a syncing integration needs so that it neither
+loops nor fights itself."""
 
 from __future__ import annotations
 
@@ -57,6 +58,22 @@ def test_tags_and_e_mails_that_differ_only_in_case_or_accents_are_kept_once(api)
     assert made.get_json()["tags"] == ["VIP", "Ödön"] and made.get_json()["emails"] == ["x@example.com"]
     comma = api.post("/api/v1/contacts", json={"first_name": "Jana", "tags": ["a,b"]})
     assert comma.status_code == 422 and error_of(comma)["fields"] == {"tags": "A tag cannot contain a comma."}
+
+
+
+def test_one_json_item_is_one_value_never_split_in_two(api):
+    for body, field in (({"emails": ["a@example.com, b@example.com"]}, "emails"),
+                        ({"email": "a@example.com\nb@example.com"}, "email"),
+                        ({"phone": "601234567\n602345678"}, "phone"),
+                        ({"phones": ["601234567;602345678"]}, "phones")):
+        refused = api.post("/api/v1/contacts", json={"first_name": "Jana", **body})
+        assert refused.status_code == 422 and list(error_of(refused)["fields"]) == [field], body
+        assert "One " in error_of(refused)["fields"][field]
+    assert api.get("/api/v1/contacts").get_json()["items"] == []
+    extension = api.post("/api/v1/contacts", json={"first_name": "Jana", "phone": "+1 202-555-0143 x12"})
+    assert extension.status_code == 422 and "extension" in error_of(extension)["fields"]["phone"]
+    website = api.post("/api/v1/companies", json={"name": "Acme", "website": "example.com/" + "a" * 288})
+    assert website.status_code == 422 and "at most 300" in error_of(website)["fields"]["website"]
 
 
 def test_a_deal_keeps_its_stage_unless_another_is_named(api):

@@ -53,6 +53,9 @@ def _id_from(response, kind: str) -> str:
     ({"emails": "jana@example.com\nnot-an-address"}, "emails"),
     ({"phones": "12"}, "phones"),
     ({"first_name": "", "last_name": ""}, "last_name"),
+    ({"first_name": "\u200b", "last_name": "\u00ad "}, "last_name"),  # shows nothing: not filled in
+    ({"phones": "+420 601 234 567 ext. 12"}, "phones"),  # E.164 has no extension: not dropped unsaid
+    ({"phones": "601 234 OOO"}, "phones"),  # letters: not turned into keypad digits
 ])
 def test_a_bad_contact_value_is_shown_next_to_its_field_and_nothing_is_saved(web_app, member, overrides, field_id):
     response = member.post("/t/acme/crm/contacts/new", data=_contact_form(**overrides))
@@ -69,6 +72,12 @@ def test_a_bad_contact_value_is_shown_next_to_its_field_and_nothing_is_saved(web
     ({"company_number": "1234567890"}, "company_number", "8 digits"),
     ({"vat_id": "CZ25596642"}, "vat_id", "EU VAT ID is not valid"),
     ({"website": "not a site"}, "website", "web address"),
+    ({"website": "javascript:alert(document.cookie)"}, "website", "web address"),
+    ({"website": "https:example.com"}, "website", "web address"),
+    ({"website": "example.com/" + "a" * 288}, "website", "at most 300 characters"),  # with its https://
+    ({"vat_id": "hello world"}, "vat_id", "with its country code"),
+    ({"vat_id": VALID_ICO}, "vat_id", "with its country code"),
+    ({"name": "\u200b"}, "name", "Enter the company"),
 ])
 def test_a_bad_company_value_is_shown_next_to_its_field_and_nothing_is_saved(
         web_app, member, overrides, field_id, message):
@@ -85,6 +94,12 @@ def test_a_company_id_outside_the_czech_republic_is_free_text_and_values_are_nor
     assert response.status_code == 302
     page = text(member.get(response.headers["Location"]))
     assert "SC 123456" in page and "GB123456789" in page and VALID_IBAN in page and "https://example.cz" in page
+    swiss = member.post("/t/acme/crm/companies/new", data=_company_form(
+        name="Uhrwerk AG", country="CH", company_number="", vat_id="CHE-123.456.788 MWST",
+        website="uhrwerk.example.ch:8443/login?next=https://uhrwerk.example.ch/"))
+    assert swiss.status_code == 302, field_errors(text(swiss), "website") or field_errors(text(swiss), "vat_id")
+    page = text(member.get(swiss.headers["Location"]))
+    assert "CHE123456788MWST" in page and "https://uhrwerk.example.ch:8443/login?next=https://uhrwerk" in page
 
 
 def test_the_ico_is_checked_with_leading_zeros_restored(web_app, member):

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 
 from tenantry.platform.db import db
-from tenantry.platform.tenancy import Tenant, tenant_context
+from tenantry.platform.tenancy import Tenant, all_tenants, tenant_context
 from tenantry.tenants.crm import companies, contacts, currencies, custom_fields, stages
 from tenantry.tenants.crm.models import Activity, Deal, PipelineStage
 from tests.identity.support import count, field_errors, in_app, new_member, new_tenant, text
@@ -54,7 +55,10 @@ def test_the_default_pipeline_is_seeded_once_when_deals_are_first_opened(web_app
     ({"currency": "XYZ"}, "currency", "ISO 4217"),
     ({"currency": "EURO"}, "currency", "ISO 4217"),
     ({"value": "-5"}, "value", "negative"),
-    ({"value": "1e15"}, "value", "less than"),
+    ({"value": "1000000000000"}, "value", "less than"),
+    ({"value": "1e3"}, "value", "amount"),  # no exponents: a typing error more often than not
+    ({"value": "1,000", "currency": "BHD"}, "value", "could be a thousand or one"),
+    ({"value": "1,23.45"}, "value", "amount"),
     ({"value": "NaN"}, "value", "amount"),
     ({"value": "twelve"}, "value", "amount"),
     ({"value": "100.5", "currency": "JPY"}, "value", "0 decimal places"),
@@ -69,6 +73,20 @@ def test_a_bad_deal_value_is_shown_next_to_its_field_and_nothing_is_saved(
     errors = field_errors(text(response), field_id)
     assert errors and message in errors[0], text(response)
     assert count(web_app, Deal) == 0
+
+
+@pytest.mark.parametrize(("typed", "currency", "stored"), [
+    ("12 500,50", "CZK", "12500.50"), ("12,500", "USD", "12500"), ("1.250,50", "EUR", "1250.50"),
+    ("1,250.50", "EUR", "1250.50"), ("1'250.50", "CHF", "1250.50"), ("100.00", "JPY", "100"),
+    ("1,5", "CZK", "1.5"), ("1.500", "BHD", None)])
+def test_an_amount_is_read_as_people_write_it(web_app, member, acme, typed, currency, stored):
+    response = member.post("/t/acme/crm/deals/new", data=_deal_form(web_app, acme, value=typed, currency=currency))
+    if stored is None:  # three decimals: a thousand or one and a half? Asked, not guessed.
+        assert response.status_code == 422 and "could be a thousand or one" in field_errors(text(response), "value")[0]
+        return
+    assert response.status_code == 302, field_errors(text(response), "value")
+    with in_app(web_app, commit=False), all_tenants():
+        assert db.session.scalars(sa.select(Deal.value)).one() == Decimal(stored)
 
 
 @pytest.mark.obligation("DPA-B.access-control")
