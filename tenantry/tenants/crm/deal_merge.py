@@ -46,7 +46,9 @@ def merged_data(keep: Deal, keep_title: str, other: Deal) -> DealData:
     return DealData(title=keep_title, value=keep.value, currency=keep.currency, stage_id=keep.stage_id,
                     expected_close=keep.expected_close or other.expected_close,
                     contact_id=keep.contact_id or other.contact_id, company_id=keep.company_id or other.company_id,
-                    owner_id=keep.owner_id or other.owner_id,
+                    # the other's owner only while they can own a deal (not deactivated since)
+                    owner_id=keep.owner_id or (other.owner_id if other.owner_id and deals.is_member(other.owner_id)
+                                               else None),
                     # the kept deal's stage stays, and with it its reason and its chance (the other's
                     # were for its own stage)
                     lost_reason_id=keep.lost_reason_id, probability=keep.probability)
@@ -59,7 +61,10 @@ def merge(keep: Deal, other: Deal, *, actor=None, keep_version: int | None = Non
     mergeable(keep, other)
     lock_pair(keep, other, deals.lock, other_version)
     owner_before = keep.owner_id
-    deals.update(keep, merged_data(keep, keep.reveal("title"), other), actor=actor, version=keep_version)
+    try:
+        deals.update(keep, merged_data(keep, keep.reveal("title"), other), actor=actor, version=keep_version)
+    except deals.Refused as exc:  # what the kept deal would hold is refused: the merge with it
+        raise Refused(f"The merged deal cannot be saved: {exc}") from exc
     if owner_before is None and keep.owner_id is not None:
         assignments.withdraw(keep)  # the other deal's owner: they had this deal already, as that one
     moved = db.session.execute(

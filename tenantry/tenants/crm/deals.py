@@ -107,14 +107,20 @@ def is_member(user_id: uuid.UUID, *, keeping: uuid.UUID | None = None) -> bool:
         Membership.user_id == user_id, Membership.deactivated_at.is_(None))).scalar() is not None
 
 
-def _check(data: DealData, keeping: uuid.UUID | None = None) -> None:
+def _check(data: DealData, keeping: uuid.UUID | None = None, contact_kept: uuid.UUID | None = None) -> None:
     from . import companies, contacts
 
     # The ORM scopes these lookups to the current tenant: another tenant's id is not found.
     if db.session.get(PipelineStage, data.stage_id) is None:
         raise Refused("stage", "Choose one of this workspace's pipeline stages.")
-    if data.contact_id is not None and contacts.get(data.contact_id) is None:
-        raise Refused("contact", "Choose one of this workspace's contacts.")
+    if data.contact_id is not None:
+        contact = contacts.get(data.contact_id)
+        if contact is None:
+            raise Refused("contact", "Choose one of this workspace's contacts.")
+        if contact.restricted_at is not None and data.contact_id != contact_kept:
+            # A new link is a use the restriction forbids [DSR-restrict]; a deal keeps the one it had.
+            raise Refused("contact", "This contact's processing is restricted by a data subject request: "
+                                     "a deal cannot be linked to it.")
     if data.company_id is not None and companies.get(data.company_id) is None:
         raise Refused("company", "Choose one of this workspace's companies.")
     if data.owner_id is not None and not is_member(data.owner_id, keeping=keeping):
@@ -138,7 +144,7 @@ def set_lost_reason(deal: Deal, reason_id: uuid.UUID | None, *, actor=None) -> b
 
 
 def _write(deal: Deal, data: DealData, *, new: bool = False) -> None:
-    _check(data, keeping=deal.owner_id)
+    _check(data, keeping=deal.owner_id, contact_kept=deal.contact_id)
     lost = _is_lost(data.stage_id)  # before the first change: a query then would flush it on its own
     deal.seal("title", data.title)
     now = clock.now()

@@ -44,10 +44,7 @@ def _checked(name: str, except_id: uuid.UUID | None = None) -> str:
         raise ReasonError("Give the reason a name.")
     if len(name) > MAX_NAME:
         raise ReasonError(f"A reason is at most {MAX_NAME} characters.")
-    taken = sa.select(LostReason.id).where(sa.func.lower(LostReason.name) == name.lower())
-    if except_id is not None:
-        taken = taken.where(LostReason.id != except_id)
-    if db.session.execute(taken.limit(1)).scalar() is not None:
+    if stages.name_taken(LostReason, name, except_id):
         raise ReasonError(f"There is already a reason called “{name}”.")
     return name
 

@@ -59,11 +59,17 @@ def get(stage_id: uuid.UUID) -> PipelineStage | None:
     return by_id(PipelineStage, stage_id)
 
 
+def name_taken(model, name: str, except_id: uuid.UUID | None = None) -> bool:
+    """Whether another of the workspace's `model` rows (stages, reasons lost: a few each) has
+    this name in any case. Compared here, not by SQL lower(), which SQLite applies to ASCII
+    letters only: "Čekání" and "čekání" are one name."""
+    wanted = name.casefold()
+    return any(row_id != except_id and other.casefold() == wanted
+               for row_id, other in db.session.execute(sa.select(model.id, model.name)))
+
+
 def _name_taken(name: str, except_id: uuid.UUID | None = None) -> bool:
-    stmt = sa.select(PipelineStage.id).where(sa.func.lower(PipelineStage.name) == name.lower())
-    if except_id is not None:
-        stmt = stmt.where(PipelineStage.id != except_id)
-    return db.session.execute(stmt.limit(1)).scalar() is not None
+    return name_taken(PipelineStage, name, except_id)
 
 
 def _probability(won: bool, lost: bool, probability: int | None) -> int:
@@ -109,6 +115,14 @@ def update(stage: PipelineStage, name: str, *, won: bool, lost: bool, probabilit
     probability = _probability(won, lost, stage.probability if probability is None else probability)
     if _name_taken(name, stage.id):
         raise StageError(f"There is already a stage called “{name}”.")
+    if (won, lost) != (stage.is_won, stage.is_lost):
+        # Its deals would become won or lost (or open again) unsaid, dated by when they entered
+        # the stage and keeping or lacking a reason lost: moving them is each deal's own change.
+        held = deal_count(stage.id)
+        if held:
+            raise StageError(f"“{stage.name}” holds {held} deal{'s' if held != 1 else ''}: move "
+                             f"{'them' if held != 1 else 'it'} to another stage before changing its outcome, "
+                             "or add a new stage with the outcome you want.", "outcome")
     before = _shown(stage)
     stage.name, stage.is_won, stage.is_lost, stage.probability = name, won, lost, probability
     after = _shown(stage)

@@ -223,3 +223,17 @@ def test_a_column_adds_a_deal_in_its_stage(web_app, member, acme):
     assert f'href="/t/acme/crm/deals/new?stage={proposal}">Add a deal<span class="visually-hidden"> in Proposal' in column
     form = text(member.get(f"/t/acme/crm/deals/new?stage={proposal}"))
     assert f'<option selected value="{proposal}">Proposal</option>' in form
+
+
+def test_a_full_column_shows_each_currency_s_largest_deals_not_only_the_largest_numbers(web_app, member, acme):
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        lead = stages.ensure_defaults()[0]
+        for i in range(board.CARDS_PER_STAGE):
+            deals.create(deals.DealData(title=f"Malá zakázka {i}", value=Decimal(100000 + i), currency="HUF",
+                                        stage_id=lead.id))
+        deals.create(deals.DealData(title="Velká zakázka", value=Decimal("50000"), currency="EUR", stage_id=lead.id))
+        lead_id = lead.id
+    column = _column(text(member.get("/t/acme/crm/deals/board")), lead_id)
+    titles = _titles(column)
+    assert len(titles) == board.CARDS_PER_STAGE and titles[:2] == ["Velká zakázka", "Malá zakázka 19"]
+    assert "1 more in the list" in column and "Malá zakázka 0" not in titles  # the smallest HUF one waits

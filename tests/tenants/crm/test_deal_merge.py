@@ -133,3 +133,18 @@ def test_viewers_and_another_workspace_s_deal_cannot(web_app, acme, pair):
     assert member.get(f"/t/acme/crm/deals/merge?keep={pair['keep']}&other={theirs['other']}").status_code == 404
     refused = member.get(f"/t/acme/crm/deals/{pair['keep']}/merge-with", query_string={"other": theirs["other"]})
     assert refused.status_code == 422 and "Choose one of this workspace&#39;s deals." in text(refused)
+
+
+def test_the_other_deal_s_owner_deactivated_since_is_not_carried_over(web_app, acme, pair):
+    from tenantry.platform.identity.models import Membership
+
+    with in_app(web_app), all_tenants():
+        db.session.execute(sa.update(Membership).where(Membership.user_id == pair["olga"])
+                           .values(deactivated_at=clock.now()))
+    member = signed_in(web_app, acme, "member")
+    merged = member.post("/t/acme/crm/deals/merge", data={
+        "keep": pair["keep"], "other": pair["other"], "keep_version": "1", "other_version": "1"})
+    assert merged.status_code == 302
+    with in_app(web_app, commit=False), tenant_context(db.session.get(Tenant, acme.id)):
+        kept = db.session.get(Deal, pair["keep"])
+        assert (kept.contact_id, kept.owner_id) == (pair["jana"], None)  # the rest as before; no owner

@@ -1,10 +1,12 @@
 """A pipeline stage's win probability: seeded with the defaults, set by admins next to each
 stage (audited from/to, a bad value refused next to its field with nothing saved), 100 in a
 won stage and 0 in a lost one, and the weighted values it gives on the board and the deal page
-(the dashboard's forecast: test_dashboard.py)."""
+(the dashboard's forecast: test_dashboard.py); a stage holding deals keeps its outcome, and
+stage names differ in more than case."""
 
 from __future__ import annotations
 
+import html
 import re
 from decimal import Decimal
 
@@ -14,7 +16,7 @@ import sqlalchemy as sa
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, tenant_context
 from tenantry.tenants.crm import deals, stages
-from tenantry.tenants.crm.models import PipelineStage
+from tenantry.tenants.crm.models import Deal, PipelineStage
 from tests.identity.support import audit_events, field_errors, in_app, text
 
 
@@ -113,3 +115,25 @@ def test_the_database_keeps_a_won_stage_at_100_and_a_lost_one_at_0(web_app, acme
             with pytest.raises(sa.exc.IntegrityError):
                 db.session.execute(sa.update(PipelineStage).where(PipelineStage.id == pipeline[name][0])
                                    .values(probability=probability))
+
+
+def test_a_stage_holding_deals_keeps_its_outcome_and_names_differ_in_more_than_case(web_app, admin, acme):
+    pipeline = _pipeline(web_app, acme)
+    lost = pipeline["Lost"][0]
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        deal = deals.create(deals.DealData(title="Okna", value=Decimal("10"), currency="CZK", stage_id=lost)).id
+    refused = admin.post(f"/t/acme/crm/stages/{lost}/edit", data={"name": "Parked", "outcome": "", "probability": "5"})
+    assert refused.status_code == 422
+    assert "holds 1 deal: move it to another stage before changing its outcome" in html.unescape(text(refused))
+    assert _pipeline(web_app, acme)["Lost"][1:] == ("lost", 0) and "Parked" not in _pipeline(web_app, acme)
+    # A new name alone is no new outcome.
+    assert admin.post(f"/t/acme/crm/stages/{lost}/edit", data={"name": "Prohráno", "outcome": "lost"}).status_code == 302
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        db.session.delete(db.session.get(Deal, deal))
+    assert admin.post(f"/t/acme/crm/stages/{lost}/edit",
+                      data={"name": "Parked", "outcome": "", "probability": "5"}).status_code == 302
+    # "ČEKÁNÍ", "Čekání" and "čekání" are one name, also where the database lowercases ASCII only.
+    assert admin.post("/t/acme/crm/stages/new", data={"new-name": "Čekání", "new-outcome": "",
+                                                      "new-probability": "20"}).status_code == 302
+    twin = admin.post("/t/acme/crm/stages/new", data={"new-name": "čekání", "new-outcome": "", "new-probability": "20"})
+    assert twin.status_code == 422 and "There is already a stage called" in html.unescape(text(twin))

@@ -14,7 +14,7 @@ import pytest
 from tenantry.platform.db import db
 from tenantry.platform.tenancy import Tenant, tenant_context
 from tenantry.tenants.crm import companies, contacts
-from tenantry.tenants.crm.models import Contact
+from tenantry.tenants.crm.models import Contact, Deal
 from tenantry.tenants.lifecycle import archive
 from tests.identity.support import count, field_errors, in_app, new_tenant, text
 from tests.tenants.api.conftest import Bearer, new_client, token_for
@@ -134,3 +134,22 @@ def test_a_restricted_contact_can_still_be_rectified_through_a_request(web_app, 
     with in_app(web_app, commit=False), tenant_context(db.session.get(Tenant, acme.id)):
         contact = contacts.get(seeded.jana)
         assert contact.reveal("position") == "CEO" and contact.restricted_at is not None
+
+
+@pytest.mark.obligation("DSR-restrict")
+def test_no_deal_is_newly_linked_to_a_restricted_contact_and_its_own_deal_keeps_her(web_app, acme):
+    from tenantry.platform import clock
+
+    seeded = seed(web_app, acme)
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        db.session.get(Contact, seeded.jana).restricted_at = clock.now()
+    api = Bearer(web_app.test_client(), token_for(web_app.test_client(), new_client(web_app, acme)))
+    new = api.post("/api/v1/deals", json={"title": "R", "value": "1", "currency": "EUR",
+                                          "contact_id": str(seeded.jana)})
+    assert new.status_code == 422 and "restricted" in new.get_json()["error"]["fields"]["contact_id"]
+    linked = api.patch(f"/api/v1/deals/{seeded.other_deal}", json={"contact_id": str(seeded.jana)})
+    assert linked.status_code == 422 and "restricted" in linked.get_json()["error"]["fields"]["contact_id"]
+    own = api.patch(f"/api/v1/deals/{seeded.deal}", json={"title": "Renewal 2027"})
+    assert own.status_code == 200 and own.get_json()["contact_id"] == str(seeded.jana)
+    with in_app(web_app, commit=False), tenant_context(db.session.get(Tenant, acme.id)):
+        assert db.session.get(Deal, seeded.other_deal).contact_id is None
