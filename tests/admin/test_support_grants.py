@@ -138,6 +138,9 @@ def test_a_read_write_grant_edits_like_a_member_and_the_change_is_marked_as_supp
     assert len(created) == 1
     assert created[0].details["support_grant"] == str(grant_id)
     assert created[0].details["ticket"] == "SUP-1042"
+    # Nothing is assigned to support staff here: no e-mails about it to turn on or off.
+    assert "reminder" not in support.get(f"{base}/").get_data(as_text=True)
+    assert support.post(f"{base}/crm/reminders", data={"enabled": "0"}).status_code == 403
 
 
 def test_expiry_ends_access_in_the_middle_of_a_session(app, world, time_machine):

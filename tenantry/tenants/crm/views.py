@@ -95,7 +95,10 @@ def dashboard_panel() -> dict:
 @bp.post("/crm/reminders")
 def reminder_setting():
     """Turn the member's e-mails about what is assigned to them (reminders.py, assignments.py)
-    on or off (any role: a viewer may be assigned activities too)."""
+    on or off (any role: a viewer may be assigned activities too). Not the operator's support
+    staff visiting under a grant: nothing is assigned to them here, and they get no such e-mail."""
+    if current_user.is_staff:
+        abort(403)
     enabled = request.form.get("enabled") == "1"
     if reminders.set_wanted(current_user, enabled):
         db.session.commit()
