@@ -49,6 +49,20 @@ def register() -> None:
         click.echo(f"Staff account {email} ({role}) created. One-time set-up link (valid 72 hours):")
         click.echo(link)
 
+    @tenantry_cli.command("staff-reset-link")
+    @click.argument("email")
+    def staff_reset_link(email: str) -> None:
+        """Print a one-time link (valid 1 hour) for a staff member to choose a new password: the
+        sign-in after it still asks for their two-factor code. Earlier links stop working."""
+        staff = login.find("staff", checked_email(email))
+        if staff is None or not staff.active:
+            raise click.ClickException(f"no active staff account for {email}")
+        link = tokens.issue_setup_link(staff, purpose=tokens.RESET, hours=1)
+        audit.record("staff.reset_link_issued", actor_type="system", target_type="staff", target_id=staff.id)
+        db.session.commit()
+        click.echo(f"One-time link for {staff.email} to choose a new password (valid 1 hour):")
+        click.echo(link)
+
     @tenantry_cli.command("bootstrap-staff")
     @click.option("--email", default=lambda: os.environ.get("TENANTRY_BOOTSTRAP_STAFF_EMAIL", "admin@example.com"),
                   show_default="admin@example.com")

@@ -15,6 +15,7 @@ from tenantry.platform.db import db
 from tenantry.platform.identity.models import SetupToken
 
 SETUP_LINK_HOURS = 72
+RESET = "reset"  # a SetupToken's purpose: a forgotten password (identity.views.forgot_password)
 
 
 def new_token() -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
-from tenantry.platform import audit, clock
+from tenantry.platform import audit, clock, notify
 from tenantry.platform.db import db
 from tenantry.platform.extensions import limiter
 from tenantry.platform.identity import forms, login, passwords, policy, sessions, tokens, totp
@@ -135,6 +135,59 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
+RESET_LINK_HOURS = 1
+
+
+@bp.route("/login/forgot", methods=["GET", "POST"])
+@limiter.limit(_rate, methods=["POST"])
+@limiter.limit(_rate, key_func=_account_key, methods=["POST"])
+def forgot_password():
+    """A one-time link to choose a new password, e-mailed to a workspace user's address. The
+    page says the same whether or not the address has an account, so it tells no one who has
+    one. Staff accounts are reset by another administrator (admin console), not here."""
+    form = forms.ForgotPasswordForm()
+    if form.validate_on_submit():
+        user = login.find("user", form.email.data)
+        if user is not None and user.active:
+            link = tokens.issue_setup_link(user, purpose=tokens.RESET, hours=RESET_LINK_HOURS)
+            notify.create("auth.password_reset", recipient=user, subject="Choose a new Tenantry password", body=(
+                f"Someone (we hope you) asked to choose a new password for {user.email} on Tenantry.\n\n"
+                f"Choose it here (the link works once, for {RESET_LINK_HOURS} hour):\n{link}\n\n"
+                "If it was not you, ignore this e-mail: your password stays as it is. Two-factor "
+                "authentication, if you use it, is still asked for at sign-in."))
+            audit.record("auth.password.reset_requested", actor=user, details={"ip": request.remote_addr})
+            db.session.commit()
+        return render_template("auth/forgot_sent.html", email=form.email.data.strip(), hours=RESET_LINK_HOURS)
+    return render_template("auth/forgot.html", form=form), (200 if not form.errors else 422)
+
+
+def _reset(row, principal):
+    """A reset link: the new password, every session of the account ended, and no session
+    started: the person signs in with it, two-factor included, as on any other day."""
+    rules = policy.policy_for(principal)
+    form = forms.NewPasswordForm()
+    if form.validate_on_submit():
+        issues = passwords.problems(form.password.data, min_length=rules.min_length,
+                                    user_inputs=[principal.email, principal.name or ""])
+        if issues:
+            form.password.errors.extend(issues)
+        else:
+            login.set_password(principal, form.password.data)
+            row.used_at = clock.now()
+            ended = sessions.end_others(principal, "password reset")
+            audit.record(f"auth.{_kind(principal)}.password_reset", actor=principal, details={"sessions_ended": ended})
+            notify.create("auth.password_changed", recipient=principal, subject="Your Tenantry password was changed",
+                          body=(f"The password of {principal.email} on Tenantry was changed through a reset link, "
+                                f"and every session signed in with the old one was ended.\n\nIf it was not you, "
+                                "tell your workspace's owner or administrator at once."))
+            db.session.commit()
+            flash("Your new password is saved. Sign in with it.", "success")
+            return redirect(url_for("auth.staff_login" if principal.is_staff else "auth.login"))
+    return render_template("auth/reset.html", form=form, principal=principal, rules=rules), (
+        200 if not form.errors else 422
+    )
+
+
 @bp.route("/setup/<token>", methods=["GET", "POST"])
 def setup(token: str):
     """One-time link: the person chooses their password (and staff then enrol TOTP)."""
@@ -144,6 +197,10 @@ def setup(token: str):
     principal = db.session.get(StaffUser if row.staff_id else User, row.staff_id or row.user_id)
     if principal is None:
         abort(404)
+    if row.purpose == tokens.RESET:
+        if not principal.active:
+            return render_template("auth/setup_invalid.html"), 404
+        return _reset(row, principal)
     rules = policy.policy_for(principal)
     form = forms.SetupForm(name=principal.name)
     if form.validate_on_submit():
