@@ -321,6 +321,9 @@ def _shown(value: Any) -> Any:
     return value
 
 
+WITHHELD = "(withheld: the field is deleted, or a special category no agreement covers now)"
+
+
 def changes_of(event: AuditEvent) -> list[tuple[str, Any, Any]] | None:
     """Old and new values, decrypted under the tenant's key by the audit core (audit.changes_of);
     None when the event keeps field names only (a platform event, or no values recorded) or the
@@ -331,7 +334,15 @@ def changes_of(event: AuditEvent) -> list[tuple[str, Any, Any]] | None:
         values = audit.changes_of(event)
     except Exception:  # a destroyed key or a damaged value: the names are still shown
         return None
-    return [(name, _shown(old), _shown(new)) for name, (old, new) in sorted(values.items())] or None
+    from tenantry.tenants.crm import custom_fields
+
+    # A custom value is shown only while its field takes values: not a special category's once
+    # the agreement for it has ended, nor a deleted field's, whose values went with it.
+    taking = {f"custom_fields.{d.key}" for d in custom_fields.usable()}
+    return [(name, _shown(old), _shown(new)) if name in taking or not name.startswith("custom_fields.")
+            else (name, WITHHELD if old else old, WITHHELD if new else new)
+            for name, (old, new) in sorted(values.items())] or None
+
 
 
 # Where a record lives in the product, for links from the trail.

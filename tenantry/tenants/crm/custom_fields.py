@@ -260,7 +260,14 @@ def update(definition: CustomField, data: DefinitionData, *, actor=None) -> Cust
     if (data.special_category and not definition.special_category) or data.key != definition.key:
         _check(data, definition)
     else:
-        # Unmarking, or keeping a mark made under an agreement since revoked, is always allowed.
+        # Keeping a mark made under an agreement since revoked is allowed; so is unmarking, but
+        # not of values withheld since the revocation: that would show them again, undoing it.
+        if definition.special_category and not data.special_category and agreement() is None \
+                and _value_count(definition.id):
+            raise DefinitionError(
+                "Contacts hold values of this field, recorded as a special category and withheld since the "
+                "workspace's agreement for them ended: unmarking would show them again. Delete the field with its "
+                "values, or ask the operator to record an agreement first.", "special_category")
         _check(DefinitionData(**{**data.__dict__, "special_category": False}), definition)
     if definition.type == "choice" and data.type == "choice":
         removed = set(definition.options) - set(data.options)

@@ -213,6 +213,14 @@ def mergeable(keep: Contact, other: Contact) -> None:
         reason = _guarded(contact.id)
         if reason:
             raise Refused(reason)
+    withheld = set(custom_fields.values_of(other.id)) - set(custom_fields.values_of(keep.id)) \
+        - {d.id for d in custom_fields.usable()}
+    if withheld:
+        # A special-category value withheld since the agreement for it ended: moving it would
+        # process it, and deleting the other contact would lose it.
+        raise Refused("The contact merged away holds special-category values that are withheld while no agreement "
+                      "covers them: merge once the operator has recorded one, or delete that field with its values "
+                      "first.")
 
 
 def merged_data(keep: Contact, a: dict, other: Contact, b: dict) -> ContactData:
@@ -260,10 +268,10 @@ def merge(keep: Contact, other: Contact, *, actor=None, keep_version: int | None
     data = merged_data(keep, keep.plain(), other, other.plain())
     wanted = custom_fields.values_of(other.id)
     have = custom_fields.values_of(keep.id)
-    contacts.update(keep, data, actor=actor, version=keep_version)
     lacking = {field_id: value for field_id, value in wanted.items() if not have.get(field_id)}
-    if lacking:
-        custom_fields.save(keep, {**have, **lacking}, only=custom_fields.definitions(), actor=actor)
+    contacts.update(keep, data, actor=actor, version=keep_version)
+    if lacking:  # none withheld (mergeable)
+        custom_fields.save(keep, {**have, **lacking}, only=custom_fields.usable(), actor=actor)
     if other.objected_at is not None and keep.objected_at is None:
         keep.objected_at = other.objected_at
     now = clock.now()

@@ -102,3 +102,44 @@ def test_the_contact_page_s_read_says_when_it_showed_a_special_category(web_app,
             scope="Allergies of event guests"), staff=factories.make_staff("dpo"))
     shown = viewed()
     assert shown["custom_fields"] is True and shown["special_category"] is True
+
+
+def _allergy(web_app, acme):
+    with in_app(web_app, commit=False), tenant_context(db.session.get(Tenant, acme.id)):
+        return next(d.id for d in custom_fields.definitions() if d.key == "allergy")
+
+
+def test_the_mark_stays_on_while_its_values_are_withheld(web_app, admin, acme, revoked):
+    allergy = _allergy(web_app, acme)
+    unmarked = admin.post(f"/t/acme/settings/custom-fields/{allergy}/edit",
+                          data={"label": "Allergy", "key": "allergy", "type": "text"})
+    assert unmarked.status_code == 422 and "unmarking would show them again" in unescape(text(unmarked))
+    with in_app(web_app, commit=False), tenant_context(db.session.get(Tenant, acme.id)):
+        assert custom_fields.get(allergy).special_category
+    assert "Peanuts" not in text(admin.get(f"/t/acme/crm/contacts/{revoked['Jana']}"))
+
+
+def test_a_merge_does_not_move_a_withheld_value(web_app, member, acme, revoked):
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        keep = contacts.create(contacts.ContactData(first_name="Jana", last_name="Tester")).id
+        version = contacts.get(revoked["Jana"]).version
+    preview = member.get(f"/t/acme/crm/contacts/merge?keep={keep}&other={revoked['Jana']}")
+    assert "special-category values that are withheld" in unescape(text(preview))
+    merged = member.post("/t/acme/crm/contacts/merge", data={
+        "keep": keep, "other": revoked["Jana"], "keep_version": "1", "other_version": str(version)})
+    assert merged.status_code in (409, 422) and "special-category values" in unescape(text(merged))
+    with in_app(web_app, commit=False), tenant_context(db.session.get(Tenant, acme.id)):
+        assert contacts.get(revoked["Jana"]) is not None and custom_fields.values_of(keep) == {}
+
+
+def test_the_audit_trail_withholds_the_value_too(web_app, admin, acme, revoked):
+    import sqlalchemy as sa
+
+    from tenantry.platform.audit import AuditEvent
+    from tenantry.platform.tenancy import all_tenants
+
+    with in_app(web_app, commit=False), all_tenants():
+        event = db.session.scalars(sa.select(AuditEvent.id).where(
+            AuditEvent.action == "crm.contact.updated", AuditEvent.target_id == str(revoked["Jana"]))).first()
+    page = unescape(text(admin.get(f"/t/acme/audit/events/{event}")))
+    assert "Peanuts" not in page and "SMB" in page and "withheld" in page
