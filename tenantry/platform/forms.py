@@ -31,6 +31,15 @@ _OURS = {
 }
 
 
+CONTROL_MESSAGE = "Remove the control characters from this field."
+
+
+def has_control(text: str, *, lines: bool = False) -> bool:
+    """Whether `text` holds what no one types in a field (`lines`: a multi-line one, where tabs
+    and line breaks belong): for values that reach a form's checks another way (the API's)."""
+    return bool((_CONTROL if lines else _CONTROL_OR_BREAK).search(text))
+
+
 class Form(FlaskForm):
     def validate(self, extra_validators=None) -> bool:
         for field in self:
@@ -48,6 +57,7 @@ class Form(FlaskForm):
                 field.errors = [_OURS[m].format(label=field.label.text) if m in _OURS else m for m in field.errors]
             refused = _CONTROL if isinstance(field, TextAreaField) else _CONTROL_OR_BREAK
             if isinstance(field, StringField) and isinstance(field.data, str) and refused.search(field.data):
-                field.errors = [*field.errors, "Remove the control characters from this field."]
+                if CONTROL_MESSAGE not in field.errors:  # a field's own check may have said so
+                    field.errors = [*field.errors, CONTROL_MESSAGE]
                 ok = False
         return ok

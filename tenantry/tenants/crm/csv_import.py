@@ -304,7 +304,7 @@ class Checked:
     header: list[str]
     ignored: list[str]
     rows: list[Row]
-    field_ids: list[str]  # the custom fields the values were checked against
+    field_ids: list[str]  # the custom fields the values were checked against (custom_fields.checked_against)
 
     @property
     def valid(self) -> list[Row]:
@@ -366,7 +366,7 @@ def check(entity: str, text: str) -> Checked:
         _check_contacts(rows, mapping, definitions, cipher)
     else:
         _check_companies(rows, mapping, cipher)
-    return Checked(entity, header, mapping.ignored, rows, [str(d.id) for d in definitions])
+    return Checked(entity, header, mapping.ignored, rows, custom_fields.checked_against(definitions))
 
 
 def _shape_errors(cells: list[str], header: list[str]) -> list[str]:
@@ -459,7 +459,7 @@ def _flag_existing(rows: list[Row], entity: str, kind: str, message: str) -> Non
 def recheck(checked: Checked) -> None:
     """What may have changed since the preview: records added meanwhile (duplicates now),
     companies deleted, custom fields changed. Raises ImportFileError for the last."""
-    if checked.entity == CONTACT and checked.field_ids != [str(d.id) for d in custom_fields.usable()]:
+    if checked.entity == CONTACT and checked.field_ids != custom_fields.checked_against(custom_fields.usable()):
         raise ImportFileError("The custom fields changed since the preview: upload the file again.")
     valid = checked.valid
     _flag_existing(valid, checked.entity, *DUPLICATE[checked.entity])

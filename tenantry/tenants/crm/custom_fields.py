@@ -20,6 +20,7 @@ agreement, since only then does the field take values.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from tenantry.dpa import special_categories
 from tenantry.platform import audit, clock
 from tenantry.platform.crypto import fields
 from tenantry.platform.db import by_id, db, new_id
+from tenantry.platform.forms import CONTROL_MESSAGE, has_control
 from tenantry.platform.tenancy import TenantScoped, current_tenant
 
 from .models import Contact
@@ -118,9 +120,15 @@ def normalise(definition: CustomField, raw: str | None) -> str:
     if definition.type == "text":
         if len(value) > MAX_TEXT:
             raise ValueError(f"At most {MAX_TEXT} characters.")
+        if has_control(value):  # one line, as the form's box; the API and imports come here too
+            raise ValueError(CONTROL_MESSAGE)
         return value
     if definition.type == "number":
-        cleaned = re.sub(r"[\s\u00a0_']", "", value).replace(",", ".")
+        cleaned = re.sub(r"[\s\u00a0\u202f_']", "", value)
+        if re.fullmatch(r"-?\d{1,3},\d{3}", cleaned):
+            raise ValueError(f"“{value}” could be a thousand or one: write it without a thousands separator, "
+                             "such as 1000 or 1.5.")
+        cleaned = cleaned.replace(",", ".")
         try:
             number = Decimal(cleaned)
         except InvalidOperation:
@@ -191,6 +199,14 @@ def usable(found: list[CustomField] | None = None) -> list[CustomField]:
     return found
 
 
+def checked_against(found: list[CustomField]) -> list[str]:
+    """What a value is checked against, field by field: an import checked in its preview is
+    written only while these are the same (a type or an option changed since would let a
+    value in that the field no longer takes)."""
+    return [f"{d.id}:{d.type}:{int(d.required)}:{int(d.special_category)}:{json.dumps(d.options or [])}"
+            for d in found]
+
+
 def unindexed() -> frozenset[uuid.UUID]:
     """The tenant's special-category fields, whose values carry no blind index."""
     return frozenset(db.session.execute(sa.select(CustomField.id).where(
@@ -208,7 +224,7 @@ def _check(data: DefinitionData, existing: CustomField | None) -> None:
         raise DefinitionError("Lower-case letters, digits and _ only, starting with a letter (at most 40).", "key")
     if data.key in RESERVED_KEYS:
         raise DefinitionError("This key is a contact's own column; choose another.", "key")
-    from .csv_import import names_a_contact_column  # csv_import reads definitions: imported late
+    from .csv_import import fold_header, names_a_contact_column  # csv_import reads definitions: imported late
 
     # A CSV column is matched by label or key: "Role" would import into Position, and our own
     # export, with both columns, would not import again.
@@ -216,15 +232,29 @@ def _check(data: DefinitionData, existing: CustomField | None) -> None:
         if names_a_contact_column(value):
             raise DefinitionError(f"“{value}” names a contact's own column in imports and exports; choose "
                                   f"another {name}.", name)
-    clash = db.session.execute(sa.select(CustomField.id).where(
-        CustomField.tenant_id == current_tenant.id, CustomField.key == data.key)).scalar_one_or_none()
-    if clash is not None and (existing is None or clash != existing.id):
+    if not fold_header(data.label):
+        raise DefinitionError("A label needs a letter or a digit: imports and exports find the column by it.",
+                              "label")
+    others = [d for d in definitions() if existing is None or d.id != existing.id]
+    if any(d.key == data.key for d in others):
         raise DefinitionError("Another custom field already has this key.", "key")
+    # Imports match a column by label or key folded (no case, accents or punctuation): two
+    # fields that fold alike would take each other's values, and our export would not import.
+    taken = {fold_header(name): d.label for d in others for name in (d.label, d.key)}
+    for name, value in (("label", data.label), ("key", data.key)):
+        if fold_header(value) in taken:
+            raise DefinitionError(f"Imports and exports would read “{value}” as the field “{taken[fold_header(value)]}”:"
+                                  f" choose another {name}.", name)
     if data.type == "choice":
         if not data.options:
             raise DefinitionError("A choice field needs at least one option, one per line.", "options")
         if len(data.options) > MAX_OPTIONS:
             raise DefinitionError(f"At most {MAX_OPTIONS} options.", "options")
+        seen: dict[str, str] = {}
+        for option in data.options:
+            twin = seen.setdefault(option.casefold(), option)
+            if twin != option:  # a choice is matched without regard to case: one of them could never be chosen
+                raise DefinitionError(f"“{twin}” and “{option}” differ only in case: keep one.", "options")
     if data.special_category and agreement() is None:
         raise DefinitionError(SPECIAL_REFUSED, "special_category")
 

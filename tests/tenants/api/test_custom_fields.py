@@ -153,6 +153,10 @@ def test_a_change_sets_only_the_keys_it_names_and_is_audited_from_and_to(api, ap
     ({"nickname": 7}, "nickname", "Expected a string or null."),
     ({"nickname": ["a"]}, "nickname", "Expected a string or null."),
     ({"nickname": "x" * 2001}, "nickname", "At most 2000 characters."),
+    ({"nickname": "a\u0000b"}, "nickname", "Remove the control characters from this field."),
+    ({"nickname": "a\nb"}, "nickname", "Remove the control characters from this field."),  # one line, as on the form
+    ({"shoe_size": "1,000"}, "shoe_size", "“1,000” could be a thousand or one: write it without a thousands "
+                                          "separator, such as 1000 or 1.5."),
     ({"favourite": "x"}, "favourite", "No custom field has this key (GET /api/v1/custom-fields lists them)."),
 ])
 def test_a_bad_value_is_refused_next_to_its_field_and_nothing_is_written(api, api_app, acme, defined, values, field,

@@ -456,3 +456,45 @@ def test_tags_split_on_semicolons_and_new_lines_as_well_as_commas(web_app, membe
     with in_app(web_app, commit=False), tenant_context(db.session.get(Tenant, acme.id)):
         (contact,) = db.session.execute(sa.select(Contact)).scalars().all()
         assert contact.plain()["tags"] == ["vip", "fair", "prague"]
+
+
+@pytest.mark.parametrize(("label", "key", "field", "message"), [
+    ("Uroven", "uroven2", "label", "would read “Uroven” as the field “Úroveň”"),
+    ("Level", "uroven", "key", "Another custom field already has this key."),
+    ("Level", "u_roven", "key", "would read “u_roven” as the field “Úroveň”"),
+    ("???", "marks", "label", "A label needs a letter or a digit"),
+])
+def test_two_custom_fields_never_read_alike_in_an_import(web_app, acme, label, key, field, message):
+    from tenantry.tenants.crm import custom_fields
+
+    def define(label, key, **kw):
+        return custom_fields.create(custom_fields.DefinitionData(**{
+            "label": label, "key": key, "type": "text", "options": [], "required": False, "special_category": False,
+            **kw}))
+
+    with in_app(web_app, commit=False), tenant_context(db.session.get(Tenant, acme.id)):
+        define("Úroveň", "uroven")
+        with pytest.raises(custom_fields.DefinitionError) as refused:
+            define(label, key)
+        assert refused.value.field == field and message in str(refused.value)
+        with pytest.raises(custom_fields.DefinitionError) as twins:
+            define("Tier", "tier", type="choice", options=["Gold", "gold"])
+        assert twins.value.field == "options" and "differ only in case" in str(twins.value)
+
+
+def test_a_custom_field_changed_after_the_preview_stops_the_import(web_app, member, acme):
+    from tenantry.tenants.crm import custom_fields
+
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        tier = custom_fields.create(custom_fields.DefinitionData(
+            label="Tier", key="tier", type="choice", options=["Gold", "Silver"], required=False,
+            special_category=False))
+        tier_id = tier.id
+    path, _ = preview(member, "First name,Surname,Tier\nJan,Novák,Silver\n".encode())
+    with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
+        custom_fields.update(custom_fields.get(tier_id), custom_fields.DefinitionData(
+            label="Tier", key="tier", type="choice", options=["Gold"], required=False, special_category=False))
+    refused = member.post(path + "/commit", data={"mode": "all"}, follow_redirects=True)
+    assert "The custom fields changed since the preview" in text(refused)
+    with in_app(web_app, commit=False), tenant_context(db.session.get(Tenant, acme.id)):
+        assert db.session.execute(sa.select(sa.func.count()).select_from(Contact)).scalar_one() == 0
