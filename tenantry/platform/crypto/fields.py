@@ -142,7 +142,10 @@ _FOLD = str.maketrans({"ł": "l", "đ": "d", "ø": "o", "ħ": "h", "ı": "i", "�
 def normalise_email(value: str) -> str:
     """As the CRM stores an address (email-validator's normal form: composed accents, the
     domain in Unicode, not punycode), lowercased: a search typed either way finds it."""
-    value = unicodedata.normalize("NFC", value.strip())
+    value = value.strip()
+    if value.isascii() and "xn--" not in value.lower():
+        return value.lower()  # nothing to compose or decode: the usual case, and the cheap one
+    value = unicodedata.normalize("NFC", value)
     try:
         value = validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError:
