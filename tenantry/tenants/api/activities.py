@@ -17,6 +17,7 @@ from . import openapi
 from .common import (
     CHANGED_AT,
     CHANGED_SINCE_PARAMETER,
+    answered,
     changed_since,
     commit_read,
     ident,
@@ -139,9 +140,7 @@ def activity_create():
 def activity_get(activity_id):
     activity = _usable(service.get(activity_id))
     body = to_json(activity)
-    record_read("activity", [activity.id], listed=False)
-    commit_read()
-    return tagged(body, activity.version)
+    return answered("activity", activity.id, body, activity.version)
 
 
 @bp.patch("/activities/<uuid:activity_id>")

@@ -17,6 +17,7 @@ from tenantry.tenants.audit_trail import FilterError
 
 from .core import validation_error
 from .errors import ApiError
+from .preconditions import tagged
 
 MAX_QUERY = 200
 
@@ -154,6 +155,14 @@ def record_read(entity: str, ids: list, *, listed: bool, details: dict | None = 
                       actor=g.api_client, tenant_id=current_tenant.id, in_transaction=True,
                       details={"via": "api", **({"search": True} if listed and request.args.get("q") else {}),
                                **(details or {})})
+
+
+def answered(kind: str, row_id, body: dict, version: int, *, details: dict | None = None):
+    """One record answered and nothing written (a GET, or a PATCH that changes nothing): audited
+    as the read it is, with its ETag."""
+    record_read(kind, [row_id], listed=False, details=details)
+    commit_read()
+    return tagged(body, version)
 
 
 def commit_read() -> None:

@@ -15,6 +15,7 @@ from . import duplicate_check, merging, openapi
 from .common import (
     CHANGED_AT,
     CHANGED_SINCE_PARAMETER,
+    answered,
     changed_since,
     commit_read,
     iso,
@@ -77,9 +78,7 @@ def company_create():
 def company_get(company_id):
     company = service.get(company_id) or abort(404)
     body = to_json(company)
-    record_read("company", [company.id], listed=False)
-    commit_read()
-    return tagged(body, company.version)
+    return answered("company", company.id, body, company.version)
 
 
 @bp.patch("/companies/<uuid:company_id>")
@@ -90,9 +89,7 @@ def company_update(company_id):
     current = {**company.plain(), "country": company.country}
     data = _validate(json_body(FIELDS), current)
     if unchanged(data, lambda: _validate({}, current)):  # answered, not written: a read (contacts.py)
-        record_read("company", [company.id], listed=False)
-        commit_read()
-        return tagged(to_json(company), company.version)
+        return answered("company", company.id, to_json(company), company.version)
     service.update(company, data, actor=g.api_client)
     answer = tagged(to_json(company), company.version)
     db.session.commit()

@@ -17,6 +17,7 @@ from . import custom_fields, duplicate_check, merging, openapi
 from .common import (
     CHANGED_AT,
     CHANGED_SINCE_PARAMETER,
+    answered,
     changed_since,
     commit_read,
     ident,
@@ -199,9 +200,7 @@ def contact_get(contact_id):
     if include:
         custom = custom_fields.shown([row[0]])
         body["custom_fields"], details = custom.values[row[0]], custom.details()
-    record_read("contact", [row[0]], listed=False, details=details)
-    commit_read()
-    return tagged(body, row[5])
+    return answered("contact", row[0], body, row[5], details=details)
 
 
 @bp.patch("/contacts/<uuid:contact_id>")
@@ -219,9 +218,7 @@ def contact_update(contact_id):
         if include:
             custom = custom_fields.shown([contact.id])
             body["custom_fields"], details = custom.values[str(contact.id)], custom.details()
-        record_read("contact", [contact.id], listed=False, details=details)
-        commit_read()
-        return tagged(body, contact.version)
+        return answered("contact", contact.id, body, contact.version, details=details)
     return _save(lambda: service.update(contact, data, actor=g.api_client), sent, include)
 
 

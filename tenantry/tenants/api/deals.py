@@ -14,6 +14,7 @@ from . import merging, openapi
 from .common import (
     CHANGED_AT,
     CHANGED_SINCE_PARAMETER,
+    answered,
     changed_since,
     commit_read,
     ident,
@@ -153,9 +154,7 @@ def deal_create():
 def deal_get(deal_id):
     deal = service.get(deal_id) or abort(404)
     body = to_json(deal)
-    record_read("deal", [deal.id], listed=False)
-    commit_read()
-    return tagged(body, deal.version)
+    return answered("deal", deal.id, body, deal.version)
 
 
 @bp.patch("/deals/<uuid:deal_id>")
@@ -170,9 +169,7 @@ def deal_update(deal_id):
                **{ref: ident(getattr(deal, f"{ref}_id")) or "" for ref in REFS}}
     data = _validate(given, current)
     if unchanged(data, lambda: _validate({}, current)):  # answered, not written: a read (contacts.py)
-        record_read("deal", [deal.id], listed=False)
-        commit_read()
-        return tagged(to_json(deal), deal.version)
+        return answered("deal", deal.id, to_json(deal), deal.version)
     return _save(lambda: service.update(deal, data, actor=g.api_client))
 
 
