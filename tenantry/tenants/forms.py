@@ -10,6 +10,7 @@ from wtforms import BooleanField, EmailField, IntegerField, PasswordField, Selec
 from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Optional, ValidationError
 
 from tenantry.platform.forms import Form as FlaskForm
+from tenantry.platform.identity import passwords
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$")
 RESERVED_SLUGS = {"admin", "api", "static", "login", "logout", "signup", "setup", "account", "t", "www",
@@ -57,6 +58,16 @@ class WorkspaceFields(FlaskForm):
         super().__init__(*args, **kwargs)
         self.country.choices = country_choices()
 
+    def validate_slug(self, field):
+        # Said with every other error of the form, not after them (signup.sign_up checks again).
+        from .signup import SLUG_TAKEN, slug_taken
+
+        if slug_taken(field.data):
+            raise ValidationError(SLUG_TAKEN)
+
+
+SIGNUP_MIN_PASSWORD = 12  # a workspace owner's, whatever the workspace's own policy says later
+
 
 class SignupForm(WorkspaceFields):
     person_name = StringField("Your name", validators=[DataRequired(), Length(max=200)])
@@ -64,6 +75,14 @@ class SignupForm(WorkspaceFields):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
     confirm = PasswordField("Repeat the password",
                             validators=[DataRequired(), EqualTo("password", message="The two passwords differ.")])
+
+    def validate_password(self, field):
+        # With the form's other errors, so that one round shows them all; whether the e-mail has
+        # an account is told only after (signup.sign_up), to someone with a whole valid signup.
+        issues = passwords.problems(field.data, min_length=SIGNUP_MIN_PASSWORD, user_inputs=[
+            self.email.data or "", self.person_name.data or "", self.name.data or "", self.slug.data or ""])
+        if issues:
+            raise ValidationError(" ".join(issues))
 
 
 class AcceptForm(FlaskForm):

@@ -12,6 +12,9 @@ from tenantry.platform.identity import login, passwords
 from tenantry.platform.identity.models import Membership, Role, User
 from tenantry.platform.tenancy import Jurisdiction, Tenant, tenant_context
 from tenantry.tenants.crm import index_builds
+from tenantry.tenants.forms import SIGNUP_MIN_PASSWORD
+
+SLUG_TAKEN = "This web address is taken. Choose another."
 
 
 class SignupError(ValueError):
@@ -26,7 +29,7 @@ def slug_taken(slug: str) -> bool:
 
 def create_tenant(*, slug: str, name: str, country: str, jurisdiction: str, owner: User) -> Tenant:
     if slug_taken(slug):
-        raise SignupError("slug", "This web address is taken. Choose another.")
+        raise SignupError("slug", SLUG_TAKEN)
     tenant = Tenant(slug=slug, name=name.strip(), country=country.upper(), jurisdiction=Jurisdiction(jurisdiction).value)
     db.session.add(tenant)
     db.session.flush()
@@ -48,7 +51,7 @@ def sign_up(*, name: str, slug: str, country: str, jurisdiction: str, accepted: 
         email = login.normalise_email(email)
         # The password first: whether an e-mail has an account is then told only to someone who
         # sent a whole valid signup, not to a probe with any password.
-        issues = passwords.problems(password, min_length=12, user_inputs=[email, person_name, name, slug])
+        issues = passwords.problems(password, min_length=SIGNUP_MIN_PASSWORD, user_inputs=[email, person_name, name, slug])
         if issues:
             raise SignupError("password", " ".join(issues))
         if login.find("user", email) is not None:

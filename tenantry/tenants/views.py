@@ -57,7 +57,7 @@ def signup_view():
             if not signed_in:
                 sessions.start(owner)
             db.session.commit()
-            flash(f"Welcome to {tenant.name}. Your workspace is ready.", "success")
+            flash(f"Welcome to {tenant.name.rstrip('.')}. Your workspace is ready.", "success")
             return redirect(url_for("tenant.dashboard", slug=tenant.slug))
     return render_template("tenants/signup.html", form=form, signed_in=signed_in, version=version,
                            agreement_html=terms.render_html(version.body_markdown, jurisdiction)), _status(form)
@@ -101,7 +101,7 @@ def accept_invitation(token: str):
                 db.session.commit()
             if tenant.require_2fa:
                 return redirect(url_for("auth.enrol_2fa", required=1, next=f"/t/{tenant.slug}/"))
-            flash(f"Welcome to {tenant.name}.", "success")
+            flash(f"Welcome to {tenant.name.rstrip('.')}.", "success")
             return redirect(url_for("tenant.dashboard", slug=tenant.slug))
     return render_template("tenants/join.html", form=form, inv=inv, tenant=tenant), _status(form)
 

@@ -98,7 +98,7 @@ def test_enrolment_shows_a_qr_code_and_the_secret_then_stores_it_sealed_with_ten
         assert all(code not in h and code.replace("-", "") not in h for h in hashes)
     # Shown once: the account page only says how many are left.
     account = text(web.get("/account"))
-    assert "10 recovery code(s) left" in account
+    assert "10 recovery codes left" in account
     assert not any(code in account for code in codes)
     assert audit_events(web_app, "auth.2fa.enrolled")[0]["outcome"] == "success"
 

@@ -115,6 +115,17 @@ def test_a_taken_slug_is_refused_next_to_the_field_and_nothing_is_written(web_ap
     assert login_password(web, "alice@example.com", NEW_PASSWORD).status_code == 422  # no account was left behind
 
 
+def test_one_round_shows_every_error_but_whether_the_e_mail_has_an_account(web_app, web):
+    tenant = new_tenant(web_app, "acme")
+    response = web.post("/signup", data=_form(slug="acme", password="short", confirm="short", accept="",
+                                              email=tenant.owner.email))
+    html = text(response)
+    assert response.status_code == 422
+    assert field_errors(html, "slug") == ["This web address is taken. Choose another."]
+    assert field_errors(html, "password") and field_errors(html, "accept")
+    assert not field_errors(html, "email")  # told only to a whole valid signup
+
+
 @pytest.mark.parametrize("slug", ["admin", "api", "login", "t"])
 def test_reserved_slugs_are_refused(web_app, web, slug):
     response = web.post("/signup", data=_form(slug=slug))

@@ -35,6 +35,22 @@
       if (shown.getBoundingClientRect().bottom > window.innerHeight) shown.scrollIntoView({block: "nearest"});
     }
 
+    // After a move the focus goes back to the deal moved, described by the message saying where
+    // it went (at the top of the page, out of view): a keyboard user goes on from there.
+    var moved = new URLSearchParams(window.location.search).get("moved");
+    var card = moved && document.getElementById("deal-" + moved);
+    var title = card && board.contains(card) ? card.querySelector("a.board-title") : null;
+    if (title) {
+      var note = document.querySelector(".flash");
+      if (note) {
+        note.id = note.id || "board-moved";
+        title.setAttribute("aria-describedby", note.id);
+      }
+      // After the load: the browser's own landing on #stage-<id> would otherwise take it away.
+      var focus = function () { title.focus({preventScroll: true}); };
+      if (document.readyState === "complete") focus(); else window.addEventListener("load", focus);
+    }
+
     board.querySelectorAll(".board-card").forEach(function (card) {
       var form = card.querySelector("form.board-move");
       if (!form) return;  // a viewer's board: nothing moves

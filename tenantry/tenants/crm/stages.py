@@ -98,9 +98,14 @@ def add(name: str, *, won: bool = False, lost: bool = False, probability: int = 
     probability = _probability(won, lost, probability)
     if _name_taken(name):
         raise StageError(f"There is already a stage called “{name}”.")
-    last = db.session.execute(sa.select(sa.func.max(PipelineStage.position))).scalar() or 0
-    stage = PipelineStage(tenant_id=current_tenant.id, name=name, position=last + 1, is_won=won, is_lost=lost,
+    pipeline = ordered()
+    # An open stage goes before the won and lost ones that end the pipeline, a closed one last.
+    at = next((i for i, s in enumerate(pipeline) if s.is_won or s.is_lost), len(pipeline)) \
+        if not (won or lost) else len(pipeline)
+    stage = PipelineStage(tenant_id=current_tenant.id, name=name, position=at + 1, is_won=won, is_lost=lost,
                           probability=probability)
+    for later in pipeline[at:]:
+        later.position += 1
     db.session.add(stage)
     db.session.flush()
     audit.record("crm.stage.created", actor=actor, tenant_id=stage.tenant_id, target_type="pipeline_stage",

@@ -795,7 +795,9 @@ def deal_move(deal_id):
     flash(f"“{title}” moved to {stage.name}." if moved else f"“{title}” is in {stage.name} already.", "success")
     if request.form.get("back") == "deal":
         return redirect(url_for("crm.deal_show", deal_id=deal.id))
-    return redirect(url_for("crm.deal_board", **{k: v for k, v in back.items() if v}) + f"#stage-{stage_id}")
+    # board.js puts the focus back on the deal moved (moved=), its column in view (#stage-)
+    return redirect(url_for("crm.deal_board", moved=deal.id, **{k: v for k, v in back.items() if v})
+                    + f"#stage-{stage_id}")
 
 
 @bp.post("/crm/deals/<uuid:deal_id>/lost-reason")
@@ -830,7 +832,8 @@ def _stages_page(status=200, *, new_form=None, errors=None, sent=None, reason_er
     return render_template("crm/stages.html", stages=pipeline, used={s.id: stages.deal_count(s.id) for s in pipeline},
                            new_form=new_form, errors=errors or {}, sent=sent or {},
                            reasons=lost_reasons.ensure_defaults(), reasons_used=lost_reasons.usage(),
-                           reason_error=reason_error), status
+                           reason_error=reason_error, moved=request.args.get("moved"),
+                           moved_direction=request.args.get("direction")), status
 
 
 @bp.get("/crm/stages")
@@ -921,9 +924,14 @@ def lost_reason_delete(reason_id):
 @require_role("admin")
 def stage_move(stage_id):
     stage = stages.get(stage_id) or abort(404)
-    stages.move(stage, "up" if request.form.get("direction") == "up" else "down", actor=current_user)
+    direction = "up" if request.form.get("direction") == "up" else "down"
+    stages.move(stage, direction, actor=current_user)
     db.session.commit()
-    return redirect(url_for("crm.stage_list"))
+    pipeline = stages.ordered()
+    flash(f"“{stage.name}” moved {direction}: now {stage.position} of {len(pipeline)}.", "success")
+    # Back on the stage moved, its button in focus (autofocus, which a #fragment would cancel):
+    # the next press moves it again.
+    return redirect(url_for("crm.stage_list", moved=stage.id, direction=direction))
 
 
 @bp.post("/crm/stages/<uuid:stage_id>/delete")

@@ -112,7 +112,8 @@ def test_search_and_owner_narrow_the_cards_and_the_sums(web_app, member, acme):
     moved = member.post(f"/t/acme/crm/deals/{ids['fence']}/stage",
                         data={"stage": str(ids["stages"]["Qualified"]), "board_owner": "nobody"})
     assert moved.status_code == 302
-    assert moved.headers["Location"].endswith(f"/crm/deals/board?owner=nobody#stage-{ids['stages']['Qualified']}")
+    assert moved.headers["Location"].endswith(
+        f"/crm/deals/board?moved={ids['fence']}&owner=nobody#stage-{ids['stages']['Qualified']}")
 
 
 def test_a_full_column_links_to_the_rest_in_the_list(web_app, member, acme, monkeypatch):
@@ -131,7 +132,7 @@ def test_moving_a_deal_changes_its_stage_audited_and_returns_to_the_same_board(w
     answer = member.post(f"/t/acme/crm/deals/{ids['fence']}/stage",
                          data={"stage": str(proposal), "board_q": "plot"})
     assert answer.status_code == 302
-    assert answer.headers["Location"].endswith(f"/t/acme/crm/deals/board?q=plot#stage-{proposal}")
+    assert answer.headers["Location"].endswith(f"/t/acme/crm/deals/board?moved={ids['fence']}&q=plot#stage-{proposal}")
     html = text(member.get("/t/acme/crm/deals/board?q=plot"))
     assert "“Plot” moved to Proposal." in html
     assert _titles(_column(html, proposal)) == ["Plot"]

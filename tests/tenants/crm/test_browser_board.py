@@ -26,13 +26,18 @@ def test_a_deal_is_moved_with_the_keyboard_and_the_board_stays_inside_the_page(l
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Move “Plot”"
     page.keyboard.press("Enter")
-    page.wait_for_url(f"**/crm/deals/board#stage-{ids['stages']['Lost']}")
+    page.wait_for_url(f"**/crm/deals/board?moved=*#stage-{ids['stages']['Lost']}")
     lost = page.locator(f"#stage-{ids['stages']['Lost']}")
     assert lost.locator(".board-title").all_inner_texts() == ["Plot"]
     assert "1 deal" in lost.locator(".board-total").inner_text()
     assert page.locator(f"#stage-{ids['stages']['Lead']} .board-empty").inner_text() == "No deals."
     assert page.locator(".flash-success[role=status]").inner_text() == "“Plot” moved to Lost."
     assert board.evaluate("b => b.scrollLeft") > 0, "the board scrolled to the column the deal went to"
+    # The focus is back on the deal moved, which the message describes: the keyboard goes on from there.
+    focused = page.evaluate("[document.activeElement.textContent, document.activeElement.getAttribute("
+                            "'aria-describedby'), document.activeElement.closest('.board-column').id]")
+    assert focused[0] == "Plot" and focused[2] == f"stage-{ids['stages']['Lost']}"
+    assert page.locator(f"#{focused[1]}").inner_text() == "“Plot” moved to Lost."
 
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{live_server}/t/acme/crm/deals/board")
@@ -69,6 +74,6 @@ def test_a_card_dragged_onto_another_column_is_moved_there(live_server, browser_
     card = page.locator(f"#deal-{ids['fence']}")
     assert card.get_attribute("draggable") == "true"
     page.drag_and_drop(f"#deal-{ids['fence']} .board-value", f"#stage-{ids['stages']['Proposal']} .board-head")
-    page.wait_for_url(f"**/crm/deals/board#stage-{ids['stages']['Proposal']}")
+    page.wait_for_url(f"**/crm/deals/board?moved=*#stage-{ids['stages']['Proposal']}")
     assert page.locator(f"#stage-{ids['stages']['Proposal']} .board-title").all_inner_texts() == ["Plot"]
     assert page.locator(".flash-success").inner_text() == "“Plot” moved to Proposal."

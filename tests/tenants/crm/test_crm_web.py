@@ -150,7 +150,7 @@ def test_the_sidebar_marks_the_section_of_a_page_below_its_own(web_app, member, 
     assert marked("/t/acme/crm/deals/board") == [("/t/acme/crm/deals", "true")]
     assert marked("/t/acme/crm/companies/duplicates") == [("/t/acme/crm/companies", "true")]
     assert marked("/t/acme/") == [("/t/acme/", "page")]
-    assert marked("/t/acme/crm/stages", admin) == []  # below the workspace's root only
+    assert marked("/t/acme/crm/stages", admin) == [("/t/acme/crm/deals", "true")]  # the pipeline's, so Deals
 
 
 def _search(client, kind: str, q: str = "", **args) -> list[str]:

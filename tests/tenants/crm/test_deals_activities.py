@@ -206,12 +206,13 @@ def test_admins_add_rename_reorder_and_delete_only_unused_stages(web_app, admin,
     assert admin.post(f"/t/acme/crm/stages/{ids['Qualified']}/move", data={"direction": "up"}).status_code == 302
     with in_app(web_app), tenant_context(db.session.get(Tenant, acme.id)):
         order = [s.name for s in stages.ordered()]
-    assert order == ["Qualified", "Inbound lead", "Proposal", "Negotiation", "Won", "Lost", "Demo"]
+    assert order == ["Qualified", "Inbound lead", "Proposal", "Negotiation", "Demo", "Won", "Lost"]  # open before closed
 
     deal = admin.post("/t/acme/crm/deals/new", data=_deal_form(web_app, acme, stage=ids["Proposal"]))
     assert deal.status_code == 302
     refused = admin.post(f"/t/acme/crm/stages/{ids['Proposal']}/delete")
     assert refused.status_code == 422 and "still holds 1 deal" in text(refused)
+    assert f'<a href="/t/acme/crm/deals?stage={ids["Proposal"]}">Show its 1 deal</a>' in text(refused)
     assert admin.post(f"/t/acme/crm/stages/{ids['Negotiation']}/delete").status_code == 302
     assert count(web_app, PipelineStage) == 6
 
