@@ -177,13 +177,21 @@ def _read(text: str, delimiter: str) -> list[list[str]]:
         return lenient
 
 
-def parse(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    # Excel's "sep=;" first line names the delimiter; Excel hides it, so the header stays row 1.
+def _split_off_sep(text: str) -> tuple[str, str]:
+    """The text after Excel's "sep=;" first line, which names the delimiter (Excel hides it,
+    so the header stays row 1), and the delimiter: named there, or read off the header."""
     sep = _SEP_LINE.match(text)
     if sep:
-        text, delimiter = text[sep.end():], sep.group(1)
-    else:
-        delimiter = _delimiter(text)
+        return text[sep.end():], sep.group(1)
+    return text, _delimiter(text)
+
+
+def delimiter_of(text: str) -> str:
+    return _split_off_sep(text)[1]
+
+
+def parse(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    text, delimiter = _split_off_sep(text)
     try:
         rows = _read(text, delimiter)
     except csv.Error as exc:
@@ -305,6 +313,7 @@ class Checked:
     ignored: list[str]
     rows: list[Row]
     field_ids: list[str]  # the custom fields the values were checked against (custom_fields.checked_against)
+    delimiter: str = ","  # the file's: the rejected rows go back in it
 
     @property
     def valid(self) -> list[Row]:
@@ -317,6 +326,7 @@ class Checked:
     def dump(self) -> bytes:
         return json.dumps({
             "entity": self.entity, "header": self.header, "ignored": self.ignored, "field_ids": self.field_ids,
+            "delimiter": self.delimiter,
             "rows": [{"n": r.number, "cells": r.cells, "errors": r.errors, "custom": r.custom, "keys": r.keys,
                       "data": dataclasses.asdict(r.data) if r.data is not None else None} for r in self.rows],
         }, ensure_ascii=False, default=str).encode()
@@ -327,7 +337,8 @@ class Checked:
         make = _contact_data if payload["entity"] == CONTACT else (lambda d: CompanyData(**d))
         rows = [Row(r["n"], r["cells"], r["errors"], make(r["data"]) if r["data"] is not None else None,
                     r["custom"], r["keys"]) for r in payload["rows"]]
-        return cls(payload["entity"], payload["header"], payload["ignored"], rows, payload["field_ids"])
+        return cls(payload["entity"], payload["header"], payload["ignored"], rows, payload["field_ids"],
+                   payload.get("delimiter", ","))
 
 
 def _contact_data(d: dict) -> ContactData:
@@ -366,7 +377,8 @@ def check(entity: str, text: str) -> Checked:
         _check_contacts(rows, mapping, definitions, cipher)
     else:
         _check_companies(rows, mapping, cipher)
-    return Checked(entity, header, mapping.ignored, rows, custom_fields.checked_against(definitions))
+    return Checked(entity, header, mapping.ignored, rows, custom_fields.checked_against(definitions),
+                   delimiter_of(text))
 
 
 def _shape_errors(cells: list[str], header: list[str]) -> list[str]:
@@ -599,7 +611,7 @@ def commit(imp: CsvImport, *, only_valid: bool, actor) -> Checked:
         imp.rejected_key = f"tenants/{imp.tenant_id}/imports/{imp.id}-rejected.sealed"
         # The error first: after a row's own cells it would land under another column when the
         # row is short or long, and be imported as data once the file is fixed and re-uploaded.
-        payload = json.dumps({"header": checked.header, "error_first": True,
+        payload = json.dumps({"header": checked.header, "error_first": True, "delimiter": checked.delimiter,
                               "rows": [["; ".join(r.errors), *r.cells] for r in checked.invalid]},
                              ensure_ascii=False)
         _put(imp, imp.rejected_key, payload.encode())
@@ -613,13 +625,16 @@ def commit(imp: CsvImport, *, only_valid: bool, actor) -> Checked:
     return checked
 
 
-def rejected(imp: CsvImport, *, actor) -> tuple[list[str], list[list[str]]]:
+def rejected(imp: CsvImport, *, actor) -> tuple[list[str], list[list[str]], str]:
+    """The rejected rows' header and rows, and the delimiter of the file they came in (a
+    spreadsheet that wrote ";" reads ";" back)."""
     payload = json.loads(_get(imp, imp.rejected_key, "The rejected rows are no longer kept."))
     audit.record("crm.import.rejected_downloaded", actor=actor, tenant_id=imp.tenant_id, target_type="crm_import",
                  target_id=imp.id, details={"rows": len(payload["rows"])})
+    delimiter = payload.get("delimiter", ",")
     if payload.get("error_first"):
-        return ["Error", *payload["header"]], payload["rows"]
-    return [*payload["header"], "Error"], payload["rows"]  # kept before the error came first
+        return ["Error", *payload["header"]], payload["rows"], delimiter
+    return [*payload["header"], "Error"], payload["rows"], delimiter  # kept before the error came first
 
 
 def discard(imp: CsvImport, *, actor) -> None:

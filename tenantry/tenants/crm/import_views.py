@@ -144,11 +144,11 @@ def import_commit(import_id):
 def import_rejected(import_id):
     imp = _own_import(import_id)
     try:
-        header, rows = csv_import.rejected(imp, actor=current_user)
+        header, rows, delimiter = csv_import.rejected(imp, actor=current_user)
     except csv_import.ImportFileError as exc:
         abort(404, str(exc))
     db.session.commit()
-    return csv_download(f"rejected-{imp.entity}-rows.csv", header, rows)
+    return csv_download(f"rejected-{imp.entity}-rows.csv", header, rows, delimiter=delimiter)
 
 
 @bp.post("/crm/imports/<uuid:import_id>/discard")

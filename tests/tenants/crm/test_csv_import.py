@@ -498,3 +498,15 @@ def test_a_custom_field_changed_after_the_preview_stops_the_import(web_app, memb
     assert "The custom fields changed since the preview" in text(refused)
     with in_app(web_app, commit=False), tenant_context(db.session.get(Tenant, acme.id)):
         assert db.session.execute(sa.select(sa.func.count()).select_from(Contact)).scalar_one() == 0
+
+
+def test_the_rejected_rows_come_back_in_the_file_s_own_delimiter(web_app, member, acme):
+    data = "Jméno;Příjmení;E-mail\nJana;Nováková;jana@example.com\nBad;Mail;not-an-address\n".encode()
+    path, _ = preview(member, data)
+    assert member.post(path + "/commit", data={"mode": "valid"}).status_code == 302
+    download = member.get(path + "/rejected.csv").get_data(as_text=True).lstrip("\ufeff")
+    assert download.splitlines()[0] == "Error;Jméno;Příjmení;E-mail"  # as Czech Excel wrote it, and reads it
+    rejected = list(csv.reader(io.StringIO(download), delimiter=";"))
+    assert rejected[1][1:] == ["Bad", "Mail", "not-an-address"]
+    again, _ = preview(member, download.encode())  # and it imports again as it is, once fixed
+    assert "Not a valid e-mail address" in text(member.get(again))
