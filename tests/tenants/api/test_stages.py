@@ -28,8 +28,8 @@ def test_the_pipeline_in_order_with_the_ids_deals_take(api, api_app, acme):
 
     with in_app(api_app), tenant_context(db.session.get(Tenant, acme.id)):
         stages.add("Contract sent")
-    added = api.get("/api/v1/stages").get_json()["items"][-1]
-    assert (added["name"], added["probability"]) == ("Contract sent", 100)
+    added = api.get("/api/v1/stages").get_json()["items"][4]  # open: before Won and Lost
+    assert (added["name"], added["position"], added["probability"]) == ("Contract sent", 5, 100)
 
 
 def test_each_tenant_has_its_own_and_reading_them_needs_crm_read(http, api, api_app, acme, globex):
