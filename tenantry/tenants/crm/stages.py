@@ -68,10 +68,6 @@ def name_taken(model, name: str, except_id: uuid.UUID | None = None) -> bool:
                for row_id, other in db.session.execute(sa.select(model.id, model.name)))
 
 
-def _name_taken(name: str, except_id: uuid.UUID | None = None) -> bool:
-    return name_taken(PipelineStage, name, except_id)
-
-
 def _probability(won: bool, lost: bool, probability: int | None) -> int:
     """The stage's probability: 100 for a won stage and 0 for a lost one whatever was given
     (an outcome is certain), else `probability`, which an open stage needs."""
@@ -96,7 +92,7 @@ def outcome(stage: PipelineStage) -> str:
 def add(name: str, *, won: bool = False, lost: bool = False, probability: int = 100,
         actor=None) -> PipelineStage:
     probability = _probability(won, lost, probability)
-    if _name_taken(name):
+    if name_taken(PipelineStage, name):
         raise StageError(f"There is already a stage called “{name}”.")
     pipeline = ordered()
     # An open stage goes before the won and lost ones that end the pipeline, a closed one last.
@@ -118,7 +114,7 @@ def update(stage: PipelineStage, name: str, *, won: bool, lost: bool, probabilit
     """Rename the stage, change its outcome or its probability (None: as it is). False when
     nothing changed (nothing written, nothing audited)."""
     probability = _probability(won, lost, stage.probability if probability is None else probability)
-    if _name_taken(name, stage.id):
+    if name_taken(PipelineStage, name, stage.id):
         raise StageError(f"There is already a stage called “{name}”.")
     if (won, lost) != (stage.is_won, stage.is_lost):
         # Its deals would become won or lost (or open again) unsaid, dated by when they entered
