@@ -55,8 +55,8 @@ class Form(FlaskForm):
             # WTForms' defaults name no field and say "email": ours say what to put where.
             if isinstance(field.errors, list):
                 field.errors = [_OURS[m].format(label=field.label.text) if m in _OURS else m for m in field.errors]
-            refused = _CONTROL if isinstance(field, TextAreaField) else _CONTROL_OR_BREAK
-            if isinstance(field, StringField) and isinstance(field.data, str) and refused.search(field.data):
+            if isinstance(field, StringField) and isinstance(field.data, str) \
+                    and has_control(field.data, lines=isinstance(field, TextAreaField)):
                 if CONTROL_MESSAGE not in field.errors:  # a field's own check may have said so
                     field.errors = [*field.errors, CONTROL_MESSAGE]
                 ok = False

@@ -155,7 +155,7 @@ def forgot_password():
                 f"Choose it here (the link works once, for {RESET_LINK_HOURS} hour):\n{link}\n\n"
                 "If it was not you, ignore this e-mail: your password stays as it is. Two-factor "
                 "authentication, if you use it, is still asked for at sign-in."))
-            audit.record("auth.password.reset_requested", actor=user, details={"ip": request.remote_addr})
+            audit.record("auth.password.reset_requested", actor=user)  # the event keeps the address itself
             db.session.commit()
         return render_template("auth/forgot_sent.html", email=form.email.data.strip(), hours=RESET_LINK_HOURS)
     return render_template("auth/forgot.html", form=form), (200 if not form.errors else 422)
